@@ -1,0 +1,5 @@
+"""Exceptions raised by FAZA 30 besides ``TypeError`` and ``ValueError``."""
+
+from ._native import SnapshotError
+
+__all__ = ["SnapshotError"]
