@@ -7,6 +7,7 @@ pub mod error;
 pub mod pyfmt;
 pub mod value;
 
+pub mod autorepair_engine;
 pub mod classification_engine;
 pub mod detection_engine;
 pub mod event_hooks;
