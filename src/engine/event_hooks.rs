@@ -188,7 +188,7 @@ impl<D, C: Clone> EventStore<D, C> {
             self.first_seen.iter().map(|t| (*t, self.by_type[t.index()])).collect();
         let mut top = events_by_type.clone();
         // A stable sort keeps first-seen order among equal counts, as the reference does.
-        top.sort_by(|a, b| b.1.cmp(&a.1));
+        top.sort_by_key(|e| std::cmp::Reverse(e.1));
         top.truncate(TOP_EVENTS);
         EventStats {
             total_events_published: self.total_published,
