@@ -921,6 +921,44 @@ fn weigh(
     (verdict, checks, still_enabled, isolations > 0 && confirmed == isolations)
 }
 
+/// The layer measurements that can re-check a fault of this kind later (`verify_repair`).
+pub fn recheck_probes(handler: Handler) -> Vec<Probe> {
+    match handler {
+        Handler::BreakCycle | Handler::Deadlock => vec![Probe::HasCycle],
+        Handler::ShedQueue => vec![Probe::QueueSize],
+        Handler::Override => vec![Probe::OverrideStack],
+        Handler::Takeover => vec![Probe::TakeoverState],
+        Handler::Risk => vec![Probe::RiskScore],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether fresh evidence shows the fault gone: `Some(true)` cleared, `Some(false)` still
+/// there (or a check raised), `None` when nothing conclusive was measured.
+pub fn recheck(handler: Handler, fault: &FaultInfo, evidence: &[Evidence]) -> Option<bool> {
+    let mut cleared = false;
+    for ev in evidence {
+        let result = match ev {
+            Evidence::Verdict { passed, .. } => {
+                if *passed {
+                    Check::Cleared
+                } else {
+                    Check::Persists
+                }
+            }
+            Evidence::Measured { metrics, .. } => conditions::check(handler.conditions(), &fault.metrics, metrics).0,
+            Evidence::Error { .. } => return Some(false),
+            Evidence::Enabled { .. } | Evidence::Invalid { .. } => Check::Unknown,
+        };
+        match result {
+            Check::Persists | Check::Improved => return Some(false),
+            Check::Cleared => cleared = true,
+            Check::Unknown => {}
+        }
+    }
+    cleared.then_some(true)
+}
+
 /// A report for a repair that could not start because reading the context raised.
 pub fn judge_context_error(kind: EngineKind, fault: &FaultInfo, handler: Option<Handler>, error: &str) -> Report {
     let mut metadata = base_metadata(kind, fault, handler);

@@ -485,3 +485,15 @@ fn the_takeover_state_reads_as_active_only_in_takeover_or_safe_mode() {
     assert!(takeover_active("takeover") && takeover_active("SAFE_MODE"));
     assert!(!takeover_active("normal") && !takeover_active("recovery") && !takeover_active("warning"));
 }
+
+#[test]
+fn recheck_needs_conclusive_evidence() {
+    let f = fault("graph_cycle", json!({"cycle_count": 2}));
+    assert_eq!(recheck_probes(Handler::BreakCycle), vec![Probe::HasCycle]);
+    assert_eq!(recheck(Handler::BreakCycle, &f, &[]), None);
+    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"has_cycle": false}))]), Some(true));
+    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"cycle_count": 1}))]), Some(false));
+    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"queue_size": 1}))]), None);
+    let err = Evidence::Error { source: "x".into(), error: "boom".into() };
+    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"has_cycle": false})), err]), Some(false));
+}
