@@ -36,13 +36,14 @@ use super::enums;
 use super::record::{self, Lazy};
 use crate::engine::clock::now;
 use crate::engine::enums::ValueEnum;
-use crate::engine::repair_strategies::budget::{BudgetPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUIET_PERIOD, DEFAULT_MAX_TARGETS};
+use crate::engine::repair_strategies::budget::{
+    BudgetPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TARGETS, DEFAULT_QUIET_PERIOD,
+};
 use crate::engine::repair_strategies::cycles::{self, Edge, GraphView};
 use crate::engine::repair_strategies::{
-    claims, handler_for, judge, judge_context_error, needs, recheck, recheck_probes, takeover_active, EngineKind,
-    Evidence, FaultInfo, Handler, Offer, Plan, Probe, RepairStatus, Report, SkipReason, Step, StepOutcome, StrategyCore,
-    TaskInfo,
-    Verb, DEFAULT_HISTORY_SIZE,
+    claims, continues_after, handler_for, judge, judge_context_error, needs, ready_to_verify, recheck, recheck_probes,
+    takeover_active, EngineKind, Evidence, FaultInfo, Handler, Offer, Plan, Probe, RepairStatus, Report, SkipReason,
+    Step, StepOutcome, StrategyCore, TaskInfo, Verb, DEFAULT_HISTORY_SIZE,
 };
 use crate::engine::value::Metrics;
 use parking_lot::Mutex;
@@ -130,9 +131,9 @@ fn text_field(fault: &Bound<'_, PyAny>, name: &str, default: &str) -> PyResult<S
     match fault_field(fault, name)? {
         None => Ok(default.to_owned()),
         Some(v) => {
-            let s = v.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("fault.{name} must be a str, got {}", type_name(&v)))
-            })?;
+            let s = v
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("fault.{name} must be a str, got {}", type_name(&v))))?;
             let s = s.to_cow()?;
             if s.chars().count() > MAX_NAME_LEN {
                 return Err(PyValueError::new_err(format!(
@@ -223,17 +224,21 @@ struct Ctx<'py> {
 
 impl<'py> Ctx<'py> {
     fn read(context: Option<&Bound<'py, PyAny>>) -> PyResult<Ctx<'py>> {
-        let dict = match context {
-            None => None,
-            Some(c) if c.is_none() => None,
-            Some(c) => Some(c.cast::<PyDict>().map(|d| d.clone()).map_err(|_| {
-                PyTypeError::new_err(format!("context must be a dict or None, got {}", type_name(c)))
-            })?),
-        };
+        let dict =
+            match context {
+                None => None,
+                Some(c) if c.is_none() => None,
+                Some(c) => Some(c.cast::<PyDict>().cloned().map_err(|_| {
+                    PyTypeError::new_err(format!("context must be a dict or None, got {}", type_name(c)))
+                })?),
+            };
         let mut ctx = Ctx { dict, actions: HashMap::new(), verify: None };
         if let Some(actions) = ctx.get("actions")? {
             let actions = actions.cast::<PyDict>().map_err(|_| {
-                PyTypeError::new_err(format!("context['actions'] must be a dict of callables, got {}", type_name(&actions)))
+                PyTypeError::new_err(format!(
+                    "context['actions'] must be a dict of callables, got {}",
+                    type_name(&actions)
+                ))
             })?;
             for (k, v) in actions.iter() {
                 // Keys that are not verbs belong to someone else; they are left alone.
@@ -244,7 +249,7 @@ impl<'py> Ctx<'py> {
                 }
                 if !v.is_callable() {
                     return Err(PyTypeError::new_err(format!(
-                        "context['actions'][{key:?}] must be callable, got {}",
+                        "context['actions']['{key}'] must be callable, got {}",
                         type_name(&v)
                     )));
                 }
@@ -253,7 +258,10 @@ impl<'py> Ctx<'py> {
         }
         if let Some(verify) = ctx.get("verify")? {
             if !verify.is_callable() {
-                return Err(PyTypeError::new_err(format!("context['verify'] must be callable, got {}", type_name(&verify))));
+                return Err(PyTypeError::new_err(format!(
+                    "context['verify'] must be callable, got {}",
+                    type_name(&verify)
+                )));
             }
             ctx.verify = Some(verify);
         }
@@ -482,20 +490,29 @@ fn read_graph<'py>(graph: &Bound<'py, PyAny>, originals: &mut Originals<'py>) ->
 }
 
 fn task_status(task: &Bound<'_, PyAny>) -> Option<String> {
-    let status = if let Ok(d) = task.cast::<PyDict>() { d.get_item("status").ok().flatten() } else { sub(task, "status") };
+    let status =
+        if let Ok(d) = task.cast::<PyDict>() { d.get_item("status").ok().flatten() } else { sub(task, "status") };
     status.and_then(|s| label(&s)).map(|s| s.to_lowercase())
 }
 
 fn task_priority(task: &Bound<'_, PyAny>) -> f64 {
-    let p = if let Ok(d) = task.cast::<PyDict>() { d.get_item("priority").ok().flatten() } else { sub(task, "priority") };
+    let p =
+        if let Ok(d) = task.cast::<PyDict>() { d.get_item("priority").ok().flatten() } else { sub(task, "priority") };
     p.and_then(|p| number_of(&p)).unwrap_or(5.0)
 }
 
 /// Tasks in `orchestrator.tasks` whose status is one of `statuses`, in the registry's order.
-fn read_tasks<'py>(orch: &Bound<'py, PyAny>, statuses: &[&str], originals: &mut Originals<'py>) -> PyResult<Vec<TaskInfo>> {
+fn read_tasks<'py>(
+    orch: &Bound<'py, PyAny>,
+    statuses: &[&str],
+    originals: &mut Originals<'py>,
+) -> PyResult<Vec<TaskInfo>> {
     let Some(tasks) = attr(orch, "tasks", "orchestrator")? else { return Ok(Vec::new()) };
     let Ok(tasks) = tasks.cast::<PyDict>() else {
-        return Err(PyTypeError::new_err(format!("orchestrator.tasks must be a dict of id -> task, got {}", type_name(&tasks))));
+        return Err(PyTypeError::new_err(format!(
+            "orchestrator.tasks must be a dict of id -> task, got {}",
+            type_name(&tasks)
+        )));
     };
     let mut out = Vec::new();
     for (i, (id, task)) in tasks.iter().enumerate() {
@@ -511,7 +528,13 @@ fn read_tasks<'py>(orch: &Bound<'py, PyAny>, statuses: &[&str], originals: &mut 
     Ok(out)
 }
 
-fn gather<'py>(ctx: &Ctx<'py>, handler: Handler, fault: &FaultInfo, offer: &mut Offer, originals: &mut Originals<'py>) -> PyResult<()> {
+fn gather<'py>(
+    ctx: &Ctx<'py>,
+    handler: Handler,
+    fault: &FaultInfo,
+    offer: &mut Offer,
+    originals: &mut Originals<'py>,
+) -> PyResult<()> {
     let want = needs(handler, fault);
     if want.graph {
         if let Some(graph) = ctx.task_graph() {
@@ -568,14 +591,21 @@ fn outcome(py: Python<'_>, via: String, result: PyResult<Bound<'_, PyAny>>) -> R
     }
 }
 
+/// A named call into a layer, run later by `chain`.
+type Call<'py> = (String, Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py>);
+
 /// Runs a sequence of calls, stopping at the first that does not complete.
-fn chain<'py>(py: Python<'py>, via: String, calls: Vec<(String, Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py>)>) -> Result<StepOutcome, Fatal> {
+fn chain<'py>(py: Python<'py>, via: String, calls: Vec<Call<'py>>) -> Result<StepOutcome, Fatal> {
     let mut last = StepOutcome::Done { via: via.clone(), returned: None };
     for (name, call) in calls {
         match outcome(py, via.clone(), call())? {
             StepOutcome::Done { returned, .. } => last = StepOutcome::Done { via: via.clone(), returned },
-            StepOutcome::Failed { error, .. } => return Ok(StepOutcome::Failed { via, error: format!("{name}: {error}") }),
-            StepOutcome::Declined { detail, .. } => return Ok(StepOutcome::Declined { via, detail: format!("{name} {detail}") }),
+            StepOutcome::Failed { error, .. } => {
+                return Ok(StepOutcome::Failed { via, error: format!("{name}: {error}") })
+            }
+            StepOutcome::Declined { detail, .. } => {
+                return Ok(StepOutcome::Declined { via, detail: format!("{name} {detail}") })
+            }
         }
     }
     Ok(last)
@@ -603,7 +633,12 @@ fn not_available(via: &str) -> StepOutcome {
     StepOutcome::Failed { via: via.into(), error: "the layer no longer offers this action".into() }
 }
 
-fn run_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Originals<'py>) -> Result<StepOutcome, Fatal> {
+fn run_step<'py>(
+    py: Python<'py>,
+    ctx: &Ctx<'py>,
+    step: &Step,
+    originals: &Originals<'py>,
+) -> Result<StepOutcome, Fatal> {
     let verb = step.verb;
     let fatal_or_failed = |via: &str, e: PyErr| -> Result<StepOutcome, Fatal> {
         if is_fatal(py, &e) {
@@ -649,7 +684,8 @@ fn run_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Origi
             let calls = parts
                 .into_iter()
                 .map(|(obj, part, method)| {
-                    let call: Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py> = Box::new(move || obj.call_method0(method));
+                    let call: Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py> =
+                        Box::new(move || obj.call_method0(method));
                     (format!("{part}.{method}()"), call)
                 })
                 .collect();
@@ -669,7 +705,9 @@ fn run_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Origi
             outcome(py, "governance_controller.override_system.clear_stack".into(), os.call_method0("clear_stack"))
         }
         Verb::GOVERNANCE_ESCALATE => {
-            let Some(os) = ctx.override_system() else { return Ok(not_available("override_system.instability_fallback")) };
+            let Some(os) = ctx.override_system() else {
+                return Ok(not_available("override_system.instability_fallback"));
+            };
             let via = "governance_controller.override_system.instability_fallback".to_string();
             match p("score") {
                 Ok(score) => outcome(py, via, os.call_method1("instability_fallback", (score,))),
@@ -683,7 +721,10 @@ fn run_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Origi
             if has(&tm, "_can_recover") {
                 match tm.call_method0("_can_recover") {
                     Ok(v) if !v.is_truthy().unwrap_or(false) => {
-                        return Ok(StepOutcome::Declined { via, detail: "recovery is not allowed yet (_can_recover() is False)".into() })
+                        return Ok(StepOutcome::Declined {
+                            via,
+                            detail: "recovery is not allowed yet (_can_recover() is False)".into(),
+                        })
                     }
                     Ok(_) => {}
                     Err(e) => return fatal_or_failed(&via, e),
@@ -691,7 +732,10 @@ fn run_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Origi
             }
             outcome(py, via, tm.call_method0("force_recovery"))
         }
-        _ => Ok(StepOutcome::Failed { via: "context".into(), error: format!("no action available for {}", verb.value()) }),
+        _ => Ok(StepOutcome::Failed {
+            via: "context".into(),
+            error: format!("no action available for {}", verb.value()),
+        }),
     }
 }
 
@@ -708,7 +752,10 @@ fn run_agent_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, verb: Verb)
     };
     let agent = match agents.call_method1("get_agent", (name.clone(),)) {
         Ok(a) if a.is_none() => {
-            return Ok(StepOutcome::Failed { via, error: format!("agent {name:?} not found (get_agent returned None)") })
+            return Ok(StepOutcome::Failed {
+                via,
+                error: format!("agent {name:?} not found (get_agent returned None)"),
+            })
         }
         Ok(a) => a,
         Err(e) if is_fatal(py, &e) => return Err(Fatal(e)),
@@ -721,7 +768,7 @@ fn run_agent_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, verb: Verb)
         return Ok(StepOutcome::Failed { via, error: format!("agent {name:?} has neither on_shutdown nor on_start") });
     }
     let state = ctx.layer("state_context").unwrap_or_else(|| py.None().into_bound(py));
-    let mut calls: Vec<(String, Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py>)> = Vec::new();
+    let mut calls: Vec<Call<'py>> = Vec::new();
     for hook in ["on_shutdown", "on_start"] {
         if has(&agent, hook) {
             let (a, s) = (agent.clone(), state.clone());
@@ -732,7 +779,12 @@ fn run_agent_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, verb: Verb)
 }
 
 /// Resubmits a task with its original name, executor, priority, type and (copied) context.
-fn run_retry<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Originals<'py>) -> Result<StepOutcome, Fatal> {
+fn run_retry<'py>(
+    py: Python<'py>,
+    ctx: &Ctx<'py>,
+    step: &Step,
+    originals: &Originals<'py>,
+) -> Result<StepOutcome, Fatal> {
     let via = "orchestrator.submit_task".to_string();
     let Some(orch) = ctx.orchestrator() else { return Ok(not_available(&via)) };
     let attempt = || -> PyResult<Result<Bound<'py, PyAny>, String>> {
@@ -749,7 +801,8 @@ fn run_retry<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, originals: &Orig
         };
         let kwargs = PyDict::new(py);
         for field in ["name", "executor", "priority", "task_type", "context"] {
-            let value = if let Ok(d) = task.cast::<PyDict>() { d.get_item(field)? } else { attr(&task, field, "task")? };
+            let value =
+                if let Ok(d) = task.cast::<PyDict>() { d.get_item(field)? } else { attr(&task, field, "task")? };
             let Some(value) = value else {
                 if field == "name" || field == "executor" {
                     return Ok(Err(format!("task {} has no {field}", key_text(&id)?)));
@@ -848,7 +901,9 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             if has(&gov, "get_takeover_state") {
                 let source = "governance_controller.get_takeover_state()";
                 return match gov.call_method0("get_takeover_state") {
-                    Ok(v) => Ok(label(&v).map(|s| measured(source, "takeover_active", Value::Bool(takeover_active(&s))))),
+                    Ok(v) => {
+                        Ok(label(&v).map(|s| measured(source, "takeover_active", Value::Bool(takeover_active(&s)))))
+                    }
                     Err(e) => probe_error(py, source, e),
                 };
             }
@@ -880,7 +935,9 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             let Some(agents) = ctx.agents().filter(|a| has(a, "get_agent")) else { return Ok(None) };
             let source = "agent_manager.get_agent().enabled";
             match agents.call_method1("get_agent", (name.clone(),)) {
-                Ok(a) if a.is_none() => Ok(Some(Evidence::Error { source: source.into(), error: format!("agent {name:?} not found") })),
+                Ok(a) if a.is_none() => {
+                    Ok(Some(Evidence::Error { source: source.into(), error: format!("agent {name:?} not found") }))
+                }
                 Ok(a) => match a.getattr("enabled").and_then(|e| e.is_truthy()) {
                     Ok(enabled) => Ok(Some(Evidence::Enabled { source: source.into(), agent: name.clone(), enabled })),
                     Err(e) => probe_error(py, source, e),
@@ -910,14 +967,25 @@ fn run_verify<'py>(py: Python<'py>, verify: &Bound<'py, PyAny>, fault: &Bound<'p
                 if has(&v, "close") {
                     let _ = v.call_method0("close");
                 }
-                return Ok(Evidence::Invalid { source, message: "returned a coroutine; async verification is not supported yet".into() });
+                return Ok(Evidence::Invalid {
+                    source,
+                    message: "returned a coroutine; async verification is not supported yet".into(),
+                });
             }
-            Ok(Evidence::Invalid { source, message: format!("returned {}, expected a bool or a dict of metrics", type_name(&v)) })
+            Ok(Evidence::Invalid {
+                source,
+                message: format!("returned {}, expected a bool or a dict of metrics", type_name(&v)),
+            })
         }
     }
 }
 
-fn measure<'py>(py: Python<'py>, ctx: &Ctx<'py>, probes: &[Probe], fault: &Bound<'py, PyAny>) -> Result<Vec<Evidence>, Fatal> {
+fn measure<'py>(
+    py: Python<'py>,
+    ctx: &Ctx<'py>,
+    probes: &[Probe],
+    fault: &Bound<'py, PyAny>,
+) -> Result<Vec<Evidence>, Fatal> {
     let mut evidence = Vec::new();
     for probe in probes {
         if let Some(ev) = run_probe(py, ctx, probe)? {
@@ -984,11 +1052,7 @@ impl RepairStrategy {
             }
             other => other,
         };
-        let policy = BudgetPolicy {
-            max_attempts: max_attempts as u32,
-            quiet_period,
-            max_targets: DEFAULT_MAX_TARGETS,
-        };
+        let policy = BudgetPolicy { max_attempts: max_attempts as u32, quiet_period, max_targets: DEFAULT_MAX_TARGETS };
         Ok(RepairStrategy { kind, core: Mutex::new(StrategyCore::new(kind, policy, history_size as usize)), clock })
     }
 
@@ -1001,14 +1065,25 @@ impl RepairStrategy {
         Ok(seconds)
     }
 
-    fn can_repair_as(&self, kind: EngineKind, fault: &Bound<'_, PyAny>, context: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn can_repair_as(
+        &self,
+        kind: EngineKind,
+        fault: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let fault_type = read_fault_type(fault)?;
         let ctx = Ctx::read(context)?;
         let category = ctx.category()?;
         Ok(claims(kind, &fault_type, category.as_deref()))
     }
 
-    fn repair_as(&self, py: Python<'_>, kind: EngineKind, fault: &Bound<'_, PyAny>, context: Option<&Bound<'_, PyAny>>) -> PyResult<RepairResult> {
+    fn repair_as(
+        &self,
+        py: Python<'_>,
+        kind: EngineKind,
+        fault: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<RepairResult> {
         let started = Instant::now();
         let info = read_fault(fault)?;
         let ctx = Ctx::read(context)?;
@@ -1035,9 +1110,9 @@ impl RepairStrategy {
             for step in &act.steps {
                 match run_step(py, &ctx, step, &originals) {
                     Ok(o) => {
-                        let stop = !matches!(o, StepOutcome::Done { .. });
+                        let go_on = continues_after(step, &o);
                         outcomes.push(o);
-                        if stop {
+                        if !go_on {
                             break;
                         }
                     }
@@ -1048,8 +1123,7 @@ impl RepairStrategy {
                     }
                 }
             }
-            let all_done = outcomes.len() == act.steps.len() && outcomes.iter().all(|o| matches!(o, StepOutcome::Done { .. }));
-            if all_done {
+            if fatal.is_none() && ready_to_verify(act, &outcomes) {
                 match measure(py, &ctx, &act.probes, fault) {
                     Ok(ev) => evidence = ev,
                     Err(Fatal(e)) => {
@@ -1067,7 +1141,15 @@ impl RepairStrategy {
         }
     }
 
-    fn finish(&self, py: Python<'_>, info: &FaultInfo, report: Report, outcomes: &[StepOutcome], plan: &Plan, started: Instant) -> PyResult<RepairResult> {
+    fn finish(
+        &self,
+        py: Python<'_>,
+        info: &FaultInfo,
+        report: Report,
+        outcomes: &[StepOutcome],
+        plan: &Plan,
+        started: Instant,
+    ) -> PyResult<RepairResult> {
         let duration = started.elapsed().as_secs_f64();
         self.core.lock().record(info, &report, outcomes, plan, duration);
         RepairResult::from_report(py, &info.fault_id, report, duration)
@@ -1075,8 +1157,9 @@ impl RepairStrategy {
 }
 
 fn status_of(result: &Bound<'_, PyAny>) -> PyResult<RepairStatus> {
-    let status = attr(result, "status", "result")?
-        .ok_or_else(|| PyTypeError::new_err(format!("result must have a status (a RepairStatus), got {}", type_name(result))))?;
+    let status = attr(result, "status", "result")?.ok_or_else(|| {
+        PyTypeError::new_err(format!("result must have a status (a RepairStatus), got {}", type_name(result)))
+    })?;
     enums::from_py::<RepairStatus>(&status, "result.status")
 }
 
@@ -1085,7 +1168,11 @@ impl RepairStrategy {
     #[new]
     #[classmethod]
     #[pyo3(signature = (*_args, **_kwargs))]
-    fn py_new(cls: &Bound<'_, PyType>, _args: &Bound<'_, pyo3::types::PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    fn py_new(
+        cls: &Bound<'_, PyType>,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let py = cls.py();
         let base = py.get_type::<RepairStrategy>();
         let mut missing = Vec::new();
@@ -1101,7 +1188,14 @@ impl RepairStrategy {
                 missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ")
             )));
         }
-        RepairStrategy::build(py, None, DEFAULT_MAX_ATTEMPTS as i64, DEFAULT_QUIET_PERIOD, DEFAULT_HISTORY_SIZE as i64, None)
+        RepairStrategy::build(
+            py,
+            None,
+            DEFAULT_MAX_ATTEMPTS as i64,
+            DEFAULT_QUIET_PERIOD,
+            DEFAULT_HISTORY_SIZE as i64,
+            None,
+        )
     }
 
     /// Whether this strategy claims the fault. Abstract.
@@ -1122,7 +1216,13 @@ impl RepairStrategy {
     /// the fault again (the task graph, the orchestrator queue, governance, or `verify`), the
     /// fresh measurement decides; otherwise the result's own `verification_passed` does.
     #[pyo3(signature = (fault, result, context=None))]
-    fn verify_repair(&self, py: Python<'_>, fault: &Bound<'_, PyAny>, result: &Bound<'_, PyAny>, context: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn verify_repair(
+        &self,
+        py: Python<'_>,
+        fault: &Bound<'_, PyAny>,
+        result: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         if status_of(result)? != RepairStatus::SUCCESS {
             return Ok(false);
         }

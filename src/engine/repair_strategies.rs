@@ -85,7 +85,8 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
-    pub const ALL: [EngineKind; 4] = [EngineKind::Graph, EngineKind::Agent, EngineKind::Scheduler, EngineKind::Governance];
+    pub const ALL: [EngineKind; 4] =
+        [EngineKind::Graph, EngineKind::Agent, EngineKind::Scheduler, EngineKind::Governance];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -110,16 +111,24 @@ impl EngineKind {
     fn keywords(self) -> &'static [&'static str] {
         match self {
             EngineKind::Graph => &["cycle", "graph", "topology", "bottleneck", "deadlock", "structural", "circular"],
-            EngineKind::Agent => &[
-                "agent", "cooperation", "communication", "agent_fault", "stability", "anomaly", "oscillation",
-            ],
+            EngineKind::Agent => {
+                &["agent", "cooperation", "communication", "agent_fault", "stability", "anomaly", "oscillation"]
+            }
             EngineKind::Scheduler => &[
-                "timeout", "resource", "queue", "scheduling", "operational", "performance", "error_rate",
-                "backlog", "overload", "latency",
+                "timeout",
+                "resource",
+                "queue",
+                "scheduling",
+                "operational",
+                "performance",
+                "error_rate",
+                "backlog",
+                "overload",
+                "latency",
             ],
-            EngineKind::Governance => &[
-                "governance", "policy", "violation", "rule", "override", "threshold", "takeover", "risk", "drift",
-            ],
+            EngineKind::Governance => {
+                &["governance", "policy", "violation", "rule", "override", "threshold", "takeover", "risk", "drift"]
+            }
         }
     }
 }
@@ -440,9 +449,17 @@ pub struct ActPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     Act(ActPlan),
-    Skip { handler: Option<Handler>, reason: SkipReason, message: String },
+    Skip {
+        handler: Option<Handler>,
+        reason: SkipReason,
+        message: String,
+    },
     /// Every target's budget is spent and nothing else can be done.
-    GiveUp { handler: Handler, message: String, budget: Vec<BudgetNote> },
+    GiveUp {
+        handler: Handler,
+        message: String,
+        budget: Vec<BudgetNote>,
+    },
 }
 
 impl Plan {
@@ -602,14 +619,7 @@ fn plan_cycle_cuts(handler: Handler, fault: &FaultInfo, offer: &Offer) -> Result
         (cycles::plan_cuts_from_listed(&listed, None, cycles::MAX_EDGES_REMOVED), Vec::new())
     };
     notes.insert(0, format!("{} cycle(s) to break at the weakest edge", cuts.len()));
-    Ok(ActPlan {
-        handler,
-        steps: cut_steps(&cuts),
-        probes,
-        contained: false,
-        notes,
-        budget: Vec::new(),
-    })
+    Ok(ActPlan { handler, steps: cut_steps(&cuts), probes, contained: false, notes, budget: Vec::new() })
 }
 
 fn single(handler: Handler, s: Step, probes: Vec<Probe>) -> Plan {
@@ -727,9 +737,31 @@ fn side_effect(s: &Step, returned: &Option<Value>) -> String {
     }
 }
 
+/// Whether the run goes on after `outcome`. A failure stops it; a decline stops it too,
+/// except for `cancel_task`, where a task that started running meanwhile is simply not
+/// shed and the queue measurement decides.
+pub fn continues_after(step: &Step, outcome: &StepOutcome) -> bool {
+    match outcome {
+        StepOutcome::Done { .. } => true,
+        StepOutcome::Declined { .. } => step.verb == Verb::CANCEL_TASK,
+        StepOutcome::Failed { .. } => false,
+    }
+}
+
+/// Whether every step ran far enough for the result to be measured.
+pub fn ready_to_verify(act: &ActPlan, outcomes: &[StepOutcome]) -> bool {
+    outcomes.len() == act.steps.len() && act.steps.iter().zip(outcomes).all(|(s, o)| continues_after(s, o))
+}
+
 /// Turns a plan, what its steps did and what was measured afterwards into a report.
 /// `outcomes` has one entry per step that ran, in order (a run stops at the first failure).
-pub fn judge(kind: EngineKind, fault: &FaultInfo, plan: &Plan, outcomes: &[StepOutcome], evidence: &[Evidence]) -> Report {
+pub fn judge(
+    kind: EngineKind,
+    fault: &FaultInfo,
+    plan: &Plan,
+    outcomes: &[StepOutcome],
+    evidence: &[Evidence],
+) -> Report {
     let mut metadata = base_metadata(kind, fault, plan.handler());
     let act = match plan {
         Plan::Skip { reason, message, .. } => {
@@ -783,7 +815,9 @@ pub fn judge(kind: EngineKind, fault: &FaultInfo, plan: &Plan, outcomes: &[StepO
                 entry.insert("via".into(), Value::String(via.clone()));
                 entry.insert("outcome".into(), Value::String("declined".into()));
                 entry.insert("detail".into(), Value::String(detail.clone()));
-                declined = true;
+                if !continues_after(s, &outcomes[i]) {
+                    declined = true;
+                }
             }
             Some(StepOutcome::Failed { via, error }) => {
                 actions_taken.push(format!("{} via {via}: failed: {error}", s.describe));
@@ -804,7 +838,7 @@ pub fn judge(kind: EngineKind, fault: &FaultInfo, plan: &Plan, outcomes: &[StepO
         metadata.insert("budget".into(), budget_json(&act.budget));
     }
 
-    let all_done = outcomes.len() == act.steps.len() && first_error.is_none() && !declined;
+    let all_done = first_error.is_none() && !declined && ready_to_verify(act, outcomes);
     let (status, verdict) = if let Some(err) = &first_error {
         metadata.insert("error".into(), Value::String(err.clone()));
         metadata.insert("reason".into(), Value::String("action_failed".into()));
@@ -872,13 +906,17 @@ fn weigh(
             Evidence::Verdict { source, passed } => {
                 let r = if *passed { Check::Cleared } else { Check::Persists };
                 results.push(r);
-                actions_taken.push(format!("verified with {source}: {}", if *passed { "fault gone" } else { "fault still present" }));
+                actions_taken.push(format!(
+                    "verified with {source}: {}",
+                    if *passed { "fault gone" } else { "fault still present" }
+                ));
                 checks.push(json!({"source": source, "result": r.as_str(), "value": passed}));
             }
             Evidence::Measured { source, metrics } => {
                 let (r, notes) = conditions::check(conditions, &fault.metrics, metrics);
                 results.push(r);
-                let shown = if notes.is_empty() { "no value this fault is judged by".to_string() } else { notes.join(", ") };
+                let shown =
+                    if notes.is_empty() { "no value this fault is judged by".to_string() } else { notes.join(", ") };
                 actions_taken.push(format!("verified with {source}: {shown} -> {}", r.as_str()));
                 checks.push(json!({"source": source, "result": r.as_str(), "values": Value::Object(metrics.clone())}));
             }
@@ -889,7 +927,10 @@ fn weigh(
                     confirmed += 1;
                 }
                 let r = if *enabled { "still_enabled" } else { "isolated" };
-                actions_taken.push(format!("checked {source}: agent {agent} enabled={}", if *enabled { "True" } else { "False" }));
+                actions_taken.push(format!(
+                    "checked {source}: agent {agent} enabled={}",
+                    if *enabled { "True" } else { "False" }
+                ));
                 checks.push(json!({"source": source, "result": r, "agent": agent}));
             }
             Evidence::Error { source, error } => {
@@ -1099,7 +1140,11 @@ impl StrategyCore {
         match handler {
             Handler::BreakCycle => {
                 if !offer.has(Verb::BREAK_CYCLE) {
-                    return no_action(handler, &[Verb::BREAK_CYCLE], "needs actions['break_cycle'] or a task_graph with remove_edge");
+                    return no_action(
+                        handler,
+                        &[Verb::BREAK_CYCLE],
+                        "needs actions['break_cycle'] or a task_graph with remove_edge",
+                    );
                 }
                 cut_plan(plan_cycle_cuts(handler, fault, offer))
             }
@@ -1112,7 +1157,12 @@ impl StrategyCore {
                 if offer.has(Verb::RESET_SCHEDULER) {
                     return single(
                         handler,
-                        step(Verb::RESET_SCHEDULER, vec![], None, "reset_scheduler: reset the stuck agent scheduler".into()),
+                        step(
+                            Verb::RESET_SCHEDULER,
+                            vec![],
+                            None,
+                            "reset_scheduler: reset the stuck agent scheduler".into(),
+                        ),
                         Vec::new(),
                     );
                 }
@@ -1131,69 +1181,129 @@ impl StrategyCore {
                 let target = (!node.is_null()).then(|| py_str(&node));
                 single(handler, step(Verb::RELIEVE_BOTTLENECK, vec![("node", node)], target, describe), Vec::new())
             }
-            Handler::Complexity => self.simple(handler, offer, Verb::SIMPLIFY_GRAPH, vec![], "simplify_graph: reduce graph complexity"),
-            Handler::RestartAgent | Handler::Stall => self.plan_agents(handler, m, offer, now),
-            Handler::Cooperation => {
-                self.simple(handler, offer, Verb::RESET_COOPERATION, vec![], "reset_cooperation: reset the agent cooperation protocol")
+            Handler::Complexity => {
+                self.simple(handler, offer, Verb::SIMPLIFY_GRAPH, vec![], "simplify_graph: reduce graph complexity")
             }
+            Handler::RestartAgent | Handler::Stall => self.plan_agents(handler, m, offer, now),
+            Handler::Cooperation => self.simple(
+                handler,
+                offer,
+                Verb::RESET_COOPERATION,
+                vec![],
+                "reset_cooperation: reset the agent cooperation protocol",
+            ),
             Handler::Communication => {
                 self.simple(handler, offer, Verb::FLUSH_MESSAGES, vec![], "flush_messages: flush stale agent messages")
             }
             Handler::MetaState => {
                 if !offer.has(Verb::RESET_META_STATE) {
-                    return no_action(handler, &[Verb::RESET_META_STATE], "needs actions['reset_meta_state'] or a meta_layer");
+                    return no_action(
+                        handler,
+                        &[Verb::RESET_META_STATE],
+                        "needs actions['reset_meta_state'] or a meta_layer",
+                    );
                 }
                 single(
                     handler,
-                    step(Verb::RESET_META_STATE, vec![], None, "reset_meta_state: damp the meta layer (clear anomaly and stability history, reset strategy)".into()),
+                    step(
+                        Verb::RESET_META_STATE,
+                        vec![],
+                        None,
+                        "reset_meta_state: damp the meta layer (clear anomaly and stability history, reset strategy)"
+                            .into(),
+                    ),
                     Vec::new(),
                 )
             }
             Handler::RetryTimedOut | Handler::RetryFailed => self.plan_retries(handler, m, offer, now),
             Handler::ShedQueue | Handler::ShedResource => plan_shedding(handler, m, offer),
-            Handler::Performance => self.simple(handler, offer, Verb::REPRIORITIZE_QUEUE, vec![], "reprioritize_queue: reorder the task queue"),
+            Handler::Performance => self.simple(
+                handler,
+                offer,
+                Verb::REPRIORITIZE_QUEUE,
+                vec![],
+                "reprioritize_queue: reorder the task queue",
+            ),
             Handler::Takeover => {
                 if !offer.has(Verb::REQUEST_RECOVERY) {
-                    return no_action(handler, &[Verb::REQUEST_RECOVERY], "needs actions['request_recovery'] or a governance_controller with a takeover_manager");
+                    return no_action(
+                        handler,
+                        &[Verb::REQUEST_RECOVERY],
+                        "needs actions['request_recovery'] or a governance_controller with a takeover_manager",
+                    );
                 }
                 single(
                     handler,
-                    step(Verb::REQUEST_RECOVERY, vec![], None, "request_recovery: ask governance to leave takeover".into()),
+                    step(
+                        Verb::REQUEST_RECOVERY,
+                        vec![],
+                        None,
+                        "request_recovery: ask governance to leave takeover".into(),
+                    ),
                     vec![Probe::TakeoverState],
                 )
             }
             Handler::Risk => {
                 let risk = metric_number(m, "risk_score").unwrap_or(100.0);
                 let score = (risk / 100.0).clamp(0.0, 1.0);
-                self.escalate(handler, offer, score, format!("{}: risk_score={}", fault.fault_type, show(risk)), vec![Probe::RiskScore])
+                self.escalate(
+                    handler,
+                    offer,
+                    score,
+                    format!("{}: risk_score={}", fault.fault_type, show(risk)),
+                    vec![Probe::RiskScore],
+                )
             }
             Handler::Violation => {
-                let n = metric_number(m, "violation_count").or_else(|| metric_number(m, "governance_violations")).unwrap_or(1.0);
+                let n = metric_number(m, "violation_count")
+                    .or_else(|| metric_number(m, "governance_violations"))
+                    .unwrap_or(1.0);
                 let score = (n / 10.0).clamp(0.1, 1.0);
-                self.escalate(handler, offer, score, format!("{}: {} violation(s)", fault.fault_type, show(n)), Vec::new())
+                self.escalate(
+                    handler,
+                    offer,
+                    score,
+                    format!("{}: {} violation(s)", fault.fault_type, show(n)),
+                    Vec::new(),
+                )
             }
             Handler::Threshold => {
                 let name = metric_value(m, "threshold_name");
                 let current = metric_value(m, "current_value");
                 let limit = metric_value(m, "threshold_value");
-                let describe = format!("adjust_threshold: {} = {} (limit {})", py_str(&name), py_str(&current), py_str(&limit));
+                let describe =
+                    format!("adjust_threshold: {} = {} (limit {})", py_str(&name), py_str(&current), py_str(&limit));
                 let target = (!name.is_null()).then(|| py_str(&name));
                 if !offer.has(Verb::ADJUST_THRESHOLD) {
                     return no_action(handler, &[Verb::ADJUST_THRESHOLD], "needs actions['adjust_threshold']");
                 }
                 single(
                     handler,
-                    step(Verb::ADJUST_THRESHOLD, vec![("name", name), ("current", current), ("limit", limit)], target, describe),
+                    step(
+                        Verb::ADJUST_THRESHOLD,
+                        vec![("name", name), ("current", current), ("limit", limit)],
+                        target,
+                        describe,
+                    ),
                     Vec::new(),
                 )
             }
             Handler::Override => {
                 if !offer.has(Verb::RESET_OVERRIDES) {
-                    return no_action(handler, &[Verb::RESET_OVERRIDES], "needs actions['reset_overrides'] or a governance_controller with an override_system");
+                    return no_action(
+                        handler,
+                        &[Verb::RESET_OVERRIDES],
+                        "needs actions['reset_overrides'] or a governance_controller with an override_system",
+                    );
                 }
                 single(
                     handler,
-                    step(Verb::RESET_OVERRIDES, vec![], None, "reset_overrides: clear the governance override stack".into()),
+                    step(
+                        Verb::RESET_OVERRIDES,
+                        vec![],
+                        None,
+                        "reset_overrides: clear the governance override stack".into(),
+                    ),
                     vec![Probe::OverrideStack],
                 )
             }
@@ -1225,7 +1335,12 @@ impl StrategyCore {
         let describe = format!("governance_escalate: {reason} (instability score {})", show(score));
         single(
             handler,
-            step(Verb::GOVERNANCE_ESCALATE, vec![("reason", Value::String(reason)), ("score", json!(score))], None, describe),
+            step(
+                Verb::GOVERNANCE_ESCALATE,
+                vec![("reason", Value::String(reason)), ("score", json!(score))],
+                None,
+                describe,
+            ),
             probes,
         )
     }
@@ -1234,12 +1349,19 @@ impl StrategyCore {
     fn plan_agents(&mut self, handler: Handler, m: &Metrics, offer: &Offer, now: f64) -> Plan {
         let names = agent_targets(m);
         if names.is_empty() {
-            return no_target(handler, "no agent named in the fault's metrics (agent_name, agent_id, agent or failing_agents)");
+            return no_target(
+                handler,
+                "no agent named in the fault's metrics (agent_name, agent_id, agent or failing_agents)",
+            );
         }
         let can_restart = offer.has(Verb::RESTART_AGENT);
         let can_isolate = offer.has(Verb::ISOLATE_AGENT);
         if !can_restart && !can_isolate {
-            return no_action(handler, &[Verb::RESTART_AGENT, Verb::ISOLATE_AGENT], "needs actions['restart_agent'] or an agent_manager / agent_executor");
+            return no_action(
+                handler,
+                &[Verb::RESTART_AGENT, Verb::ISOLATE_AGENT],
+                "needs actions['restart_agent'] or an agent_manager / agent_executor",
+            );
         }
         let max = self.budgets.policy().max_attempts;
         let mut steps = Vec::new();
@@ -1276,7 +1398,9 @@ impl StrategyCore {
                         ));
                         probes.push(Probe::AgentEnabled(name));
                     } else {
-                        notes.push(format!("restart budget of {max} used up for {name} and no action available for isolate_agent"));
+                        notes.push(format!(
+                            "restart budget of {max} used up for {name} and no action available for isolate_agent"
+                        ));
                         unrepaired = true;
                     }
                 }
@@ -1286,7 +1410,11 @@ impl StrategyCore {
             if budget.iter().any(|b| b.exhausted) {
                 return Plan::GiveUp { handler, message: notes.join("; "), budget };
             }
-            return no_action(handler, &[Verb::RESTART_AGENT], "needs actions['restart_agent'] or an agent_manager / agent_executor");
+            return no_action(
+                handler,
+                &[Verb::RESTART_AGENT],
+                "needs actions['restart_agent'] or an agent_manager / agent_executor",
+            );
         }
         let contained = unrepaired || steps.iter().any(|s| s.verb == Verb::ISOLATE_AGENT);
         Plan::Act(ActPlan { handler, steps, probes, contained, notes, budget })
@@ -1302,7 +1430,11 @@ impl StrategyCore {
             return no_target(handler, "no task to retry: the fault names none (task_id, task_ids, failed_tasks) and the orchestrator lists no failed task");
         }
         if !offer.has(Verb::RETRY_TASK) {
-            return no_action(handler, &[Verb::RETRY_TASK], "needs actions['retry_task'] or an orchestrator with tasks and submit_task");
+            return no_action(
+                handler,
+                &[Verb::RETRY_TASK],
+                "needs actions['retry_task'] or an orchestrator with tasks and submit_task",
+            );
         }
         let max = self.budgets.policy().max_attempts;
         let mut steps = Vec::new();
@@ -1363,12 +1495,21 @@ fn plan_shedding(handler: Handler, m: &Metrics, offer: &Offer) -> Plan {
         let current = current.map(|c| json!(c)).unwrap_or(Value::Null);
         return single(
             handler,
-            step(Verb::SHED_LOAD, vec![("resource", Value::String(resource)), ("current", current), ("limit", json!(limit))], None, describe),
+            step(
+                Verb::SHED_LOAD,
+                vec![("resource", Value::String(resource)), ("current", current), ("limit", json!(limit))],
+                None,
+                describe,
+            ),
             probes,
         );
     }
     if !offer.has(Verb::CANCEL_TASK) {
-        return no_action(handler, &[Verb::SHED_LOAD, Verb::CANCEL_TASK], "needs actions['shed_load'] or an orchestrator with tasks and cancel_task");
+        return no_action(
+            handler,
+            &[Verb::SHED_LOAD, Verb::CANCEL_TASK],
+            "needs actions['shed_load'] or an orchestrator with tasks and cancel_task",
+        );
     }
     if offer.tasks.is_empty() {
         return no_target(handler, "no queued task to cancel");
@@ -1439,7 +1580,15 @@ impl StrategyCore {
 
     /// Records a result produced elsewhere (a strategy written in Python).
     pub fn record_result(&mut self, fault_id: String, fault_type: String, status: RepairStatus, duration: f64) {
-        self.push(HistoryEntry { fault_id, fault_type, status, duration, timestamp: now(), handler: None, actions: Vec::new() });
+        self.push(HistoryEntry {
+            fault_id,
+            fault_type,
+            status,
+            duration,
+            timestamp: now(),
+            handler: None,
+            actions: Vec::new(),
+        });
     }
 
     fn push(&mut self, entry: HistoryEntry) {

@@ -38,11 +38,8 @@ pub const DEADLOCK: &[Condition] = &[
 ];
 pub const BOTTLENECK: &[Condition] = &[c("bottleneck_count", Bad::Above(5.0)), c("bottleneck_detected", Bad::Truthy)];
 pub const COMPLEXITY: &[Condition] = &[c("graph_complexity", Bad::AtLeast(100.0))];
-pub const AGENT_FAILURE: &[Condition] = &[
-    c("agent_failure_rate", Bad::Above(0.2)),
-    c("failure_rate", Bad::Above(0.2)),
-    c("agent_failed", Bad::Truthy),
-];
+pub const AGENT_FAILURE: &[Condition] =
+    &[c("agent_failure_rate", Bad::Above(0.2)), c("failure_rate", Bad::Above(0.2)), c("agent_failed", Bad::Truthy)];
 pub const STALL: &[Condition] = &[c("stall_duration", Bad::AtLeast(10.0)), c("agent_stalled", Bad::Truthy)];
 pub const COOPERATION: &[Condition] = &[c("cooperation_score", Bad::AtMost(0.7))];
 pub const COMMUNICATION: &[Condition] = &[c("communication_health", Bad::Below(0.5))];

@@ -178,10 +178,8 @@ pub fn plan_cuts(view: &GraphView, max_cuts: usize) -> CutPlan {
         if cuts.len() >= max_cuts {
             return CutPlan { cuts, acyclic_after: false };
         }
-        let candidates: Vec<Edge> = path
-            .iter()
-            .map(|&i| view.edges[pair_best.get(&graph.ends[i]).copied().unwrap_or(i)].clone())
-            .collect();
+        let candidates: Vec<Edge> =
+            path.iter().map(|&i| view.edges[pair_best.get(&graph.ends[i]).copied().unwrap_or(i)].clone()).collect();
         let Some(pos) = weakest(&candidates, |_| 0) else {
             return CutPlan { cuts, acyclic_after: false };
         };
@@ -253,9 +251,7 @@ mod tests {
 
     #[test]
     fn a_weak_edge_wins_over_a_lighter_strong_one() {
-        let v = GraphView {
-            edges: vec![e("a", "b", 0.1), Edge::new("b", "c", Some(5.0), true), e("c", "a", 0.3)],
-        };
+        let v = GraphView { edges: vec![e("a", "b", 0.1), Edge::new("b", "c", Some(5.0), true), e("c", "a", 0.3)] };
         let plan = plan_cuts(&v, 8);
         assert_eq!(plan.cuts[0].edge.src, "b");
         assert!(plan.cuts[0].edge.weak);
@@ -263,9 +259,7 @@ mod tests {
 
     #[test]
     fn unknown_weights_lose_to_known_ones_and_ties_take_the_first() {
-        let v = GraphView {
-            edges: vec![Edge::new("x", "y", None, false), Edge::new("y", "x", None, false)],
-        };
+        let v = GraphView { edges: vec![Edge::new("x", "y", None, false), Edge::new("y", "x", None, false)] };
         let plan = plan_cuts(&v, 8);
         assert_eq!((plan.cuts[0].edge.src.as_str(), plan.cuts[0].edge.dst.as_str()), ("x", "y"));
         let v2 = GraphView { edges: vec![Edge::new("x", "y", None, false), e("y", "x", 9.0)] };
@@ -280,10 +274,7 @@ mod tests {
         let plan = plan_cuts(&v, 8);
         assert!(plan.acyclic_after);
         let cut: Vec<(String, String)> = plan.cuts.iter().map(|c| (c.edge.src.clone(), c.edge.dst.clone())).collect();
-        assert_eq!(
-            cut,
-            vec![("a".into(), "b".into()), ("d".into(), "c".into()), ("z".into(), "z".into())]
-        );
+        assert_eq!(cut, vec![("a".into(), "b".into()), ("d".into(), "c".into()), ("z".into(), "z".into())]);
     }
 
     #[test]
@@ -318,10 +309,7 @@ mod tests {
     #[test]
     fn listed_cycles_share_cuts_and_use_view_weights() {
         let view = GraphView { edges: vec![e("a", "b", 0.9), e("b", "c", 0.1), e("c", "a", 0.9), e("c", "b", 0.5)] };
-        let cycles = vec![
-            vec!["a".to_string(), "b".into(), "c".into()],
-            vec!["b".to_string(), "c".into()],
-        ];
+        let cycles = vec![vec!["a".to_string(), "b".into(), "c".into()], vec!["b".to_string(), "c".into()]];
         let cuts = plan_cuts_from_listed(&cycles, Some(&view), 8);
         // b->c breaks both cycles, so one cut is enough.
         assert_eq!(cuts.len(), 1);

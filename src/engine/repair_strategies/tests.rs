@@ -119,8 +119,9 @@ fn cycle_repairs_without_a_graph_use_listed_cycles_or_say_what_is_missing() {
         other => panic!("{other:?}"),
     }
     // An acyclic graph means the fault is gone already.
-    let acyclic = Offer { graph: Some(GraphView { edges: vec![Edge::new("a", "b", None, false)] }), ..Offer::default() }
-        .with(&[Verb::BREAK_CYCLE]);
+    let acyclic =
+        Offer { graph: Some(GraphView { edges: vec![Edge::new("a", "b", None, false)] }), ..Offer::default() }
+            .with(&[Verb::BREAK_CYCLE]);
     let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 1})), &acyclic, 0.0);
     assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }), "{plan:?}");
 }
@@ -128,10 +129,12 @@ fn cycle_repairs_without_a_graph_use_listed_cycles_or_say_what_is_missing() {
 #[test]
 fn faults_whose_metrics_show_no_problem_are_skipped() {
     let mut c = core(EngineKind::Graph);
-    let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 0})), &Offer::default().with(&[Verb::BREAK_CYCLE]), 0.0);
+    let plan =
+        c.plan(&fault("graph_cycle", json!({"cycle_count": 0})), &Offer::default().with(&[Verb::BREAK_CYCLE]), 0.0);
     assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
     let mut s = core(EngineKind::Scheduler);
-    let plan = s.plan(&fault("queue_overload", json!({"queue_size": 40})), &Offer::default().with(&[Verb::SHED_LOAD]), 0.0);
+    let plan =
+        s.plan(&fault("queue_overload", json!({"queue_size": 40})), &Offer::default().with(&[Verb::SHED_LOAD]), 0.0);
     assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
     let plan = s.plan(&fault("nothing_known", json!({})), &Offer::default(), 0.0);
     assert!(matches!(plan, Plan::Skip { reason: SkipReason::NoHandler, .. }));
@@ -149,7 +152,8 @@ fn deadlock_breaks_graph_cycles_when_there_are_some_else_resets_the_scheduler() 
     assert_eq!(act(&plan).steps[0].verb, Verb::BREAK_CYCLE);
     assert_eq!(act(&plan).steps[0].params.get("src"), Some(&json!("b")));
 
-    let acyclic = Offer { graph: Some(GraphView::default()), ..Offer::default() }.with(&[Verb::BREAK_CYCLE, Verb::RESET_SCHEDULER]);
+    let acyclic = Offer { graph: Some(GraphView::default()), ..Offer::default() }
+        .with(&[Verb::BREAK_CYCLE, Verb::RESET_SCHEDULER]);
     let plan = c.plan(&fault("scheduler_deadlock", json!({"stuck": true})), &acyclic, 0.0);
     assert_eq!(act(&plan).steps[0].verb, Verb::RESET_SCHEDULER);
 }
@@ -281,7 +285,10 @@ fn queue_overload_cancels_the_lowest_priority_newest_tasks_down_to_the_limit() {
     let plan = c.plan(&fault("queue_overload", json!({"queue_size": 150})), &offer, 0.0);
     let s = &act(&plan).steps[0];
     assert_eq!(s.verb, Verb::SHED_LOAD);
-    assert_eq!(s.params, params(vec![("resource", json!("queue")), ("current", json!(150.0)), ("limit", json!(100.0))]));
+    assert_eq!(
+        s.params,
+        params(vec![("resource", json!("queue")), ("current", json!(150.0)), ("limit", json!(100.0))])
+    );
 }
 
 #[test]
@@ -331,7 +338,8 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
     assert!(!r.verification_passed);
     assert_eq!(r.metadata.get("reason"), Some(&json!("inconclusive")));
 
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[Evidence::Verdict { source: "verify".into(), passed: true }]);
+    let r =
+        judge(EngineKind::Agent, &f, &plan, &done(1), &[Evidence::Verdict { source: "verify".into(), passed: true }]);
     assert_eq!(r.status, RepairStatus::SUCCESS);
     assert!(r.verification_passed);
     assert_eq!(r.success_rate, 1.0);
@@ -352,12 +360,11 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
 #[test]
 fn any_failing_check_wins_over_a_passing_one() {
     let (f, plan) = restart_plan();
-    let evidence = [
-        measured(json!({"failure_rate": 0.0})),
-        Evidence::Verdict { source: "verify".into(), passed: false },
-    ];
+    let evidence =
+        [measured(json!({"failure_rate": 0.0})), Evidence::Verdict { source: "verify".into(), passed: false }];
     assert_eq!(judge(EngineKind::Agent, &f, &plan, &done(1), &evidence).status, RepairStatus::FAILED);
-    let evidence = [measured(json!({"failure_rate": 0.0})), Evidence::Error { source: "verify".into(), error: "boom".into() }];
+    let evidence =
+        [measured(json!({"failure_rate": 0.0})), Evidence::Error { source: "verify".into(), error: "boom".into() }];
     let r = judge(EngineKind::Agent, &f, &plan, &done(1), &evidence);
     assert_eq!(r.status, RepairStatus::FAILED);
     assert_eq!(r.metadata.get("reason"), Some(&json!("verification_error")));
@@ -381,11 +388,8 @@ fn a_raising_or_declining_action_fails_with_the_error_kept() {
 
 #[test]
 fn isolation_is_partial_when_confirmed_and_failed_when_not() {
-    let mut c = StrategyCore::new(
-        Some(EngineKind::Agent),
-        BudgetPolicy { max_attempts: 0, ..BudgetPolicy::default() },
-        10,
-    );
+    let mut c =
+        StrategyCore::new(Some(EngineKind::Agent), BudgetPolicy { max_attempts: 0, ..BudgetPolicy::default() }, 10);
     let f = fault("agent_failure", json!({"agent_name": "w"}));
     let plan = c.plan(&f, &agent_offer(), 0.0);
     assert_eq!(act(&plan).steps[0].verb, Verb::ISOLATE_AGENT);
@@ -395,7 +399,8 @@ fn isolation_is_partial_when_confirmed_and_failed_when_not() {
     assert_eq!(r.metadata.get("reason"), Some(&json!("contained")));
     assert!(!r.verification_passed);
     // Even with the fault gone, an isolated agent is not a full repair.
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[off, Evidence::Verdict { source: "v".into(), passed: true }]);
+    let r =
+        judge(EngineKind::Agent, &f, &plan, &done(1), &[off, Evidence::Verdict { source: "v".into(), passed: true }]);
     assert_eq!((r.status, r.verification_passed), (RepairStatus::PARTIAL, true));
     let on = Evidence::Enabled { source: "agent_manager".into(), agent: "w".into(), enabled: true };
     assert_eq!(judge(EngineKind::Agent, &f, &plan, &done(1), &[on]).status, RepairStatus::FAILED);
@@ -404,7 +409,8 @@ fn isolation_is_partial_when_confirmed_and_failed_when_not() {
 #[test]
 fn reports_carry_a_copy_of_the_metrics_and_the_action_details() {
     let (f, plan) = restart_plan();
-    let r = judge(EngineKind::Agent, &f, &plan, &[StepOutcome::Done { via: "v".into(), returned: Some(json!(true)) }], &[]);
+    let r =
+        judge(EngineKind::Agent, &f, &plan, &[StepOutcome::Done { via: "v".into(), returned: Some(json!(true)) }], &[]);
     assert_eq!(r.metadata.get("fault_type"), Some(&json!("agent_failure")));
     assert_eq!(r.metadata.get("metrics"), Some(&Value::Object(f.metrics.clone())));
     let actions = r.metadata.get("actions").and_then(Value::as_array).unwrap();
@@ -419,7 +425,11 @@ fn reports_carry_a_copy_of_the_metrics_and_the_action_details() {
 #[test]
 fn skips_and_give_ups_are_honest() {
     let f = fault("agent_failure", json!({}));
-    let plan = Plan::Skip { handler: Some(Handler::RestartAgent), reason: SkipReason::NoAction, message: "no action available for restart_agent".into() };
+    let plan = Plan::Skip {
+        handler: Some(Handler::RestartAgent),
+        reason: SkipReason::NoAction,
+        message: "no action available for restart_agent".into(),
+    };
     let r = judge(EngineKind::Agent, &f, &plan, &[], &[]);
     assert_eq!(r.status, RepairStatus::SKIPPED);
     assert_eq!(r.actions_taken, vec!["no action available for restart_agent"]);
@@ -434,7 +444,9 @@ fn a_cycle_cut_verified_by_has_cycle_succeeds() {
     let mut c = core(EngineKind::Graph);
     let f = fault("graph_cycle", json!({"cycle_count": 1}));
     let offer = Offer {
-        graph: Some(GraphView { edges: vec![Edge::new("a", "b", Some(1.0), false), Edge::new("b", "a", Some(0.5), false)] }),
+        graph: Some(GraphView {
+            edges: vec![Edge::new("a", "b", Some(1.0), false), Edge::new("b", "a", Some(0.5), false)],
+        }),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE]);
@@ -452,7 +464,13 @@ fn a_cycle_cut_verified_by_has_cycle_succeeds() {
 fn counters_add_up_and_history_is_bounded() {
     let mut c = StrategyCore::new(Some(EngineKind::Agent), BudgetPolicy::default(), 3);
     let f = fault("agent_failure", json!({"agent_name": "w"}));
-    let statuses = [RepairStatus::SUCCESS, RepairStatus::FAILED, RepairStatus::PARTIAL, RepairStatus::SKIPPED, RepairStatus::SUCCESS];
+    let statuses = [
+        RepairStatus::SUCCESS,
+        RepairStatus::FAILED,
+        RepairStatus::PARTIAL,
+        RepairStatus::SKIPPED,
+        RepairStatus::SUCCESS,
+    ];
     for (i, status) in statuses.iter().enumerate() {
         let plan = Plan::Skip { handler: None, reason: SkipReason::NoAction, message: String::new() };
         let report = Report {
@@ -496,4 +514,27 @@ fn recheck_needs_conclusive_evidence() {
     assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"queue_size": 1}))]), None);
     let err = Evidence::Error { source: "x".into(), error: "boom".into() };
     assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"has_cycle": false})), err]), Some(false));
+}
+
+#[test]
+fn a_declined_cancel_does_not_stop_shedding_but_other_declines_do() {
+    let mut c = core(EngineKind::Scheduler);
+    let tasks = (0..3).map(|i| TaskInfo { id: format!("t{i}"), priority: 1.0 }).collect();
+    let offer = Offer { tasks, ..Offer::default() }.with(&[Verb::CANCEL_TASK]);
+    let f = fault("queue_overload", json!({"queue_size": 102}));
+    let plan = c.plan(&f, &offer, 0.0);
+    let a = act(&plan);
+    assert_eq!(a.steps.len(), 2);
+    let declined = StepOutcome::Declined { via: "orchestrator.cancel_task".into(), detail: "returned False".into() };
+    assert!(continues_after(&a.steps[0], &declined));
+    let outcomes = vec![declined, StepOutcome::Done { via: "x".into(), returned: Some(json!(true)) }];
+    assert!(ready_to_verify(a, &outcomes));
+    let r = judge(EngineKind::Scheduler, &f, &plan, &outcomes, &[measured(json!({"queue_size": 100}))]);
+    assert_eq!(r.status, RepairStatus::SUCCESS);
+    assert_eq!(r.side_effects.len(), 1);
+
+    let (rf, rplan) = restart_plan();
+    let declined = StepOutcome::Declined { via: "x".into(), detail: "returned False".into() };
+    assert!(!continues_after(&act(&rplan).steps[0], &declined));
+    assert_eq!(judge(EngineKind::Agent, &rf, &rplan, &[declined], &[]).status, RepairStatus::FAILED);
 }
