@@ -27,7 +27,8 @@
 //! `reset_meta_state()`, `retry_task(task_id)`, `cancel_task(task_id)`, `shed_load(resource,
 //! current, limit)`, `reprioritize_queue()`, `governance_escalate(reason, score)`,
 //! `reset_overrides()`, `request_recovery()`, `adjust_threshold(name, current, limit)`,
-//! `resolve_rule_conflict()`. A callable returning `False` declines (the repair FAILS);
+//! `resolve_rule_conflict()`. A callable returning `False` declines (the repair FAILS, except
+//! that a declined `cancel_task` only skips that task);
 //! raising FAILS with the error text in `metadata["error"]`; returning a coroutine is refused
 //! for now (async actions come with the auto-repair runtime).
 
@@ -412,11 +413,12 @@ fn edge_field<'py>(edge: &Bound<'py, PyAny>, names: &[&str], position: usize) ->
         }
         return Ok(None);
     }
+    // Bounds are checked first: building an IndexError per edge would be the slowest part.
     if let Ok(t) = edge.cast::<pyo3::types::PyTuple>() {
-        return Ok(t.get_item(position).ok());
+        return if position < t.len() { Ok(Some(t.get_item(position)?)) } else { Ok(None) };
     }
     if let Ok(l) = edge.cast::<PyList>() {
-        return Ok(l.get_item(position).ok());
+        return if position < l.len() { Ok(Some(l.get_item(position)?)) } else { Ok(None) };
     }
     for n in names {
         if let Some(v) = attr(edge, n, "edge")? {
@@ -440,9 +442,13 @@ fn read_edge<'py>(edge: &Bound<'py, PyAny>, originals: &mut Originals<'py>) -> P
         .and_then(|t| label(&t))
         .is_some_and(|t| t.eq_ignore_ascii_case("weak"));
     let (s, d) = (key_text(&src)?, key_text(&dst)?);
-    originals.entry(s.clone()).or_insert(src);
-    originals.entry(d.clone()).or_insert(dst);
-    Ok(Edge::new(&s, &d, weight, weak))
+    if !originals.contains_key(&s) {
+        originals.insert(s.clone(), src);
+    }
+    if !originals.contains_key(&d) {
+        originals.insert(d.clone(), dst);
+    }
+    Ok(Edge { src: s, dst: d, weight, weak })
 }
 
 fn iterate<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
@@ -719,14 +725,14 @@ fn run_step<'py>(
             let via = "governance_controller.takeover_manager.force_recovery".to_string();
             // The takeover manager's own cooldown decides whether recovery is allowed yet.
             if has(&tm, "_can_recover") {
-                match tm.call_method0("_can_recover") {
-                    Ok(v) if !v.is_truthy().unwrap_or(false) => {
+                match tm.call_method0("_can_recover").and_then(|v| v.is_truthy()) {
+                    Ok(false) => {
                         return Ok(StepOutcome::Declined {
                             via,
                             detail: "recovery is not allowed yet (_can_recover() is False)".into(),
                         })
                     }
-                    Ok(_) => {}
+                    Ok(true) => {}
                     Err(e) => return fatal_or_failed(&via, e),
                 }
             }
