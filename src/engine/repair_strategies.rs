@@ -810,12 +810,12 @@ pub fn judge(
                     entry.insert("returned".into(), r.clone());
                 }
             }
-            Some(StepOutcome::Declined { via, detail }) => {
+            Some(o @ StepOutcome::Declined { via, detail }) => {
                 actions_taken.push(format!("{} via {via}: declined ({detail})", s.describe));
                 entry.insert("via".into(), Value::String(via.clone()));
                 entry.insert("outcome".into(), Value::String("declined".into()));
                 entry.insert("detail".into(), Value::String(detail.clone()));
-                if !continues_after(s, &outcomes[i]) {
+                if !continues_after(s, o) {
                     declined = true;
                 }
             }
