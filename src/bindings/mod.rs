@@ -11,6 +11,7 @@ pub mod errors;
 pub mod record;
 
 pub mod event_hooks;
+pub mod repair_strategies;
 
 use pyo3::prelude::*;
 
@@ -20,6 +21,12 @@ mod _native {
 
     #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
+    #[pymodule_export]
+    use super::repair_strategies::{
+        create_agent_repair_engine, create_governance_repair_engine, create_graph_repair_engine,
+        create_scheduler_repair_engine, AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult,
+        RepairStrategy, SchedulerRepairEngine,
+    };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
