@@ -11,6 +11,7 @@ pub mod errors;
 pub mod record;
 
 pub mod event_hooks;
+pub mod snapshot_manager;
 
 use pyo3::prelude::*;
 
@@ -20,6 +21,8 @@ mod _native {
 
     #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
+    #[pymodule_export]
+    use super::snapshot_manager::{create_snapshot_manager, Snapshot, SnapshotManager};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -261,6 +261,25 @@ impl StateBytes {
     pub fn is_empty(&self) -> bool {
         self.range.is_empty()
     }
+    /// The top-level values named in `names` (None where absent), parsed without building the
+    /// rest of the state.
+    pub fn sections(&self, names: &[String]) -> EngineResult<Vec<Option<Value>>> {
+        let top: HashMap<String, &serde_json::value::RawValue> = serde_json::from_slice(self.as_slice())
+            .map_err(|e| EngineError::Snapshot(format!("the stored state is not a JSON object: {e}")))?;
+        names
+            .iter()
+            .map(|name| {
+                top.get(name)
+                    .map(|raw| {
+                        serde_json::from_str::<Value>(raw.get()).map_err(|e| {
+                            EngineError::Snapshot(format!("section {name:?} of the stored state is not valid JSON: {e}"))
+                        })
+                    })
+                    .transpose()
+            })
+            .collect()
+    }
+
     /// The state as a JSON object.
     pub fn parse(&self) -> EngineResult<Map<String, Value>> {
         match serde_json::from_slice::<Value>(self.as_slice()) {
@@ -1777,6 +1796,8 @@ mod tests {
         let loaded = m.load_state(id).unwrap().unwrap();
         let state = loaded.state.parse().unwrap();
         assert_eq!(state["graph"]["nodes"], serde_json::json!([1, 2]));
+        let sections = loaded.state.sections(&["graph".into(), "absent".into()]).unwrap();
+        assert_eq!(sections, vec![Some(serde_json::json!({"nodes": [1, 2]})), None]);
         assert_eq!(m.stats().legacy_snapshots, 1);
     }
 
