@@ -18,6 +18,7 @@ use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Environment variable naming the snapshot folder when none is given.
@@ -76,6 +77,142 @@ fn load_state_dict(py: Python<'_>, store: &Arc<engine::SnapshotManager>, id: &st
     Ok(from_map(py, &map)?.into_any().unbind())
 }
 
+/// Walks a Python value into compact JSON, refusing what JSON cannot hold (see `convert`).
+/// Plain data takes the fast path; anything else (subclasses, non-str keys, huge ints, NaN,
+/// deep or self-referencing containers) is walked again by `convert::walk`, which decides
+/// and words the refusal.
+fn state_json(obj: &Bound<'_, PyAny>, what: &str, out: &mut Vec<u8>) -> PyResult<()> {
+    let start = out.len();
+    // SAFETY: we hold the GIL (`obj` is bound) and the fast walk runs no Python code, so the
+    // borrowed references it reads stay valid.
+    if unsafe { fast_walk::write_value(obj.as_ptr(), out, 0) }.is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    to_json_bytes(obj, what, out)
+}
+
+/// The fast path of `state_json`: exact built-in types only, read through the C API with
+/// borrowed references and no Python code run. Gives up (and lets `convert::walk` decide) on
+/// anything else.
+mod fast_walk {
+    use crate::bindings::convert::MAX_DEPTH;
+    use pyo3::ffi;
+    use std::os::raw::{c_char, c_int};
+    use std::ptr::addr_of_mut;
+
+    extern "C" {
+        // Public since CPython 3.3 and part of the limited API from 3.10; pyo3 hides it from
+        // abi3-py39 builds, but every CPython this module loads into exports it. It returns
+        // the string's own UTF-8 buffer without copying ASCII strings.
+        #[link_name = "PyUnicode_AsUTF8AndSize"]
+        fn unicode_as_utf8(unicode: *mut ffi::PyObject, size: *mut ffi::Py_ssize_t) -> *const c_char;
+    }
+
+    pub struct GiveUp;
+
+    unsafe fn write_str(obj: *mut ffi::PyObject, out: &mut Vec<u8>) -> Result<(), GiveUp> {
+        let mut len: ffi::Py_ssize_t = 0;
+        let ptr = unicode_as_utf8(obj, &mut len);
+        if ptr.is_null() {
+            // Lone surrogates: not UTF-8. Let the slow path report it.
+            ffi::PyErr_Clear();
+            return Err(GiveUp);
+        }
+        let bytes = std::slice::from_raw_parts(ptr as *const u8, len as usize);
+        // CPython guarantees valid UTF-8 here; checking costs little and keeps this safe.
+        let text = std::str::from_utf8(bytes).map_err(|_| GiveUp)?;
+        let _ = serde_json::to_writer(&mut *out, text);
+        Ok(())
+    }
+
+    /// # Safety
+    /// The GIL must be held and `obj` must be a valid object reference.
+    pub unsafe fn write_value(obj: *mut ffi::PyObject, out: &mut Vec<u8>, depth: usize) -> Result<(), GiveUp> {
+        let t = ffi::Py_TYPE(obj);
+        if t == addr_of_mut!(ffi::PyUnicode_Type) {
+            return write_str(obj, out);
+        }
+        if obj == ffi::Py_None() {
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        if t == addr_of_mut!(ffi::PyBool_Type) {
+            out.extend_from_slice(if obj == ffi::Py_True() { b"true" } else { b"false" });
+            return Ok(());
+        }
+        if t == addr_of_mut!(ffi::PyLong_Type) {
+            let mut overflow: c_int = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+            if overflow != 0 {
+                return Err(GiveUp);
+            }
+            if v == -1 && !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear();
+                return Err(GiveUp);
+            }
+            let _ = serde_json::to_writer(&mut *out, &v);
+            return Ok(());
+        }
+        if t == addr_of_mut!(ffi::PyFloat_Type) {
+            let v = ffi::PyFloat_AsDouble(obj);
+            if !v.is_finite() {
+                return Err(GiveUp);
+            }
+            let _ = serde_json::to_writer(&mut *out, &v);
+            return Ok(());
+        }
+        // Containers. Depth also stops self-references: the slow path then names them.
+        if depth >= MAX_DEPTH {
+            return Err(GiveUp);
+        }
+        if t == addr_of_mut!(ffi::PyDict_Type) {
+            out.push(b'{');
+            let mut pos: ffi::Py_ssize_t = 0;
+            let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+            let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+            let mut first = true;
+            while ffi::PyDict_Next(obj, &mut pos, &mut key, &mut value) != 0 {
+                if ffi::Py_TYPE(key) != addr_of_mut!(ffi::PyUnicode_Type) {
+                    return Err(GiveUp);
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_str(key, out)?;
+                out.push(b':');
+                write_value(value, out, depth + 1)?;
+            }
+            out.push(b'}');
+            return Ok(());
+        }
+        let is_list = t == addr_of_mut!(ffi::PyList_Type);
+        if is_list || t == addr_of_mut!(ffi::PyTuple_Type) {
+            let len = if is_list { ffi::PyList_Size(obj) } else { ffi::PyTuple_Size(obj) };
+            if len < 0 {
+                ffi::PyErr_Clear();
+                return Err(GiveUp);
+            }
+            out.push(b'[');
+            for i in 0..len {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let item = if is_list { ffi::PyList_GetItem(obj, i) } else { ffi::PyTuple_GetItem(obj, i) };
+                if item.is_null() {
+                    ffi::PyErr_Clear();
+                    return Err(GiveUp);
+                }
+                write_value(item, out, depth + 1)?;
+            }
+            out.push(b']');
+            return Ok(());
+        }
+        Err(GiveUp)
+    }
+}
+
 struct Provider {
     name: String,
     capture: Py<PyAny>,
@@ -88,6 +225,8 @@ pub struct SnapshotManager {
     store: Arc<engine::SnapshotManager>,
     snapshot_dir: Py<PyAny>,
     providers: Mutex<Vec<Arc<Provider>>>,
+    /// Size of the last state written: the next buffer starts that big, saving regrowth.
+    state_size_hint: AtomicUsize,
 }
 
 /// The folder to use: the argument, else `$FAZA30_SNAPSHOT_DIR`, else
@@ -190,7 +329,8 @@ impl SnapshotManager {
             None => SnapshotType::MANUAL,
         };
         let metadata = to_map(metadata, "metadata")?;
-        let mut bytes = Vec::new();
+        let hint = self.state_size_hint.load(Ordering::Relaxed);
+        let mut bytes = Vec::with_capacity(hint + hint / 8);
         match state_override.filter(|s| !s.is_none()) {
             Some(state) => {
                 if state.cast::<PyDict>().is_err() {
@@ -199,12 +339,17 @@ impl SnapshotManager {
                         type_name(state)
                     )));
                 }
-                to_json_bytes(state, "state_override", &mut bytes)?;
+                state_json(state, "state_override", &mut bytes)?;
             }
             None => {
                 let state = self.capture_state(py)?;
-                to_json_bytes(state.as_any(), "state", &mut bytes)?;
+                state_json(state.as_any(), "state", &mut bytes)?;
             }
+        }
+        self.state_size_hint.store(bytes.len().min(engine::MAX_STATE_BYTES), Ordering::Relaxed);
+        // The buffer is kept in the state cache, which counts its length: do not keep slack.
+        if bytes.capacity() > bytes.len() + bytes.len() / 4 + 4096 {
+            bytes.shrink_to_fit();
         }
         Ok((t, metadata, bytes))
     }
@@ -334,7 +479,12 @@ impl SnapshotManager {
             private_dir: private,
         };
         let store = py.detach(|| engine::SnapshotManager::open(opts)).py_err()?;
-        Ok(SnapshotManager { store: Arc::new(store), snapshot_dir: path_obj, providers: Mutex::new(Vec::new()) })
+        Ok(SnapshotManager {
+            store: Arc::new(store),
+            snapshot_dir: path_obj,
+            providers: Mutex::new(Vec::new()),
+            state_size_hint: AtomicUsize::new(0),
+        })
     }
 
     /// The snapshot folder, a `pathlib.Path`.

@@ -1185,20 +1185,26 @@ impl SnapshotManager {
     /// The index entry for `id`, reading its header from disk if this manager has not seen it.
     fn entry(&self, id: &str) -> EngineResult<Option<Entry>> {
         validate_id(id)?;
-        if let Some(e) = self.inner.lock().index.get(id) {
-            return Ok(Some(e.clone()));
+        let file = format!("{id}{FILE_SUFFIX}");
+        {
+            let inner = self.inner.lock();
+            if let Some(e) = inner.index.get(id) {
+                return Ok(Some(e.clone()));
+            }
+            // Known to be unusable: stays out until the file is deleted or the manager restarts.
+            if inner.skipped.contains_key(&file) {
+                return Ok(None);
+            }
         }
         let path = self.path_of(id);
         match read_entry(&path, id) {
             Ok(entry) => {
-                let mut inner = self.inner.lock();
-                inner.unskip(&format!("{id}{FILE_SUFFIX}"));
-                inner.index.insert(id.to_string(), entry.clone());
+                self.inner.lock().index.insert(id.to_string(), entry.clone());
                 Ok(Some(entry))
             }
             Err(f) if f.kind == LoadFailureKind::NotFound => Ok(None),
             Err(f) => {
-                self.inner.lock().skip(format!("{id}{FILE_SUFFIX}"), f.message);
+                self.inner.lock().skip(file, f.message);
                 Ok(None)
             }
         }
