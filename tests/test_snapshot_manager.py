@@ -767,3 +767,23 @@ def test_kill_during_writes_leaves_no_half_written_snapshot(folder):
         assert m.restore_snapshot(snap.snapshot_id) is True
     # The dead writer's temp file (if any) was removed at start-up.
     assert [f for f in all_files(folder) if not f.startswith("snap_")] == []
+
+
+def test_io_errors_raise_snapshot_error(tmp_path):
+    folder = tmp_path / "gone"
+    m = SnapshotManager(snapshot_dir=str(folder))
+    sid = m.create_snapshot(state_override={"v": 1})
+    snap = m.get_snapshot(sid)
+    for p in folder.iterdir():
+        p.unlink()
+    folder.rmdir()
+    with pytest.raises(SnapshotError):
+        m.create_snapshot(state_override={"v": 2})
+    assert m.get_statistics()["failed_creates"] == 1
+    with pytest.raises(SnapshotError):
+        _ = snap.state
+    assert m.restore_snapshot(sid) is False
+    # A folder path that runs through a regular file cannot be created.
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(SnapshotError):
+        SnapshotManager(snapshot_dir=str(tmp_path / "file.txt" / "sub"))

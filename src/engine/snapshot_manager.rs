@@ -25,12 +25,12 @@ use crate::engine::clock::{iso, local_from_micros, parse_iso, unique_micros};
 use crate::engine::enums::ValueEnum;
 use crate::engine::{EngineError, EngineResult};
 use crate::value_enum;
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use chrono::{Datelike, NaiveDateTime, Timelike};
 use parking_lot::{Condvar, Mutex};
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -663,8 +663,8 @@ struct Inner {
 
 impl Inner {
     fn skip(&mut self, file: String, reason: String) {
-        if self.skipped.contains_key(&file) {
-            self.skipped.insert(file, reason);
+        if let Some(known) = self.skipped.get_mut(&file) {
+            *known = reason;
             return;
         }
         self.counters.skipped_total += 1;
@@ -948,12 +948,14 @@ impl SnapshotManager {
         let listing = fs::read_dir(&self.dir)
             .map_err(|e| EngineError::io(format!("cannot list snapshot folder {}", self.dir.display()), e))?;
         let mut seen: Vec<String> = Vec::new();
+        let mut seen_names: HashSet<String> = HashSet::new();
         for item in listing {
             let Ok(item) = item else { continue };
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(stem) = name.strip_prefix(ID_PREFIX).and_then(|s| s.strip_suffix(FILE_SUFFIX)) {
                 let id = format!("{ID_PREFIX}{stem}");
+                seen_names.insert(name.to_string());
                 if validate_id(&id).is_err() {
                     inner.skip(name.to_string(), "the file name is not a valid snapshot id".into());
                     continue;
@@ -969,19 +971,21 @@ impl SnapshotManager {
                     Err(f) if f.kind == LoadFailureKind::NotFound => {}
                     Err(f) => inner.skip(name.to_string(), f.message),
                 }
-            } else if startup && name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
-                if temp_is_stale(name, &item.path()) && fs::remove_file(item.path()).is_ok() {
-                    inner.counters.stale_temp_removed += 1;
-                }
+            } else if startup
+                && name.starts_with(TEMP_PREFIX)
+                && name.ends_with(TEMP_SUFFIX)
+                && temp_is_stale(name, &item.path())
+                && fs::remove_file(item.path()).is_ok()
+            {
+                inner.counters.stale_temp_removed += 1;
             }
         }
         seen.sort_unstable();
         inner.index.retain(|id, _| seen.binary_search(id).is_ok());
-        let keep: Vec<String> =
-            inner.skipped_order.iter().filter(|f| self.dir.join(f).exists()).cloned().collect();
-        if keep.len() != inner.skipped_order.len() {
-            inner.skipped.retain(|f, _| keep.contains(f));
-            inner.skipped_order = keep.into();
+        // Skipped files that were deleted meanwhile are no longer worth reporting.
+        if inner.skipped_order.iter().any(|f| !seen_names.contains(f)) {
+            inner.skipped.retain(|f, _| seen_names.contains(f));
+            inner.skipped_order.retain(|f| seen_names.contains(f));
         }
         Ok(())
     }
@@ -1516,7 +1520,7 @@ fn load_file(path: &Path, expected: &Header) -> Result<(StateBytes, FileSig), Lo
                 return Err(corrupt(format!("{name}: the file changed format since it was indexed")));
             }
             let start = header.state_start as usize;
-            let end = start.checked_add(header.state_len as usize).unwrap_or(usize::MAX);
+            let end = start.saturating_add(header.state_len as usize);
             let framed = start >= 1
                 && end < buf.len()
                 && buf[start - 1] == b':'
@@ -1633,24 +1637,6 @@ fn ensure_private_dir(dir: &Path) -> EngineResult<()> {
     Ok(())
 }
 
-/// Parses the timestamp encoded in an id of either format (`..._081930_suffix` or the
-/// reference's unpadded `..._81930`).
-pub fn timestamp_from_id(id: &str) -> Option<NaiveDateTime> {
-    let rest = id.strip_prefix(ID_PREFIX)?;
-    let mut parts = rest.split('_');
-    let (date, time, micros) = (parts.next()?, parts.next()?, parts.next()?);
-    if date.len() != 8 || time.len() != 6 || micros.is_empty() || micros.len() > 6 {
-        return None;
-    }
-    let d = NaiveDate::from_ymd_opt(date[..4].parse().ok()?, date[4..6].parse().ok()?, date[6..].parse().ok()?)?;
-    d.and_hms_micro_opt(
-        time[..2].parse().ok()?,
-        time[2..4].parse().ok()?,
-        time[4..].parse().ok()?,
-        micros.parse().ok()?,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1702,7 +1688,6 @@ mod tests {
             let parts: Vec<&str> = id.split('_').collect();
             assert_eq!(parts.len(), 5, "{id}");
             assert_eq!(parts[3].len(), 6, "{id}");
-            assert!(timestamp_from_id(id).is_some());
         }
     }
 
@@ -1798,7 +1783,6 @@ mod tests {
         assert_eq!(info.integrity, Integrity::Legacy);
         assert_eq!(info.snapshot_type, SnapshotType::PRE_REPAIR);
         assert_eq!(info.metadata.get("reason"), Some(&Value::from("café")));
-        assert_eq!(timestamp_from_id(id), Some(info.timestamp));
         let loaded = m.load_state(id).unwrap().unwrap();
         let state = loaded.state.parse().unwrap();
         assert_eq!(state["graph"]["nodes"], serde_json::json!([1, 2]));
