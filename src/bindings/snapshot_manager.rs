@@ -57,9 +57,7 @@ impl Snapshot {
             timestamp: Lazy::later(move |py| datetime_to_py(py, &ts)),
             state: Lazy::later(move |py| load_state_dict(py, &store, &id)),
             metadata: Lazy::later(move |py| Ok(from_map(py, &meta)?.into_any().unbind())),
-            file_path: Lazy::ready(
-                PyString::new(py, &info.file_path.to_string_lossy()).into_any().unbind(),
-            ),
+            file_path: Lazy::ready(PyString::new(py, &info.file_path.to_string_lossy()).into_any().unbind()),
             size_bytes: Lazy::ready(size.into_any().unbind()),
             verified: Lazy::ready(PyBool::new(py, info.verified).to_owned().into_any().unbind()),
             modified: false,
@@ -128,7 +126,11 @@ mod fast_walk {
 
     /// # Safety
     /// The GIL must be held and `obj` must be a valid object reference.
-    pub unsafe fn write_value(obj: *mut ffi::PyObject, out: &mut Vec<u8>, depth: usize) -> Result<(), GiveUp> {
+    pub unsafe fn write_value(
+        obj: *mut ffi::PyObject,
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), GiveUp> {
         let t = ffi::Py_TYPE(obj);
         if t == addr_of_mut!(ffi::PyUnicode_Type) {
             return write_str(obj, out);
@@ -357,7 +359,8 @@ impl SnapshotManager {
     fn run_restore(&self, py: Python<'_>, id: String) -> PyResult<bool> {
         let providers = self.providers_snapshot();
         let store = self.store.clone();
-        let mut report = RestoreReport { snapshot_id: id.clone(), timestamp: Some(now()), ..Default::default() };
+        let mut report =
+            RestoreReport { snapshot_id: id.clone(), timestamp: Some(now()), ..Default::default() };
         let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
         // Load, check and pick out the providers' sections without the GIL.
         let loaded = py.detach(|| -> Result<_, crate::engine::EngineError> {
@@ -465,7 +468,9 @@ impl SnapshotManager {
         state_cache_bytes: usize,
     ) -> PyResult<Self> {
         if max_snapshots < 1 {
-            return Err(PyValueError::new_err(format!("max_snapshots must be at least 1, got {max_snapshots}")));
+            return Err(PyValueError::new_err(format!(
+                "max_snapshots must be at least 1, got {max_snapshots}"
+            )));
         }
         let policy = FsyncPolicy::parse(fsync, fsync_interval_ms).py_err()?;
         let (dir, private) = resolve_dir(py, snapshot_dir)?;
@@ -561,7 +566,11 @@ impl SnapshotManager {
 
     /// Snapshots, newest first; `snapshot_type` (a SnapshotType or its value) filters.
     #[pyo3(signature = (snapshot_type=None))]
-    fn list_snapshots(&self, py: Python<'_>, snapshot_type: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Py<Snapshot>>> {
+    fn list_snapshots(
+        &self,
+        py: Python<'_>,
+        snapshot_type: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<Snapshot>>> {
         let filter = type_filter(snapshot_type)?;
         let infos = self.store.list(filter);
         infos.into_iter().map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store))).collect()
@@ -575,7 +584,11 @@ impl SnapshotManager {
     }
 
     #[pyo3(signature = (snapshot_type=None))]
-    fn get_latest_snapshot(&self, py: Python<'_>, snapshot_type: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Py<Snapshot>>> {
+    fn get_latest_snapshot(
+        &self,
+        py: Python<'_>,
+        snapshot_type: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Py<Snapshot>>> {
         let filter = type_filter(snapshot_type)?;
         self.store.latest(filter).map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store))).transpose()
     }
@@ -589,7 +602,12 @@ impl SnapshotManager {
     /// Registers a state provider: `capture()` returns the JSON-able section stored under
     /// `name` when a snapshot is captured, and `restore(section)` puts it back on restore.
     /// Registering a name again replaces that provider.
-    fn register_state_provider(&self, name: &Bound<'_, PyAny>, capture: &Bound<'_, PyAny>, restore: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn register_state_provider(
+        &self,
+        name: &Bound<'_, PyAny>,
+        capture: &Bound<'_, PyAny>,
+        restore: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let name: String = name
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("name must be a str, got {}", type_name(name))))?
@@ -602,20 +620,25 @@ impl SnapshotManager {
             )));
         }
         if RESERVED_SECTIONS.contains(&name.as_str()) {
-            return Err(PyValueError::new_err(format!("{name:?} is used by the captured state itself; pick another name")));
+            return Err(PyValueError::new_err(format!(
+                "{name:?} is used by the captured state itself; pick another name"
+            )));
         }
         for (what, f) in [("capture", capture), ("restore", restore)] {
             if !f.is_callable() {
                 return Err(PyTypeError::new_err(format!("{what} must be callable, got {}", type_name(f))));
             }
         }
-        let provider = Arc::new(Provider { name, capture: capture.clone().unbind(), restore: restore.clone().unbind() });
+        let provider =
+            Arc::new(Provider { name, capture: capture.clone().unbind(), restore: restore.clone().unbind() });
         let old = {
             let mut list = self.providers.lock();
             if let Some(slot) = list.iter_mut().find(|p| p.name == provider.name) {
                 Some(std::mem::replace(slot, provider))
             } else if list.len() >= MAX_PROVIDERS {
-                return Err(PyValueError::new_err(format!("at most {MAX_PROVIDERS} state providers can be registered")));
+                return Err(PyValueError::new_err(format!(
+                    "at most {MAX_PROVIDERS} state providers can be registered"
+                )));
             } else {
                 list.push(provider);
                 None
@@ -732,5 +755,13 @@ pub fn create_snapshot_manager(
     fsync_interval_ms: u64,
     state_cache_bytes: usize,
 ) -> PyResult<SnapshotManager> {
-    SnapshotManager::py_new(py, snapshot_dir, max_snapshots, auto_cleanup, fsync, fsync_interval_ms, state_cache_bytes)
+    SnapshotManager::py_new(
+        py,
+        snapshot_dir,
+        max_snapshots,
+        auto_cleanup,
+        fsync,
+        fsync_interval_ms,
+        state_cache_bytes,
+    )
 }

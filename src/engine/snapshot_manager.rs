@@ -272,7 +272,9 @@ impl StateBytes {
                 top.get(name)
                     .map(|raw| {
                         serde_json::from_str::<Value>(raw.get()).map_err(|e| {
-                            EngineError::Snapshot(format!("section {name:?} of the stored state is not valid JSON: {e}"))
+                            EngineError::Snapshot(format!(
+                                "section {name:?} of the stored state is not valid JSON: {e}"
+                            ))
                         })
                     })
                     .transpose()
@@ -879,8 +881,9 @@ impl SnapshotManager {
         if opts.private_dir {
             ensure_private_dir(&dir)?;
         } else {
-            fs::create_dir_all(&dir)
-                .map_err(|e| EngineError::io(format!("cannot create snapshot folder {}", dir.display()), e))?;
+            fs::create_dir_all(&dir).map_err(|e| {
+                EngineError::io(format!("cannot create snapshot folder {}", dir.display()), e)
+            })?;
         }
         if !dir.is_dir() {
             return Err(EngineError::Snapshot(format!("{} is not a folder", dir.display())));
@@ -1133,7 +1136,9 @@ impl SnapshotManager {
             std::process::id(),
             process_suffix()
         ));
-        let io_err = |what: &str, e: io::Error| WriteError::Io(EngineError::io(format!("{what} {}", tmp.display()), e));
+        let io_err = |what: &str, e: io::Error| {
+            WriteError::Io(EngineError::io(format!("{what} {}", tmp.display()), e))
+        };
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -1379,7 +1384,10 @@ impl SnapshotManager {
         inner
             .skipped_order
             .iter()
-            .map(|f| SkippedFile { file: f.clone(), reason: inner.skipped.get(f).cloned().unwrap_or_default() })
+            .map(|f| SkippedFile {
+                file: f.clone(),
+                reason: inner.skipped.get(f).cloned().unwrap_or_default(),
+            })
             .collect()
     }
 
@@ -1468,7 +1476,8 @@ fn read_entry(path: &Path, id: &str) -> Result<Entry, LoadFailure> {
     let meta = file.metadata().map_err(|e| io_failure(path, e))?;
     let raw = parse_header(BufReader::with_capacity(16 * 1024, file))
         .map_err(|m| LoadFailure { kind: LoadFailureKind::Corrupt, message: m })?;
-    let header = check_header(raw, id).map_err(|m| LoadFailure { kind: LoadFailureKind::Corrupt, message: m })?;
+    let header =
+        check_header(raw, id).map_err(|m| LoadFailure { kind: LoadFailureKind::Corrupt, message: m })?;
     let sig = FileSig::of(&meta);
     if header.integrity == Integrity::Crc32 && header.state_start + header.state_len + 1 != sig.len {
         return Err(LoadFailure {
@@ -1496,7 +1505,8 @@ fn read_entry(path: &Path, id: &str) -> Result<Entry, LoadFailure> {
 }
 
 fn io_failure(path: &Path, e: io::Error) -> LoadFailure {
-    let kind = if e.kind() == io::ErrorKind::NotFound { LoadFailureKind::NotFound } else { LoadFailureKind::Io };
+    let kind =
+        if e.kind() == io::ErrorKind::NotFound { LoadFailureKind::NotFound } else { LoadFailureKind::Io };
     LoadFailure { kind, message: format!("cannot read {}: {e}", path.display()) }
 }
 
@@ -1515,7 +1525,8 @@ fn load_file(path: &Path, expected: &Header) -> Result<(StateBytes, FileSig), Lo
     match expected.integrity {
         Integrity::Crc32 => {
             let raw = parse_header(buf.as_slice()).map_err(|m| corrupt(format!("{name}: {m}")))?;
-            let header = check_header(raw, &expected.snapshot_id).map_err(|m| corrupt(format!("{name}: {m}")))?;
+            let header =
+                check_header(raw, &expected.snapshot_id).map_err(|m| corrupt(format!("{name}: {m}")))?;
             if header.integrity != Integrity::Crc32 {
                 return Err(corrupt(format!("{name}: the file changed format since it was indexed")));
             }
@@ -1607,15 +1618,14 @@ fn ensure_private_dir(dir: &Path) -> EngineResult<()> {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::DirBuilderExt;
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(d)
-                        .map_err(|e| EngineError::io(format!("cannot create snapshot folder {}", d.display()), e))?;
+                    fs::DirBuilder::new().recursive(true).mode(0o700).create(d).map_err(|e| {
+                        EngineError::io(format!("cannot create snapshot folder {}", d.display()), e)
+                    })?;
                 }
                 #[cfg(not(unix))]
-                fs::create_dir_all(d)
-                    .map_err(|e| EngineError::io(format!("cannot create snapshot folder {}", d.display()), e))?;
+                fs::create_dir_all(d).map_err(|e| {
+                    EngineError::io(format!("cannot create snapshot folder {}", d.display()), e)
+                })?;
             }
             Err(e) => return Err(EngineError::io(format!("cannot inspect {}", d.display()), e)),
         }
@@ -1693,7 +1703,18 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused() {
-        for bad in ["", "snap_", "../snap_x", "snap_../../etc/passwd", "snap_a/b", "snap_a\\b", "snap_a\0b", "snap_a.b", "x_1", "snap_é"] {
+        for bad in [
+            "",
+            "snap_",
+            "../snap_x",
+            "snap_../../etc/passwd",
+            "snap_a/b",
+            "snap_a\\b",
+            "snap_a\0b",
+            "snap_a.b",
+            "x_1",
+            "snap_é",
+        ] {
             assert!(matches!(validate_id(bad), Err(EngineError::InvalidValue(_))), "{bad:?}");
         }
         assert!(validate_id(&format!("snap_{}", "a".repeat(200))).is_err());
@@ -1795,13 +1816,17 @@ mod tests {
     fn retention_deletes_oldest_files_including_found_ones() {
         let dir = tempfile::tempdir().unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
-        let ids: Vec<String> =
-            (0..6).map(|i| m.create(SnapshotType::MANUAL, meta("i", i), state_of(1)).unwrap().snapshot_id).collect();
+        let ids: Vec<String> = (0..6)
+            .map(|i| m.create(SnapshotType::MANUAL, meta("i", i), state_of(1)).unwrap().snapshot_id)
+            .collect();
         drop(m);
         let mut o = opts(dir.path());
         o.max_snapshots = 4;
         let m = SnapshotManager::open(o).unwrap();
-        assert_eq!(snapshot_files(dir.path()), ids[2..].iter().map(|i| format!("{i}.json")).collect::<Vec<_>>());
+        assert_eq!(
+            snapshot_files(dir.path()),
+            ids[2..].iter().map(|i| format!("{i}.json")).collect::<Vec<_>>()
+        );
         let newer = m.create(SnapshotType::MANUAL, Map::new(), state_of(1)).unwrap().snapshot_id;
         let files = snapshot_files(dir.path());
         assert_eq!(files.len(), 4);
@@ -1879,7 +1904,10 @@ mod tests {
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
         let mut big = Map::new();
         big.insert("x".into(), Value::from("y".repeat(MAX_METADATA_BYTES)));
-        assert!(matches!(m.create(SnapshotType::MANUAL, big, b"{}".to_vec()), Err(EngineError::InvalidValue(_))));
+        assert!(matches!(
+            m.create(SnapshotType::MANUAL, big, b"{}".to_vec()),
+            Err(EngineError::InvalidValue(_))
+        ));
         assert!(m.create(SnapshotType::MANUAL, Map::new(), b"[1]".to_vec()).is_err());
         assert_eq!(m.stats().failed_creates, 2);
         assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
