@@ -787,3 +787,39 @@ def test_io_errors_raise_snapshot_error(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(SnapshotError):
         SnapshotManager(snapshot_dir=str(tmp_path / "file.txt" / "sub"))
+
+
+def test_lone_surrogates_are_refused(manager, folder):
+    with pytest.raises(ValueError):
+        manager.create_snapshot(state_override={"bad": "\ud800"})
+    assert all_files(folder) == []
+
+
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+
+if given is not None:
+    json_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+    json_values = st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2 ** 63), max_value=2 ** 64 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | json_text,
+        lambda children: st.lists(children, max_size=5)
+        | st.tuples(children, children)
+        | st.dictionaries(json_text, children, max_size=5),
+        max_leaves=30,
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(state=st.dictionaries(json_text, json_values, max_size=6))
+    def test_any_json_state_round_trips_through_disk(folder, state):
+        m = SnapshotManager(snapshot_dir=str(folder), fsync="never", max_snapshots=5)
+        sid = m.create_snapshot(state_override=state)
+        expected = json.loads(json.dumps(state))
+        assert SnapshotManager(snapshot_dir=str(folder), max_snapshots=5).get_snapshot(sid).state == expected
