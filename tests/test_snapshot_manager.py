@@ -610,10 +610,12 @@ def test_retention_is_enforced_on_disk(folder):
 def test_retention_counts_snapshots_of_other_managers(folder):
     a = SnapshotManager(snapshot_dir=str(folder), max_snapshots=4)
     b = SnapshotManager(snapshot_dir=str(folder), max_snapshots=4)
-    for _ in range(3):
-        a.create_snapshot()
-        b.create_snapshot()
-    assert len(snap_files(folder)) == 4
+    ids = []
+    for _ in range(6):
+        ids.append(a.create_snapshot())
+        ids.append(b.create_snapshot())
+    assert snap_files(folder) == sorted(f"{i}.json" for i in ids[-4:])
+    assert {s.snapshot_id for s in a.list_snapshots()} <= set(ids[-5:])
 
 
 def test_cleanup_all(manager, folder):

@@ -70,6 +70,9 @@ pub const MAX_HEADER_BYTES: u64 = 1024 * 1024;
 pub const MAX_ID_LEN: usize = 100;
 /// How many skipped files are remembered by name (the count keeps going).
 pub const MAX_SKIPPED_LISTED: usize = 1000;
+/// Below the cap, the folder is re-listed (to see other managers' snapshots) every this many
+/// creates.
+const FOLDER_RESCAN_EVERY: u64 = 16;
 /// A temp file of a process that is still alive is removed only after this long.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -661,6 +664,8 @@ struct Inner {
     cache: StateCache,
     counters: Counters,
     last_restore: Option<RestoreReport>,
+    /// The folder's mtime when this manager last listed it or last changed it itself.
+    folder_mtime_seen: Option<SystemTime>,
 }
 
 impl Inner {
@@ -847,6 +852,10 @@ fn sync_loop(shared: &(Mutex<SyncQueue>, Condvar), dir: &Path, interval: Duratio
     }
 }
 
+fn folder_mtime(dir: &Path) -> Option<SystemTime> {
+    fs::metadata(dir).and_then(|m| m.modified()).ok()
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -906,6 +915,7 @@ impl SnapshotManager {
                 cache: StateCache::default(),
                 counters: Counters::default(),
                 last_restore: None,
+                folder_mtime_seen: None,
             }),
         };
         {
@@ -948,6 +958,8 @@ impl SnapshotManager {
     /// Brings the index in line with the folder: reads headers of files it does not know,
     /// drops entries whose files are gone and, at start-up, removes stale temp files.
     fn refresh(&self, inner: &mut Inner, startup: bool) -> EngineResult<()> {
+        // Taken before listing, so a change made while listing shows up next time.
+        inner.folder_mtime_seen = folder_mtime(&self.dir);
         let listing = fs::read_dir(&self.dir)
             .map_err(|e| EngineError::io(format!("cannot list snapshot folder {}", self.dir.display()), e))?;
         let mut seen: Vec<String> = Vec::new();
@@ -1063,6 +1075,7 @@ impl SnapshotManager {
         }
         let crc = crc32fast::hash(&state);
 
+        let folder_before = folder_mtime(&self.dir);
         // Write, then publish under a name nobody has; on a clash take a fresh id.
         let mut attempt = 0;
         let (id, timestamp, path, sig) = loop {
@@ -1118,12 +1131,20 @@ impl SnapshotManager {
         let mut inner = self.inner.lock();
         inner.index.insert(id.clone(), entry);
         inner.cache.put(&id, StateBytes::whole(state), sig, self.state_cache_bytes);
+        inner.counters.total_created += 1;
         if inner.auto_cleanup {
-            // Other processes may share the folder: count what is on disk, not only ours.
-            let _ = self.refresh(&mut inner, false);
+            // Other managers may share the folder, so the cap is judged on what is on disk. Listing
+            // a folder costs per file, so it is re-listed only when the cap is reached, when its
+            // mtime shows a change that was not ours, and every few creates (coarse mtimes).
+            let at_cap = inner.index.len() >= inner.max_snapshots;
+            let touched_by_others = folder_before.is_none() || folder_before != inner.folder_mtime_seen;
+            if at_cap || touched_by_others || inner.counters.total_created % FOLDER_RESCAN_EVERY == 0 {
+                let _ = self.refresh(&mut inner, false);
+            } else {
+                inner.folder_mtime_seen = folder_mtime(&self.dir);
+            }
             self.enforce_retention(&mut inner);
         }
-        inner.counters.total_created += 1;
         Ok(info)
     }
 
