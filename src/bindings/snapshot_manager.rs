@@ -21,6 +21,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+// The signatures below spell the engine defaults as literals so Python shows them.
+const _: () = assert!(DEFAULT_FSYNC_INTERVAL_MS == 100 && DEFAULT_STATE_CACHE_BYTES == 67108864);
+
 /// Environment variable naming the snapshot folder when none is given.
 const DIR_ENV: &str = "FAZA30_SNAPSHOT_DIR";
 /// At most this many state providers per manager.
@@ -222,6 +225,18 @@ struct Provider {
 }
 
 /// Creates, stores and restores snapshots of layer state in one folder.
+///
+/// SnapshotManager(snapshot_dir=None, max_snapshots=50, auto_cleanup=True, *,
+///                 fsync="batched", fsync_interval_ms=100, state_cache_bytes=64 MiB)
+///
+/// The folder is `snapshot_dir` (with `~` expanded), else `$FAZA30_SNAPSHOT_DIR`, else
+/// `<tempfile.gettempdir()>/senti_system-<uid>/snapshots`, created private (0700); never the
+/// home directory. `fsync` is "always" (flush each file and the folder before returning),
+/// "batched" (a background thread flushes every `fsync_interval_ms`) or "never". A process
+/// crash never loses a returned snapshot nor leaves a partial one under any policy; the
+/// policy only matters for power loss. At most `max_snapshots` snapshot files are kept in the
+/// folder when `auto_cleanup` is on, counting other managers' files too. Loaded states are
+/// cached up to `state_cache_bytes` (and 8 entries) for warm restores.
 #[pyclass(module = "senti_os.core.faza30.snapshot_manager")]
 pub struct SnapshotManager {
     store: Arc<engine::SnapshotManager>,
@@ -456,7 +471,7 @@ impl SnapshotManager {
     #[new]
     #[pyo3(signature = (
         snapshot_dir=None, max_snapshots=50, auto_cleanup=true, *,
-        fsync="batched", fsync_interval_ms=DEFAULT_FSYNC_INTERVAL_MS, state_cache_bytes=DEFAULT_STATE_CACHE_BYTES
+        fsync="batched", fsync_interval_ms=100, state_cache_bytes=67108864
     ))]
     fn py_new(
         py: Python<'_>,
@@ -744,7 +759,7 @@ impl SnapshotManager {
 #[pyfunction]
 #[pyo3(signature = (
     snapshot_dir=None, max_snapshots=50, auto_cleanup=true, *,
-    fsync="batched", fsync_interval_ms=DEFAULT_FSYNC_INTERVAL_MS, state_cache_bytes=DEFAULT_STATE_CACHE_BYTES
+    fsync="batched", fsync_interval_ms=100, state_cache_bytes=67108864
 ))]
 pub fn create_snapshot_manager(
     py: Python<'_>,

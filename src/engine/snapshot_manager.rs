@@ -482,7 +482,7 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
     }
 }
 
-/// Reads a header from `reader`; `Ok(None)` from a reader error that is NotFound.
+/// Reads the header (everything before `"state"`) of a snapshot file from `reader`.
 fn parse_header<R: Read>(reader: R) -> Result<RawHeader, String> {
     let count = Rc::new(Cell::new(0u64));
     let limit = Rc::new(Cell::new(MAX_HEADER_BYTES));
@@ -594,7 +594,7 @@ struct Entry {
 }
 
 impl Entry {
-    /// Newest first: later timestamp, then larger id.
+    /// Creation order: timestamp, then id (one process's ids sort by creation).
     fn order_key(&self) -> (NaiveDateTime, &str) {
         (self.info.timestamp, self.info.snapshot_id.as_str())
     }
