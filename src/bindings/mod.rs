@@ -12,6 +12,7 @@ pub mod record;
 
 pub mod event_hooks;
 pub mod repair_strategies;
+pub mod snapshot_manager;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,8 @@ mod _native {
         create_scheduler_repair_engine, AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult,
         RepairStrategy, SchedulerRepairEngine,
     };
+    #[pymodule_export]
+    use super::snapshot_manager::{create_snapshot_manager, Snapshot, SnapshotManager};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
