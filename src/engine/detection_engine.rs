@@ -39,6 +39,7 @@ use parking_lot::Mutex;
 use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -309,7 +310,17 @@ pub type MetricName = Cow<'static, str>;
 pub struct DetectInput {
     layers: [Option<LayerValues>; 5],
     /// Every top-level number of the given layers, in order, for the anomaly detector.
-    numbers: Vec<(Layer, MetricName, Number)>,
+    numbers: Vec<LayerNumber>,
+}
+
+/// A number a layer gave, for the anomaly detector.
+#[derive(Debug, Clone)]
+pub struct LayerNumber {
+    pub layer: Layer,
+    /// The key's slot when a rule reads it (see [`Layer::keys`]).
+    pub slot: Option<u8>,
+    pub name: MetricName,
+    pub number: Number,
 }
 
 impl DetectInput {
@@ -321,8 +332,19 @@ impl DetectInput {
         self.layers[layer.index()].as_ref()
     }
 
+    /// The layer's values (marking the layer as given) and the list of numbers, to fill both
+    /// in one pass over a layer's metrics.
+    pub fn layer_mut(&mut self, layer: Layer) -> (&mut LayerValues, &mut Vec<LayerNumber>) {
+        (self.layers[layer.index()].get_or_insert_with(LayerValues::default), &mut self.numbers)
+    }
+
+    pub fn with_capacity(numbers: usize) -> Self {
+        DetectInput { layers: Default::default(), numbers: Vec::with_capacity(numbers) }
+    }
+
     pub fn push_number(&mut self, layer: Layer, name: MetricName, number: Number) {
-        self.numbers.push((layer, name, number));
+        let slot = layer.key(&name).map(|k| k.slot);
+        self.numbers.push(LayerNumber { layer, slot, name, number });
     }
 
     /// Builds the input from plain maps, the way the binding does from Python dicts: an
@@ -334,11 +356,11 @@ impl DetectInput {
             input.set_layer(layer, LayerValues::from_map(layer, metrics));
             for (name, v) in metrics {
                 if let Value::Number(n) = v {
-                    let name: MetricName = match layer.key(name) {
-                        Some(k) => Cow::Borrowed(k.name),
-                        None => Cow::Owned(name.clone()),
+                    let (slot, name): (_, MetricName) = match layer.key(name) {
+                        Some(k) => (Some(k.slot), Cow::Borrowed(k.name)),
+                        None => (None, Cow::Owned(name.clone())),
                     };
-                    input.push_number(layer, name, n.clone());
+                    input.numbers.push(LayerNumber { layer, slot, name, number: n.clone() });
                 }
             }
         }
@@ -794,6 +816,8 @@ pub struct DetectionEngine<H = ()> {
     next_serial: u64,
     /// Scratch for "<layer>.<key>" detector names.
     name_buf: String,
+    /// Where each rule key's series is in the anomaly detector, to skip the name lookup.
+    series_at: [[Option<SeriesRef>; MAX_LAYER_KEYS]; 5],
 }
 
 impl<H: Clone> Default for DetectionEngine<H> {
@@ -814,6 +838,7 @@ impl<H: Clone> DetectionEngine<H> {
             pass: 0,
             next_serial: 1,
             name_buf: String::new(),
+            series_at: [[None; MAX_LAYER_KEYS]; 5],
         }
     }
 
@@ -832,6 +857,7 @@ impl<H: Clone> DetectionEngine<H> {
 
     pub fn set_anomaly_detector(&mut self, detector: Arc<Mutex<AnomalyDetector>>) {
         self.anomaly = detector;
+        self.series_at = [[None; MAX_LAYER_KEYS]; 5];
     }
 
     pub fn detect(&mut self, input: &DetectInput) -> EngineResult<Detection<H>> {
@@ -891,8 +917,8 @@ impl<H: Clone> DetectionEngine<H> {
         }
 
         for index in anomalies {
-            let (layer, name, number) = &input.numbers[index];
-            self.observe_anomaly(*layer, name, number, now, &mut out);
+            let n = &input.numbers[index];
+            self.observe_anomaly(n.layer, &n.name, &n.number, now, &mut out);
         }
 
         out.cleared = self.clear_unobserved(input, now, &mut out.dropped);
@@ -906,16 +932,31 @@ impl<H: Clone> DetectionEngine<H> {
             return anomalous;
         }
         let mut detector = self.anomaly.lock();
-        for (i, (layer, name, number)) in input.numbers.iter().enumerate() {
-            let Some(v) = number.as_f64() else { continue };
-            if name.len() > MAX_METRIC_NAME_LEN {
+        for (i, n) in input.numbers.iter().enumerate() {
+            let Some(v) = n.number.as_f64() else { continue };
+            if n.name.len() > MAX_METRIC_NAME_LEN {
                 continue;
             }
-            self.name_buf.clear();
-            self.name_buf.push_str(layer.name());
-            self.name_buf.push('.');
-            self.name_buf.push_str(name);
-            if detector.observe(&self.name_buf, v) {
+            let cached = n.slot.map(|slot| &mut self.series_at[n.layer.index()][slot as usize]);
+            let hit = match cached.as_deref().copied().flatten() {
+                Some(at) => detector.observe_at(at, v),
+                None => None,
+            };
+            let is_anomaly = match hit {
+                Some(is_anomaly) => is_anomaly,
+                None => {
+                    self.name_buf.clear();
+                    self.name_buf.push_str(n.layer.name());
+                    self.name_buf.push('.');
+                    self.name_buf.push_str(&n.name);
+                    let (is_anomaly, at) = detector.observe_named(&self.name_buf, v);
+                    if let Some(cache) = cached {
+                        *cache = Some(at);
+                    }
+                    is_anomaly
+                }
+            };
+            if is_anomaly {
                 anomalous.push(i);
             }
         }
@@ -1140,8 +1181,17 @@ impl<H: Clone> DetectionEngine<H> {
             return Ok(Vec::new());
         }
         let start = history.len() - PREDICTION_WINDOW;
+        self.predict_from_tail(&history[start..], start)
+    }
+
+    /// `predict_failures` given only the newest [`PREDICTION_WINDOW`] entries, the first of
+    /// which is entry `start` of the caller's history (for error messages).
+    pub fn predict_from_tail(&mut self, tail: &[Metrics], start: usize) -> EngineResult<Vec<Fault>> {
+        if tail.len() != PREDICTION_WINDOW {
+            return Ok(Vec::new());
+        }
         let mut rates = [0.0f64; PREDICTION_WINDOW];
-        for (i, entry) in history[start..].iter().enumerate() {
+        for (i, entry) in tail.iter().enumerate() {
             let number = |key: &str| -> EngineResult<Option<f64>> {
                 match entry.get(key) {
                     None | Some(Value::Null) => Ok(None),
@@ -1255,7 +1305,11 @@ const MAD_SCALE: f64 = 0.6745;
 
 #[derive(Debug, Clone)]
 struct Series {
+    name: Box<str>,
     values: VecDeque<f64>,
+    /// How many of the newest values equal the newest one (a flat window is common and has
+    /// an answer known without the arithmetic).
+    run: usize,
     ewma_mean: f64,
     ewma_var: f64,
     seen: u64,
@@ -1265,15 +1319,44 @@ struct Series {
 
 /// Flags values far from a metric's recent values. Bounded: `window_size` values per metric,
 /// `max_metrics` metrics (the least recently used eighth is evicted when full).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AnomalyDetector {
     window_size: usize,
     threshold: f64,
     method: AnomalyMethod,
     max_metrics: usize,
-    series: HashMap<String, Series>,
+    series: Vec<Series>,
+    index: HashMap<Box<str>, usize, FxBuildHasher>,
+    /// Changes whenever positions in `series` change; unique across detectors, so a
+    /// [`SeriesRef`] taken from one detector never resolves in another.
+    epoch: u64,
     tick: u64,
     scratch: Vec<f64>,
+}
+
+/// Where a metric's series was in a detector, valid while the detector's epoch is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesRef {
+    index: usize,
+    epoch: u64,
+}
+
+static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+fn new_epoch() -> u64 {
+    NEXT_EPOCH.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Clone for AnomalyDetector {
+    fn clone(&self) -> Self {
+        AnomalyDetector {
+            series: self.series.clone(),
+            index: self.index.clone(),
+            epoch: new_epoch(),
+            scratch: Vec::new(),
+            ..*self
+        }
+    }
 }
 
 impl Default for AnomalyDetector {
@@ -1283,7 +1366,9 @@ impl Default for AnomalyDetector {
             threshold: DEFAULT_THRESHOLD,
             method: AnomalyMethod::ZScore,
             max_metrics: DEFAULT_MAX_METRICS,
-            series: HashMap::new(),
+            series: Vec::new(),
+            index: HashMap::default(),
+            epoch: new_epoch(),
             tick: 0,
             scratch: Vec::new(),
         }
@@ -1336,10 +1421,11 @@ impl AnomalyDetector {
             )));
         }
         self.window_size = window_size;
-        for s in self.series.values_mut() {
+        for s in self.series.iter_mut() {
             while s.values.len() > window_size {
                 s.values.pop_front();
             }
+            s.run = s.run.min(s.values.len());
         }
         Ok(())
     }
@@ -1370,56 +1456,98 @@ impl AnomalyDetector {
     /// values of a metric are never anomalous, nor is any value while the spread is zero.
     /// A non-finite value is refused (returns false, not recorded).
     pub fn observe(&mut self, name: &str, value: f64) -> bool {
+        self.observe_named(name, value).0
+    }
+
+    /// `observe`, also returning where the metric's series is, for `observe_at`.
+    pub fn observe_named(&mut self, name: &str, value: f64) -> (bool, SeriesRef) {
+        if !value.is_finite() {
+            // Epoch 0 is never handed out, so this position never resolves.
+            return (false, SeriesRef { index: 0, epoch: 0 });
+        }
+        let index = match self.index.get(name) {
+            Some(&i) => i,
+            None => self.insert(name),
+        };
+        (self.observe_index(index, value), SeriesRef { index, epoch: self.epoch })
+    }
+
+    /// `observe` through a remembered position; `None` when the position is no longer valid
+    /// (the detector evicted or cleared metrics since, or it is another detector).
+    pub fn observe_at(&mut self, at: SeriesRef, value: f64) -> Option<bool> {
+        (at.epoch == self.epoch && at.index < self.series.len()).then(|| self.observe_index(at.index, value))
+    }
+
+    fn observe_index(&mut self, index: usize, value: f64) -> bool {
         if !value.is_finite() {
             return false;
         }
         self.tick += 1;
-        let tick = self.tick;
         let settings = (self.window_size, self.threshold, self.method);
-        if let Some(series) = self.series.get_mut(name) {
-            series.last_used = tick;
-            return score(series, settings, &mut self.scratch, value);
-        }
+        let series = &mut self.series[index];
+        series.last_used = self.tick;
+        score(series, settings, &mut self.scratch, value)
+    }
+
+    fn insert(&mut self, name: &str) -> usize {
         if self.series.len() >= self.max_metrics {
             self.evict();
         }
-        let mut series = Series {
+        self.tick += 1;
+        self.series.push(Series {
+            name: name.into(),
             values: VecDeque::with_capacity(self.window_size.min(64)),
+            run: 0,
             ewma_mean: 0.0,
             ewma_var: 0.0,
             seen: 0,
-            last_used: tick,
-            created: tick,
-        };
-        let anomalous = score(&mut series, settings, &mut self.scratch, value);
-        self.series.insert(name.to_string(), series);
-        anomalous
+            last_used: self.tick,
+            created: self.tick,
+        });
+        let index = self.series.len() - 1;
+        self.index.insert(name.into(), index);
+        index
     }
 
     /// Drops the least recently used eighth of the metrics (at least one).
     fn evict(&mut self) {
         let drop_count = (self.series.len() / 8).max(1);
-        let mut ages: Vec<u64> = self.series.values().map(|s| s.last_used).collect();
+        let mut ages: Vec<u64> = self.series.iter().map(|s| s.last_used).collect();
         let (_, cutoff, _) = ages.select_nth_unstable(drop_count - 1);
         let cutoff = *cutoff;
-        self.series.retain(|_, s| s.last_used > cutoff);
+        self.series.retain(|s| s.last_used > cutoff);
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, s) in self.series.iter().enumerate() {
+            self.index.insert(s.name.clone(), i);
+        }
+        self.epoch = new_epoch();
     }
 
     /// Each metric's recent values, oldest first, metrics in first-seen order.
     pub fn series(&self) -> Vec<(&str, &VecDeque<f64>)> {
-        let mut out: Vec<_> = self.series.iter().map(|(k, s)| (k.as_str(), s, s.created)).collect();
-        out.sort_by_key(|(_, _, created)| *created);
-        out.into_iter().map(|(k, s, _)| (k, &s.values)).collect()
+        let mut out: Vec<&Series> = self.series.iter().collect();
+        out.sort_by_key(|s| s.created);
+        out.into_iter().map(|s| (&*s.name, &s.values)).collect()
     }
 
     pub fn clear(&mut self) {
         self.series.clear();
+        self.reindex();
     }
 }
 
 fn score(series: &mut Series, (window, threshold, method): (usize, f64, AnomalyMethod), scratch: &mut Vec<f64>, value: f64) -> bool {
     let warm = series.values.len() >= window / 2;
+    // The window holds copies of this very value: every deviation is the same rounding
+    // residue, so the z-score is 1 up to rounding (or the spread is 0) and the MAD is 0.
+    let flat = series.run >= series.values.len() && series.values.back() == Some(&value);
     let anomalous = match method {
+        AnomalyMethod::ZScore if warm && flat && threshold >= FLAT_WINDOW_MAX_Z => false,
+        AnomalyMethod::Mad if flat => false,
         AnomalyMethod::ZScore if warm => {
             let n = series.values.len() as f64;
             let mean = series.values.iter().fold(0.0, |acc, x| acc + x) / n;
@@ -1455,11 +1583,64 @@ fn score(series: &mut Series, (window, threshold, method): (usize, f64, AnomalyM
         _ => false,
     };
     series.seen += 1;
+    series.run = if series.values.back() == Some(&value) { series.run + 1 } else { 1 };
     if series.values.len() >= window {
         series.values.pop_front();
     }
     series.values.push_back(value);
+    series.run = series.run.min(series.values.len());
     anomalous
+}
+
+/// A z-score computed over a window of identical values stays below this (it is 1 up to a
+/// few ulps, at most about 1.2 when the squared deviations are subnormal).
+const FLAT_WINDOW_MAX_Z: f64 = 2.0;
+
+/// FxHash (as in rustc): much cheaper than SipHash for the short metric names hashed on every
+/// observation. Names come from the caller's own metrics, and their number is capped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxBuildHasher;
+
+impl std::hash::BuildHasher for FxBuildHasher {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn median_in_place(values: &mut [f64]) -> f64 {
@@ -1944,6 +2125,22 @@ mod tests {
     }
 
     #[test]
+    fn a_flat_window_answers_like_the_full_arithmetic() {
+        // 0.6 summed 20 times leaves a rounding residue, so the spread is tiny but not zero:
+        // a repeat scores about 1, a different value scores enormous.
+        for threshold in [3.0, 0.5] {
+            let mut d = AnomalyDetector::new(20, threshold, AnomalyMethod::ZScore, 10).unwrap();
+            for _ in 0..20 {
+                d.observe("x", 0.6);
+            }
+            let mut reference = d.clone();
+            reference.series.iter_mut().for_each(|s| s.run = 0); // forces the arithmetic
+            assert_eq!(d.observe("x", 0.6), reference.observe("x", 0.6), "threshold {threshold}");
+            assert!(d.observe("x", 0.61));
+        }
+    }
+
+    #[test]
     fn mad_is_robust_to_earlier_outliers() {
         let mut z = detector(AnomalyMethod::ZScore);
         let mut m = detector(AnomalyMethod::Mad);
@@ -1999,6 +2196,40 @@ mod tests {
             d.observe(&format!("churn{i}"), 1.0);
         }
         assert!(d.len() <= 16);
+    }
+
+    #[test]
+    fn remembered_positions_survive_only_while_the_layout_holds() {
+        let mut d = AnomalyDetector::new(20, 3.0, AnomalyMethod::ZScore, 8).unwrap();
+        let (_, at_a) = d.observe_named("a", 1.0);
+        let (_, at_b) = d.observe_named("b", 2.0);
+        assert_eq!(d.observe_at(at_a, 1.0), Some(false));
+        assert_eq!(d.series()[0].1.len(), 2);
+        // A clone is another detector: positions taken from the original do not resolve.
+        let mut copy = d.clone();
+        assert_eq!(copy.observe_at(at_b, 2.0), None);
+        for i in 0..10 {
+            d.observe(&format!("m{i}"), 0.0); // fills up and evicts
+        }
+        assert_eq!(d.observe_at(at_a, 1.0), None);
+        let (_, again) = d.observe_named("a", 1.0);
+        assert_eq!(d.observe_at(again, 1.0), Some(false));
+        d.clear();
+        assert_eq!(d.observe_at(again, 1.0), None);
+    }
+
+    #[test]
+    fn the_engine_feeds_rule_keys_through_remembered_positions() {
+        let mut e = engine();
+        e.detect(&faults8()).unwrap();
+        // Another detector swapped in starts empty and receives the next pass.
+        let fresh = Arc::new(Mutex::new(AnomalyDetector::default()));
+        e.set_anomaly_detector(fresh.clone());
+        e.detect(&faults8()).unwrap();
+        e.detect(&faults8()).unwrap();
+        let d = fresh.lock();
+        assert_eq!(d.len(), 8);
+        assert!(d.series().iter().all(|(_, v)| v.len() == 2));
     }
 
     #[test]
