@@ -12,8 +12,8 @@ use super::enums;
 use super::errors::IntoPyResult;
 use super::record::Lazy;
 use crate::engine::detection_engine::{
-    self as engine, AnomalyMethod, Change, DetectInput, Fault, Layer, LayerValues, Rule, DEFAULT_MAX_METRICS,
-    DEFAULT_THRESHOLD, DEFAULT_WINDOW_SIZE,
+    self as engine, AnomalyMethod, Change, DetectInput, Fault, Layer, Rule, DEFAULT_MAX_METRICS, DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW_SIZE,
 };
 use crate::engine::pyfmt::float_repr;
 use parking_lot::Mutex;
@@ -139,7 +139,7 @@ fn layer_keys(py: Python<'_>) -> &'static [Vec<Py<PyString>>] {
 }
 
 fn key_path(layer: Layer, key: &str) -> String {
-    format!("{}[{key:?}]", layer.param())
+    format!("{}['{key}']", layer.param())
 }
 
 /// An int or float (not a bool) as a JSON number; `None` for anything else. NaN, infinities
@@ -216,6 +216,8 @@ fn read_layer(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>, layer: Layer, inpu
     // Containers are converted after the iteration: their walk can run Python code (a key's
     // __str__), which must not happen while the dict is being iterated.
     let mut containers: Vec<(usize, Bound<'_, PyAny>)> = Vec::new();
+    // No Python code may run inside this loop (a destructor changing the dict would make the
+    // iterator panic): only type checks, reads and UTF-8 copies happen here.
     for (k, v) in dict.iter() {
         let slot = match interned.iter().position(|s| s.as_ptr() == k.as_ptr()) {
             Some(slot) => Some(slot),
@@ -264,7 +266,7 @@ fn read_layer(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>, layer: Layer, inpu
 /// earlier outliers) or "ewma" (exponentially weighted mean and variance). The first
 /// `window_size // 2` values of a metric are never anomalous. At most `max_metrics` metric
 /// names are kept; the least recently used are evicted beyond that.
-#[pyclass(module = "senti_os.core.faza30.detection_engine", frozen)]
+#[pyclass(module = "senti_os.core.faza30.detection_engine", frozen, weakref)]
 pub struct AnomalyDetector {
     inner: Arc<Mutex<engine::AnomalyDetector>>,
 }
@@ -273,10 +275,16 @@ fn window_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
         return Err(PyTypeError::new_err(format!("window_size must be an int, got {}", type_name(obj))));
     }
-    let n: i64 = obj
-        .extract()
-        .map_err(|_| PyValueError::new_err("window_size is out of range"))?;
-    usize::try_from(n).map_err(|_| PyValueError::new_err(format!("window_size must be at least 2, got {n}")))
+    // Out-of-range values go to the engine's range check as 0, which it refuses.
+    let n = obj.extract::<i64>().ok().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    if n == 0 {
+        return Err(PyValueError::new_err(format!(
+            "window_size must be between 2 and {}, got {}",
+            engine::MAX_WINDOW_SIZE,
+            obj.str()?
+        )));
+    }
+    Ok(n)
 }
 
 fn real_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
@@ -373,9 +381,13 @@ impl AnomalyDetector {
     fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (window, series): (usize, Vec<(String, Vec<f64>)>) = {
             let d = self.inner.lock();
-            (d.window_size(), d.series().into_iter().map(|(k, v)| (k.to_string(), v.iter().copied().collect())).collect())
+            (
+                d.window_size(),
+                d.series().into_iter().map(|(k, v)| (k.to_string(), v.iter().copied().collect())).collect(),
+            )
         };
-        let deque = DEQUE.get_or_try_init(py, || -> PyResult<_> { Ok(py.import("collections")?.getattr("deque")?.unbind()) })?;
+        let deque = DEQUE
+            .get_or_try_init(py, || -> PyResult<_> { Ok(py.import("collections")?.getattr("deque")?.unbind()) })?;
         let out = PyDict::new(py);
         for (name, values) in series {
             out.set_item(name, deque.bind(py).call1((values, window))?)?;
@@ -458,7 +470,7 @@ type Handle = Arc<Py<DetectedFault>>;
 /// `clear_resolved_faults`. Statistics count each new fault once; `total_detections` is the
 /// number of `detect_faults` passes run. Numeric layer metrics feed `anomaly_detector`; an
 /// anomalous value raises a LOW `metric_anomaly` fault and counts in `anomalies_detected`.
-#[pyclass(module = "senti_os.core.faza30.detection_engine")]
+#[pyclass(module = "senti_os.core.faza30.detection_engine", weakref)]
 pub struct DetectionEngine {
     core: Mutex<engine::DetectionEngine<Handle>>,
     detector: Mutex<Py<AnomalyDetector>>,
@@ -496,9 +508,9 @@ fn fault_ids_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let mut ids = Vec::new();
     for (i, item) in obj.try_iter()?.enumerate() {
         let item = item?;
-        let s = item.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!("fault_ids[{i}] must be a str, got {}", type_name(&item)))
-        })?;
+        let s = item
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("fault_ids[{i}] must be a str, got {}", type_name(&item))))?;
         ids.push(s.to_cow()?.into_owned());
     }
     Ok(ids)
@@ -657,7 +669,7 @@ impl DetectionEngine {
             let mut entry = Map::new();
             for key in [engine::keys::ERROR_RATE.name, engine::keys::TASK_SUCCESS_RATE.name] {
                 if let Some(v) = dict.get_item(key)? {
-                    let path = || format!("metrics_history[{i}][{key:?}]");
+                    let path = || format!("metrics_history[{i}]['{key}']");
                     let value = match scalar_of(&v, path)? {
                         Some(value) => value,
                         None => convert::to_value(&v, &path())?,
@@ -668,10 +680,7 @@ impl DetectionEngine {
             entries.push(entry);
         }
         let predicted = self.core.lock().predict_from_tail(&entries, start).py_err()?;
-        predicted
-            .into_iter()
-            .map(|f| Py::new(py, DetectedFault::from_engine(py, &Arc::new(f))?))
-            .collect()
+        predicted.into_iter().map(|f| Py::new(py, DetectedFault::from_engine(py, &Arc::new(f))?)).collect()
     }
 
     /// The active faults, oldest first.
@@ -774,8 +783,13 @@ impl DetectionEngine {
             visit.call(&*detector)?;
         }
         if let Some(core) = self.core.try_lock() {
+            // A fault's handle is shared by its active entry and its history entry, and it
+            // is one reference: visit it once, or the collector miscounts.
+            let mut seen = std::collections::HashSet::new();
             for handle in core.handles() {
-                visit.call(&**handle)?;
+                if seen.insert(Arc::as_ptr(handle)) {
+                    visit.call(&**handle)?;
+                }
             }
         }
         if let Some(rules) = self.rules.get() {

@@ -882,7 +882,12 @@ impl<H: Clone> DetectionEngine<H> {
         self.pass += 1;
         self.stats.total_detections += 1;
         self.stats.anomalies_detected += anomalies.len() as u64;
-        let mut out = Detection { faults: Vec::with_capacity(hits.len() + anomalies.len()), dropped: Vec::new(), opened: 0, cleared: 0 };
+        let mut out = Detection {
+            faults: Vec::with_capacity(hits.len() + anomalies.len()),
+            dropped: Vec::new(),
+            opened: 0,
+            cleared: 0,
+        };
 
         for (rule, severity) in hits {
             let Some(values) = input.layer(rule.layer()) else { continue };
@@ -907,7 +912,14 @@ impl<H: Clone> DetectionEngine<H> {
             let (description, metrics) = rule.describe(values);
             let fault = self.open(rule.id_prefix(), rule.source(), severity, rule.fault_type(), description, metrics);
             let inputs = rule.inputs().iter().map(|k| values.get(*k).cloned()).collect();
-            let active = Active { fault: fault.clone(), handle: None, layer: rule.layer(), inputs, last_seen: now, seen_pass: pass };
+            let active = Active {
+                fault: fault.clone(),
+                handle: None,
+                layer: rule.layer(),
+                inputs,
+                last_seen: now,
+                seen_pass: pass,
+            };
             if let Some(stale) = self.rule_faults[slot].replace(active) {
                 out.dropped.extend(stale.handle);
             }
@@ -986,8 +998,22 @@ impl<H: Clone> DetectionEngine<H> {
             return;
         }
         let (description, metrics) = describe_anomaly(layer, name, &value);
-        let fault = self.open(layer.anomaly_prefix(), layer.source(), FaultSeverity::LOW, ANOMALY_FAULT_TYPE, description, metrics);
-        let active = Active { fault: fault.clone(), handle: None, layer, inputs: vec![Some(value)], last_seen: now, seen_pass: pass };
+        let fault = self.open(
+            layer.anomaly_prefix(),
+            layer.source(),
+            FaultSeverity::LOW,
+            ANOMALY_FAULT_TYPE,
+            description,
+            metrics,
+        );
+        let active = Active {
+            fault: fault.clone(),
+            handle: None,
+            layer,
+            inputs: vec![Some(value)],
+            last_seen: now,
+            seen_pass: pass,
+        };
         if let Some(stale) = self.anomaly_faults.insert(key, active) {
             out.dropped.extend(stale.handle);
         }
@@ -1168,7 +1194,8 @@ impl<H: Clone> DetectionEngine<H> {
         Statistics { stats: self.stats, active_faults: active, critical_active: critical }
     }
 
-    /// Every handle the engine holds (for the garbage collector's traversal).
+    /// Every handle the engine holds (for the garbage collector's traversal). A fault that is
+    /// both active and in the history yields clones of its handle twice.
     pub fn handles(&self) -> impl Iterator<Item = &H> {
         self.actives().filter_map(|a| a.handle.as_ref()).chain(self.history.iter().filter_map(|(_, h)| h.as_ref()))
     }
@@ -1231,7 +1258,6 @@ impl<H: Clone> DetectionEngine<H> {
             predicted: true,
         }])
     }
-
 }
 
 fn is_fresh<H>(active: &Active<H>, now: Instant, window: Duration) -> bool {
@@ -1273,10 +1299,7 @@ impl AnomalyMethod {
             "zscore" => Ok(AnomalyMethod::ZScore),
             "mad" => Ok(AnomalyMethod::Mad),
             "ewma" => Ok(AnomalyMethod::Ewma),
-            other => Err(EngineError::invalid(format!(
-                "method must be one of {}, got {other:?}",
-                Self::NAMES
-            ))),
+            other => Err(EngineError::invalid(format!("method must be one of {}, got {other:?}", Self::NAMES))),
         }
     }
 
@@ -1540,7 +1563,12 @@ impl AnomalyDetector {
     }
 }
 
-fn score(series: &mut Series, (window, threshold, method): (usize, f64, AnomalyMethod), scratch: &mut Vec<f64>, value: f64) -> bool {
+fn score(
+    series: &mut Series,
+    (window, threshold, method): (usize, f64, AnomalyMethod),
+    scratch: &mut Vec<f64>,
+    value: f64,
+) -> bool {
     let warm = series.values.len() >= window / 2;
     // The window holds copies of this very value: every deviation is the same rounding
     // residue, so the z-score is 1 up to rounding (or the spread is 0) and the MAD is 0.
@@ -1568,7 +1596,8 @@ fn score(series: &mut Series, (window, threshold, method): (usize, f64, AnomalyM
         }
         AnomalyMethod::Ewma => {
             let std = series.ewma_var.sqrt();
-            let hit = series.seen as usize >= window / 2 && std > 0.0 && ((value - series.ewma_mean) / std).abs() > threshold;
+            let hit =
+                series.seen as usize >= window / 2 && std > 0.0 && ((value - series.ewma_mean) / std).abs() > threshold;
             if series.seen == 0 {
                 series.ewma_mean = value;
             } else {
@@ -1718,11 +1747,17 @@ mod tests {
         assert_eq!(Value::Object(err.metrics.clone()), json!({"error_rate": 0.6}));
 
         let queue = by_type("queue_overload");
-        assert_eq!((queue.severity, queue.description.as_str()), (FaultSeverity::MEDIUM, "Task queue overloaded: 500 tasks"));
+        assert_eq!(
+            (queue.severity, queue.description.as_str()),
+            (FaultSeverity::MEDIUM, "Task queue overloaded: 500 tasks")
+        );
         assert!(queue.fault_id.starts_with("f25_queue_"));
 
         let cycle = by_type("graph_cycle");
-        assert_eq!((cycle.severity, cycle.description.as_str()), (FaultSeverity::CRITICAL, "Graph contains 2 cycle(s)"));
+        assert_eq!(
+            (cycle.severity, cycle.description.as_str()),
+            (FaultSeverity::CRITICAL, "Graph contains 2 cycle(s)")
+        );
         assert_eq!(Value::Object(cycle.metrics.clone()), json!({"cycle_count": 2}));
 
         let agent = by_type("agent_failure");
@@ -1735,7 +1770,10 @@ mod tests {
         assert_eq!(Value::Object(deadlock.metrics.clone()), json!({"stuck": true}));
 
         let stability = by_type("stability_degradation");
-        assert_eq!((stability.severity, stability.description.as_str()), (FaultSeverity::HIGH, "Low stability score: 0.20"));
+        assert_eq!(
+            (stability.severity, stability.description.as_str()),
+            (FaultSeverity::HIGH, "Low stability score: 0.20")
+        );
         assert!(stability.fault_id.starts_with("f285_stability_"));
 
         let anomaly = by_type("high_anomaly_rate");
@@ -1785,7 +1823,10 @@ mod tests {
         assert!(e.detect(&one(Layer::Faza25, json!({"cpu_usage": 0.95}))).unwrap().faults.is_empty());
         let d = e.detect(&one(Layer::Faza25, json!({"cpu_usage": 0.97, "memory_usage": 0.5}))).unwrap();
         let f = &d.faults[0].fault;
-        assert_eq!((f.fault_type, f.severity, f.source), ("resource_exhaustion", FaultSeverity::CRITICAL, FaultSource::SYSTEM));
+        assert_eq!(
+            (f.fault_type, f.severity, f.source),
+            ("resource_exhaustion", FaultSeverity::CRITICAL, FaultSource::SYSTEM)
+        );
         assert!(f.fault_id.starts_with("resource_"));
         assert_eq!(f.metrics["resource_type"], json!("cpu"));
         assert_eq!(f.metrics["usage"], json!(0.97));
@@ -1801,14 +1842,21 @@ mod tests {
         let mut e = engine();
         let d = e.detect(&one(Layer::Faza29, json!({"governance_violations": 4}))).unwrap();
         assert_eq!(types(&d), vec!["governance_violation"]);
-        assert_eq!(Value::Object(d.faults[0].fault.metrics.clone()), json!({"violation_count": 4, "governance_violations": 4}));
+        assert_eq!(
+            Value::Object(d.faults[0].fault.metrics.clone()),
+            json!({"violation_count": 4, "governance_violations": 4})
+        );
 
         assert!(e.detect(&one(Layer::Faza28_5, json!({"anomaly_count": 4}))).unwrap().faults.is_empty());
         let d = e.detect(&one(Layer::Faza28_5, json!({"anomaly_count": 5}))).unwrap();
         assert_eq!(types(&d), vec!["high_anomaly_rate"]);
         assert_eq!(d.faults[0].fault.description, "High anomaly count: 5");
         // The rate wins when both are given.
-        assert!(e.detect(&one(Layer::Faza28_5, json!({"anomaly_rate": 0.1, "anomaly_count": 9}))).unwrap().faults.is_empty());
+        assert!(e
+            .detect(&one(Layer::Faza28_5, json!({"anomaly_rate": 0.1, "anomaly_count": 9})))
+            .unwrap()
+            .faults
+            .is_empty());
 
         let d = e.detect(&one(Layer::Faza27, json!({"bottleneck_detected": true, "bottleneck_node": "n7"}))).unwrap();
         assert_eq!(types(&d), vec!["graph_bottleneck"]);
@@ -1823,7 +1871,11 @@ mod tests {
         assert_eq!(f.metrics["error_rate"], json!(0.75));
         assert_eq!(f.metrics["task_success_rate"], json!(0.25));
         // error_rate wins over the derived rate.
-        assert!(e.detect(&one(Layer::Faza25, json!({"error_rate": 0.1, "task_success_rate": 0.1}))).unwrap().faults.is_empty());
+        assert!(e
+            .detect(&one(Layer::Faza25, json!({"error_rate": 0.1, "task_success_rate": 0.1})))
+            .unwrap()
+            .faults
+            .is_empty());
     }
 
     #[test]
@@ -1837,7 +1889,9 @@ mod tests {
         assert_eq!(d.faults[0].fault.metrics["failing_agents"], json!(["x"]));
         assert_eq!(d.faults[0].fault.metrics["agent_id"], json!("x"));
         assert_eq!(d.faults[1].fault.metrics["stuck_task_ids"], json!(["t1"]));
-        let d = e.detect(&one(Layer::Faza25, json!({"error_rate": 0.9, "failed_task_ids": ["t9"], "task_id": "t9"}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza25, json!({"error_rate": 0.9, "failed_task_ids": ["t9"], "task_id": "t9"})))
+            .unwrap();
         assert_eq!(d.faults[0].fault.metrics["failed_task_ids"], json!(["t9"]));
         assert_eq!(d.faults[0].fault.metrics["task_id"], json!("t9"));
     }
@@ -1997,8 +2051,15 @@ mod tests {
         assert!(err.to_string().contains("risk_score"), "{err}");
         assert_eq!(e.statistics(), before);
         // Nulls count as absent; flags take any truthiness.
-        assert!(e.detect(&one(Layer::Faza25, json!({"queue_size": null, "error_rate": null}))).unwrap().faults.is_empty());
-        assert_eq!(types(&e.detect(&one(Layer::Faza28, json!({"scheduler_stuck": "yes"}))).unwrap()), vec!["scheduler_deadlock"]);
+        assert!(e
+            .detect(&one(Layer::Faza25, json!({"queue_size": null, "error_rate": null})))
+            .unwrap()
+            .faults
+            .is_empty());
+        assert_eq!(
+            types(&e.detect(&one(Layer::Faza28, json!({"scheduler_stuck": "yes"}))).unwrap()),
+            vec!["scheduler_deadlock"]
+        );
     }
 
     #[test]
@@ -2048,20 +2109,25 @@ mod tests {
     #[test]
     fn prediction_follows_the_error_trend_of_the_last_ten_entries() {
         let mut e = engine();
-        let rising: Vec<Metrics> = (0..12).map(|i| map(json!({"error_rate": if i < 7 { 0.05 } else { 0.3 }}))).collect();
+        let rising: Vec<Metrics> =
+            (0..12).map(|i| map(json!({"error_rate": if i < 7 { 0.05 } else { 0.3 }}))).collect();
         assert!(e.predict_failures(&rising[..9]).unwrap().is_empty());
         let p = e.predict_failures(&rising).unwrap();
         assert_eq!(p.len(), 1);
         let f = &p[0];
         assert!(f.predicted && f.fault_id.starts_with("pred_err_"));
-        assert_eq!((f.fault_type, f.severity, f.source), ("predicted_error_spike", FaultSeverity::MEDIUM, FaultSource::SYSTEM));
+        assert_eq!(
+            (f.fault_type, f.severity, f.source),
+            ("predicted_error_spike", FaultSeverity::MEDIUM, FaultSource::SYSTEM)
+        );
         assert_eq!(f.metrics["trend"], json!("increasing"));
         assert_eq!(f.metrics["rate"], json!(0.3));
         assert_eq!(e.stats().predictions_made, 1);
         assert!(e.active_faults().is_empty());
         let flat: Vec<Metrics> = (0..10).map(|_| map(json!({"risk_score": 50}))).collect();
         assert!(e.predict_failures(&flat).unwrap().is_empty());
-        let bad: Vec<Metrics> = (0..10).map(|i| map(json!({"error_rate": if i == 4 { json!("x") } else { json!(0.1) }}))).collect();
+        let bad: Vec<Metrics> =
+            (0..10).map(|i| map(json!({"error_rate": if i == 4 { json!("x") } else { json!(0.1) }}))).collect();
         let err = e.predict_failures(&bad).unwrap_err().to_string();
         assert!(err.contains("metrics_history[4]['error_rate']"), "{err}");
     }
