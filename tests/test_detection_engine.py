@@ -87,6 +87,16 @@ def test_detected_fault_defaults_equality_and_to_dict():
     assert repr(f).startswith("DetectedFault(fault_id='x_1', source=<FaultSource.SYSTEM")
 
 
+def test_detected_fault_supports_pattern_matching(engine):
+    fault = engine.detect_faults({"queue_size": 150})[0]
+    match fault:
+        case DetectedFault(fault_id, source, severity, fault_type):
+            assert (source, severity, fault_type) == (FaultSource.FAZA25_ORCHESTRATOR, FaultSeverity.MEDIUM, "queue_overload")
+            assert fault_id == fault.fault_id
+        case _:
+            pytest.fail("no match")
+
+
 def test_detected_fault_to_dict_of_a_detected_fault(engine):
     fault = engine.detect_faults({"queue_size": 150})[0]
     d = fault.to_dict()

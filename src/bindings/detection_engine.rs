@@ -311,7 +311,10 @@ static DEQUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 #[pymethods]
 impl AnomalyDetector {
     #[new]
-    #[pyo3(signature = (window_size=None, threshold=None, *, method="zscore", max_metrics=DEFAULT_MAX_METRICS))]
+    #[pyo3(
+        signature = (window_size=None, threshold=None, *, method="zscore", max_metrics=DEFAULT_MAX_METRICS),
+        text_signature = "(window_size=20, threshold=3.0, *, method='zscore', max_metrics=10000)"
+    )]
     fn py_new(
         window_size: Option<&Bound<'_, PyAny>>,
         threshold: Option<&Bound<'_, PyAny>>,

@@ -211,10 +211,11 @@ macro_rules! py_record {
                     Ok(format!("{}({})", stringify!($name), parts.join(", ")))
                 }
 
-                /// The field names, in order (like `dataclasses.fields`).
+                /// The field names, in order (like `dataclasses.fields`). A tuple, as
+                /// pattern matching requires.
                 #[classattr]
-                fn __match_args__() -> Vec<&'static str> {
-                    vec![$(stringify!($req),)* $(stringify!($opt),)*]
+                fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
+                    pyo3::types::PyTuple::new(py, [$(stringify!($req),)* $(stringify!($opt),)*]).map(|t| t.unbind())
                 }
 
                 fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
