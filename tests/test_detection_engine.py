@@ -718,3 +718,14 @@ def test_faults_referencing_the_engine_are_collected():
     del engine, fault
     gc.collect()
     assert ref() is None
+
+
+def test_changes_are_logged_and_steady_passes_are_not(engine, caplog):
+    caplog.set_level("INFO", logger="senti_os.core.faza30.detection_engine")
+    engine.detect_faults(**FAULTS8)
+    assert [r.getMessage() for r in caplog.records] == ["Detected 8 new fault(s), 0 cleared"]
+    caplog.clear()
+    engine.detect_faults(**FAULTS8)
+    assert caplog.records == []
+    engine.detect_faults(**HEALTHY)
+    assert [r.getMessage() for r in caplog.records] == ["Detected 0 new fault(s), 8 cleared"]
