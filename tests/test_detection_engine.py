@@ -681,6 +681,21 @@ def test_values_the_rules_do_not_read_are_ignored(engine):
     assert engine.detect_faults(faza29_metrics={"risk_score": None, "violation_count": None}) == []
 
 
+def test_number_subclasses_count_as_numbers(engine):
+    import enum
+
+    class Size(enum.IntEnum):
+        BIG = 150
+
+    class Rate(float):
+        pass
+
+    faults = engine.detect_faults({"queue_size": Size.BIG, "error_rate": Rate(0.7)})
+    assert [f.description for f in faults] == [
+        "High orchestrator error rate: 70.00%", "Task queue overloaded: 150 tasks",
+    ]
+
+
 def test_dict_subclasses_are_dicts(engine):
     faults = engine.detect_faults(collections.OrderedDict(queue_size=150))
     assert [f.fault_type for f in faults] == ["queue_overload"]

@@ -142,58 +142,43 @@ fn key_path(layer: Layer, key: &str) -> String {
     format!("{}['{key}']", layer.param())
 }
 
-/// An int or float (not a bool) as a JSON number; `None` for anything else. NaN, infinities
-/// and integers beyond 64 bits are refused, naming the value by `path`.
+/// An int or float (not a bool) as a JSON number; `None` for anything else (nothing else is
+/// read). NaN, infinities and integers beyond 64 bits are refused, naming the value by `path`.
+/// Exact types are tested first: they are the common case and the cheapest test.
 fn number_of(v: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<Option<Number>> {
-    match scalar_of(v, path)? {
-        Some(Value::Number(n)) => Ok(Some(n)),
-        _ => Ok(None),
+    let exact_float = v.is_exact_instance_of::<PyFloat>();
+    if exact_float || (!v.is_exact_instance_of::<PyInt>() && v.is_instance_of::<PyFloat>()) {
+        let x = v.cast::<PyFloat>().map(|f| f.value()).unwrap_or(f64::NAN);
+        return match Number::from_f64(x) {
+            Some(n) => Ok(Some(n)),
+            None => Err(PyValueError::new_err(format!("{}: {} is not a finite number", path(), float_repr(x)))),
+        };
     }
-}
-
-fn float_number(x: f64, path: impl Fn() -> String) -> PyResult<Value> {
-    match Number::from_f64(x) {
-        Some(n) => Ok(Value::Number(n)),
-        None => Err(PyValueError::new_err(format!("{}: {} is not a finite number", path(), float_repr(x)))),
+    // bool is an int subclass, but not a number here.
+    let Ok(i) = v.cast::<PyInt>() else { return Ok(None) };
+    if v.is_instance_of::<PyBool>() {
+        return Ok(None);
     }
-}
-
-fn int_number(i: &Bound<'_, PyInt>, path: impl Fn() -> String) -> PyResult<Value> {
     if let Ok(x) = i.extract::<i64>() {
-        return Ok(Value::Number(x.into()));
+        return Ok(Some(x.into()));
     }
     if let Ok(x) = i.extract::<u64>() {
-        return Ok(Value::Number(x.into()));
+        return Ok(Some(x.into()));
     }
     Err(PyValueError::new_err(format!("{}: integer does not fit in 64 bits", path())))
 }
 
 /// A scalar (number, bool, None, str) as a JSON value, or `None` for containers and other
-/// objects, which need a walk. Exact types are tested first: they are the common case and
-/// the cheapest test.
+/// objects, which need a walk.
 fn scalar_of(v: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<Option<Value>> {
-    if v.is_exact_instance_of::<PyFloat>() {
-        // The exact type check makes the cast infallible.
-        return float_number(v.cast::<PyFloat>().map(|f| f.value()).unwrap_or(f64::NAN), path).map(Some);
-    }
-    if let Ok(b) = v.cast_exact::<PyBool>() {
-        return Ok(Some(Value::Bool(b.is_true())));
-    }
-    if let Ok(i) = v.cast_exact::<PyInt>() {
-        return int_number(i, path).map(Some);
-    }
-    if v.is_none() {
-        return Ok(Some(Value::Null));
-    }
-    // Subclasses: bool before int, since bool is an int.
-    if let Ok(f) = v.cast::<PyFloat>() {
-        return float_number(f.value(), path).map(Some);
+    if let Some(n) = number_of(v, path)? {
+        return Ok(Some(Value::Number(n)));
     }
     if let Ok(b) = v.cast::<PyBool>() {
         return Ok(Some(Value::Bool(b.is_true())));
     }
-    if let Ok(i) = v.cast::<PyInt>() {
-        return int_number(i, path).map(Some);
+    if v.is_none() {
+        return Ok(Some(Value::Null));
     }
     if let Ok(s) = v.cast::<PyString>() {
         return Ok(Some(Value::String(s.to_cow()?.into_owned())));

@@ -737,6 +737,23 @@ pub struct Fault {
     pub predicted: bool,
 }
 
+impl Fault {
+    /// The same fault (id, serial, first-detection time) described by newer values.
+    fn refreshed(&self, description: String, metrics: Metrics) -> Fault {
+        Fault {
+            serial: self.serial,
+            fault_id: self.fault_id.clone(),
+            source: self.source,
+            severity: self.severity,
+            fault_type: self.fault_type,
+            description,
+            metrics,
+            timestamp: self.timestamp,
+            predicted: self.predicted,
+        }
+    }
+}
+
 /// How a fault returned by a pass relates to the previous passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -801,7 +818,7 @@ struct Active<H> {
 }
 
 /// Number of (rule, severity) conditions.
-const RULE_SLOTS: usize = 12 * 5;
+const RULE_SLOTS: usize = Rule::ALL.len() * FaultSeverity::ALL.len();
 
 pub struct DetectionEngine<H = ()> {
     /// One slot per (rule, severity).
@@ -891,7 +908,7 @@ impl<H: Clone> DetectionEngine<H> {
 
         for (rule, severity) in hits {
             let Some(values) = input.layer(rule.layer()) else { continue };
-            let slot = rule.index() * 5 + severity.index();
+            let slot = rule.index() * FaultSeverity::ALL.len() + severity.index();
             let pass = self.pass;
             let window = self.window;
             if let Some(active) = self.rule_faults[slot].as_mut().filter(|a| is_fresh(a, now, window)) {
@@ -900,7 +917,7 @@ impl<H: Clone> DetectionEngine<H> {
                     Change::Same
                 } else {
                     let (description, metrics) = rule.describe(values);
-                    active.fault = Arc::new(Fault { description, metrics, ..(*active.fault).clone() });
+                    active.fault = Arc::new(active.fault.refreshed(description, metrics));
                     active.inputs = rule.inputs().iter().map(|k| values.get(*k).cloned()).collect();
                     Change::Updated
                 };
@@ -985,7 +1002,7 @@ impl<H: Clone> DetectionEngine<H> {
                 Change::Same
             } else {
                 let (description, metrics) = describe_anomaly(layer, name, &value);
-                active.fault = Arc::new(Fault { description, metrics, ..(*active.fault).clone() });
+                active.fault = Arc::new(active.fault.refreshed(description, metrics));
                 active.inputs = vec![Some(value)];
                 Change::Updated
             };
