@@ -10,6 +10,7 @@ pub mod errors;
 #[macro_use]
 pub mod record;
 
+pub mod detection_engine;
 pub mod event_hooks;
 pub mod repair_strategies;
 pub mod snapshot_manager;
@@ -20,6 +21,10 @@ use pyo3::prelude::*;
 mod _native {
     use super::*;
 
+    #[pymodule_export]
+    use super::detection_engine::{
+        create_detection_engine, AnomalyDetector, DetectedFault, DetectionEngine, DetectionRule,
+    };
     #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
     #[pymodule_export]

@@ -95,7 +95,8 @@ pub fn faza30_str(py: Python<'_>) -> PyResult<Py<PyAny>> {
 /// Declares a dataclass-like pyclass. `req` fields are required constructor arguments in
 /// order; `opt` fields follow with a default made by the given function. `core` optionally
 /// names the engine value the record was made from, which bindings read directly while
-/// `modified` is false (no attribute has been assigned since).
+/// `modified` is false (no attribute has been assigned since). An optional trailing
+/// `methods { ... }` block adds methods to the class (pyo3 allows one `#[pymethods]` block).
 #[macro_export]
 macro_rules! py_record {
     (
@@ -105,6 +106,7 @@ macro_rules! py_record {
             $(opt $opt:ident = $default:path,)*
             $(core $core:ty,)?
         }
+        $(methods { $($methods:tt)* })?
     ) => {
         paste::paste! {
             $(#[doc = $doc])*
@@ -209,10 +211,11 @@ macro_rules! py_record {
                     Ok(format!("{}({})", stringify!($name), parts.join(", ")))
                 }
 
-                /// The field names, in order (like `dataclasses.fields`).
+                /// The field names, in order (like `dataclasses.fields`). A tuple, as
+                /// pattern matching requires.
                 #[classattr]
-                fn __match_args__() -> Vec<&'static str> {
-                    vec![$(stringify!($req),)* $(stringify!($opt),)*]
+                fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
+                    pyo3::types::PyTuple::new(py, [$(stringify!($req),)* $(stringify!($opt),)*]).map(|t| t.unbind())
                 }
 
                 fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
@@ -225,6 +228,8 @@ macro_rules! py_record {
                     $(self.$req.clear();)*
                     $(self.$opt.clear();)*
                 }
+
+                $($($methods)*)?
             }
         }
     };
