@@ -132,7 +132,10 @@ fn walk_inner(
     stack.push(ptr);
     let result = if let Ok(dict) = obj.cast::<PyDict>() {
         sink.begin_object(dict.len());
-        for (k, v) in dict.iter() {
+        // A snapshot of the items: a key's __str__ (int subclasses) may run Python code that
+        // changes the dict, which would make a live iterator fail.
+        for item in dict.items().iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             let key = dict_key(&k)?;
             sink.key(&key);
             walk_inner(&v, sink, stack).map_err(|e| e.at(format!("[{key:?}]")))?;

@@ -13,6 +13,7 @@ pub mod record;
 pub mod detection_engine;
 pub mod event_hooks;
 pub mod repair_strategies;
+pub mod runtime;
 pub mod snapshot_manager;
 
 use pyo3::prelude::*;
