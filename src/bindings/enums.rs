@@ -51,12 +51,13 @@ fn members<E: ValueEnum>(py: Python<'_>) -> PyResult<&'static [Py<PyAny>]> {
         use crate::engine::classification_engine::{FaultCategory, RepairPriority};
         use crate::engine::detection_engine::{FaultSeverity, FaultSource};
         use crate::engine::event_hooks::EventType;
+        use crate::engine::healing_pipeline::{HealingOutcome, HealingStage};
         use crate::engine::health_engine::{HealthLevel, TrendDirection};
         use crate::engine::repair_strategies::RepairStatus;
         use crate::engine::snapshot_manager::SnapshotType;
         load!(
             FaultSeverity, FaultSource, FaultCategory, RepairPriority, RepairStatus, SnapshotType,
-            HealthLevel, TrendDirection, EventType
+            HealthLevel, TrendDirection, EventType, HealingStage, HealingOutcome
         );
         Ok(map)
     })?;

@@ -11,6 +11,7 @@ pub mod autorepair_engine;
 pub mod classification_engine;
 pub mod detection_engine;
 pub mod event_hooks;
+pub mod healing_pipeline;
 pub mod health_engine;
 pub mod repair_strategies;
 pub mod snapshot_manager;
