@@ -314,6 +314,13 @@ pub fn condition_present(fault_type: &str, fresh: &[Option<Metrics>; 5]) -> Opti
     rule.check(&values).ok().map(|severity| severity.is_some())
 }
 
+/// Health (0-100) of the five layers' metrics by the health engine's formula, for a pipeline
+/// without a health engine.
+pub fn formula_health(_layers: &[Metrics; 5]) -> crate::engine::EngineResult<f64> {
+    // Placeholder until the health engine's formula is on main.
+    Ok(NEUTRAL_HEALTH)
+}
+
 // ------------------------------------------------------------------------------------------
 // One cycle's record
 // ------------------------------------------------------------------------------------------
@@ -495,6 +502,8 @@ pub struct CycleData {
     pub error: Option<String>,
     pub failed_stage: Option<HealingStage>,
     pub duration: f64,
+    /// Errors raised while publishing this cycle's events (the first few).
+    pub event_errors: Vec<String>,
 }
 
 /// Counts of the repairs of a cycle.
@@ -531,6 +540,7 @@ impl CycleData {
             error: None,
             failed_stage: None,
             duration: 0.0,
+            event_errors: Vec::new(),
         }
     }
 
@@ -618,6 +628,9 @@ impl CycleData {
             if let Some(stage) = self.failed_stage {
                 m.insert("failed_stage".into(), Value::String(stage.value().into()));
             }
+        }
+        if !self.event_errors.is_empty() {
+            m.insert("event_errors".into(), json!(self.event_errors));
         }
         m.insert("started".into(), Value::String(iso(&self.started)));
         m

@@ -1,0 +1,2162 @@
+//! `senti_os.core.faza30.healing_pipeline`: HealingPipeline, HealingContext, HealingResult,
+//! create_healing_pipeline.
+//!
+//! One `async` function, [`run_cycle`], runs the twelve stages. Every Python callback it
+//! makes (duck-typed engines, repair actions through the repair engines, `repair_context` and
+//! `metrics_provider` callables, snapshot state providers, event subscribers on the Host path)
+//! goes through a [`Caller`]; the GIL is attached only for short engine steps and no Rust lock
+//! is held across an `await` or a Python call. The synchronous `execute_healing_cycle` drives
+//! it with `Caller::Inline` on the calling thread; `execute_healing_cycle_async` runs it on the
+//! shared tokio runtime with `Caller::Host` for the caller's event loop, as the auto-repair
+//! loop does.
+//!
+//! Our own engines are recognised and used directly: `DetectionEngine::detect`, the repair
+//! engines' claim rules (`repair_strategies::claims`), `EventHooks::publish`. A repair itself
+//! is one call of the engine's `repair(fault, context)` (on the host loop for the Host path,
+//! so the actions it runs execute there); the plan/act split of the repair engines is not
+//! needed for that.
+
+use super::convert::{datetime_to_py, from_map, to_map, type_name};
+use super::detection_engine::{DetectedFault, DetectionEngine};
+use super::enums;
+use super::event_hooks::EventHooks;
+use super::record::{self, Lazy};
+use super::repair_strategies::{
+    AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult, SchedulerRepairEngine,
+};
+use super::runtime::{self, CallError, Caller, HostLoop};
+use super::snapshot_manager::SnapshotManager;
+use crate::engine::clock::{now, unique_id};
+use crate::engine::detection_engine::FaultSeverity;
+use crate::engine::enums::ValueEnum;
+use crate::engine::event_hooks::EventType;
+use crate::engine::healing_pipeline::{
+    condition_present, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage, HealthSource,
+    LearnedRecord, LearningTable, PipelineStats, RepairRecord, SnapshotRecord, DEFAULT_HISTORY_SIZE,
+    HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE, MAX_STABILIZE_SECONDS,
+};
+use crate::engine::repair_strategies::{claims, EngineKind, RepairStatus};
+use crate::engine::value::Metrics;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyAttributeError, PyException, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The five layer parameters, in order.
+const LAYER_PARAMS: [&str; 5] = ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
+/// The same layers as `IntegrationLayer.get_all_metrics()` names them.
+const LAYER_SHORT: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza29"];
+/// Default bound of one callback on the host loop.
+const DEFAULT_CALLBACK_TIMEOUT: f64 = 30.0;
+const MAX_CALLBACK_TIMEOUT: f64 = 86_400.0;
+/// Longest error text kept in a result.
+const MAX_ERROR_TEXT: usize = 2000;
+/// Event publishing errors remembered per cycle.
+const MAX_EVENT_ERRORS: usize = 10;
+
+py_record! {
+    /// What one healing cycle worked with and produced: faults, classifications, repairs, the
+    /// pre-repair snapshot, health before and after (floats, 0-100), and the result of every
+    /// stage keyed by HealingStage.
+    pub struct HealingContext in "senti_os.core.faza30.healing_pipeline" {
+        req cycle_id,
+        opt faults = record::new_list,
+        opt classifications = record::new_list,
+        opt repairs = record::new_list,
+        opt snapshot_id = record::none,
+        opt health_before = record::zero_float,
+        opt health_after = record::zero_float,
+        opt stage_results = record::new_dict,
+        opt metadata = record::new_dict,
+        opt timestamp = record::now,
+    }
+}
+
+py_record! {
+    /// The outcome of one healing cycle.
+    pub struct HealingResult in "senti_os.core.faza30.healing_pipeline" {
+        req cycle_id,
+        req outcome,
+        req faults_detected,
+        req faults_repaired,
+        req health_improvement,
+        req duration,
+        req stages_completed,
+        req rollback_performed,
+        req context,
+        opt timestamp = record::now,
+        core Arc<CycleData>,
+    }
+}
+
+impl HealingResult {
+    /// The engine record of the cycle, while no attribute has been assigned from Python.
+    pub fn cycle_data(&self) -> Option<&Arc<CycleData>> {
+        if self.modified {
+            None
+        } else {
+            self.core.as_ref()
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Small helpers
+// ------------------------------------------------------------------------------------------
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_ERROR_TEXT {
+        let mut end = MAX_ERROR_TEXT;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+/// "ExceptionType: message", as results record errors.
+fn error_text(py: Python<'_>, err: &PyErr) -> String {
+    let kind = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let msg = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    truncate(if msg.is_empty() { kind } else { format!("{kind}: {msg}") })
+}
+
+/// KeyboardInterrupt, SystemExit, CancelledError and the like stop the cycle; everything
+/// else is recorded where it happened.
+fn is_fatal(py: Python<'_>, err: &PyErr) -> bool {
+    !err.is_instance_of::<PyException>(py)
+}
+
+/// `getattr(obj, name)`, None when missing or None; other errors are returned.
+fn attr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match obj.getattr(name) {
+        Ok(v) if v.is_none() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A field of a fault object, or of a dict used as one.
+fn field<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(d.get_item(name)?.filter(|v| !v.is_none()));
+    }
+    attr(obj, name)
+}
+
+/// The text of a str, or of an enum member's str value.
+fn label(obj: &Bound<'_, PyAny>) -> Option<String> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s.to_cow().ok().map(|c| c.into_owned());
+    }
+    let value = obj.getattr(intern!(obj.py(), "value")).ok()?;
+    value.cast::<PyString>().ok()?.to_cow().ok().map(|c| c.into_owned())
+}
+
+/// A real number attribute (bools and non-numbers give None).
+fn float_of(obj: &Bound<'_, PyAny>) -> Option<f64> {
+    if obj.is_instance_of::<PyBool>() {
+        return None;
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Some(f.value()).filter(|v| v.is_finite());
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return obj.extract::<f64>().ok().filter(|v| v.is_finite());
+    }
+    None
+}
+
+fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<EngineKind> {
+    // Only exact instances: a Python subclass may override can_repair or repair.
+    if obj.is_exact_instance_of::<GraphRepairEngine>() {
+        Some(EngineKind::Graph)
+    } else if obj.is_exact_instance_of::<AgentRepairEngine>() {
+        Some(EngineKind::Agent)
+    } else if obj.is_exact_instance_of::<SchedulerRepairEngine>() {
+        Some(EngineKind::Scheduler)
+    } else if obj.is_exact_instance_of::<GovernanceRepairEngine>() {
+        Some(EngineKind::Governance)
+    } else {
+        None
+    }
+}
+
+/// Checks that `obj` has the methods the pipeline calls (a raising attribute is an error too).
+fn require_methods(obj: &Bound<'_, PyAny>, what: &str, methods: &[&str]) -> PyResult<()> {
+    for m in methods {
+        let present = obj.hasattr(*m).map_err(|e| {
+            PyTypeError::new_err(format!("{what}: reading .{m} raised {}", error_text(obj.py(), &e)))
+        })?;
+        if !present {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must provide {}(), got {} without it",
+                m,
+                type_name(obj)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn optional(obj: Option<Py<PyAny>>, py: Python<'_>) -> Option<Py<PyAny>> {
+    obj.filter(|o| !o.is_none(py))
+}
+
+fn stabilize_arg(seconds: f64) -> PyResult<f64> {
+    if !seconds.is_finite() || !(0.0..=MAX_STABILIZE_SECONDS).contains(&seconds) {
+        return Err(PyValueError::new_err(format!(
+            "stabilize_seconds must be between 0 and {MAX_STABILIZE_SECONDS}, got {}",
+            crate::engine::pyfmt::float_repr(seconds)
+        )));
+    }
+    Ok(seconds)
+}
+
+fn timeout_arg(seconds: f64) -> PyResult<Duration> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > MAX_CALLBACK_TIMEOUT {
+        return Err(PyValueError::new_err(format!(
+            "callback_timeout must be more than 0 and at most {MAX_CALLBACK_TIMEOUT} seconds, got {}",
+            crate::engine::pyfmt::float_repr(seconds)
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn check_repair_engines(engines: &Bound<'_, PyAny>) -> PyResult<()> {
+    let dict = engines.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!("repair_engines must be a dict of name -> repair engine, got {}", type_name(engines)))
+    })?;
+    for (k, v) in dict.iter() {
+        let name = k.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k)))
+        })?;
+        if engine_kind(&v).is_none() {
+            require_methods(&v, &format!("repair_engines[{:?}]", name.to_cow()?), &["can_repair", "repair"])?;
+        }
+    }
+    Ok(())
+}
+
+fn check_callable_or_none(obj: &Option<Py<PyAny>>, py: Python<'_>, what: &str, dict_ok: bool) -> PyResult<()> {
+    let Some(o) = obj else { return Ok(()) };
+    let o = o.bind(py);
+    if o.is_callable() || (dict_ok && o.is_instance_of::<PyDict>()) {
+        return Ok(());
+    }
+    let expected = if dict_ok { "a dict or a zero-argument callable returning one" } else { "a zero-argument callable" };
+    Err(PyTypeError::new_err(format!("{what} must be {expected}, got {}", type_name(o))))
+}
+
+// ------------------------------------------------------------------------------------------
+// The pipeline object
+// ------------------------------------------------------------------------------------------
+
+struct Parts {
+    detection: Py<PyAny>,
+    classification: Py<PyAny>,
+    repair_engines: Py<PyAny>,
+    snapshot_manager: Option<Py<PyAny>>,
+    health_engine: Option<Py<PyAny>>,
+    event_hooks: Option<Py<PyAny>>,
+    repair_context: Option<Py<PyAny>>,
+    metrics_provider: Option<Py<PyAny>>,
+    dry_run: bool,
+    stabilize_seconds: f64,
+    callback_timeout: Duration,
+}
+
+struct State {
+    stats: PipelineStats,
+    history: CycleHistory<Py<HealingResult>>,
+    learning: LearningTable,
+}
+
+/// Runs healing cycles: detect, classify, snapshot, select a strategy, prepare, repair,
+/// verify, check health, roll back when health declined, stabilize, learn, report.
+///
+/// HealingPipeline(detection_engine, classification_engine, repair_engines,
+///                 snapshot_manager=None, health_engine=None, *, repair_context=None,
+///                 metrics_provider=None, event_hooks=None, dry_run=False,
+///                 stabilize_seconds=0.0, history_size=1000, callback_timeout=30.0)
+///
+/// - `repair_context`: a dict, or a zero-argument callable returning one, handed to the
+///   repair engines with each fault (keys such as `task_graph`, `orchestrator`,
+///   `agent_manager`, `actions`, `verify`; see `repair_strategies`). `classification` is set
+///   per fault by the pipeline.
+/// - `metrics_provider`: a zero-argument callable returning the five layer metric dicts (a
+///   dict keyed `faza25_metrics`... or `faza25`..., or a sequence of five), called after the
+///   repairs: verification and `health_after` come from these fresh metrics. Without it,
+///   health is not measured again and `health_after` equals `health_before` (stage 8 says
+///   `measured: False`); repairs are then verified by their own re-measurement.
+/// - `event_hooks`: an EventHooks; each stage publishes the events that happen in it.
+/// - `dry_run`: plan and report only: no snapshot, no repair, no rollback, no wait.
+/// - `stabilize_seconds`: the wait of stage 10.
+/// - `history_size`: cycle results kept (every outcome, skipped and failed ones too).
+/// - `callback_timeout`: bound of each callback run on the host loop (async path only).
+///
+/// Cycles on one pipeline do not overlap: starting one while another runs raises
+/// RuntimeError.
+#[pyclass(module = "senti_os.core.faza30.healing_pipeline", weakref)]
+pub struct HealingPipeline {
+    parts: Mutex<Parts>,
+    /// Shared with running cycles, which read and update it without the GIL.
+    state: Arc<Mutex<State>>,
+    running: Arc<AtomicBool>,
+}
+
+/// Per-call overrides of the pipeline's settings (None keeps the pipeline's value).
+#[derive(Default)]
+pub struct CycleOptions {
+    pub dry_run: Option<bool>,
+    pub stabilize_seconds: Option<f64>,
+    pub repair_context: Option<Py<PyAny>>,
+    pub metrics_provider: Option<Py<PyAny>>,
+    /// Marks the result's metadata (`forced: True`); the auto-repair loop sets it for a
+    /// cycle it ran on request. It changes nothing else.
+    pub forced: bool,
+}
+
+impl HealingPipeline {
+    /// Statistics for the controller and the auto-repair loop.
+    pub fn statistics(&self) -> PipelineStats {
+        self.state.lock().stats
+    }
+
+    /// The newest `limit` results, newest first.
+    pub fn recent(&self, py: Python<'_>, limit: usize) -> Vec<Py<HealingResult>> {
+        self.state.lock().history.newest_first(limit).map(|r| r.clone_ref(py)).collect()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_pipeline(
+    py: Python<'_>,
+    detection_engine: Py<PyAny>,
+    classification_engine: Py<PyAny>,
+    repair_engines: Option<Py<PyAny>>,
+    snapshot_manager: Option<Py<PyAny>>,
+    health_engine: Option<Py<PyAny>>,
+    repair_context: Option<Py<PyAny>>,
+    metrics_provider: Option<Py<PyAny>>,
+    event_hooks: Option<Py<PyAny>>,
+    dry_run: bool,
+    stabilize_seconds: f64,
+    history_size: i64,
+    callback_timeout: f64,
+) -> PyResult<HealingPipeline> {
+    check_detection(detection_engine.bind(py))?;
+    check_classification(classification_engine.bind(py))?;
+    let repair_engines = match optional(repair_engines, py) {
+        Some(e) => e,
+        None => PyDict::new(py).into_any().unbind(),
+    };
+    check_repair_engines(repair_engines.bind(py))?;
+    let snapshot_manager = optional(snapshot_manager, py);
+    if let Some(s) = &snapshot_manager {
+        check_snapshot_manager(s.bind(py))?;
+    }
+    let health_engine = optional(health_engine, py);
+    if let Some(h) = &health_engine {
+        require_methods(h.bind(py), "health_engine", &["compute_health_score"])?;
+    }
+    let event_hooks = optional(event_hooks, py);
+    if let Some(h) = &event_hooks {
+        check_hooks(h.bind(py))?;
+    }
+    let repair_context = optional(repair_context, py);
+    check_callable_or_none(&repair_context, py, "repair_context", true)?;
+    let metrics_provider = optional(metrics_provider, py);
+    check_callable_or_none(&metrics_provider, py, "metrics_provider", false)?;
+    let stabilize_seconds = stabilize_arg(stabilize_seconds)?;
+    if !(1..=MAX_HISTORY_SIZE as i64).contains(&history_size) {
+        return Err(PyValueError::new_err(format!(
+            "history_size must be between 1 and {MAX_HISTORY_SIZE}, got {history_size}"
+        )));
+    }
+    let callback_timeout = timeout_arg(callback_timeout)?;
+    Ok(HealingPipeline {
+        parts: Mutex::new(Parts {
+            detection: detection_engine,
+            classification: classification_engine,
+            repair_engines,
+            snapshot_manager,
+            health_engine,
+            event_hooks,
+            repair_context,
+            metrics_provider,
+            dry_run,
+            stabilize_seconds,
+            callback_timeout,
+        }),
+        state: Arc::new(Mutex::new(State {
+            stats: PipelineStats::default(),
+            history: CycleHistory::new(history_size as usize),
+            learning: LearningTable::default(),
+        })),
+        running: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+fn check_detection(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if obj.is_none() {
+        return Err(PyTypeError::new_err("detection_engine must be a DetectionEngine, got None"));
+    }
+    if obj.is_instance_of::<DetectionEngine>() {
+        return Ok(());
+    }
+    require_methods(obj, "detection_engine", &["detect_faults"])
+}
+
+fn check_classification(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if obj.is_none() {
+        return Err(PyTypeError::new_err("classification_engine must be a ClassificationEngine, got None"));
+    }
+    require_methods(obj, "classification_engine", &["classify_fault"])
+}
+
+fn check_snapshot_manager(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if obj.is_instance_of::<SnapshotManager>() {
+        return Ok(());
+    }
+    require_methods(obj, "snapshot_manager", &["create_snapshot", "restore_snapshot"])
+}
+
+fn check_hooks(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if obj.is_instance_of::<EventHooks>() {
+        return Ok(());
+    }
+    require_methods(obj, "event_hooks", &["publish_event"])
+}
+
+/// The metric arguments: each must be a dict or None (TypeError naming it otherwise).
+fn metrics_args(args: [Option<&Bound<'_, PyAny>>; 5]) -> PyResult<[Option<Py<PyAny>>; 5]> {
+    let mut out: [Option<Py<PyAny>>; 5] = Default::default();
+    for (i, arg) in args.into_iter().enumerate() {
+        let Some(a) = arg.filter(|a| !a.is_none()) else { continue };
+        if !a.is_instance_of::<PyDict>() {
+            return Err(PyTypeError::new_err(format!(
+                "{} must be a dict or None, got {}",
+                LAYER_PARAMS[i],
+                type_name(a)
+            )));
+        }
+        out[i] = Some(a.clone().unbind());
+    }
+    Ok(out)
+}
+
+#[pymethods]
+impl HealingPipeline {
+    #[new]
+    #[pyo3(signature = (
+        detection_engine, classification_engine, repair_engines, snapshot_manager=None, health_engine=None, *,
+        repair_context=None, metrics_provider=None, event_hooks=None, dry_run=false, stabilize_seconds=0.0,
+        history_size=DEFAULT_HISTORY_SIZE as i64, callback_timeout=DEFAULT_CALLBACK_TIMEOUT
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        py: Python<'_>,
+        detection_engine: Py<PyAny>,
+        classification_engine: Py<PyAny>,
+        repair_engines: Option<Py<PyAny>>,
+        snapshot_manager: Option<Py<PyAny>>,
+        health_engine: Option<Py<PyAny>>,
+        repair_context: Option<Py<PyAny>>,
+        metrics_provider: Option<Py<PyAny>>,
+        event_hooks: Option<Py<PyAny>>,
+        dry_run: bool,
+        stabilize_seconds: f64,
+        history_size: i64,
+        callback_timeout: f64,
+    ) -> PyResult<Self> {
+        build_pipeline(
+            py,
+            detection_engine,
+            classification_engine,
+            repair_engines,
+            snapshot_manager,
+            health_engine,
+            repair_context,
+            metrics_provider,
+            event_hooks,
+            dry_run,
+            stabilize_seconds,
+            history_size,
+            callback_timeout,
+        )
+    }
+
+    /// Runs one healing cycle and returns its HealingResult. The metric arguments are dicts
+    /// or None, by position or keyword; the keyword-only arguments override the pipeline's
+    /// settings for this call.
+    #[pyo3(signature = (
+        faza25_metrics=None, faza27_metrics=None, faza28_metrics=None, faza28_5_metrics=None, faza29_metrics=None, *,
+        dry_run=None, stabilize_seconds=None, repair_context=None, metrics_provider=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn execute_healing_cycle(
+        slf: &Bound<'_, Self>,
+        faza25_metrics: Option<&Bound<'_, PyAny>>,
+        faza27_metrics: Option<&Bound<'_, PyAny>>,
+        faza28_metrics: Option<&Bound<'_, PyAny>>,
+        faza28_5_metrics: Option<&Bound<'_, PyAny>>,
+        faza29_metrics: Option<&Bound<'_, PyAny>>,
+        dry_run: Option<bool>,
+        stabilize_seconds: Option<f64>,
+        repair_context: Option<Py<PyAny>>,
+        metrics_provider: Option<Py<PyAny>>,
+    ) -> PyResult<Py<HealingResult>> {
+        let py = slf.py();
+        let metrics = metrics_args([faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics])?;
+        let options = cycle_options(py, dry_run, stabilize_seconds, repair_context, metrics_provider)?;
+        runtime::block_on(run_cycle(slf.clone().unbind(), Caller::Inline, metrics, options))
+    }
+
+    /// `execute_healing_cycle` as an awaitable, for asyncio code: the cycle runs on the
+    /// engine's runtime, and every Python callback runs on this event loop (awaited when it is
+    /// a coroutine, bounded by `callback_timeout`).
+    #[pyo3(signature = (
+        faza25_metrics=None, faza27_metrics=None, faza28_metrics=None, faza28_5_metrics=None, faza29_metrics=None, *,
+        dry_run=None, stabilize_seconds=None, repair_context=None, metrics_provider=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn execute_healing_cycle_async<'py>(
+        slf: &Bound<'py, Self>,
+        faza25_metrics: Option<&Bound<'py, PyAny>>,
+        faza27_metrics: Option<&Bound<'py, PyAny>>,
+        faza28_metrics: Option<&Bound<'py, PyAny>>,
+        faza28_5_metrics: Option<&Bound<'py, PyAny>>,
+        faza29_metrics: Option<&Bound<'py, PyAny>>,
+        dry_run: Option<bool>,
+        stabilize_seconds: Option<f64>,
+        repair_context: Option<Py<PyAny>>,
+        metrics_provider: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let metrics = metrics_args([faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics])?;
+        let options = cycle_options(py, dry_run, stabilize_seconds, repair_context, metrics_provider)?;
+        let host = HostLoop::current(py).ok_or_else(|| {
+            PyRuntimeError::new_err("execute_healing_cycle_async needs a running event loop; await it from a coroutine")
+        })?;
+        let timeout = slf.borrow().parts.lock().callback_timeout;
+        let pipeline = slf.clone().unbind();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            run_cycle(pipeline, Caller::Host { host, timeout }, metrics, options).await
+        })
+    }
+
+    /// Counters (the five outcome counters add up to `total_cycles`), running means, and
+    /// the sizes of the history and the learning table.
+    fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (s, history, learned) = {
+            let st = self.state.lock();
+            (st.stats, st.history.len(), st.learning.len())
+        };
+        let d = PyDict::new(py);
+        d.set_item("total_cycles", s.total_cycles)?;
+        d.set_item("successful_cycles", s.successful_cycles)?;
+        d.set_item("failed_cycles", s.failed_cycles)?;
+        d.set_item("rollback_cycles", s.rollback_cycles)?;
+        d.set_item("avg_duration", s.avg_duration)?;
+        d.set_item("avg_health_improvement", s.avg_health_improvement)?;
+        d.set_item("partial_cycles", s.partial_cycles)?;
+        d.set_item("skipped_cycles", s.skipped_cycles)?;
+        d.set_item("dry_run_cycles", s.dry_run_cycles)?;
+        d.set_item("history_size", history)?;
+        d.set_item("learned_pairs", learned)?;
+        Ok(d)
+    }
+
+    /// The newest `limit` cycle results, newest first (0 gives none).
+    #[pyo3(signature = (limit=10))]
+    fn get_recent_cycles(&self, py: Python<'_>, limit: i64) -> PyResult<Vec<Py<HealingResult>>> {
+        if limit < 0 {
+            return Err(PyValueError::new_err(format!("limit must be 0 or more, got {limit}")));
+        }
+        Ok(self.recent(py, limit as usize))
+    }
+
+    /// What the pipeline has learned: one dict per (fault type, engine) pair with attempts,
+    /// successes, partials, failures, skipped, success_rate and the selection score.
+    fn get_learning_table<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let entries: Vec<(String, String, LearnedRecord)> = {
+            let st = self.state.lock();
+            st.learning.entries().into_iter().map(|(t, e, r)| (t.to_owned(), e.to_owned(), r)).collect()
+        };
+        let out = PyList::empty(py);
+        for (t, e, r) in entries {
+            let d = PyDict::new(py);
+            d.set_item("fault_type", t)?;
+            d.set_item("engine", e)?;
+            d.set_item("attempts", r.attempts)?;
+            d.set_item("successes", r.successes)?;
+            d.set_item("partials", r.partials)?;
+            d.set_item("failures", r.failures)?;
+            d.set_item("skipped", r.skipped)?;
+            d.set_item("success_rate", r.success_rate())?;
+            d.set_item("score", r.score())?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Forgets what was learned.
+    fn reset_learning(&self) {
+        self.state.lock().learning.clear();
+    }
+
+    #[getter]
+    fn detection_engine(&self, py: Python<'_>) -> Py<PyAny> {
+        self.parts.lock().detection.clone_ref(py)
+    }
+    #[setter]
+    fn set_detection_engine(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        check_detection(value)?;
+        let old = std::mem::replace(&mut self.parts.lock().detection, value.clone().unbind());
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn classification_engine(&self, py: Python<'_>) -> Py<PyAny> {
+        self.parts.lock().classification.clone_ref(py)
+    }
+    #[setter]
+    fn set_classification_engine(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        check_classification(value)?;
+        let old = std::mem::replace(&mut self.parts.lock().classification, value.clone().unbind());
+        drop(old);
+        Ok(())
+    }
+
+    /// The repair engines, name -> engine (the dict given; changes to it apply to the next cycle).
+    #[getter]
+    fn repair_engines(&self, py: Python<'_>) -> Py<PyAny> {
+        self.parts.lock().repair_engines.clone_ref(py)
+    }
+    #[setter]
+    fn set_repair_engines(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        check_repair_engines(value)?;
+        let old = std::mem::replace(&mut self.parts.lock().repair_engines, value.clone().unbind());
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn snapshot_manager(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.parts.lock().snapshot_manager.as_ref().map(|o| o.clone_ref(py))
+    }
+    #[setter]
+    fn set_snapshot_manager(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let value = Python::attach(|py| -> PyResult<_> {
+            let v = optional(value, py);
+            if let Some(s) = &v {
+                check_snapshot_manager(s.bind(py))?;
+            }
+            Ok(v)
+        })?;
+        let old = std::mem::replace(&mut self.parts.lock().snapshot_manager, value);
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn health_engine(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.parts.lock().health_engine.as_ref().map(|o| o.clone_ref(py))
+    }
+    #[setter]
+    fn set_health_engine(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let value = Python::attach(|py| -> PyResult<_> {
+            let v = optional(value, py);
+            if let Some(h) = &v {
+                require_methods(h.bind(py), "health_engine", &["compute_health_score"])?;
+            }
+            Ok(v)
+        })?;
+        let old = std::mem::replace(&mut self.parts.lock().health_engine, value);
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn event_hooks(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.parts.lock().event_hooks.as_ref().map(|o| o.clone_ref(py))
+    }
+    #[setter]
+    fn set_event_hooks(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let value = Python::attach(|py| -> PyResult<_> {
+            let v = optional(value, py);
+            if let Some(h) = &v {
+                check_hooks(h.bind(py))?;
+            }
+            Ok(v)
+        })?;
+        let old = std::mem::replace(&mut self.parts.lock().event_hooks, value);
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn repair_context(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.parts.lock().repair_context.as_ref().map(|o| o.clone_ref(py))
+    }
+    #[setter]
+    fn set_repair_context(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let value = Python::attach(|py| -> PyResult<_> {
+            let v = optional(value, py);
+            check_callable_or_none(&v, py, "repair_context", true)?;
+            Ok(v)
+        })?;
+        let old = std::mem::replace(&mut self.parts.lock().repair_context, value);
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn metrics_provider(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.parts.lock().metrics_provider.as_ref().map(|o| o.clone_ref(py))
+    }
+    #[setter]
+    fn set_metrics_provider(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let value = Python::attach(|py| -> PyResult<_> {
+            let v = optional(value, py);
+            check_callable_or_none(&v, py, "metrics_provider", false)?;
+            Ok(v)
+        })?;
+        let old = std::mem::replace(&mut self.parts.lock().metrics_provider, value);
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn dry_run(&self) -> bool {
+        self.parts.lock().dry_run
+    }
+    #[setter]
+    fn set_dry_run(&self, value: bool) {
+        self.parts.lock().dry_run = value;
+    }
+
+    #[getter]
+    fn stabilize_seconds(&self) -> f64 {
+        self.parts.lock().stabilize_seconds
+    }
+    #[setter]
+    fn set_stabilize_seconds(&self, value: f64) -> PyResult<()> {
+        let v = stabilize_arg(value)?;
+        self.parts.lock().stabilize_seconds = v;
+        Ok(())
+    }
+
+    #[getter]
+    fn callback_timeout(&self) -> f64 {
+        self.parts.lock().callback_timeout.as_secs_f64()
+    }
+    #[setter]
+    fn set_callback_timeout(&self, value: f64) -> PyResult<()> {
+        let v = timeout_arg(value)?;
+        self.parts.lock().callback_timeout = v;
+        Ok(())
+    }
+
+    #[getter]
+    fn history_size(&self) -> usize {
+        self.state.lock().history.cap()
+    }
+
+    /// Whether a cycle is running on this pipeline now.
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        // Locks held by another thread are skipped this round rather than waited for.
+        if let Some(p) = self.parts.try_lock() {
+            visit.call(&p.detection)?;
+            visit.call(&p.classification)?;
+            visit.call(&p.repair_engines)?;
+            for o in [&p.snapshot_manager, &p.health_engine, &p.event_hooks, &p.repair_context, &p.metrics_provider]
+                .into_iter()
+                .flatten()
+            {
+                visit.call(o)?;
+            }
+        }
+        if let Some(s) = self.state.try_lock() {
+            for r in s.history.iter() {
+                visit.call(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        let p = self.parts.get_mut();
+        p.snapshot_manager = None;
+        p.health_engine = None;
+        p.event_hooks = None;
+        p.repair_context = None;
+        p.metrics_provider = None;
+        let history = self.state.lock().history.take_all();
+        drop(history);
+    }
+}
+
+fn cycle_options(
+    py: Python<'_>,
+    dry_run: Option<bool>,
+    stabilize_seconds: Option<f64>,
+    repair_context: Option<Py<PyAny>>,
+    metrics_provider: Option<Py<PyAny>>,
+) -> PyResult<CycleOptions> {
+    let stabilize_seconds = stabilize_seconds.map(stabilize_arg).transpose()?;
+    let repair_context = optional(repair_context, py);
+    check_callable_or_none(&repair_context, py, "repair_context", true)?;
+    let metrics_provider = optional(metrics_provider, py);
+    check_callable_or_none(&metrics_provider, py, "metrics_provider", false)?;
+    Ok(CycleOptions { dry_run, stabilize_seconds, repair_context, metrics_provider, forced: false })
+}
+
+/// create_healing_pipeline(detection_engine, classification_engine, repair_engines,
+/// snapshot_manager=None, health_engine=None, **keyword settings of HealingPipeline)
+#[pyfunction]
+#[pyo3(signature = (
+    detection_engine, classification_engine, repair_engines, snapshot_manager=None, health_engine=None, *,
+    repair_context=None, metrics_provider=None, event_hooks=None, dry_run=false, stabilize_seconds=0.0,
+    history_size=DEFAULT_HISTORY_SIZE as i64, callback_timeout=DEFAULT_CALLBACK_TIMEOUT
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn create_healing_pipeline(
+    py: Python<'_>,
+    detection_engine: Py<PyAny>,
+    classification_engine: Py<PyAny>,
+    repair_engines: Option<Py<PyAny>>,
+    snapshot_manager: Option<Py<PyAny>>,
+    health_engine: Option<Py<PyAny>>,
+    repair_context: Option<Py<PyAny>>,
+    metrics_provider: Option<Py<PyAny>>,
+    event_hooks: Option<Py<PyAny>>,
+    dry_run: bool,
+    stabilize_seconds: f64,
+    history_size: i64,
+    callback_timeout: f64,
+) -> PyResult<HealingPipeline> {
+    build_pipeline(
+        py,
+        detection_engine,
+        classification_engine,
+        repair_engines,
+        snapshot_manager,
+        health_engine,
+        repair_context,
+        metrics_provider,
+        event_hooks,
+        dry_run,
+        stabilize_seconds,
+        history_size,
+        callback_timeout,
+    )
+}
+
+// ------------------------------------------------------------------------------------------
+// Events
+// ------------------------------------------------------------------------------------------
+
+/// Publishes a batch of events on the host loop (one round trip per batch).
+#[pyclass(module = "senti_os.core.faza30.healing_pipeline")]
+struct EventBatch {
+    hooks: Py<PyAny>,
+    events: Mutex<Vec<(EventType, Py<PyDict>)>>,
+}
+
+#[pymethods]
+impl EventBatch {
+    fn __call__(&self, py: Python<'_>) -> Vec<String> {
+        let events = std::mem::take(&mut *self.events.lock());
+        let mut errors = Vec::new();
+        for (t, data) in events {
+            if let Err(e) = publish_one(py, self.hooks.bind(py), t, data.into_bound(py)) {
+                errors.push(error_text(py, &e));
+            }
+        }
+        errors
+    }
+}
+
+fn publish_one(py: Python<'_>, hooks: &Bound<'_, PyAny>, t: EventType, data: Bound<'_, PyDict>) -> PyResult<()> {
+    if let Ok(native) = hooks.cast::<EventHooks>() {
+        return native.borrow().publish(py, t, Some(data));
+    }
+    hooks.call_method1(intern!(py, "publish_event"), (t.value(), data)).map(|_| ())
+}
+
+/// Publishes the cycle's events: at once on the Inline path, batched on the Host path and
+/// sent to the host loop before the next callback and at the end of each stage, so the order
+/// relative to callbacks is kept.
+struct Emitter {
+    hooks: Option<Py<PyAny>>,
+    batched: bool,
+    pending: Vec<(EventType, Py<PyDict>)>,
+    errors: Vec<String>,
+    error_count: usize,
+}
+
+impl Emitter {
+    fn active(&self) -> bool {
+        self.hooks.is_some()
+    }
+
+    fn note_error(&mut self, e: String) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_EVENT_ERRORS {
+            self.errors.push(e);
+        }
+    }
+
+    /// Publishes (or queues) an event whose payload `fill` builds; nothing is built without hooks.
+    fn emit(&mut self, py: Python<'_>, t: EventType, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
+        let Some(hooks) = &self.hooks else { return };
+        let data = PyDict::new(py);
+        if let Err(e) = fill(&data) {
+            self.note_error(error_text(py, &e));
+            return;
+        }
+        if self.batched {
+            self.pending.push((t, data.unbind()));
+            return;
+        }
+        let hooks = hooks.clone_ref(py);
+        if let Err(e) = publish_one(py, hooks.bind(py), t, data) {
+            if is_fatal(py, &e) {
+                // Not swallowed: re-raised at the next check of the interpreter's signals.
+                e.restore(py);
+                return;
+            }
+            self.note_error(error_text(py, &e));
+        }
+    }
+
+    async fn flush(&mut self, caller: &Caller) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let Some(hooks) = &self.hooks else { return };
+        let events = std::mem::take(&mut self.pending);
+        let made = Python::attach(|py| -> PyResult<Py<PyAny>> {
+            let batch = EventBatch { hooks: hooks.clone_ref(py), events: Mutex::new(events) };
+            Ok(Py::new(py, batch)?.into_any())
+        });
+        let batch = match made {
+            Ok(b) => b,
+            Err(e) => {
+                let text = Python::attach(|py| error_text(py, &e));
+                self.note_error(text);
+                return;
+            }
+        };
+        let args = Python::attach(|py| PyTuple::empty(py).unbind());
+        match caller.call(batch, args, None).await {
+            Ok(errors) => {
+                let errors: Vec<String> = Python::attach(|py| errors.bind(py).extract().unwrap_or_default());
+                for e in errors {
+                    self.note_error(e);
+                }
+            }
+            Err(e) => {
+                let text = Python::attach(|py| e.describe(py));
+                self.note_error(text);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The cycle
+// ------------------------------------------------------------------------------------------
+
+/// Why a cycle stopped early.
+enum Stop {
+    /// A stage failed: the cycle ends FAILED with the error recorded.
+    Stage(String),
+    /// The caller's input was refused (TypeError/ValueError from reading the metrics): raised,
+    /// nothing recorded.
+    Input(PyErr),
+    /// KeyboardInterrupt and the like: raised after the cycle is recorded as FAILED.
+    Fatal(PyErr),
+}
+
+/// How a callback failed.
+enum CallFail {
+    Error(String),
+    Fatal(PyErr),
+}
+
+impl From<CallFail> for Stop {
+    fn from(f: CallFail) -> Self {
+        match f {
+            CallFail::Error(e) => Stop::Stage(e),
+            CallFail::Fatal(e) => Stop::Fatal(e),
+        }
+    }
+}
+
+fn call_fail(py: Python<'_>, e: PyErr) -> CallFail {
+    if is_fatal(py, &e) {
+        CallFail::Fatal(e)
+    } else {
+        CallFail::Error(error_text(py, &e))
+    }
+}
+
+struct EngineSlot {
+    name: String,
+    object: Py<PyAny>,
+    kind: Option<EngineKind>,
+}
+
+/// The fresh layer metrics returned by the metrics provider.
+struct Fresh {
+    dicts: [Option<Py<PyDict>>; 5],
+    maps: [Option<Metrics>; 5],
+}
+
+struct Cycle {
+    caller: Caller,
+    state: Arc<Mutex<State>>,
+    inline: bool,
+    detection: Py<PyAny>,
+    classification: Py<PyAny>,
+    engines: Vec<EngineSlot>,
+    snapshot_manager: Option<Py<PyAny>>,
+    health_engine: Option<Py<PyAny>>,
+    repair_context: Option<Py<PyAny>>,
+    metrics_provider: Option<Py<PyAny>>,
+    stabilize_seconds: f64,
+    metrics: [Option<Py<PyAny>>; 5],
+    data: CycleData,
+    faults: Vec<Py<PyAny>>,
+    classifications: Vec<Option<Py<PyAny>>>,
+    repairs: Vec<Option<Py<PyAny>>>,
+    context: Option<Py<PyDict>>,
+    fresh: Option<Fresh>,
+    emitter: Emitter,
+    started: Instant,
+}
+
+/// Resets the pipeline's "running" flag when the cycle ends, however it ends.
+struct RunningGuard(Arc<AtomicBool>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Runs one healing cycle of `pipeline`, calling Python through `caller`, and returns its
+/// result (also recorded in the pipeline's history and statistics).
+///
+/// This is the entry point for the auto-repair loop: call it on the tokio runtime with
+/// `Caller::Host { host, timeout }`; `metrics` are the five layer dicts (or None) in the
+/// order faza25, faza27, faza28, faza28_5, faza29. The GIL is attached only for short
+/// steps and never held, nor any lock, while awaiting a callback. It raises (returns `Err`)
+/// only for refused input (a metric that is not a dict, or a value detection cannot read),
+/// for a cycle already running on this pipeline, and for KeyboardInterrupt-like exceptions
+/// from callbacks; every other failure is recorded in a FAILED result.
+pub async fn run_cycle(
+    pipeline: Py<HealingPipeline>,
+    caller: Caller,
+    metrics: [Option<Py<PyAny>>; 5],
+    options: CycleOptions,
+) -> PyResult<Py<HealingResult>> {
+    let (mut cycle, _running) = Python::attach(|py| -> PyResult<(Cycle, RunningGuard)> {
+        let p = pipeline.bind(py).borrow();
+        // Refuse bad metric types before anything else happens.
+        for (i, m) in metrics.iter().enumerate() {
+            if let Some(m) = m {
+                if !m.bind(py).is_instance_of::<PyDict>() {
+                    return Err(PyTypeError::new_err(format!(
+                        "{} must be a dict or None, got {}",
+                        LAYER_PARAMS[i],
+                        type_name(m.bind(py))
+                    )));
+                }
+            }
+        }
+        if p.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(PyRuntimeError::new_err(
+                "a healing cycle is already running on this pipeline; cycles do not overlap",
+            ));
+        }
+        let guard = RunningGuard(p.running.clone());
+        let parts = p.parts.lock();
+        let mut engines = Vec::new();
+        if let Ok(dict) = parts.repair_engines.bind(py).cast::<PyDict>() {
+            for (k, v) in dict.iter() {
+                let name = k.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k)))
+                })?;
+                engines.push(EngineSlot { name: name.to_cow()?.into_owned(), kind: engine_kind(&v), object: v.unbind() });
+            }
+        }
+        let dry_run = options.dry_run.unwrap_or(parts.dry_run);
+        let inline = matches!(caller, Caller::Inline);
+        let cycle = Cycle {
+            inline,
+            detection: parts.detection.clone_ref(py),
+            classification: parts.classification.clone_ref(py),
+            engines,
+            snapshot_manager: parts.snapshot_manager.as_ref().map(|o| o.clone_ref(py)),
+            health_engine: parts.health_engine.as_ref().map(|o| o.clone_ref(py)),
+            repair_context: options.repair_context.or_else(|| parts.repair_context.as_ref().map(|o| o.clone_ref(py))),
+            metrics_provider: options
+                .metrics_provider
+                .or_else(|| parts.metrics_provider.as_ref().map(|o| o.clone_ref(py))),
+            stabilize_seconds: options.stabilize_seconds.unwrap_or(parts.stabilize_seconds),
+            metrics,
+            data: CycleData::new(unique_id("healing_"), now(), dry_run, options.forced),
+            faults: Vec::new(),
+            classifications: Vec::new(),
+            repairs: Vec::new(),
+            context: None,
+            fresh: None,
+            emitter: Emitter {
+                hooks: parts.event_hooks.as_ref().map(|o| o.clone_ref(py)),
+                batched: !inline,
+                pending: Vec::new(),
+                errors: Vec::new(),
+                error_count: 0,
+            },
+            started: Instant::now(),
+            state: p.state.clone(),
+            caller,
+        };
+        Ok((cycle, guard))
+    })?;
+
+    cycle.emit(EventType::HEALING_CYCLE_STARTED, |c, d| d.set_item("cycle_id", &c.data.cycle_id));
+    let stopped = cycle.run_stages().await;
+    cycle.emitter.flush(&cycle.caller).await;
+    let fatal = match stopped {
+        Ok(()) => None,
+        Err(Stop::Input(e)) => {
+            let text = Python::attach(|py| error_text(py, &e));
+            cycle.emit(EventType::HEALING_CYCLE_FAILED, |c, d| {
+                d.set_item("cycle_id", &c.data.cycle_id)?;
+                d.set_item("error", &text)
+            });
+            cycle.emitter.flush(&cycle.caller).await;
+            return Err(e);
+        }
+        Err(Stop::Stage(error)) => {
+            cycle.fail(error);
+            None
+        }
+        Err(Stop::Fatal(e)) => {
+            let text = Python::attach(|py| error_text(py, &e));
+            cycle.fail(text);
+            Some(e)
+        }
+    };
+    let result = cycle.finish();
+    cycle.emitter.flush(&cycle.caller).await;
+    match (fatal, result) {
+        (Some(e), _) => Err(e),
+        (None, r) => r,
+    }
+}
+
+impl Cycle {
+    fn emit(&mut self, t: EventType, fill: impl FnOnce(&Cycle, &Bound<'_, PyDict>) -> PyResult<()>) {
+        if !self.emitter.active() {
+            return;
+        }
+        Python::attach(|py| {
+            let mut emitter = std::mem::replace(
+                &mut self.emitter,
+                Emitter { hooks: None, batched: false, pending: Vec::new(), errors: Vec::new(), error_count: 0 },
+            );
+            emitter.emit(py, t, |d| fill(self, d));
+            self.emitter = emitter;
+        });
+    }
+
+    /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first).
+    async fn call(&mut self, f: Py<PyAny>, args: Py<PyTuple>, kwargs: Option<Py<PyDict>>) -> Result<Py<PyAny>, CallFail> {
+        self.emitter.flush(&self.caller).await;
+        match self.caller.call(f, args, kwargs).await {
+            Ok(v) => Ok(v),
+            Err(CallError::Raised(e)) => Err(Python::attach(|py| call_fail(py, e))),
+            Err(other) => Err(CallFail::Error(Python::attach(|py| other.describe(py)))),
+        }
+    }
+
+    /// Calls the method `name` of `obj` through the caller.
+    async fn call_method(
+        &mut self,
+        obj: &Py<PyAny>,
+        name: &str,
+        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
+        kwargs: Option<Py<PyDict>>,
+    ) -> Result<Py<PyAny>, CallFail> {
+        let prepared = Python::attach(|py| -> Result<(Py<PyAny>, Py<PyTuple>), CallFail> {
+            let method = obj.bind(py).getattr(name).map_err(|e| call_fail(py, e))?;
+            let args = args(py).map_err(|e| call_fail(py, e))?;
+            Ok((method.unbind(), args.unbind()))
+        })?;
+        self.call(prepared.0, prepared.1, kwargs).await
+    }
+
+    fn mark(&mut self, stage: HealingStage) {
+        self.data.stages_completed.push(stage);
+    }
+
+    fn next_stage(&self) -> HealingStage {
+        HealingStage::ALL[self.data.stages_completed.len().min(HealingStage::ALL.len() - 1)]
+    }
+
+    fn fail(&mut self, error: String) {
+        self.data.failed_stage = Some(self.next_stage());
+        self.data.error = Some(error);
+        self.data.outcome = HealingOutcome::FAILED;
+    }
+
+    async fn run_stages(&mut self) -> Result<(), Stop> {
+        self.detect().await?;
+        self.mark(HealingStage::STAGE_1_DETECT);
+        if self.faults.is_empty() {
+            self.data.outcome = HealingOutcome::SKIPPED;
+            return Ok(());
+        }
+        self.classify().await?;
+        self.mark(HealingStage::STAGE_2_CLASSIFY);
+        self.snapshot().await?;
+        self.mark(HealingStage::STAGE_3_SNAPSHOT);
+        self.emitter.flush(&self.caller).await;
+        self.select().await?;
+        self.mark(HealingStage::STAGE_4_SELECT_STRATEGY);
+        self.prepare().await?;
+        self.mark(HealingStage::STAGE_5_PREPARE);
+        self.execute().await?;
+        self.mark(HealingStage::STAGE_6_EXECUTE_REPAIR);
+        self.verify().await?;
+        self.mark(HealingStage::STAGE_7_VERIFY);
+        self.health_check().await?;
+        self.mark(HealingStage::STAGE_8_HEALTH_CHECK);
+        self.rollback().await?;
+        self.mark(HealingStage::STAGE_9_ROLLBACK);
+        self.emitter.flush(&self.caller).await;
+        self.stabilize().await;
+        self.mark(HealingStage::STAGE_10_STABILIZE);
+        self.learn();
+        self.mark(HealingStage::STAGE_11_LEARN);
+        self.mark(HealingStage::STAGE_12_REPORT);
+        self.data.outcome = self.data.decide_outcome();
+        Ok(())
+    }
+
+    // -- Stage 1 ------------------------------------------------------------------------------
+
+    async fn detect(&mut self) -> Result<(), Stop> {
+        let native = Python::attach(|py| -> Result<Option<Vec<Py<PyAny>>>, Stop> {
+            let det = self.detection.bind(py);
+            let Ok(engine) = det.cast::<DetectionEngine>() else { return Ok(None) };
+            let Ok(engine) = engine.try_borrow() else { return Ok(None) };
+            let bound: Vec<Option<Bound<'_, PyAny>>> = self.metrics.iter().map(|m| m.as_ref().map(|m| m.bind(py).clone())).collect();
+            let layers = [bound[0].as_ref(), bound[1].as_ref(), bound[2].as_ref(), bound[3].as_ref(), bound[4].as_ref()];
+            match engine.detect(py, layers) {
+                Ok(faults) => Ok(Some(faults.into_iter().map(|f| f.into_any()).collect())),
+                Err(e) if is_fatal(py, &e) => Err(Stop::Fatal(e)),
+                // Our detection refuses only what it cannot read in the caller's metrics.
+                Err(e) => Err(Stop::Input(e)),
+            }
+        })?;
+        let faults = match native {
+            Some(f) => f,
+            None => {
+                let metrics: Vec<Option<Py<PyAny>>> =
+                    Python::attach(|py| self.metrics.iter().map(|m| m.as_ref().map(|m| m.clone_ref(py))).collect());
+                let detection = Python::attach(|py| self.detection.clone_ref(py));
+                let found = self
+                    .call_method(
+                        &detection,
+                        "detect_faults",
+                        move |py| {
+                            // The reference passes `metrics or {}` by position.
+                            let items: Vec<Py<PyAny>> = metrics
+                                .into_iter()
+                                .map(|m| m.unwrap_or_else(|| PyDict::new(py).into_any().unbind()))
+                                .collect();
+                            PyTuple::new(py, items)
+                        },
+                        None,
+                    )
+                    .await?;
+                Python::attach(|py| -> Result<Vec<Py<PyAny>>, Stop> {
+                    let found = found.bind(py);
+                    let iter = found.try_iter().map_err(|_| {
+                        Stop::Stage(format!("TypeError: detect_faults() returned {}, expected a list of faults", type_name(found)))
+                    })?;
+                    let mut out = Vec::new();
+                    for item in iter {
+                        let item = item.map_err(|e| Stop::from(call_fail(py, e)))?;
+                        out.push(item.unbind());
+                    }
+                    Ok(out)
+                })?
+            }
+        };
+        let records = Python::attach(|py| -> Result<Vec<FaultRecord>, Stop> {
+            faults.iter().map(|f| read_fault(f.bind(py)).map_err(|e| Stop::from(call_fail(py, e)))).collect()
+        })?;
+        self.faults = faults;
+        self.data.faults = records;
+        if self.emitter.active() {
+            for i in 0..self.faults.len() {
+                self.emit(EventType::FAULT_DETECTED, |c, d| {
+                    let py = d.py();
+                    let f = c.faults[i].bind(py);
+                    d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                    d.set_item("severity", severity_value(f)?)?;
+                    d.set_item("fault_type", &c.data.faults[i].fault_type)
+                });
+                if self.data.faults[i].critical {
+                    self.emit(EventType::CRITICAL_FAULT, |c, d| {
+                        let py = d.py();
+                        let f = c.faults[i].bind(py);
+                        d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                        d.set_item("description", field(f, intern!(py, "description"))?)
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // -- Stage 2 ------------------------------------------------------------------------------
+
+    async fn classify(&mut self) -> Result<(), Stop> {
+        let n = self.faults.len();
+        self.classifications = Vec::with_capacity(n);
+        let classification = Python::attach(|py| self.classification.clone_ref(py));
+        for i in 0..n {
+            let fault = Python::attach(|py| self.faults[i].clone_ref(py));
+            let result = self.call_method(&classification, "classify_fault", move |py| PyTuple::new(py, [fault]), None).await;
+            match result {
+                Ok(r) => {
+                    let category = Python::attach(|py| -> Result<Option<String>, Stop> {
+                        match attr(r.bind(py), intern!(py, "category")) {
+                            Ok(c) => Ok(c.and_then(|c| label(&c))),
+                            Err(e) => Err(Stop::from(call_fail(py, e))),
+                        }
+                    })?;
+                    self.data.faults[i].category = category;
+                    self.classifications.push(Some(r));
+                    self.emit(EventType::FAULT_CLASSIFIED, |c, d| {
+                        let py = d.py();
+                        d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                        d.set_item("category", &c.data.faults[i].category)?;
+                        if let Some(r) = &c.classifications[i] {
+                            let r = r.bind(py);
+                            d.set_item("confidence", attr(r, intern!(py, "confidence"))?)?;
+                            let priority = attr(r, intern!(py, "repair_priority"))?.and_then(|p| label(&p));
+                            d.set_item("repair_priority", priority)?;
+                        }
+                        Ok(())
+                    });
+                }
+                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Err(CallFail::Error(e)) => {
+                    self.data.faults[i].classification_error = Some(e.clone());
+                    self.classifications.push(None);
+                    self.emit(EventType::CLASSIFICATION_FAILED, |c, d| {
+                        d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                        d.set_item("error", &e)
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // -- Stage 3 ------------------------------------------------------------------------------
+
+    async fn snapshot(&mut self) -> Result<(), Stop> {
+        if self.data.dry_run {
+            self.data.snapshot = SnapshotRecord::DryRun;
+            return Ok(());
+        }
+        let Some(manager) = Python::attach(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py))) else {
+            self.data.snapshot = SnapshotRecord::NoManager;
+            return Ok(());
+        };
+        let kwargs = Python::attach(|py| -> PyResult<Py<PyDict>> {
+            let meta = PyDict::new(py);
+            meta.set_item("cycle_id", &self.data.cycle_id)?;
+            meta.set_item("fault_count", self.faults.len())?;
+            let kw = PyDict::new(py);
+            kw.set_item("snapshot_type", "pre_repair")?;
+            kw.set_item("metadata", meta)?;
+            Ok(kw.unbind())
+        })
+        .map_err(|e| Stop::Stage(Python::attach(|py| error_text(py, &e))))?;
+        let direct = self.inline && Python::attach(|py| manager.bind(py).is_instance_of::<SnapshotManager>());
+        let created = if direct {
+            Python::attach(|py| {
+                manager
+                    .bind(py)
+                    .call_method(intern!(py, "create_snapshot"), (), Some(kwargs.bind(py)))
+                    .map(|v| v.unbind())
+                    .map_err(|e| call_fail(py, e))
+            })
+        } else {
+            self.call_method(&manager, "create_snapshot", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await
+        };
+        self.data.snapshot = match created {
+            Ok(id) => Python::attach(|py| match id.bind(py).cast::<PyString>() {
+                Ok(s) => SnapshotRecord::Created { snapshot_id: s.to_cow().map(|c| c.into_owned()).unwrap_or_default() },
+                Err(_) => SnapshotRecord::Failed {
+                    error: format!("create_snapshot() returned {}, expected the snapshot id", type_name(id.bind(py))),
+                },
+            }),
+            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+            Err(CallFail::Error(error)) => SnapshotRecord::Failed { error },
+        };
+        if let SnapshotRecord::Created { .. } = &self.data.snapshot {
+            self.emit(EventType::SNAPSHOT_CREATED, |c, d| {
+                d.set_item("snapshot_id", c.data.snapshot.snapshot_id())?;
+                d.set_item("snapshot_type", "pre_repair")?;
+                d.set_item("cycle_id", &c.data.cycle_id)
+            });
+        }
+        Ok(())
+    }
+
+    // -- Stage 4 ------------------------------------------------------------------------------
+
+    async fn select(&mut self) -> Result<(), Stop> {
+        for i in 0..self.faults.len() {
+            let mut candidates: Vec<usize> = Vec::new();
+            for e in 0..self.engines.len() {
+                let claimed = match self.engines[e].kind {
+                    Some(kind) => {
+                        let f = &self.data.faults[i];
+                        claims(kind, &f.fault_type, f.category.as_deref())
+                    }
+                    None => {
+                        let engine = Python::attach(|py| self.engines[e].object.clone_ref(py));
+                        let fault = Python::attach(|py| self.faults[i].clone_ref(py));
+                        let cls = Python::attach(|py| self.classifications[i].as_ref().map(|c| c.clone_ref(py)));
+                        let answer = self
+                            .call_method(
+                                &engine,
+                                "can_repair",
+                                move |py| {
+                                    let ctx = PyDict::new(py);
+                                    ctx.set_item("classification", cls)?;
+                                    PyTuple::new(py, [fault, ctx.into_any().unbind()])
+                                },
+                                None,
+                            )
+                            .await;
+                        match answer {
+                            Ok(v) => match Python::attach(|py| v.bind(py).is_truthy().map_err(|e| call_fail(py, e))) {
+                                Ok(b) => b,
+                                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                                Err(CallFail::Error(err)) => {
+                                    self.data.faults[i].claim_errors.push((self.engines[e].name.clone(), err));
+                                    false
+                                }
+                            },
+                            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                            Err(CallFail::Error(err)) => {
+                                self.data.faults[i].claim_errors.push((self.engines[e].name.clone(), err));
+                                false
+                            }
+                        }
+                    }
+                };
+                if claimed {
+                    candidates.push(e);
+                }
+            }
+            let names: Vec<&str> = candidates.iter().map(|&e| self.engines[e].name.as_str()).collect();
+            let chosen = {
+                let fault_type = &self.data.faults[i].fault_type;
+                // Reading the table is a short lock; no Python runs under it.
+                self.state.lock().learning.choose(fault_type, &names)
+            };
+            self.data.faults[i].candidates = names.iter().map(|s| s.to_string()).collect();
+            self.data.faults[i].engine = chosen.map(|c| names[c].to_string());
+        }
+        Ok(())
+    }
+
+    // -- Stage 5 ------------------------------------------------------------------------------
+
+    async fn prepare(&mut self) -> Result<(), Stop> {
+        let (before, source) = self.measure_health(false).await?;
+        self.data.health.before = before;
+        self.data.health.before_source = source;
+        // The repair context: a dict, or a callable returning one.
+        let given = Python::attach(|py| self.repair_context.as_ref().map(|c| c.clone_ref(py)));
+        let context = match given {
+            None => Ok(None),
+            Some(c) => {
+                let is_dict = Python::attach(|py| c.bind(py).is_instance_of::<PyDict>());
+                if is_dict {
+                    Ok(Some(c))
+                } else {
+                    let args = Python::attach(|py| PyTuple::empty(py).unbind());
+                    self.call(c, args, None).await.map(Some)
+                }
+            }
+        };
+        match context {
+            Ok(None) => {}
+            Ok(Some(ctx)) => Python::attach(|py| {
+                let ctx = ctx.bind(py);
+                if ctx.is_none() {
+                    return;
+                }
+                match ctx.cast::<PyDict>() {
+                    Ok(d) => {
+                        self.data.context_keys =
+                            d.keys().iter().filter_map(|k| k.cast::<PyString>().ok().map(|s| s.to_string())).collect();
+                        self.context = Some(d.clone().unbind());
+                    }
+                    Err(_) => {
+                        self.data.context_error =
+                            Some(format!("repair_context() returned {}, expected a dict", type_name(ctx)));
+                    }
+                }
+            }),
+            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+            Err(CallFail::Error(e)) => self.data.context_error = Some(e),
+        }
+        Ok(())
+    }
+
+    /// Health from the metrics given (`after`: the fresh metrics, where refreshed).
+    async fn measure_health(&mut self, after: bool) -> Result<(f64, HealthSource), Stop> {
+        let layers: [Option<Py<PyAny>>; 5] = Python::attach(|py| {
+            std::array::from_fn(|i| {
+                let fresh = if after { self.fresh.as_ref().and_then(|f| f.dicts[i].as_ref()) } else { None };
+                match fresh {
+                    Some(d) => Some(d.clone_ref(py).into_any()),
+                    None => self.metrics[i].as_ref().map(|m| m.clone_ref(py)),
+                }
+            })
+        });
+        let engine = Python::attach(|py| self.health_engine.as_ref().map(|h| h.clone_ref(py)));
+        let Some(engine) = engine else {
+            let maps = Python::attach(|py| -> Result<[Metrics; 5], Stop> {
+                let mut out: [Metrics; 5] = Default::default();
+                for (i, l) in layers.iter().enumerate() {
+                    out[i] = to_map(l.as_ref().map(|l| l.bind(py)), LAYER_PARAMS[i]).map_err(|e| Stop::from(call_fail(py, e)))?;
+                }
+                Ok(out)
+            })?;
+            let score = crate::engine::healing_pipeline::formula_health(&maps).map_err(|e| Stop::Stage(format!("ValueError: {e}")))?;
+            return Ok((score, HealthSource::Formula));
+        };
+        let kwargs = Python::attach(|py| -> PyResult<Py<PyDict>> {
+            let kw = PyDict::new(py);
+            for (i, l) in layers.iter().enumerate() {
+                kw.set_item(LAYER_PARAMS[i], l)?;
+            }
+            Ok(kw.unbind())
+        })
+        .map_err(|e| Stop::Stage(Python::attach(|py| error_text(py, &e))))?;
+        let score = self.call_method(&engine, "compute_health_score", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await?;
+        Python::attach(|py| {
+            let s = score.bind(py);
+            let value = match float_of(s) {
+                Some(v) => Some(v),
+                None => attr(s, intern!(py, "overall_score")).map_err(|e| Stop::from(call_fail(py, e)))?.and_then(|v| float_of(&v)),
+            };
+            value.map(|v| (v, HealthSource::HealthEngine)).ok_or_else(|| {
+                Stop::Stage(format!(
+                    "TypeError: compute_health_score() returned {}, expected a HealthScore or a number",
+                    type_name(s)
+                ))
+            })
+        })
+    }
+
+    // -- Stage 6 ------------------------------------------------------------------------------
+
+    async fn execute(&mut self) -> Result<(), Stop> {
+        self.repairs = (0..self.faults.len()).map(|_| None).collect();
+        if self.data.dry_run {
+            return Ok(());
+        }
+        for i in 0..self.faults.len() {
+            let Some(engine_name) = self.data.faults[i].engine.clone() else { continue };
+            let Some(slot) = self.engines.iter().position(|e| e.name == engine_name) else { continue };
+            self.emit(EventType::REPAIR_STARTED, |c, d| {
+                d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                d.set_item("repair_type", &engine_name)
+            });
+            let (engine, fault, ctx, native) = Python::attach(|py| -> PyResult<_> {
+                let ctx = match &self.context {
+                    Some(c) => c.bind(py).copy()?,
+                    None => PyDict::new(py),
+                };
+                ctx.set_item(intern!(py, "classification"), self.classifications[i].as_ref().map(|c| c.clone_ref(py)))?;
+                Ok((
+                    self.engines[slot].object.clone_ref(py),
+                    self.faults[i].clone_ref(py),
+                    ctx.unbind(),
+                    self.engines[slot].kind.is_some(),
+                ))
+            })
+            .map_err(|e| Stop::Stage(Python::attach(|py| error_text(py, &e))))?;
+            let started = Instant::now();
+            let outcome = if native && self.inline {
+                Python::attach(|py| {
+                    engine
+                        .bind(py)
+                        .call_method1(intern!(py, "repair"), (fault, ctx))
+                        .map(|v| v.unbind())
+                        .map_err(|e| call_fail(py, e))
+                })
+            } else {
+                self.call_method(&engine, "repair", move |py| PyTuple::new(py, [fault, ctx.into_any()]), None).await
+            };
+            let elapsed = started.elapsed().as_secs_f64();
+            let (record, object) = match outcome {
+                Ok(result) => Python::attach(|py| read_repair(py, result, &engine_name, &self.data.faults[i].fault_id, elapsed)),
+                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Err(CallFail::Error(error)) => {
+                    let record = RepairRecord {
+                        engine: engine_name.clone(),
+                        status: None,
+                        success_rate: 0.0,
+                        duration: elapsed,
+                        verification_passed: false,
+                        error: Some(error),
+                        still_present: None,
+                    };
+                    let object = Python::attach(|py| failed_result(py, &self.data.faults[i].fault_id, &record));
+                    (record, object)
+                }
+            };
+            let status = record.effective_status();
+            self.data.faults[i].repair = Some(record);
+            self.repairs[i] = object;
+            self.emit(EventType::REPAIR_COMPLETED, |c, d| {
+                let r = c.data.faults[i].repair.as_ref();
+                d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                d.set_item("repair_type", r.map(|r| r.engine.as_str()))?;
+                d.set_item("success", status == RepairStatus::SUCCESS)?;
+                d.set_item("duration", r.map(|r| r.duration))?;
+                d.set_item("status", status.value())
+            });
+            if status == RepairStatus::FAILED {
+                self.emit(EventType::REPAIR_FAILED, |c, d| {
+                    let r = c.data.faults[i].repair.as_ref();
+                    d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                    d.set_item("repair_type", r.map(|r| r.engine.as_str()))?;
+                    d.set_item("error", r.and_then(|r| r.error.as_deref()))
+                });
+            }
+        }
+        Ok(())
+    }
+
+    // -- Stage 7 ------------------------------------------------------------------------------
+
+    async fn verify(&mut self) -> Result<(), Stop> {
+        if self.data.dry_run {
+            return Ok(());
+        }
+        let provider = Python::attach(|py| self.metrics_provider.as_ref().map(|p| p.clone_ref(py)));
+        if let Some(provider) = provider {
+            let args = Python::attach(|py| PyTuple::empty(py).unbind());
+            match self.call(provider, args, None).await {
+                Ok(v) => match Python::attach(|py| parse_fresh(v.bind(py))) {
+                    Ok((fresh, refreshed)) => {
+                        self.data.health.refreshed_layers = refreshed;
+                        self.fresh = Some(fresh);
+                    }
+                    Err(e) => self.data.health.after_note = Some(format!("metrics_provider: {e}")),
+                },
+                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Err(CallFail::Error(e)) => self.data.health.after_note = Some(format!("metrics_provider raised {e}")),
+            }
+        }
+        if let Some(fresh) = &self.fresh {
+            self.data.verification_source = "fresh_metrics";
+            for f in self.data.faults.iter_mut() {
+                let present = condition_present(&f.fault_type, &fresh.maps);
+                if let Some(r) = f.repair.as_mut() {
+                    r.still_present = present;
+                }
+            }
+        }
+        for i in 0..self.data.faults.len() {
+            let Some(r) = &self.data.faults[i].repair else { continue };
+            let (verified, gone) = (r.verified(), r.still_present == Some(false));
+            if verified {
+                self.emit(EventType::REPAIR_VERIFIED, |c, d| {
+                    d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                    d.set_item("repair_type", c.data.faults[i].repair.as_ref().map(|r| r.engine.as_str()))?;
+                    d.set_item("source", c.data.verification_source)
+                });
+            }
+            if gone {
+                self.emit(EventType::FAULT_RESOLVED, |c, d| d.set_item("fault_id", &c.data.faults[i].fault_id));
+            }
+        }
+        Ok(())
+    }
+
+    // -- Stage 8 ------------------------------------------------------------------------------
+
+    async fn health_check(&mut self) -> Result<(), Stop> {
+        if self.fresh.is_some() {
+            let (after, source) = self.measure_health(true).await?;
+            self.data.health.after = after;
+            self.data.health.after_source = source;
+        } else {
+            self.data.health.after = self.data.health.before;
+            self.data.health.after_source = HealthSource::NotMeasured;
+            if self.data.health.after_note.is_none() {
+                self.data.health.after_note = Some(if self.data.dry_run {
+                    "dry run: health was not measured again".into()
+                } else {
+                    "no metrics_provider: health was not measured again, so health_after equals health_before".into()
+                });
+            }
+        }
+        let h = self.data.health.clone();
+        let payload = |c: &Cycle, d: &Bound<'_, PyDict>| -> PyResult<()> {
+            d.set_item("cycle_id", &c.data.cycle_id)?;
+            d.set_item("health_before", h.before)?;
+            d.set_item("health_after", h.after)?;
+            d.set_item("health_delta", h.delta())
+        };
+        if h.after < h.before {
+            self.emit(EventType::HEALTH_DEGRADED, payload);
+        } else if h.after > h.before {
+            self.emit(EventType::HEALTH_IMPROVED, payload);
+        }
+        if h.after < HEALTH_CRITICAL_BELOW {
+            self.emit(EventType::HEALTH_CRITICAL, |_, d| d.set_item("overall_score", h.after));
+        }
+        Ok(())
+    }
+
+    // -- Stage 9 ------------------------------------------------------------------------------
+
+    async fn rollback(&mut self) -> Result<(), Stop> {
+        if self.data.dry_run || !self.data.health.declined() {
+            return Ok(());
+        }
+        self.data.rollback.needed = true;
+        let id = self.data.snapshot.snapshot_id().map(str::to_owned);
+        self.data.rollback.snapshot_id = id.clone();
+        let manager = Python::attach(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)));
+        let (Some(id), Some(manager)) = (id, manager) else {
+            self.data.rollback.reason = Some(match &self.data.snapshot {
+                SnapshotRecord::Failed { error } => format!("no pre-repair snapshot to restore: it failed ({error})"),
+                _ => "no pre-repair snapshot to restore (no snapshot manager)".into(),
+            });
+            return Ok(());
+        };
+        let native = Python::attach(|py| manager.bind(py).is_instance_of::<SnapshotManager>());
+        let restored = if native && self.inline {
+            Python::attach(|py| {
+                manager
+                    .bind(py)
+                    .call_method1(intern!(py, "restore_snapshot"), (id.as_str(),))
+                    .map(|v| v.unbind())
+                    .map_err(|e| call_fail(py, e))
+            })
+        } else {
+            let id = id.clone();
+            self.call_method(&manager, "restore_snapshot", move |py| PyTuple::new(py, [id]), None).await
+        };
+        let ok = match restored {
+            Ok(v) => Python::attach(|py| v.bind(py).is_truthy().unwrap_or(false)),
+            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+            Err(CallFail::Error(e)) => {
+                self.data.rollback.restore_ok = Some(false);
+                self.data.rollback.reason = Some(format!("restore_snapshot raised {e}"));
+                return Ok(());
+            }
+        };
+        self.data.rollback.restore_ok = Some(ok);
+        // What was restored: the manager's report of its last restore, when it has one.
+        let has_report = Python::attach(|py| native || manager.bind(py).hasattr("get_last_restore").unwrap_or(false));
+        if has_report {
+            let report = if native {
+                Python::attach(|py| {
+                    manager.bind(py).call_method0(intern!(py, "get_last_restore")).map(|v| v.unbind()).map_err(|e| call_fail(py, e))
+                })
+            } else {
+                self.call_method(&manager, "get_last_restore", |py| Ok(PyTuple::empty(py)), None).await
+            };
+            match report {
+                Ok(r) => Python::attach(|py| read_restore_report(r.bind(py), &mut self.data.rollback)),
+                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Err(CallFail::Error(e)) => self.data.rollback.reason = Some(format!("get_last_restore raised {e}")),
+            }
+        }
+        let rb = &mut self.data.rollback;
+        rb.performed = ok && rb.restored.as_ref().is_none_or(|r| !r.is_empty());
+        if rb.reason.is_none() {
+            rb.reason = Some(if rb.performed {
+                "health declined after repair: the pre-repair state was restored".into()
+            } else if !ok {
+                "health declined after repair, but the pre-repair snapshot could not be restored".into()
+            } else {
+                "health declined after repair, but nothing was restored: the snapshot manager has no state provider".into()
+            });
+        }
+        if ok {
+            self.emit(EventType::SNAPSHOT_RESTORED, |c, d| d.set_item("snapshot_id", &c.data.rollback.snapshot_id));
+        }
+        if self.data.rollback.performed {
+            self.emit(EventType::ROLLBACK_PERFORMED, |c, d| {
+                d.set_item("cycle_id", &c.data.cycle_id)?;
+                d.set_item("snapshot_id", &c.data.rollback.snapshot_id)?;
+                d.set_item("restored", &c.data.rollback.restored)
+            });
+        }
+        Ok(())
+    }
+
+    // -- Stage 10 -----------------------------------------------------------------------------
+
+    async fn stabilize(&mut self) {
+        let seconds = self.stabilize_seconds;
+        self.data.stabilize.requested = seconds;
+        if self.data.dry_run {
+            self.data.stabilize.note = Some("dry run: no wait".into());
+            return;
+        }
+        if seconds <= 0.0 {
+            return;
+        }
+        let started = Instant::now();
+        let d = Duration::from_secs_f64(seconds);
+        match &self.caller {
+            Caller::Inline => Python::attach(|py| py.detach(|| std::thread::sleep(d))),
+            Caller::Host { .. } => tokio::time::sleep(d).await,
+        }
+        self.data.stabilize.waited = started.elapsed().as_secs_f64();
+    }
+
+    // -- Stage 11 -----------------------------------------------------------------------------
+
+    fn learn(&mut self) {
+        if self.data.dry_run {
+            return;
+        }
+        let mut learned = Vec::new();
+        {
+            let mut st = self.state.lock();
+            for f in &self.data.faults {
+                if let Some(r) = &f.repair {
+                    let rec = st.learning.record(&f.fault_type, &r.engine, r.learned_status());
+                    learned.push((f.fault_type.clone(), r.engine.clone(), rec));
+                }
+            }
+        }
+        self.data.learned = learned;
+    }
+
+    // -- Results ------------------------------------------------------------------------------
+
+    /// Builds the result, records it in the pipeline's history and statistics, and publishes
+    /// the end-of-cycle event.
+    fn finish(&mut self) -> PyResult<Py<HealingResult>> {
+        self.data.duration = self.started.elapsed().as_secs_f64().max(1e-9);
+        if self.emitter.error_count > 0 {
+            // Recorded for the caller; the cycle itself is not failed by a subscriber.
+            self.data.event_errors = std::mem::take(&mut self.emitter.errors);
+        }
+        let data = Arc::new(std::mem::replace(&mut self.data, CycleData::new(String::new(), now(), false, false)));
+        let result = Python::attach(|py| -> PyResult<Py<HealingResult>> {
+            let objects = Arc::new(CycleObjects {
+                faults: self.faults.iter().map(|f| f.clone_ref(py)).collect(),
+                classifications: self.classifications.iter().flatten().map(|c| c.clone_ref(py)).collect(),
+                repairs: self.repairs.iter().flatten().map(|r| r.clone_ref(py)).collect(),
+            });
+            let result = Py::new(py, make_result(py, &data, objects)?)?;
+            let evicted = {
+                let mut st = self.state.lock();
+                st.stats.record(data.outcome, data.duration, data.health_improvement(), data.dry_run);
+                st.history.push(result.clone_ref(py))
+            };
+            drop(evicted);
+            Ok(result)
+        })?;
+        self.data = Arc::try_unwrap(data.clone()).unwrap_or_else(|d| (*d).clone());
+        let t = if self.data.error.is_some() { EventType::HEALING_CYCLE_FAILED } else { EventType::HEALING_CYCLE_COMPLETED };
+        self.emit(t, |c, d| {
+            let tally = c.data.tally();
+            d.set_item("cycle_id", &c.data.cycle_id)?;
+            d.set_item("outcome", c.data.outcome.value())?;
+            d.set_item("faults_detected", c.data.faults.len())?;
+            d.set_item("faults_repaired", tally.repaired)?;
+            d.set_item("health_improvement", c.data.health_improvement())?;
+            if let Some(e) = &c.data.error {
+                d.set_item("error", e)?;
+            }
+            Ok(())
+        });
+        Ok(result)
+    }
+}
+
+/// The Python objects of a finished cycle, shared by the lazy fields of its context.
+struct CycleObjects {
+    faults: Vec<Py<PyAny>>,
+    classifications: Vec<Py<PyAny>>,
+    repairs: Vec<Py<PyAny>>,
+}
+
+fn list_of(py: Python<'_>, items: &[Py<PyAny>]) -> PyResult<Py<PyAny>> {
+    Ok(PyList::new(py, items.iter().map(|i| i.clone_ref(py)))?.into_any().unbind())
+}
+
+fn make_context(py: Python<'_>, data: &Arc<CycleData>, objects: &Arc<CycleObjects>) -> PyResult<HealingContext> {
+    let (o1, o2, o3) = (objects.clone(), objects.clone(), objects.clone());
+    let (d1, d2, d3) = (data.clone(), data.clone(), data.clone());
+    Ok(HealingContext {
+        cycle_id: Lazy::ready(PyString::new(py, &data.cycle_id).into_any().unbind()),
+        faults: Lazy::later(move |py| list_of(py, &o1.faults)),
+        classifications: Lazy::later(move |py| list_of(py, &o2.classifications)),
+        repairs: Lazy::later(move |py| list_of(py, &o3.repairs)),
+        snapshot_id: Lazy::ready(match data.snapshot.snapshot_id() {
+            Some(id) => PyString::new(py, id).into_any().unbind(),
+            None => py.None(),
+        }),
+        health_before: Lazy::ready(PyFloat::new(py, data.health.before).into_any().unbind()),
+        health_after: Lazy::ready(PyFloat::new(py, data.health.after).into_any().unbind()),
+        stage_results: Lazy::later(move |py| {
+            let out = PyDict::new(py);
+            for stage in &d1.stages_completed {
+                out.set_item(enums::to_py(py, *stage)?, from_map(py, &d1.stage_result(*stage))?)?;
+            }
+            Ok(out.into_any().unbind())
+        }),
+        metadata: Lazy::later(move |py| Ok(from_map(py, &d2.metadata())?.into_any().unbind())),
+        timestamp: Lazy::later(move |py| datetime_to_py(py, &d3.started)),
+        modified: false,
+    })
+}
+
+fn make_result(py: Python<'_>, data: &Arc<CycleData>, objects: Arc<CycleObjects>) -> PyResult<HealingResult> {
+    let tally = data.tally();
+    let ended = now();
+    let (d1, d2) = (data.clone(), data.clone());
+    Ok(HealingResult {
+        cycle_id: Lazy::ready(PyString::new(py, &data.cycle_id).into_any().unbind()),
+        outcome: Lazy::ready(enums::to_py(py, data.outcome)?),
+        faults_detected: Lazy::ready(data.faults.len().into_pyobject(py)?.into_any().unbind()),
+        faults_repaired: Lazy::ready(tally.repaired.into_pyobject(py)?.into_any().unbind()),
+        health_improvement: Lazy::ready(PyFloat::new(py, data.health_improvement()).into_any().unbind()),
+        duration: Lazy::ready(PyFloat::new(py, data.duration).into_any().unbind()),
+        stages_completed: Lazy::later(move |py| {
+            let list = PyList::empty(py);
+            for s in &d1.stages_completed {
+                list.append(enums::to_py(py, *s)?)?;
+            }
+            Ok(list.into_any().unbind())
+        }),
+        rollback_performed: Lazy::ready(PyBool::new(py, data.rollback.performed).to_owned().into_any().unbind()),
+        context: Lazy::later(move |py| Ok(Py::new(py, make_context(py, &d2, &objects)?)?.into_any())),
+        timestamp: Lazy::later(move |py| datetime_to_py(py, &ended)),
+        core: Some(data.clone()),
+        modified: false,
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading faults, repairs, restore reports and fresh metrics
+// ------------------------------------------------------------------------------------------
+
+/// The fault as the pipeline tracks it: ours are read from the engine value, others
+/// duck-typed (`fault_id`, `fault_type`, `severity`).
+fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultRecord> {
+    let py = fault.py();
+    if let Ok(ours) = fault.cast::<DetectedFault>() {
+        if let Ok(obj) = ours.try_borrow() {
+            if let Some(core) = obj.engine_fault() {
+                return Ok(FaultRecord {
+                    fault_id: core.fault_id.clone(),
+                    fault_type: core.fault_type.to_owned(),
+                    critical: core.severity == FaultSeverity::CRITICAL,
+                    ..FaultRecord::default()
+                });
+            }
+        }
+    }
+    let text = |name: &Bound<'_, PyString>, default: &str| -> PyResult<String> {
+        Ok(match field(fault, name)? {
+            Some(v) => match v.cast::<PyString>() {
+                Ok(s) => s.to_cow()?.into_owned(),
+                Err(_) => v.str()?.to_cow()?.into_owned(),
+            },
+            None => default.to_owned(),
+        })
+    };
+    let fault_id = text(intern!(py, "fault_id"), "unknown")?;
+    let fault_type = text(intern!(py, "fault_type"), "unknown")?;
+    let critical = match field(fault, intern!(py, "severity"))? {
+        None => false,
+        Some(s) => match label(&s) {
+            Some(l) => l.to_lowercase().contains("critical"),
+            None => s.str()?.to_cow()?.to_lowercase().contains("critical"),
+        },
+    };
+    Ok(FaultRecord { fault_id, fault_type, critical, ..FaultRecord::default() })
+}
+
+fn severity_value<'py>(fault: &Bound<'py, PyAny>) -> PyResult<Option<String>> {
+    Ok(field(fault, intern!(fault.py(), "severity"))?.and_then(|s| label(&s)))
+}
+
+/// Reads a repair engine's result; anything unreadable makes the repair FAILED with the
+/// reason recorded.
+fn read_repair(
+    py: Python<'_>,
+    result: Py<PyAny>,
+    engine: &str,
+    fault_id: &str,
+    elapsed: f64,
+) -> (RepairRecord, Option<Py<PyAny>>) {
+    let r = result.bind(py);
+    let mut record = RepairRecord {
+        engine: engine.to_owned(),
+        status: None,
+        success_rate: 0.0,
+        duration: elapsed,
+        verification_passed: false,
+        error: None,
+        still_present: None,
+    };
+    let status = attr(r, intern!(py, "status")).ok().flatten();
+    match status.as_ref().map(|s| enums::from_py::<RepairStatus>(s, "status")) {
+        Some(Ok(s)) => record.status = Some(s),
+        Some(Err(e)) => record.error = Some(format!("repair() returned an unreadable status: {}", error_text(py, &e))),
+        None => {
+            record.error = Some(format!("repair() returned {} without a status, expected a RepairResult", type_name(r)))
+        }
+    }
+    if record.status.is_some() {
+        record.verification_passed = attr(r, intern!(py, "verification_passed"))
+            .ok()
+            .flatten()
+            .and_then(|v| v.is_truthy().ok())
+            .unwrap_or(false);
+        record.success_rate = attr(r, intern!(py, "success_rate")).ok().flatten().and_then(|v| float_of(&v)).unwrap_or(0.0);
+        if let Some(d) = attr(r, intern!(py, "duration")).ok().flatten().and_then(|v| float_of(&v)) {
+            record.duration = d;
+        }
+        if let Some(Ok(meta)) = attr(r, intern!(py, "metadata")).ok().flatten().map(|m| m.cast_into::<PyDict>()) {
+            if let Ok(Some(e)) = meta.get_item("error") {
+                record.error = label(&e).or_else(|| e.str().ok().map(|s| s.to_string()));
+            }
+        }
+        (record, Some(result))
+    } else {
+        let object = failed_result(py, fault_id, &record);
+        (record, object)
+    }
+}
+
+/// A FAILED RepairResult standing for a repair that raised or returned nothing usable.
+fn failed_result(py: Python<'_>, fault_id: &str, record: &RepairRecord) -> Option<Py<PyAny>> {
+    let error = record.error.clone().unwrap_or_default();
+    let engine = record.engine.clone();
+    let ts = now();
+    let result = RepairResult {
+        fault_id: Lazy::ready(PyString::new(py, fault_id).into_any().unbind()),
+        status: Lazy::ready(enums::to_py(py, RepairStatus::FAILED).ok()?),
+        actions_taken: Lazy::later(record::new_list),
+        success_rate: Lazy::ready(PyFloat::new(py, 0.0).into_any().unbind()),
+        duration: Lazy::ready(PyFloat::new(py, record.duration).into_any().unbind()),
+        side_effects: Lazy::later(record::new_list),
+        verification_passed: Lazy::ready(PyBool::new(py, false).to_owned().into_any().unbind()),
+        metadata: Lazy::later(move |py| {
+            let d = PyDict::new(py);
+            d.set_item("error", &error)?;
+            d.set_item("engine", &engine)?;
+            Ok(d.into_any().unbind())
+        }),
+        timestamp: Lazy::later(move |py| datetime_to_py(py, &ts)),
+        modified: false,
+    };
+    Py::new(py, result).ok().map(|r| r.into_any())
+}
+
+/// Reads `get_last_restore()`: restored, failed, missing, error.
+fn read_restore_report(report: &Bound<'_, PyAny>, rb: &mut crate::engine::healing_pipeline::RollbackRecord) {
+    let Ok(d) = report.cast::<PyDict>() else { return };
+    let strings = |key: &str| -> Option<Vec<String>> {
+        let v = d.get_item(key).ok().flatten()?;
+        let list = v.cast::<PyList>().ok()?;
+        Some(list.iter().filter_map(|i| label(&i)).collect())
+    };
+    rb.restored = strings("restored");
+    rb.missing = strings("missing").unwrap_or_default();
+    if let Ok(Some(f)) = d.get_item("failed") {
+        if let Ok(f) = f.cast::<PyDict>() {
+            rb.failed = f.iter().filter_map(|(k, v)| Some((label(&k)?, label(&v).unwrap_or_default()))).collect();
+        }
+    }
+    if let Ok(Some(e)) = d.get_item("error") {
+        if let Some(e) = label(&e) {
+            rb.reason = Some(format!("restore reported: {e}"));
+        }
+    }
+}
+
+/// The metrics provider's answer: a dict keyed by parameter (`faza25_metrics`) or layer
+/// (`faza25`) name, or a sequence of five. Each layer is a dict or None.
+fn parse_fresh(obj: &Bound<'_, PyAny>) -> Result<(Fresh, Vec<&'static str>), String> {
+    let py = obj.py();
+    let mut items: [Option<Bound<'_, PyAny>>; 5] = Default::default();
+    if let Ok(d) = obj.cast::<PyDict>() {
+        for i in 0..5 {
+            let v = match d.get_item(LAYER_PARAMS[i]).map_err(|e| error_text(py, &e))? {
+                Some(v) => Some(v),
+                None => d.get_item(LAYER_SHORT[i]).map_err(|e| error_text(py, &e))?,
+            };
+            items[i] = v.filter(|v| !v.is_none());
+        }
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let seq: Vec<Bound<'_, PyAny>> = obj.try_iter().map_err(|e| error_text(py, &e))?.filter_map(Result::ok).collect();
+        if seq.len() != 5 {
+            return Err(format!("returned a sequence of {} items, expected the five layer dicts", seq.len()));
+        }
+        for (i, v) in seq.into_iter().enumerate() {
+            items[i] = Some(v).filter(|v| !v.is_none());
+        }
+    } else {
+        return Err(format!("returned {}, expected a dict of the five layer metric dicts", type_name(obj)));
+    }
+    let mut fresh = Fresh { dicts: Default::default(), maps: Default::default() };
+    let mut refreshed = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let Some(v) = item else { continue };
+        let d = v.cast::<PyDict>().map_err(|_| format!("{} must be a dict, got {}", LAYER_PARAMS[i], type_name(&v)))?;
+        let map = to_map(Some(d.as_any()), LAYER_PARAMS[i]).map_err(|e| error_text(py, &e))?;
+        fresh.dicts[i] = Some(d.clone().unbind());
+        fresh.maps[i] = Some(map);
+        refreshed.push(LAYER_PARAMS[i]);
+    }
+    Ok((fresh, refreshed))
+}
