@@ -48,6 +48,7 @@ fn members<E: ValueEnum>(py: Python<'_>) -> PyResult<&'static [Py<PyAny>]> {
         macro_rules! load {
             ($($ty:ty),*) => { $( map.insert(<$ty>::CLASS, load_class::<$ty>(py)?); )* };
         }
+        use crate::engine::autorepair_engine::{AutorepairMode, ThrottleState};
         use crate::engine::classification_engine::{FaultCategory, RepairPriority};
         use crate::engine::detection_engine::{FaultSeverity, FaultSource};
         use crate::engine::event_hooks::EventType;
@@ -57,7 +58,7 @@ fn members<E: ValueEnum>(py: Python<'_>) -> PyResult<&'static [Py<PyAny>]> {
         use crate::engine::snapshot_manager::SnapshotType;
         load!(
             FaultSeverity, FaultSource, FaultCategory, RepairPriority, RepairStatus, SnapshotType,
-            HealthLevel, TrendDirection, EventType, HealingStage, HealingOutcome
+            HealthLevel, TrendDirection, EventType, AutorepairMode, ThrottleState, HealingStage, HealingOutcome
         );
         Ok(map)
     })?;

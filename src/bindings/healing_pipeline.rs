@@ -31,11 +31,11 @@ use crate::engine::detection_engine::FaultSeverity;
 use crate::engine::enums::ValueEnum;
 use crate::engine::event_hooks::EventType;
 use crate::engine::healing_pipeline::{
-    condition_present, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage, HealthSource,
+    condition_present, formula_health, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage, HealthSource,
     LearnedRecord, LearningTable, PipelineStats, RepairRecord, SnapshotRecord, DEFAULT_HISTORY_SIZE,
     HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE, MAX_STABILIZE_SECONDS,
 };
-use crate::engine::repair_strategies::{claims, EngineKind, RepairStatus};
+use crate::engine::repair_strategies::{claims, handler_for, EngineKind, RepairStatus};
 use crate::engine::value::Metrics;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyAttributeError, PyException, PyRuntimeError, PyTypeError, PyValueError};
@@ -548,8 +548,9 @@ impl HealingPipeline {
         })?;
         let timeout = slf.borrow().parts.lock().callback_timeout;
         let pipeline = slf.clone().unbind();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            run_cycle(pipeline, Caller::Host { host, timeout }, metrics, options).await
+        let caller = Caller::Host { host: host.clone(), timeout };
+        runtime::spawn_awaitable(py, &host, async move {
+            run_cycle(pipeline, caller, metrics, options).await.map(|r| r.into_any())
         })
     }
 
@@ -950,31 +951,28 @@ impl Emitter {
         }
         let Some(hooks) = &self.hooks else { return };
         let events = std::mem::take(&mut self.pending);
-        let made = Python::attach(|py| -> PyResult<Py<PyAny>> {
+        let made = runtime::attach(|py| -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
             let batch = EventBatch { hooks: hooks.clone_ref(py), events: Mutex::new(events) };
-            Ok(Py::new(py, batch)?.into_any())
+            Ok((Py::new(py, batch)?.into_any(), PyTuple::empty(py).unbind()))
         });
-        let batch = match made {
-            Ok(b) => b,
-            Err(e) => {
-                let text = Python::attach(|py| error_text(py, &e));
-                self.note_error(text);
+        let (batch, args) = match made {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(e)) => {
+                let _ = runtime::attach(|py| self.note_error(error_text(py, &e)));
                 return;
             }
+            Err(_) => return,
         };
-        let args = Python::attach(|py| PyTuple::empty(py).unbind());
-        match caller.call(batch, args, None).await {
+        let outcome = caller.call(batch, args, None).await;
+        let _ = runtime::attach(|py| match outcome {
             Ok(errors) => {
-                let errors: Vec<String> = Python::attach(|py| errors.bind(py).extract().unwrap_or_default());
+                let errors: Vec<String> = errors.bind(py).extract().unwrap_or_default();
                 for e in errors {
                     self.note_error(e);
                 }
             }
-            Err(e) => {
-                let text = Python::attach(|py| e.describe(py));
-                self.note_error(text);
-            }
-        }
+            Err(e) => self.note_error(e.describe(py)),
+        });
     }
 }
 
@@ -982,8 +980,16 @@ impl Emitter {
 // The cycle
 // ------------------------------------------------------------------------------------------
 
+/// `Python::attach` that refuses once the interpreter is exiting: the cycle may run on a
+/// runtime thread, which must not enter Python then.
+fn gil<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, Stop> {
+    runtime::attach(f).map_err(|_| Stop::Exiting)
+}
+
 /// Why a cycle stopped early.
 enum Stop {
+    /// The interpreter is exiting: the cycle is abandoned without touching Python.
+    Exiting,
     /// A stage failed: the cycle ends FAILED with the error recorded.
     Stage(String),
     /// The caller's input was refused (TypeError/ValueError from reading the metrics): raised,
@@ -997,6 +1003,7 @@ enum Stop {
 enum CallFail {
     Error(String),
     Fatal(PyErr),
+    Exiting,
 }
 
 impl From<CallFail> for Stop {
@@ -1004,6 +1011,17 @@ impl From<CallFail> for Stop {
         match f {
             CallFail::Error(e) => Stop::Stage(e),
             CallFail::Fatal(e) => Stop::Fatal(e),
+            CallFail::Exiting => Stop::Exiting,
+        }
+    }
+}
+
+impl From<Stop> for CallFail {
+    fn from(s: Stop) -> Self {
+        match s {
+            Stop::Stage(e) => CallFail::Error(e),
+            Stop::Fatal(e) | Stop::Input(e) => CallFail::Fatal(e),
+            Stop::Exiting => CallFail::Exiting,
         }
     }
 }
@@ -1014,6 +1032,10 @@ fn call_fail(py: Python<'_>, e: PyErr) -> CallFail {
     } else {
         CallFail::Error(error_text(py, &e))
     }
+}
+
+fn stage_fail(py: Python<'_>, e: PyErr) -> Stop {
+    Stop::from(call_fail(py, e))
 }
 
 struct EngineSlot {
@@ -1060,99 +1082,45 @@ impl Drop for RunningGuard {
     }
 }
 
+const EXITING: &str = "the interpreter is exiting; the healing cycle was abandoned";
+
 /// Runs one healing cycle of `pipeline`, calling Python through `caller`, and returns its
 /// result (also recorded in the pipeline's history and statistics).
 ///
 /// This is the entry point for the auto-repair loop: call it on the tokio runtime with
 /// `Caller::Host { host, timeout }`; `metrics` are the five layer dicts (or None) in the
 /// order faza25, faza27, faza28, faza28_5, faza29. The GIL is attached only for short
-/// steps and never held, nor any lock, while awaiting a callback. It raises (returns `Err`)
-/// only for refused input (a metric that is not a dict, or a value detection cannot read),
-/// for a cycle already running on this pipeline, and for KeyboardInterrupt-like exceptions
-/// from callbacks; every other failure is recorded in a FAILED result.
+/// steps (through `runtime::attach`, so nothing enters Python once the interpreter exits)
+/// and never held, nor any lock, while awaiting a callback. It returns `Err` only for refused
+/// input (a metric that is not a dict, or a value detection cannot read), for a cycle already
+/// running on this pipeline, for KeyboardInterrupt-like exceptions from callbacks, and when
+/// the interpreter is exiting; every other failure is recorded in a FAILED result.
 pub async fn run_cycle(
     pipeline: Py<HealingPipeline>,
     caller: Caller,
     metrics: [Option<Py<PyAny>>; 5],
     options: CycleOptions,
 ) -> PyResult<Py<HealingResult>> {
-    let (mut cycle, _running) = Python::attach(|py| -> PyResult<(Cycle, RunningGuard)> {
-        let p = pipeline.bind(py).borrow();
-        // Refuse bad metric types before anything else happens.
-        for (i, m) in metrics.iter().enumerate() {
-            if let Some(m) = m {
-                if !m.bind(py).is_instance_of::<PyDict>() {
-                    return Err(PyTypeError::new_err(format!(
-                        "{} must be a dict or None, got {}",
-                        LAYER_PARAMS[i],
-                        type_name(m.bind(py))
-                    )));
-                }
-            }
-        }
-        if p.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return Err(PyRuntimeError::new_err(
-                "a healing cycle is already running on this pipeline; cycles do not overlap",
-            ));
-        }
-        let guard = RunningGuard(p.running.clone());
-        let parts = p.parts.lock();
-        let mut engines = Vec::new();
-        if let Ok(dict) = parts.repair_engines.bind(py).cast::<PyDict>() {
-            for (k, v) in dict.iter() {
-                let name = k.cast::<PyString>().map_err(|_| {
-                    PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k)))
-                })?;
-                engines.push(EngineSlot { name: name.to_cow()?.into_owned(), kind: engine_kind(&v), object: v.unbind() });
-            }
-        }
-        let dry_run = options.dry_run.unwrap_or(parts.dry_run);
-        let inline = matches!(caller, Caller::Inline);
-        let cycle = Cycle {
-            inline,
-            detection: parts.detection.clone_ref(py),
-            classification: parts.classification.clone_ref(py),
-            engines,
-            snapshot_manager: parts.snapshot_manager.as_ref().map(|o| o.clone_ref(py)),
-            health_engine: parts.health_engine.as_ref().map(|o| o.clone_ref(py)),
-            repair_context: options.repair_context.or_else(|| parts.repair_context.as_ref().map(|o| o.clone_ref(py))),
-            metrics_provider: options
-                .metrics_provider
-                .or_else(|| parts.metrics_provider.as_ref().map(|o| o.clone_ref(py))),
-            stabilize_seconds: options.stabilize_seconds.unwrap_or(parts.stabilize_seconds),
-            metrics,
-            data: CycleData::new(unique_id("healing_"), now(), dry_run, options.forced),
-            faults: Vec::new(),
-            classifications: Vec::new(),
-            repairs: Vec::new(),
-            context: None,
-            fresh: None,
-            emitter: Emitter {
-                hooks: parts.event_hooks.as_ref().map(|o| o.clone_ref(py)),
-                batched: !inline,
-                pending: Vec::new(),
-                errors: Vec::new(),
-                error_count: 0,
-            },
-            started: Instant::now(),
-            state: p.state.clone(),
-            caller,
-        };
-        Ok((cycle, guard))
-    })?;
-
+    let started = gil(|py| start_cycle(py, &pipeline, caller, metrics, options));
+    let (mut cycle, running) = match started {
+        Ok(Ok(parts)) => parts,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(PyRuntimeError::new_err(EXITING)),
+    };
     cycle.emit(EventType::HEALING_CYCLE_STARTED, |c, d| d.set_item("cycle_id", &c.data.cycle_id));
     let stopped = cycle.run_stages().await;
     cycle.emitter.flush(&cycle.caller).await;
     let fatal = match stopped {
         Ok(()) => None,
+        Err(Stop::Exiting) => return Err(PyRuntimeError::new_err(EXITING)),
         Err(Stop::Input(e)) => {
-            let text = Python::attach(|py| error_text(py, &e));
+            let text = gil(|py| error_text(py, &e)).unwrap_or_default();
             cycle.emit(EventType::HEALING_CYCLE_FAILED, |c, d| {
                 d.set_item("cycle_id", &c.data.cycle_id)?;
                 d.set_item("error", &text)
             });
             cycle.emitter.flush(&cycle.caller).await;
+            let _ = gil(move |_| drop((cycle, running)));
             return Err(e);
         }
         Err(Stop::Stage(error)) => {
@@ -1160,17 +1128,98 @@ pub async fn run_cycle(
             None
         }
         Err(Stop::Fatal(e)) => {
-            let text = Python::attach(|py| error_text(py, &e));
+            let text = gil(|py| error_text(py, &e)).unwrap_or_default();
             cycle.fail(text);
             Some(e)
         }
     };
     let result = cycle.finish();
     cycle.emitter.flush(&cycle.caller).await;
+    // Python objects are released while attached, before the caller resumes.
+    let _ = gil(move |_| drop((cycle, running)));
     match (fatal, result) {
         (Some(e), _) => Err(e),
-        (None, r) => r,
+        (None, Ok(r)) => Ok(r),
+        (None, Err(Stop::Exiting)) => Err(PyRuntimeError::new_err(EXITING)),
+        (None, Err(Stop::Stage(e))) => Err(PyRuntimeError::new_err(e)),
+        (None, Err(Stop::Fatal(e) | Stop::Input(e))) => Err(e),
     }
+}
+
+/// Checks the arguments, claims the pipeline and takes what the cycle needs from it.
+fn start_cycle(
+    py: Python<'_>,
+    pipeline: &Py<HealingPipeline>,
+    caller: Caller,
+    metrics: [Option<Py<PyAny>>; 5],
+    options: CycleOptions,
+) -> PyResult<(Cycle, RunningGuard)> {
+    let p = pipeline.bind(py).borrow();
+    // Refuse bad metric types before anything else happens.
+    for (i, m) in metrics.iter().enumerate() {
+        if let Some(m) = m {
+            if !m.bind(py).is_instance_of::<PyDict>() {
+                return Err(PyTypeError::new_err(format!(
+                    "{} must be a dict or None, got {}",
+                    LAYER_PARAMS[i],
+                    type_name(m.bind(py))
+                )));
+            }
+        }
+    }
+    let (repair_engines, detection, classification, snapshot_manager, health_engine, hooks, context, provider, dry_run, stabilize) = {
+        let parts = p.parts.lock();
+        (
+            parts.repair_engines.clone_ref(py),
+            parts.detection.clone_ref(py),
+            parts.classification.clone_ref(py),
+            parts.snapshot_manager.as_ref().map(|o| o.clone_ref(py)),
+            parts.health_engine.as_ref().map(|o| o.clone_ref(py)),
+            parts.event_hooks.as_ref().map(|o| o.clone_ref(py)),
+            parts.repair_context.as_ref().map(|o| o.clone_ref(py)),
+            parts.metrics_provider.as_ref().map(|o| o.clone_ref(py)),
+            parts.dry_run,
+            parts.stabilize_seconds,
+        )
+    };
+    // The engines as listed now (the dict may change between cycles).
+    let mut engines = Vec::new();
+    if let Ok(dict) = repair_engines.bind(py).cast::<PyDict>() {
+        for (k, v) in dict.iter() {
+            let name = k.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k)))
+            })?;
+            engines.push(EngineSlot { name: name.to_cow()?.into_owned(), kind: engine_kind(&v), object: v.unbind() });
+        }
+    }
+    if p.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return Err(PyRuntimeError::new_err("a healing cycle is already running on this pipeline; cycles do not overlap"));
+    }
+    let guard = RunningGuard(p.running.clone());
+    let inline = matches!(caller, Caller::Inline);
+    let cycle = Cycle {
+        inline,
+        detection,
+        classification,
+        engines,
+        snapshot_manager,
+        health_engine,
+        repair_context: options.repair_context.or(context),
+        metrics_provider: options.metrics_provider.or(provider),
+        stabilize_seconds: options.stabilize_seconds.unwrap_or(stabilize),
+        metrics,
+        data: CycleData::new(unique_id("healing_"), now(), options.dry_run.unwrap_or(dry_run), options.forced),
+        faults: Vec::new(),
+        classifications: Vec::new(),
+        repairs: Vec::new(),
+        context: None,
+        fresh: None,
+        emitter: Emitter { hooks, batched: !inline, pending: Vec::new(), errors: Vec::new(), error_count: 0 },
+        started: Instant::now(),
+        state: p.state.clone(),
+        caller,
+    };
+    Ok((cycle, guard))
 }
 
 impl Cycle {
@@ -1178,14 +1227,12 @@ impl Cycle {
         if !self.emitter.active() {
             return;
         }
-        Python::attach(|py| {
-            let mut emitter = std::mem::replace(
-                &mut self.emitter,
-                Emitter { hooks: None, batched: false, pending: Vec::new(), errors: Vec::new(), error_count: 0 },
-            );
-            emitter.emit(py, t, |d| fill(self, d));
-            self.emitter = emitter;
-        });
+        let mut emitter = std::mem::replace(
+            &mut self.emitter,
+            Emitter { hooks: None, batched: false, pending: Vec::new(), errors: Vec::new(), error_count: 0 },
+        );
+        let _ = runtime::attach(|py| emitter.emit(py, t, |d| fill(self, d)));
+        self.emitter = emitter;
     }
 
     /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first).
@@ -1193,8 +1240,8 @@ impl Cycle {
         self.emitter.flush(&self.caller).await;
         match self.caller.call(f, args, kwargs).await {
             Ok(v) => Ok(v),
-            Err(CallError::Raised(e)) => Err(Python::attach(|py| call_fail(py, e))),
-            Err(other) => Err(CallFail::Error(Python::attach(|py| other.describe(py)))),
+            Err(CallError::Raised(e)) => gil(|py| call_fail(py, e)).map_err(CallFail::from).and_then(Err),
+            Err(other) => Err(gil(|py| CallFail::Error(other.describe(py))).unwrap_or(CallFail::Exiting)),
         }
     }
 
@@ -1206,12 +1253,23 @@ impl Cycle {
         args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
         kwargs: Option<Py<PyDict>>,
     ) -> Result<Py<PyAny>, CallFail> {
-        let prepared = Python::attach(|py| -> Result<(Py<PyAny>, Py<PyTuple>), CallFail> {
+        let prepared = gil(|py| -> Result<(Py<PyAny>, Py<PyTuple>), CallFail> {
             let method = obj.bind(py).getattr(name).map_err(|e| call_fail(py, e))?;
             let args = args(py).map_err(|e| call_fail(py, e))?;
             Ok((method.unbind(), args.unbind()))
-        })?;
+        })??;
         self.call(prepared.0, prepared.1, kwargs).await
+    }
+
+    /// Calls the method `name` of one of our own objects on this thread (Inline path only).
+    fn call_direct<'py>(
+        py: Python<'py>,
+        obj: &Py<PyAny>,
+        name: &Bound<'py, PyString>,
+        args: Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> Result<Py<PyAny>, CallFail> {
+        obj.bind(py).call_method(name, args, kwargs).map(Bound::unbind).map_err(|e| call_fail(py, e))
     }
 
     fn mark(&mut self, stage: HealingStage) {
@@ -1239,7 +1297,6 @@ impl Cycle {
         self.mark(HealingStage::STAGE_2_CLASSIFY);
         self.snapshot().await?;
         self.mark(HealingStage::STAGE_3_SNAPSHOT);
-        self.emitter.flush(&self.caller).await;
         self.select().await?;
         self.mark(HealingStage::STAGE_4_SELECT_STRATEGY);
         self.prepare().await?;
@@ -1253,7 +1310,7 @@ impl Cycle {
         self.rollback().await?;
         self.mark(HealingStage::STAGE_9_ROLLBACK);
         self.emitter.flush(&self.caller).await;
-        self.stabilize().await;
+        self.stabilize().await?;
         self.mark(HealingStage::STAGE_10_STABILIZE);
         self.learn();
         self.mark(HealingStage::STAGE_11_LEARN);
@@ -1265,11 +1322,12 @@ impl Cycle {
     // -- Stage 1 ------------------------------------------------------------------------------
 
     async fn detect(&mut self) -> Result<(), Stop> {
-        let native = Python::attach(|py| -> Result<Option<Vec<Py<PyAny>>>, Stop> {
+        let native = gil(|py| -> Result<Option<Vec<Py<PyAny>>>, Stop> {
             let det = self.detection.bind(py);
             let Ok(engine) = det.cast::<DetectionEngine>() else { return Ok(None) };
             let Ok(engine) = engine.try_borrow() else { return Ok(None) };
-            let bound: Vec<Option<Bound<'_, PyAny>>> = self.metrics.iter().map(|m| m.as_ref().map(|m| m.bind(py).clone())).collect();
+            let bound: Vec<Option<Bound<'_, PyAny>>> =
+                self.metrics.iter().map(|m| m.as_ref().map(|m| m.bind(py).clone())).collect();
             let layers = [bound[0].as_ref(), bound[1].as_ref(), bound[2].as_ref(), bound[3].as_ref(), bound[4].as_ref()];
             match engine.detect(py, layers) {
                 Ok(faults) => Ok(Some(faults.into_iter().map(|f| f.into_any()).collect())),
@@ -1277,13 +1335,14 @@ impl Cycle {
                 // Our detection refuses only what it cannot read in the caller's metrics.
                 Err(e) => Err(Stop::Input(e)),
             }
-        })?;
+        })??;
         let faults = match native {
             Some(f) => f,
             None => {
-                let metrics: Vec<Option<Py<PyAny>>> =
-                    Python::attach(|py| self.metrics.iter().map(|m| m.as_ref().map(|m| m.clone_ref(py))).collect());
-                let detection = Python::attach(|py| self.detection.clone_ref(py));
+                let (detection, metrics) = gil(|py| {
+                    let m: Vec<Option<Py<PyAny>>> = self.metrics.iter().map(|m| m.as_ref().map(|m| m.clone_ref(py))).collect();
+                    (self.detection.clone_ref(py), m)
+                })?;
                 let found = self
                     .call_method(
                         &detection,
@@ -1299,23 +1358,25 @@ impl Cycle {
                         None,
                     )
                     .await?;
-                Python::attach(|py| -> Result<Vec<Py<PyAny>>, Stop> {
+                gil(|py| -> Result<Vec<Py<PyAny>>, Stop> {
                     let found = found.bind(py);
                     let iter = found.try_iter().map_err(|_| {
-                        Stop::Stage(format!("TypeError: detect_faults() returned {}, expected a list of faults", type_name(found)))
+                        Stop::Stage(format!(
+                            "TypeError: detect_faults() returned {}, expected a list of faults",
+                            type_name(found)
+                        ))
                     })?;
                     let mut out = Vec::new();
                     for item in iter {
-                        let item = item.map_err(|e| Stop::from(call_fail(py, e)))?;
-                        out.push(item.unbind());
+                        out.push(item.map_err(|e| stage_fail(py, e))?.unbind());
                     }
                     Ok(out)
-                })?
+                })??
             }
         };
-        let records = Python::attach(|py| -> Result<Vec<FaultRecord>, Stop> {
-            faults.iter().map(|f| read_fault(f.bind(py)).map_err(|e| Stop::from(call_fail(py, e)))).collect()
-        })?;
+        let records = gil(|py| -> Result<Vec<FaultRecord>, Stop> {
+            faults.iter().map(|f| read_fault(f.bind(py)).map_err(|e| stage_fail(py, e))).collect()
+        })??;
         self.faults = faults;
         self.data.faults = records;
         if self.emitter.active() {
@@ -1345,18 +1406,19 @@ impl Cycle {
     async fn classify(&mut self) -> Result<(), Stop> {
         let n = self.faults.len();
         self.classifications = Vec::with_capacity(n);
-        let classification = Python::attach(|py| self.classification.clone_ref(py));
+        let classification = gil(|py| self.classification.clone_ref(py))?;
         for i in 0..n {
-            let fault = Python::attach(|py| self.faults[i].clone_ref(py));
-            let result = self.call_method(&classification, "classify_fault", move |py| PyTuple::new(py, [fault]), None).await;
+            let native = gil(|py| classify_native(py, &classification, self.faults[i].bind(py)))?;
+            let result = match native {
+                Some(r) => r,
+                None => {
+                    let fault = gil(|py| self.faults[i].clone_ref(py))?;
+                    self.call_method(&classification, "classify_fault", move |py| PyTuple::new(py, [fault]), None).await
+                }
+            };
             match result {
                 Ok(r) => {
-                    let category = Python::attach(|py| -> Result<Option<String>, Stop> {
-                        match attr(r.bind(py), intern!(py, "category")) {
-                            Ok(c) => Ok(c.and_then(|c| label(&c))),
-                            Err(e) => Err(Stop::from(call_fail(py, e))),
-                        }
-                    })?;
+                    let category = gil(|py| category_of(r.bind(py)).map_err(|e| stage_fail(py, e)))??;
                     self.data.faults[i].category = category;
                     self.classifications.push(Some(r));
                     self.emit(EventType::FAULT_CLASSIFIED, |c, d| {
@@ -1373,6 +1435,7 @@ impl Cycle {
                     });
                 }
                 Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Err(CallFail::Exiting) => return Err(Stop::Exiting),
                 Err(CallFail::Error(e)) => {
                     self.data.faults[i].classification_error = Some(e.clone());
                     self.classifications.push(None);
@@ -1393,40 +1456,37 @@ impl Cycle {
             self.data.snapshot = SnapshotRecord::DryRun;
             return Ok(());
         }
-        let Some(manager) = Python::attach(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py))) else {
+        let Some(manager) = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))? else {
             self.data.snapshot = SnapshotRecord::NoManager;
             return Ok(());
         };
-        let kwargs = Python::attach(|py| -> PyResult<Py<PyDict>> {
+        let (kwargs, direct) = gil(|py| -> PyResult<(Py<PyDict>, bool)> {
             let meta = PyDict::new(py);
             meta.set_item("cycle_id", &self.data.cycle_id)?;
             meta.set_item("fault_count", self.faults.len())?;
             let kw = PyDict::new(py);
             kw.set_item("snapshot_type", "pre_repair")?;
             kw.set_item("metadata", meta)?;
-            Ok(kw.unbind())
-        })
-        .map_err(|e| Stop::Stage(Python::attach(|py| error_text(py, &e))))?;
-        let direct = self.inline && Python::attach(|py| manager.bind(py).is_instance_of::<SnapshotManager>());
+            // Our manager runs its state providers itself: inline only on the Inline path.
+            Ok((kw.unbind(), self.inline && manager.bind(py).is_instance_of::<SnapshotManager>()))
+        })?
+        .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
         let created = if direct {
-            Python::attach(|py| {
-                manager
-                    .bind(py)
-                    .call_method(intern!(py, "create_snapshot"), (), Some(kwargs.bind(py)))
-                    .map(|v| v.unbind())
-                    .map_err(|e| call_fail(py, e))
-            })
+            gil(|py| {
+                Self::call_direct(py, &manager, intern!(py, "create_snapshot"), PyTuple::empty(py), Some(kwargs.bind(py)))
+            })?
         } else {
             self.call_method(&manager, "create_snapshot", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await
         };
         self.data.snapshot = match created {
-            Ok(id) => Python::attach(|py| match id.bind(py).cast::<PyString>() {
+            Ok(id) => gil(|py| match id.bind(py).cast::<PyString>() {
                 Ok(s) => SnapshotRecord::Created { snapshot_id: s.to_cow().map(|c| c.into_owned()).unwrap_or_default() },
                 Err(_) => SnapshotRecord::Failed {
                     error: format!("create_snapshot() returned {}, expected the snapshot id", type_name(id.bind(py))),
                 },
-            }),
+            })?,
             Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+            Err(CallFail::Exiting) => return Err(Stop::Exiting),
             Err(CallFail::Error(error)) => SnapshotRecord::Failed { error },
         };
         if let SnapshotRecord::Created { .. } = &self.data.snapshot {
@@ -1443,60 +1503,59 @@ impl Cycle {
 
     async fn select(&mut self) -> Result<(), Stop> {
         for i in 0..self.faults.len() {
+            // Our engines' claims, worked out once per fault for all four kinds.
+            let native_claims = native_claims(&self.data.faults[i]);
             let mut candidates: Vec<usize> = Vec::new();
             for e in 0..self.engines.len() {
                 let claimed = match self.engines[e].kind {
-                    Some(kind) => {
-                        let f = &self.data.faults[i];
-                        claims(kind, &f.fault_type, f.category.as_deref())
-                    }
-                    None => {
-                        let engine = Python::attach(|py| self.engines[e].object.clone_ref(py));
-                        let fault = Python::attach(|py| self.faults[i].clone_ref(py));
-                        let cls = Python::attach(|py| self.classifications[i].as_ref().map(|c| c.clone_ref(py)));
-                        let answer = self
-                            .call_method(
-                                &engine,
-                                "can_repair",
-                                move |py| {
-                                    let ctx = PyDict::new(py);
-                                    ctx.set_item("classification", cls)?;
-                                    PyTuple::new(py, [fault, ctx.into_any().unbind()])
-                                },
-                                None,
-                            )
-                            .await;
-                        match answer {
-                            Ok(v) => match Python::attach(|py| v.bind(py).is_truthy().map_err(|e| call_fail(py, e))) {
-                                Ok(b) => b,
-                                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
-                                Err(CallFail::Error(err)) => {
-                                    self.data.faults[i].claim_errors.push((self.engines[e].name.clone(), err));
-                                    false
-                                }
-                            },
-                            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
-                            Err(CallFail::Error(err)) => {
-                                self.data.faults[i].claim_errors.push((self.engines[e].name.clone(), err));
-                                false
-                            }
-                        }
-                    }
+                    Some(kind) => native_claims[kind_index(kind)],
+                    None => self.duck_claims(i, e).await?,
                 };
                 if claimed {
                     candidates.push(e);
                 }
             }
             let names: Vec<&str> = candidates.iter().map(|&e| self.engines[e].name.as_str()).collect();
-            let chosen = {
-                let fault_type = &self.data.faults[i].fault_type;
-                // Reading the table is a short lock; no Python runs under it.
-                self.state.lock().learning.choose(fault_type, &names)
-            };
-            self.data.faults[i].candidates = names.iter().map(|s| s.to_string()).collect();
-            self.data.faults[i].engine = chosen.map(|c| names[c].to_string());
+            // A short lock; no Python runs under it.
+            let chosen = self.state.lock().learning.choose(&self.data.faults[i].fault_type, &names);
+            let f = &mut self.data.faults[i];
+            f.engine = chosen.map(|c| names[c].to_string());
+            f.candidates = names.iter().map(|s| s.to_string()).collect();
         }
         Ok(())
+    }
+
+    /// `can_repair(fault, {"classification": ...})` of a duck-typed engine; an error is
+    /// recorded for the fault and counts as "does not claim".
+    async fn duck_claims(&mut self, i: usize, e: usize) -> Result<bool, Stop> {
+        let (engine, fault, cls) = gil(|py| {
+            (
+                self.engines[e].object.clone_ref(py),
+                self.faults[i].clone_ref(py),
+                self.classifications[i].as_ref().map(|c| c.clone_ref(py)),
+            )
+        })?;
+        let answer = self
+            .call_method(
+                &engine,
+                "can_repair",
+                move |py| {
+                    let ctx = PyDict::new(py);
+                    ctx.set_item("classification", cls)?;
+                    PyTuple::new(py, [fault, ctx.into_any().unbind()])
+                },
+                None,
+            )
+            .await
+            .and_then(|v| gil(|py| v.bind(py).is_truthy().map_err(|e| call_fail(py, e)))?);
+        match answer {
+            Ok(b) => Ok(b),
+            Err(CallFail::Error(err)) => {
+                self.data.faults[i].claim_errors.push((self.engines[e].name.clone(), err));
+                Ok(false)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     // -- Stage 5 ------------------------------------------------------------------------------
@@ -1506,22 +1565,18 @@ impl Cycle {
         self.data.health.before = before;
         self.data.health.before_source = source;
         // The repair context: a dict, or a callable returning one.
-        let given = Python::attach(|py| self.repair_context.as_ref().map(|c| c.clone_ref(py)));
+        let given = gil(|py| self.repair_context.as_ref().map(|c| (c.clone_ref(py), c.bind(py).is_instance_of::<PyDict>())))?;
         let context = match given {
             None => Ok(None),
-            Some(c) => {
-                let is_dict = Python::attach(|py| c.bind(py).is_instance_of::<PyDict>());
-                if is_dict {
-                    Ok(Some(c))
-                } else {
-                    let args = Python::attach(|py| PyTuple::empty(py).unbind());
-                    self.call(c, args, None).await.map(Some)
-                }
+            Some((c, true)) => Ok(Some(c)),
+            Some((c, false)) => {
+                let args = gil(|py| PyTuple::empty(py).unbind())?;
+                self.call(c, args, None).await.map(Some)
             }
         };
         match context {
             Ok(None) => {}
-            Ok(Some(ctx)) => Python::attach(|py| {
+            Ok(Some(ctx)) => gil(|py| {
                 let ctx = ctx.bind(py);
                 if ctx.is_none() {
                     return;
@@ -1537,50 +1592,53 @@ impl Cycle {
                             Some(format!("repair_context() returned {}, expected a dict", type_name(ctx)));
                     }
                 }
-            }),
-            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+            })?,
             Err(CallFail::Error(e)) => self.data.context_error = Some(e),
+            Err(other) => return Err(other.into()),
         }
         Ok(())
     }
 
     /// Health from the metrics given (`after`: the fresh metrics, where refreshed).
     async fn measure_health(&mut self, after: bool) -> Result<(f64, HealthSource), Stop> {
-        let layers: [Option<Py<PyAny>>; 5] = Python::attach(|py| {
-            std::array::from_fn(|i| {
+        let (layers, engine) = gil(|py| {
+            let layers: [Option<Py<PyAny>>; 5] = std::array::from_fn(|i| {
                 let fresh = if after { self.fresh.as_ref().and_then(|f| f.dicts[i].as_ref()) } else { None };
                 match fresh {
                     Some(d) => Some(d.clone_ref(py).into_any()),
                     None => self.metrics[i].as_ref().map(|m| m.clone_ref(py)),
                 }
-            })
-        });
-        let engine = Python::attach(|py| self.health_engine.as_ref().map(|h| h.clone_ref(py)));
+            });
+            (layers, self.health_engine.as_ref().map(|h| h.clone_ref(py)))
+        })?;
         let Some(engine) = engine else {
-            let maps = Python::attach(|py| -> Result<[Metrics; 5], Stop> {
+            let maps = gil(|py| -> Result<[Metrics; 5], Stop> {
                 let mut out: [Metrics; 5] = Default::default();
                 for (i, l) in layers.iter().enumerate() {
-                    out[i] = to_map(l.as_ref().map(|l| l.bind(py)), LAYER_PARAMS[i]).map_err(|e| Stop::from(call_fail(py, e)))?;
+                    out[i] = to_map(l.as_ref().map(|l| l.bind(py)), LAYER_PARAMS[i]).map_err(|e| stage_fail(py, e))?;
                 }
                 Ok(out)
-            })?;
-            let score = crate::engine::healing_pipeline::formula_health(&maps).map_err(|e| Stop::Stage(format!("ValueError: {e}")))?;
+            })??;
+            let score = formula_health(&maps).map_err(|e| Stop::Stage(format!("ValueError: {e}")))?;
             return Ok((score, HealthSource::Formula));
         };
-        let kwargs = Python::attach(|py| -> PyResult<Py<PyDict>> {
+        if let Some(score) = gil(|py| health_native(py, &engine, &layers))? {
+            return score.map(|s| (s, HealthSource::HealthEngine)).map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting));
+        }
+        let kwargs = gil(|py| -> PyResult<Py<PyDict>> {
             let kw = PyDict::new(py);
             for (i, l) in layers.iter().enumerate() {
                 kw.set_item(LAYER_PARAMS[i], l)?;
             }
             Ok(kw.unbind())
-        })
-        .map_err(|e| Stop::Stage(Python::attach(|py| error_text(py, &e))))?;
+        })?
+        .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
         let score = self.call_method(&engine, "compute_health_score", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await?;
-        Python::attach(|py| {
+        gil(|py| {
             let s = score.bind(py);
             let value = match float_of(s) {
                 Some(v) => Some(v),
-                None => attr(s, intern!(py, "overall_score")).map_err(|e| Stop::from(call_fail(py, e)))?.and_then(|v| float_of(&v)),
+                None => attr(s, intern!(py, "overall_score")).map_err(|e| stage_fail(py, e))?.and_then(|v| float_of(&v)),
             };
             value.map(|v| (v, HealthSource::HealthEngine)).ok_or_else(|| {
                 Stop::Stage(format!(
@@ -1588,7 +1646,7 @@ impl Cycle {
                     type_name(s)
                 ))
             })
-        })
+        })?
     }
 
     // -- Stage 6 ------------------------------------------------------------------------------
@@ -1605,36 +1663,32 @@ impl Cycle {
                 d.set_item("fault_id", &c.data.faults[i].fault_id)?;
                 d.set_item("repair_type", &engine_name)
             });
-            let (engine, fault, ctx, native) = Python::attach(|py| -> PyResult<_> {
+            let prepared = gil(|py| -> PyResult<_> {
+                // The caller's context plus this fault's classification, in a new dict.
                 let ctx = match &self.context {
                     Some(c) => c.bind(py).copy()?,
                     None => PyDict::new(py),
                 };
                 ctx.set_item(intern!(py, "classification"), self.classifications[i].as_ref().map(|c| c.clone_ref(py)))?;
-                Ok((
-                    self.engines[slot].object.clone_ref(py),
-                    self.faults[i].clone_ref(py),
-                    ctx.unbind(),
-                    self.engines[slot].kind.is_some(),
-                ))
-            })
-            .map_err(|e| Stop::Stage(Python::attach(|py| error_text(py, &e))))?;
+                Ok((self.engines[slot].object.clone_ref(py), self.faults[i].clone_ref(py), ctx.unbind()))
+            })?;
+            let (engine, fault, ctx) = prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
+            let direct = self.inline && self.engines[slot].kind.is_some();
             let started = Instant::now();
-            let outcome = if native && self.inline {
-                Python::attach(|py| {
-                    engine
-                        .bind(py)
-                        .call_method1(intern!(py, "repair"), (fault, ctx))
-                        .map(|v| v.unbind())
-                        .map_err(|e| call_fail(py, e))
-                })
+            let outcome = if direct {
+                gil(|py| {
+                    let args = PyTuple::new(py, [fault.into_any(), ctx.into_any()]).map_err(|e| call_fail(py, e))?;
+                    Self::call_direct(py, &engine, intern!(py, "repair"), args, None)
+                })?
             } else {
+                // On the Host path the whole repair runs on the host loop, so the actions the
+                // engine calls run there too.
                 self.call_method(&engine, "repair", move |py| PyTuple::new(py, [fault, ctx.into_any()]), None).await
             };
             let elapsed = started.elapsed().as_secs_f64();
+            let fault_id = self.data.faults[i].fault_id.clone();
             let (record, object) = match outcome {
-                Ok(result) => Python::attach(|py| read_repair(py, result, &engine_name, &self.data.faults[i].fault_id, elapsed)),
-                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Ok(result) => gil(|py| read_repair(py, result, &engine_name, &fault_id, elapsed))?,
                 Err(CallFail::Error(error)) => {
                     let record = RepairRecord {
                         engine: engine_name.clone(),
@@ -1645,9 +1699,10 @@ impl Cycle {
                         error: Some(error),
                         still_present: None,
                     };
-                    let object = Python::attach(|py| failed_result(py, &self.data.faults[i].fault_id, &record));
+                    let object = gil(|py| failed_result(py, &fault_id, &record))?;
                     (record, object)
                 }
+                Err(other) => return Err(other.into()),
             };
             let status = record.effective_status();
             self.data.faults[i].repair = Some(record);
@@ -1678,19 +1733,19 @@ impl Cycle {
         if self.data.dry_run {
             return Ok(());
         }
-        let provider = Python::attach(|py| self.metrics_provider.as_ref().map(|p| p.clone_ref(py)));
+        let provider = gil(|py| self.metrics_provider.as_ref().map(|p| p.clone_ref(py)))?;
         if let Some(provider) = provider {
-            let args = Python::attach(|py| PyTuple::empty(py).unbind());
+            let args = gil(|py| PyTuple::empty(py).unbind())?;
             match self.call(provider, args, None).await {
-                Ok(v) => match Python::attach(|py| parse_fresh(v.bind(py))) {
+                Ok(v) => match gil(|py| parse_fresh(v.bind(py)))? {
                     Ok((fresh, refreshed)) => {
                         self.data.health.refreshed_layers = refreshed;
                         self.fresh = Some(fresh);
                     }
                     Err(e) => self.data.health.after_note = Some(format!("metrics_provider: {e}")),
                 },
-                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
                 Err(CallFail::Error(e)) => self.data.health.after_note = Some(format!("metrics_provider raised {e}")),
+                Err(other) => return Err(other.into()),
             }
         }
         if let Some(fresh) = &self.fresh {
@@ -1764,7 +1819,7 @@ impl Cycle {
         self.data.rollback.needed = true;
         let id = self.data.snapshot.snapshot_id().map(str::to_owned);
         self.data.rollback.snapshot_id = id.clone();
-        let manager = Python::attach(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)));
+        let manager = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))?;
         let (Some(id), Some(manager)) = (id, manager) else {
             self.data.rollback.reason = Some(match &self.data.snapshot {
                 SnapshotRecord::Failed { error } => format!("no pre-repair snapshot to restore: it failed ({error})"),
@@ -1772,48 +1827,47 @@ impl Cycle {
             });
             return Ok(());
         };
-        let native = Python::attach(|py| manager.bind(py).is_instance_of::<SnapshotManager>());
+        let (native, has_report) = gil(|py| {
+            let m = manager.bind(py);
+            let native = m.is_instance_of::<SnapshotManager>();
+            (native, native || m.hasattr("get_last_restore").unwrap_or(false))
+        })?;
+        // Our manager restores through its state providers: inline only on the Inline path.
         let restored = if native && self.inline {
-            Python::attach(|py| {
-                manager
-                    .bind(py)
-                    .call_method1(intern!(py, "restore_snapshot"), (id.as_str(),))
-                    .map(|v| v.unbind())
-                    .map_err(|e| call_fail(py, e))
-            })
+            gil(|py| {
+                let args = PyTuple::new(py, [id.as_str()]).map_err(|e| call_fail(py, e))?;
+                Self::call_direct(py, &manager, intern!(py, "restore_snapshot"), args, None)
+            })?
         } else {
             let id = id.clone();
             self.call_method(&manager, "restore_snapshot", move |py| PyTuple::new(py, [id]), None).await
         };
         let ok = match restored {
-            Ok(v) => Python::attach(|py| v.bind(py).is_truthy().unwrap_or(false)),
-            Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+            Ok(v) => gil(|py| v.bind(py).is_truthy().unwrap_or(false))?,
             Err(CallFail::Error(e)) => {
                 self.data.rollback.restore_ok = Some(false);
                 self.data.rollback.reason = Some(format!("restore_snapshot raised {e}"));
                 return Ok(());
             }
+            Err(other) => return Err(other.into()),
         };
         self.data.rollback.restore_ok = Some(ok);
         // What was restored: the manager's report of its last restore, when it has one.
-        let has_report = Python::attach(|py| native || manager.bind(py).hasattr("get_last_restore").unwrap_or(false));
         if has_report {
             let report = if native {
-                Python::attach(|py| {
-                    manager.bind(py).call_method0(intern!(py, "get_last_restore")).map(|v| v.unbind()).map_err(|e| call_fail(py, e))
-                })
+                gil(|py| Self::call_direct(py, &manager, intern!(py, "get_last_restore"), PyTuple::empty(py), None))?
             } else {
                 self.call_method(&manager, "get_last_restore", |py| Ok(PyTuple::empty(py)), None).await
             };
             match report {
-                Ok(r) => Python::attach(|py| read_restore_report(r.bind(py), &mut self.data.rollback)),
-                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Ok(r) => gil(|py| read_restore_report(r.bind(py), &mut self.data.rollback))?,
                 Err(CallFail::Error(e)) => self.data.rollback.reason = Some(format!("get_last_restore raised {e}")),
+                Err(other) => return Err(other.into()),
             }
         }
         let rb = &mut self.data.rollback;
         rb.performed = ok && rb.restored.as_ref().is_none_or(|r| !r.is_empty());
-        if rb.reason.is_none() {
+        if rb.reason.is_none() || (ok && rb.performed) {
             rb.reason = Some(if rb.performed {
                 "health declined after repair: the pre-repair state was restored".into()
             } else if !ok {
@@ -1837,23 +1891,25 @@ impl Cycle {
 
     // -- Stage 10 -----------------------------------------------------------------------------
 
-    async fn stabilize(&mut self) {
+    async fn stabilize(&mut self) -> Result<(), Stop> {
         let seconds = self.stabilize_seconds;
         self.data.stabilize.requested = seconds;
         if self.data.dry_run {
             self.data.stabilize.note = Some("dry run: no wait".into());
-            return;
+            return Ok(());
         }
         if seconds <= 0.0 {
-            return;
+            return Ok(());
         }
         let started = Instant::now();
         let d = Duration::from_secs_f64(seconds);
         match &self.caller {
-            Caller::Inline => Python::attach(|py| py.detach(|| std::thread::sleep(d))),
+            // The GIL is released while this thread waits.
+            Caller::Inline => gil(|py| py.detach(|| std::thread::sleep(d)))?,
             Caller::Host { .. } => tokio::time::sleep(d).await,
         }
         self.data.stabilize.waited = started.elapsed().as_secs_f64();
+        Ok(())
     }
 
     // -- Stage 11 -----------------------------------------------------------------------------
@@ -1879,18 +1935,18 @@ impl Cycle {
 
     /// Builds the result, records it in the pipeline's history and statistics, and publishes
     /// the end-of-cycle event.
-    fn finish(&mut self) -> PyResult<Py<HealingResult>> {
+    fn finish(&mut self) -> Result<Py<HealingResult>, Stop> {
         self.data.duration = self.started.elapsed().as_secs_f64().max(1e-9);
         if self.emitter.error_count > 0 {
-            // Recorded for the caller; the cycle itself is not failed by a subscriber.
+            // Recorded for the caller; a failing subscriber does not fail the cycle.
             self.data.event_errors = std::mem::take(&mut self.emitter.errors);
         }
         let data = Arc::new(std::mem::replace(&mut self.data, CycleData::new(String::new(), now(), false, false)));
-        let result = Python::attach(|py| -> PyResult<Py<HealingResult>> {
+        let made = gil(|py| -> PyResult<(Py<HealingResult>, Option<Py<HealingResult>>)> {
             let objects = Arc::new(CycleObjects {
-                faults: self.faults.iter().map(|f| f.clone_ref(py)).collect(),
-                classifications: self.classifications.iter().flatten().map(|c| c.clone_ref(py)).collect(),
-                repairs: self.repairs.iter().flatten().map(|r| r.clone_ref(py)).collect(),
+                faults: std::mem::take(&mut self.faults),
+                classifications: self.classifications.drain(..).flatten().collect(),
+                repairs: self.repairs.drain(..).flatten().collect(),
             });
             let result = Py::new(py, make_result(py, &data, objects)?)?;
             let evicted = {
@@ -1898,25 +1954,64 @@ impl Cycle {
                 st.stats.record(data.outcome, data.duration, data.health_improvement(), data.dry_run);
                 st.history.push(result.clone_ref(py))
             };
-            drop(evicted);
-            Ok(result)
+            Ok((result, evicted))
         })?;
-        self.data = Arc::try_unwrap(data.clone()).unwrap_or_else(|d| (*d).clone());
-        let t = if self.data.error.is_some() { EventType::HEALING_CYCLE_FAILED } else { EventType::HEALING_CYCLE_COMPLETED };
-        self.emit(t, |c, d| {
-            let tally = c.data.tally();
-            d.set_item("cycle_id", &c.data.cycle_id)?;
-            d.set_item("outcome", c.data.outcome.value())?;
-            d.set_item("faults_detected", c.data.faults.len())?;
-            d.set_item("faults_repaired", tally.repaired)?;
-            d.set_item("health_improvement", c.data.health_improvement())?;
-            if let Some(e) = &c.data.error {
-                d.set_item("error", e)?;
-            }
-            Ok(())
-        });
+        let (result, evicted) = made.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
+        // The evicted result is released after the lock, with the GIL.
+        let _ = gil(move |_| drop(evicted));
+        let t = if data.error.is_some() { EventType::HEALING_CYCLE_FAILED } else { EventType::HEALING_CYCLE_COMPLETED };
+        if self.emitter.active() {
+            let tally = data.tally();
+            let (outcome, faults, improvement) = (data.outcome.value(), data.faults.len(), data.health_improvement());
+            let error = data.error.clone();
+            self.emit(t, |_, d| {
+                d.set_item("cycle_id", &data.cycle_id)?;
+                d.set_item("outcome", outcome)?;
+                d.set_item("faults_detected", faults)?;
+                d.set_item("faults_repaired", tally.repaired)?;
+                d.set_item("health_improvement", improvement)?;
+                if let Some(e) = &error {
+                    d.set_item("error", e)?;
+                }
+                Ok(())
+            });
+        }
         Ok(result)
     }
+}
+
+/// Whether each of our four engine kinds claims the fault (see `repair_strategies::claims`),
+/// with the handler rules read once per fault.
+fn native_claims(f: &FaultRecord) -> [bool; 4] {
+    let handled = EngineKind::ALL.map(|k| handler_for(k, &f.fault_type).is_some());
+    if handled.iter().any(|h| *h) {
+        handled
+    } else {
+        EngineKind::ALL.map(|k| claims(k, &f.fault_type, f.category.as_deref()))
+    }
+}
+
+fn kind_index(kind: EngineKind) -> usize {
+    EngineKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+/// Our ClassificationEngine, called directly; None for any other classifier.
+fn classify_native(
+    _py: Python<'_>,
+    _engine: &Py<PyAny>,
+    _fault: &Bound<'_, PyAny>,
+) -> Option<Result<Py<PyAny>, CallFail>> {
+    None
+}
+
+/// Our HealthEngine, called directly; None for any other health engine.
+fn health_native(_py: Python<'_>, _engine: &Py<PyAny>, _layers: &[Option<Py<PyAny>>; 5]) -> Option<PyResult<f64>> {
+    None
+}
+
+/// The category of a classification result, as its value (`"structural"`).
+fn category_of(result: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    Ok(attr(result, intern!(result.py(), "category"))?.and_then(|c| label(&c)))
 }
 
 /// The Python objects of a finished cycle, shared by the lazy fields of its context.
@@ -2065,9 +2160,12 @@ fn read_repair(
         if let Some(d) = attr(r, intern!(py, "duration")).ok().flatten().and_then(|v| float_of(&v)) {
             record.duration = d;
         }
-        if let Some(Ok(meta)) = attr(r, intern!(py, "metadata")).ok().flatten().map(|m| m.cast_into::<PyDict>()) {
-            if let Ok(Some(e)) = meta.get_item("error") {
-                record.error = label(&e).or_else(|| e.str().ok().map(|s| s.to_string()));
+        // A failed repair says why in its metadata (read only then: building it costs).
+        if record.status == Some(RepairStatus::FAILED) {
+            if let Some(Ok(meta)) = attr(r, intern!(py, "metadata")).ok().flatten().map(|m| m.cast_into::<PyDict>()) {
+                if let Ok(Some(e)) = meta.get_item("error") {
+                    record.error = label(&e).or_else(|| e.str().ok().map(|s| s.to_string()));
+                }
             }
         }
         (record, Some(result))

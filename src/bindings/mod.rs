@@ -10,6 +10,7 @@ pub mod errors;
 #[macro_use]
 pub mod record;
 
+pub mod autorepair_engine;
 pub mod detection_engine;
 pub mod event_hooks;
 pub mod healing_pipeline;
@@ -24,9 +25,13 @@ mod _native {
     use super::*;
 
     #[pymodule_export]
+    use super::autorepair_engine::{create_autorepair_engine, AutorepairConfig, AutorepairEngine};
+    #[pymodule_export]
     use super::detection_engine::{
         create_detection_engine, AnomalyDetector, DetectedFault, DetectionEngine, DetectionRule,
     };
+    #[pymodule_export]
+    use super::runtime::_shutdown_runtime;
     #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
     #[pymodule_export]

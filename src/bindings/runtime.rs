@@ -13,19 +13,68 @@ use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 const GLUE_MODULE: &str = "senti_os.core.faza30._runtime";
 
-static GLUE: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+// Threads of the tokio runtime must not touch Python once the interpreter starts to exit: a
+// thread that needs the GIL then is terminated by CPython, which aborts a Rust stack. The
+// package registers `shutdown` with atexit; it raises EXITING and waits (without the GIL)
+// until no runtime thread is inside Python. Runtime threads enter Python only through
+// `attach`, which counts them in and refuses once EXITING is set.
+static IN_PYTHON: AtomicUsize = AtomicUsize::new(0);
+static EXITING: AtomicBool = AtomicBool::new(false);
 
-fn glue(py: Python<'_>) -> PyResult<&'static (Py<PyAny>, Py<PyAny>)> {
+/// The interpreter is exiting; the runtime must stop touching Python.
+#[derive(Debug, Clone, Copy)]
+pub struct Exiting;
+
+/// `Python::attach` for code that may run on a runtime thread.
+pub fn attach<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, Exiting> {
+    IN_PYTHON.fetch_add(1, Ordering::SeqCst);
+    let out = if EXITING.load(Ordering::SeqCst) { Err(Exiting) } else { Ok(Python::attach(f)) };
+    IN_PYTHON.fetch_sub(1, Ordering::SeqCst);
+    out
+}
+
+
+/// Called by atexit: stop runtime threads from entering Python and wait (GIL released, at
+/// most two seconds) for those inside to leave.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while IN_PYTHON.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+static GLUE: PyOnceLock<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+static AS_COROUTINE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A coroutine that calls `method(*args)` once it runs inside an event loop and awaits what
+/// it returns.
+pub fn as_coroutine<'py>(py: Python<'py>, method: Bound<'py, PyAny>, args: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let f = AS_COROUTINE.get_or_try_init(py, || Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("as_coroutine")?.unbind()))?;
+    let mut all = vec![method];
+    all.extend(args);
+    f.bind(py).call1(PyTuple::new(py, all)?)
+}
+
+fn glue_all(py: Python<'_>) -> PyResult<&'static (Py<PyAny>, Py<PyAny>, Py<PyAny>)> {
     GLUE.get_or_try_init(py, || {
         let m = py.import(GLUE_MODULE)?;
-        Ok((m.getattr("submit")?.unbind(), m.getattr("run_inline")?.unbind()))
+        Ok((m.getattr("submit")?.unbind(), m.getattr("run_inline")?.unbind(), m.getattr("resolve")?.unbind()))
     })
+}
+
+fn glue(py: Python<'_>) -> PyResult<(&'static Py<PyAny>, &'static Py<PyAny>)> {
+    glue_all(py).map(|(s, r, _)| (s, r))
 }
 
 /// Why a callback did not produce a value.
@@ -51,6 +100,7 @@ impl CallError {
         }
     }
 
+    #[allow(dead_code)] // for the synchronous API's callers (pipeline, integration)
     pub fn into_py_err(self) -> PyErr {
         match self {
             CallError::Raised(err) => err,
@@ -89,10 +139,12 @@ impl HostLoop {
     }
 }
 
+type Outcome = oneshot::Sender<Result<Py<PyAny>, PyErr>>;
+
 /// Receives the outcome of a call made on the host loop.
 #[pyclass(module = "senti_os.core.faza30._native")]
 struct Completion {
-    tx: parking_lot::Mutex<Option<oneshot::Sender<Result<Py<PyAny>, PyErr>>>>,
+    tx: parking_lot::Mutex<Option<Outcome>>,
 }
 
 #[pymethods]
@@ -131,19 +183,20 @@ impl Caller {
             }),
             Caller::Host { host, timeout } => {
                 let (tx, rx) = oneshot::channel();
-                let handle = Python::attach(|py| -> PyResult<Py<PyAny>> {
+                let handle = attach(|py| -> PyResult<Py<PyAny>> {
                     let (submit, _) = glue(py)?;
                     let done = Py::new(py, Completion { tx: parking_lot::Mutex::new(Some(tx)) })?;
                     let kwargs = kwargs.map(|k| k.into_bound(py)).unwrap_or_else(|| PyDict::new(py));
                     Ok(submit.bind(py).call1((host.event_loop(py), f, args, kwargs, done))?.unbind())
                 })
+                .map_err(|_| CallError::Lost)?
                 .map_err(CallError::Raised)?;
                 match tokio::time::timeout(*timeout, rx).await {
                     Ok(Ok(Ok(value))) => Ok(value),
                     Ok(Ok(Err(err))) => Err(CallError::Raised(err)),
                     Ok(Err(_)) => Err(CallError::Lost),
                     Err(_) => {
-                        Python::attach(|py| {
+                        let _ = attach(|py| {
                             let _ = handle.bind(py).call_method0("cancel");
                         });
                         Err(CallError::TimedOut(*timeout))
@@ -163,6 +216,36 @@ impl Caller {
 /// whose futures only await `Caller::Inline` calls and so never wait on another thread.
 pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     futures_executor::block_on(fut)
+}
+
+/// Runs `fut` on the tokio runtime and returns an asyncio future of the host loop that
+/// completes with its outcome. Every Python object the task touches is released while it
+/// holds the GIL, before the awaiting coroutine can resume, so no runtime thread touches
+/// Python after the caller has moved on (or after the interpreter started to exit).
+pub fn spawn_awaitable<'py, F>(py: Python<'py>, host: &HostLoop, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: std::future::Future<Output = PyResult<Py<PyAny>>> + Send + 'static,
+{
+    let event_loop = host.event_loop(py);
+    let future = event_loop.bind(py).call_method0("create_future")?;
+    let target = future.clone().unbind();
+    tokio_runtime().spawn(async move {
+        let outcome = fut.await;
+        let _ = attach(move |py| {
+            let (ok, value) = match outcome {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_any()),
+            };
+            if let Ok((_, _, resolve)) = glue_all(py) {
+                let _ = event_loop.bind(py).call_method1(
+                    "call_soon_threadsafe",
+                    (resolve.clone_ref(py), target, ok, value),
+                );
+            }
+            drop(event_loop);
+        });
+    });
+    Ok(future)
 }
 
 /// The shared tokio runtime the auto-repair loop runs on.

@@ -4,7 +4,7 @@ Importing the package imports every submodule. The public names are those of the
 reference implementation; see docs/ for the user guide.
 """
 
-from . import enums, errors, event_hooks
+from . import _runtime, enums, errors, event_hooks
 from .event_hooks import EventHooks, EventType, FazaEvent, create_event_hooks
 
 __version__ = "1.0.0"

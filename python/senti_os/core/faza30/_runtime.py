@@ -7,9 +7,15 @@ to ``done(ok, value)``. No engine logic lives here.
 """
 
 import asyncio
+import atexit
 import inspect
 
-__all__ = ["submit", "run_inline"]
+from ._native import _shutdown_runtime
+
+# Before the interpreter tears down threads, keep the engine's runtime threads out of Python.
+atexit.register(_shutdown_runtime)
+
+__all__ = ["submit", "run_inline", "resolve", "as_coroutine"]
 
 
 class _Handle:
@@ -88,3 +94,19 @@ def run_inline(fn, args, kwargs):
 
 async def _await(awaitable):
     return await awaitable
+
+
+def resolve(future, ok, value):
+    """Completes an engine awaitable on its loop (scheduled with call_soon_threadsafe)."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+async def as_coroutine(fn, *args):
+    """Wraps an engine method that needs the running loop into a real coroutine, so that
+    ``asyncio.run(engine.start())`` works: the method runs only once the loop is running."""
+    return await fn(*args)

@@ -1,0 +1,885 @@
+//! `senti_os.core.faza30.autorepair_engine`: AutorepairEngine, AutorepairConfig,
+//! create_autorepair_engine.
+//!
+//! The loop runs as a task on the extension's tokio runtime. Each iteration asks the policy
+//! (engine side: mode, cooldown, throttle) whether to run a healing cycle; a cycle collects
+//! metrics and runs the pipeline through a `Caller`, so every Python call happens on the
+//! host's event-loop thread and is bounded by the callback timeout. The GIL is taken only for
+//! short conversions, never while the loop waits.
+
+use super::convert::{datetime_to_py, type_name};
+use super::enums;
+use super::errors::IntoPyResult;
+use super::runtime::{self, Caller, HostLoop};
+use crate::engine::autorepair_engine::throttle::ThrottleEvent;
+use crate::engine::autorepair_engine::{
+    check_count, check_seconds, AutorepairMode, AutorepairPolicy, AutorepairSettings, CycleDecision, RepairRecord,
+    ThrottleState, MIN_INTERVAL_SECONDS,
+};
+use crate::engine::clock::{iso, now};
+use crate::engine::enums::ValueEnum;
+use crate::engine::event_hooks::EventType;
+use crate::engine::EngineError;
+use chrono::NaiveDateTime;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+// ---------------------------------------------------------------------------------------
+// AutorepairConfig
+// ---------------------------------------------------------------------------------------
+
+/// The loop's settings. Every assignment is validated, so the loop never reads a bad value.
+#[pyclass(module = "senti_os.core.faza30.autorepair_engine", frozen, eq)]
+pub struct AutorepairConfig {
+    settings: Mutex<AutorepairSettings>,
+}
+
+impl PartialEq for AutorepairConfig {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || *self.settings.lock() == *other.settings.lock()
+    }
+}
+
+impl AutorepairConfig {
+    pub fn settings(&self) -> AutorepairSettings {
+        self.settings.lock().clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut AutorepairSettings) -> Result<(), EngineError>) -> PyResult<()> {
+        let mut next = self.settings();
+        f(&mut next).py_err()?;
+        next.validate().py_err()?;
+        *self.settings.lock() = next;
+        Ok(())
+    }
+}
+
+fn float_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err(format!("{name} must be a number, got bool")));
+    }
+    v.extract::<f64>().map_err(|_| PyTypeError::new_err(format!("{name} must be a number, got {}", type_name(v))))
+}
+
+fn int_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(PyTypeError::new_err(format!("{name} must be an int, got {}", type_name(v))));
+    }
+    v.extract::<i64>().map_err(|_| PyValueError::new_err(format!("{name} is out of range")))
+}
+
+fn bool_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    v.cast::<pyo3::types::PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be a bool, got {}", type_name(v))))
+}
+
+/// Sets one named field from a Python value; the names are the dataclass fields.
+fn set_field(s: &mut AutorepairSettings, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
+    match name {
+        "mode" => s.mode = enums::from_py::<AutorepairMode>(v, "mode")?,
+        "interval_seconds" => s.interval_seconds = check_seconds(name, float_arg(v, name)?, MIN_INTERVAL_SECONDS).py_err()?,
+        "max_repairs_per_minute" => s.max_repairs_per_minute = check_count(name, int_arg(v, name)?).py_err()?,
+        "max_repairs_per_hour" => s.max_repairs_per_hour = check_count(name, int_arg(v, name)?).py_err()?,
+        "cooldown_seconds" => s.cooldown_seconds = check_seconds(name, float_arg(v, name)?, 0.0).py_err()?,
+        "min_health_for_repair" => s.min_health_for_repair = float_arg(v, name)?,
+        "enable_snapshots" => s.enable_snapshots = bool_arg(v, name)?,
+        "enable_rollback" => s.enable_rollback = bool_arg(v, name)?,
+        "dry_run" => s.dry_run = bool_arg(v, name)?,
+        "callback_timeout_seconds" => s.callback_timeout_seconds = check_seconds(name, float_arg(v, name)?, 0.001).py_err()?,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "AutorepairConfig has no field {other:?}; fields: {}",
+                CONFIG_FIELDS.join(", ")
+            )))
+        }
+    }
+    Ok(())
+}
+
+const CONFIG_FIELDS: [&str; 10] = [
+    "mode",
+    "interval_seconds",
+    "max_repairs_per_minute",
+    "max_repairs_per_hour",
+    "cooldown_seconds",
+    "min_health_for_repair",
+    "enable_snapshots",
+    "enable_rollback",
+    "dry_run",
+    "callback_timeout_seconds",
+];
+
+fn field_value(py: Python<'_>, s: &AutorepairSettings, name: &str) -> PyResult<Py<PyAny>> {
+    Ok(match name {
+        "mode" => enums::to_py(py, s.mode)?,
+        "interval_seconds" => s.interval_seconds.into_pyobject(py)?.into_any().unbind(),
+        "max_repairs_per_minute" => s.max_repairs_per_minute.into_pyobject(py)?.into_any().unbind(),
+        "max_repairs_per_hour" => s.max_repairs_per_hour.into_pyobject(py)?.into_any().unbind(),
+        "cooldown_seconds" => s.cooldown_seconds.into_pyobject(py)?.into_any().unbind(),
+        "min_health_for_repair" => s.min_health_for_repair.into_pyobject(py)?.into_any().unbind(),
+        "enable_snapshots" => pyo3::types::PyBool::new(py, s.enable_snapshots).to_owned().into_any().unbind(),
+        "enable_rollback" => pyo3::types::PyBool::new(py, s.enable_rollback).to_owned().into_any().unbind(),
+        "dry_run" => pyo3::types::PyBool::new(py, s.dry_run).to_owned().into_any().unbind(),
+        _ => s.callback_timeout_seconds.into_pyobject(py)?.into_any().unbind(),
+    })
+}
+
+/// One pymethods block (pyo3 allows one per class) with a validated property per field.
+macro_rules! config_methods {
+    ($( ($get:ident, $set:ident, $name:literal) ),* ; $($rest:tt)*) => {
+        #[pymethods]
+        impl AutorepairConfig {
+            $(
+                #[getter($get)]
+                fn $get(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                    field_value(py, &self.settings(), $name)
+                }
+                #[setter($get)]
+                fn $set(&self, value: Bound<'_, PyAny>) -> PyResult<()> {
+                    let mut next = self.settings();
+                    set_field(&mut next, $name, &value)?;
+                    next.validate().py_err()?;
+                    *self.settings.lock() = next;
+                    Ok(())
+                }
+            )*
+            $($rest)*
+        }
+    };
+}
+
+config_methods! {
+    (mode, set_mode, "mode"),
+    (interval_seconds, set_interval_seconds, "interval_seconds"),
+    (max_repairs_per_minute, set_max_repairs_per_minute, "max_repairs_per_minute"),
+    (max_repairs_per_hour, set_max_repairs_per_hour, "max_repairs_per_hour"),
+    (cooldown_seconds, set_cooldown_seconds, "cooldown_seconds"),
+    (min_health_for_repair, set_min_health_for_repair, "min_health_for_repair"),
+    (enable_snapshots, set_enable_snapshots, "enable_snapshots"),
+    (enable_rollback, set_enable_rollback, "enable_rollback"),
+    (dry_run, set_dry_run, "dry_run"),
+    (callback_timeout_seconds, set_callback_timeout_seconds, "callback_timeout_seconds");
+
+    #[new]
+    #[pyo3(signature = (mode=None, interval_seconds=None, max_repairs_per_minute=None, max_repairs_per_hour=None,
+        cooldown_seconds=None, min_health_for_repair=None, enable_snapshots=None, enable_rollback=None,
+        dry_run=None, callback_timeout_seconds=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        mode: Option<Bound<'_, PyAny>>,
+        interval_seconds: Option<Bound<'_, PyAny>>,
+        max_repairs_per_minute: Option<Bound<'_, PyAny>>,
+        max_repairs_per_hour: Option<Bound<'_, PyAny>>,
+        cooldown_seconds: Option<Bound<'_, PyAny>>,
+        min_health_for_repair: Option<Bound<'_, PyAny>>,
+        enable_snapshots: Option<Bound<'_, PyAny>>,
+        enable_rollback: Option<Bound<'_, PyAny>>,
+        dry_run: Option<Bound<'_, PyAny>>,
+        callback_timeout_seconds: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut s = AutorepairSettings::default();
+        let given = [
+            mode,
+            interval_seconds,
+            max_repairs_per_minute,
+            max_repairs_per_hour,
+            cooldown_seconds,
+            min_health_for_repair,
+            enable_snapshots,
+            enable_rollback,
+            dry_run,
+            callback_timeout_seconds,
+        ];
+        for (name, value) in CONFIG_FIELDS.iter().zip(given.iter()) {
+            if let Some(v) = value {
+                set_field(&mut s, name, v)?;
+            }
+        }
+        s.validate().py_err()?;
+        Ok(AutorepairConfig { settings: Mutex::new(s) })
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let s = self.settings();
+        let parts: PyResult<Vec<String>> = CONFIG_FIELDS
+            .iter()
+            .map(|name| Ok(format!("{name}={}", field_value(py, &s, name)?.bind(py).repr()?.to_cow()?)))
+            .collect();
+        Ok(format!("AutorepairConfig({})", parts?.join(", ")))
+    }
+
+    /// The field names, in order.
+    #[classattr]
+    fn __match_args__(py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        Ok(PyTuple::new(py, CONFIG_FIELDS)?.unbind())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AutorepairEngine
+// ---------------------------------------------------------------------------------------
+
+struct RunState {
+    running: bool,
+    started: Option<Instant>,
+    uptime_frozen: f64,
+    stop: Option<watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Inner {
+    pipeline: Py<PyAny>,
+    integration: Option<Py<PyAny>>,
+    hooks: Option<Py<PyAny>>,
+    config: Mutex<Py<AutorepairConfig>>,
+    policy: Mutex<AutorepairPolicy>,
+    run: Mutex<RunState>,
+    last_repair_time: Mutex<Option<NaiveDateTime>>,
+    /// The monotonic origin of the throttle's clock.
+    epoch: Instant,
+}
+
+impl Inner {
+    fn now_secs(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
+    fn settings(&self) -> AutorepairSettings {
+        self.config.lock().get().settings()
+    }
+
+    fn uptime(&self) -> f64 {
+        let run = self.run.lock();
+        match (run.running, run.started) {
+            (true, Some(t)) => t.elapsed().as_secs_f64(),
+            _ => run.uptime_frozen,
+        }
+    }
+
+    /// Publishes an event through the hooks with `caller`, so subscribers run where the
+    /// caller runs Python. Failures are counted, never raised into the loop.
+    async fn publish(&self, caller: &Caller, t: EventType, items: Vec<(&'static str, Py<PyAny>)>) {
+        let Some(hooks) = self.hooks.as_ref() else { return };
+        let call = runtime::attach(|py| -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
+            let data = PyDict::new(py);
+            for (k, v) in &items {
+                data.set_item(k, v.bind(py))?;
+            }
+            let method = hooks.bind(py).getattr("publish_event")?.unbind();
+            let args = PyTuple::new(py, [PyString::new(py, t.value()).into_any(), data.into_any()])?.unbind();
+            Ok((method, args))
+        });
+        let ok = match call {
+            Ok(Ok((method, args))) => caller.call1(method, args).await.is_ok(),
+            Ok(Err(_)) => false,
+            Err(runtime::Exiting) => return,
+        };
+        if !ok {
+            self.policy.lock().stats.callback_errors += 1;
+        }
+    }
+}
+
+const EXITING: &str = "the interpreter is exiting";
+
+/// Enters Python from a runtime thread; fails once the interpreter is exiting.
+fn with_py<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, String> {
+    runtime::attach(f).map_err(|_| EXITING.to_string())
+}
+
+fn none_result() -> PyResult<Py<PyAny>> {
+    runtime::attach(|py| py.None()).map_err(|_| PyRuntimeError::new_err(EXITING))
+}
+
+fn py_str(py: Python<'_>, s: &str) -> Py<PyAny> {
+    PyString::new(py, s).into_any().unbind()
+}
+
+fn py_f64(py: Python<'_>, v: f64) -> Py<PyAny> {
+    pyo3::types::PyFloat::new(py, v).into_any().unbind()
+}
+
+/// What the loop learns from a pipeline result, read under the GIL.
+struct CycleSummary {
+    cycle_id: Py<PyAny>,
+    outcome: Py<PyAny>,
+    faults_detected: Py<PyAny>,
+    faults_repaired: Py<PyAny>,
+    health_improvement: Py<PyAny>,
+    repairs: Vec<RepairRecord>,
+}
+
+fn attr_str(obj: &Bound<'_, PyAny>, name: &str) -> Option<String> {
+    obj.getattr(name).ok().and_then(|v| {
+        if let Ok(s) = v.extract::<String>() {
+            Some(s)
+        } else {
+            v.getattr("value").ok().and_then(|x| x.extract::<String>().ok())
+        }
+    })
+}
+
+/// The throttle's view of a repair: its target and action come from the repair's own
+/// metadata when the repair engine recorded them, else from the fault id and engine.
+fn repair_record(repair: &Bound<'_, PyAny>) -> Option<RepairRecord> {
+    let status = attr_str(repair, "status")?;
+    let fault_id = attr_str(repair, "fault_id").unwrap_or_else(|| "unknown".into());
+    let metadata = repair.getattr("metadata").ok();
+    let mut target = None;
+    let mut action = None;
+    if let Some(md) = metadata.as_ref().and_then(|m| m.cast::<PyDict>().ok().cloned()) {
+        if let Ok(Some(actions)) = md.get_item("actions") {
+            if let Ok(first) = actions.get_item(0) {
+                target = first.get_item("target").ok().and_then(|t| t.extract::<String>().ok());
+                action = first.get_item("verb").ok().and_then(|t| t.extract::<String>().ok());
+            }
+        }
+        if action.is_none() {
+            action = md.get_item("handler").ok().flatten().and_then(|h| h.extract::<String>().ok());
+        }
+    }
+    if status == "skipped" {
+        // Nothing ran: no repair to count.
+        return None;
+    }
+    Some(RepairRecord {
+        target: target.unwrap_or(fault_id),
+        action: action.unwrap_or_else(|| "repair".into()),
+        succeeded: status == "success",
+    })
+}
+
+fn summarize(result: &Bound<'_, PyAny>) -> PyResult<CycleSummary> {
+    let py = result.py();
+    let outcome = result.getattr("outcome")?;
+    let outcome_value = outcome.getattr("value").map(|v| v.unbind()).unwrap_or_else(|_| outcome.clone().unbind());
+    let mut repairs = Vec::new();
+    if let Ok(context) = result.getattr("context") {
+        if let Ok(list) = context.getattr("repairs") {
+            if let Ok(iter) = list.try_iter() {
+                for r in iter.flatten() {
+                    if let Some(rec) = repair_record(&r) {
+                        repairs.push(rec);
+                    }
+                }
+            }
+        }
+    }
+    Ok(CycleSummary {
+        cycle_id: result.getattr("cycle_id")?.unbind(),
+        outcome: outcome_value,
+        faults_detected: result.getattr("faults_detected")?.unbind(),
+        faults_repaired: result.getattr("faults_repaired")?.unbind(),
+        health_improvement: result.getattr("health_improvement").map(|v| v.unbind()).unwrap_or_else(|_| py_f64(py, 0.0)),
+        repairs,
+    })
+}
+
+/// Runs one healing cycle: collect metrics, run the pipeline, feed the throttle, publish.
+async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<Option<Py<PyAny>>, String> {
+    let started = Instant::now();
+    // Metrics from the integration layer, called where the caller runs Python.
+    let metrics: Option<Py<PyAny>> = match inner.integration.as_ref() {
+        Some(layer) => {
+            let method = with_py(|py| layer.bind(py).getattr("get_all_metrics").map(|m| m.unbind()))?;
+            match method {
+                Ok(m) => {
+                    let args = with_py(|py| PyTuple::empty(py).unbind())?;
+                    match caller.call1(m, args).await {
+                        Ok(v) => Some(v),
+                        Err(e) => return Err(with_py(|py| format!("collecting metrics failed: {}", e.describe(py)))?),
+                    }
+                }
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    let call = with_py(|py| -> PyResult<(Py<PyAny>, Py<PyDict>)> {
+        let kwargs = PyDict::new(py);
+        if let Some(m) = metrics.as_ref() {
+            let m = m.bind(py);
+            for (key, kw) in [
+                ("faza25", "faza25_metrics"),
+                ("faza27", "faza27_metrics"),
+                ("faza28", "faza28_metrics"),
+                ("faza28_5", "faza28_5_metrics"),
+                ("faza29", "faza29_metrics"),
+            ] {
+                if let Ok(v) = m.get_item(key) {
+                    kwargs.set_item(kw, v)?;
+                }
+            }
+        }
+        Ok((inner.pipeline.bind(py).getattr("execute_healing_cycle")?.unbind(), kwargs.unbind()))
+    })?
+    .map_err(|e| e.to_string())?;
+    let (method, kwargs) = call;
+    let args = with_py(|py| PyTuple::empty(py).unbind())?;
+    let result = caller
+        .call(method, args, Some(kwargs))
+        .await
+        .map_err(|e| with_py(|py| format!("healing cycle failed: {}", e.describe(py))).unwrap_or_else(|e| e))?;
+    let summary = with_py(|py| summarize(result.bind(py)))?.map_err(|e| e.to_string())?;
+    let now_s = inner.now_secs();
+    let events = {
+        let mut policy = inner.policy.lock();
+        let events = policy.record_repairs(&summary.repairs, now_s);
+        policy.record_duration(started.elapsed().as_secs_f64());
+        events
+    };
+    if !summary.repairs.is_empty() {
+        *inner.last_repair_time.lock() = Some(now());
+    }
+    for event in events {
+        if let ThrottleEvent::Quarantined { target, repairs_in_window } = &event {
+            let items = with_py(|py| {
+                vec![
+                    ("reason", py_str(py, &format!("{target} quarantined: repaired {repairs_in_window} times within the flap window; escalating"))),
+                    ("target", py_str(py, target)),
+                    ("escalation", pyo3::types::PyBool::new(py, true).to_owned().into_any().unbind()),
+                ]
+            })?;
+            inner.publish(caller, EventType::AUTOREPAIR_BLOCKED, items).await;
+        }
+    }
+    let items = with_py(|py| {
+        vec![
+            ("cycle_id", summary.cycle_id.clone_ref(py)),
+            ("outcome", summary.outcome.clone_ref(py)),
+            ("faults_detected", summary.faults_detected.clone_ref(py)),
+            ("faults_repaired", summary.faults_repaired.clone_ref(py)),
+            ("health_improvement", summary.health_improvement.clone_ref(py)),
+            ("forced", pyo3::types::PyBool::new(py, forced).to_owned().into_any().unbind()),
+        ]
+    })?;
+    inner.publish(caller, EventType::HEALING_CYCLE_COMPLETED, items).await;
+    Ok(Some(result))
+}
+
+async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
+            // The host loop is gone (e.g. `asyncio.run(engine.start())` returned): stop
+            // instead of pretending to run.
+            break;
+        }
+        let iteration_start = Instant::now();
+        let settings = inner.settings();
+        let caller = Caller::Host {
+            host: host.clone(),
+            timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
+        };
+        let (decision, changed) = {
+            let mut policy = inner.policy.lock();
+            let _ = policy.apply(settings.clone());
+            policy.begin_iteration(inner.now_secs(), false)
+        };
+        if let Some(state) = changed {
+            let (t, reason) = match state {
+                ThrottleState::BLOCKED => (Some(EventType::AUTOREPAIR_BLOCKED), "per-minute repair limit reached"),
+                ThrottleState::THROTTLED => (Some(EventType::AUTOREPAIR_THROTTLED), "above 80% of the hourly repair limit: critical faults only"),
+                ThrottleState::NORMAL => (None, ""),
+            };
+            if let Some(t) = t {
+                let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else { break };
+                inner.publish(&caller, t, items).await;
+            }
+        }
+        if decision == CycleDecision::Run {
+            if let Err(message) = run_cycle(&inner, &caller, false).await {
+                inner.policy.lock().stats.callback_errors += 1;
+                let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else { break };
+                inner.publish(&caller, EventType::HEALING_CYCLE_FAILED, items).await;
+            }
+        }
+        let elapsed = iteration_start.elapsed().as_secs_f64();
+        let wait = (settings.interval_seconds - elapsed).max(MIN_INTERVAL_SECONDS);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    let mut run = inner.run.lock();
+    if let Some(t) = run.started {
+        run.uptime_frozen = t.elapsed().as_secs_f64();
+    }
+    run.running = false;
+}
+
+/// Runs healing cycles continuously on the extension's tokio runtime, throttled per repair.
+#[pyclass(module = "senti_os.core.faza30.autorepair_engine", frozen)]
+pub struct AutorepairEngine {
+    inner: Arc<Inner>,
+}
+
+impl AutorepairEngine {
+    pub fn build(
+        py: Python<'_>,
+        healing_pipeline: Py<PyAny>,
+        integration_layer: Option<Py<PyAny>>,
+        event_hooks: Option<Py<PyAny>>,
+        config: Option<Py<AutorepairConfig>>,
+    ) -> PyResult<Self> {
+        let config = match config {
+            Some(c) => c,
+            None => Py::new(py, AutorepairConfig { settings: Mutex::new(AutorepairSettings::default()) })?,
+        };
+        let settings = config.get().settings();
+        Ok(AutorepairEngine {
+            inner: Arc::new(Inner {
+                pipeline: healing_pipeline,
+                integration: integration_layer.filter(|o| !o.is_none(py)),
+                hooks: event_hooks.filter(|o| !o.is_none(py)),
+                config: Mutex::new(config),
+                policy: Mutex::new(AutorepairPolicy::new(settings)),
+                run: Mutex::new(RunState { running: false, started: None, uptime_frozen: 0.0, stop: None, task: None }),
+                last_repair_time: Mutex::new(None),
+                epoch: Instant::now(),
+            }),
+        })
+    }
+
+    fn publish_now(&self, py: Python<'_>, t: EventType, items: Vec<(&'static str, Py<PyAny>)>) -> PyResult<()> {
+        let Some(hooks) = self.inner.hooks.as_ref() else { return Ok(()) };
+        let data = PyDict::new(py);
+        for (k, v) in items {
+            data.set_item(k, v)?;
+        }
+        hooks.bind(py).call_method1("publish_event", (t.value(), data))?;
+        Ok(())
+    }
+
+    fn stats_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let uptime = self.inner.uptime();
+        let running = self.inner.run.lock().running;
+        let now_s = self.inner.now_secs();
+        let (stats, mode, state, minute, hour, success, dry_run, tracked) = {
+            let mut p = self.inner.policy.lock();
+            let _ = p.apply(self.inner.settings());
+            let state = p.throttle.state(now_s);
+            let minute = p.throttle.repairs_last_minute(now_s);
+            let hour = p.throttle.repairs_last_hour(now_s);
+            (p.stats.clone(), p.settings.mode, state, minute, hour, p.success_rate(), p.settings.dry_run, p.throttle.tracked_targets())
+        };
+        let out = PyDict::new(py);
+        out.set_item("total_cycles", stats.total_cycles)?;
+        out.set_item("healing_cycles_triggered", stats.healing_cycles_triggered)?;
+        out.set_item("repairs_attempted", stats.repairs_attempted)?;
+        out.set_item("repairs_successful", stats.repairs_successful)?;
+        out.set_item("throttled_count", stats.throttled_count)?;
+        out.set_item("blocked_count", stats.blocked_count)?;
+        out.set_item("avg_cycle_duration", stats.avg_cycle_duration)?;
+        out.set_item("uptime_seconds", uptime)?;
+        out.set_item("running", running)?;
+        out.set_item("mode", mode.value())?;
+        out.set_item("throttle_state", state.value())?;
+        out.set_item("repairs_last_minute", minute)?;
+        out.set_item("repairs_last_hour", hour)?;
+        out.set_item("success_rate", success)?;
+        let last = *self.inner.last_repair_time.lock();
+        out.set_item("last_repair_time", last.map(|t| iso(&t)))?;
+        out.set_item("dry_run", dry_run)?;
+        out.set_item("escalations", stats.escalations)?;
+        out.set_item("callback_errors", stats.callback_errors)?;
+        out.set_item("tracked_targets", tracked)?;
+        Ok(out)
+    }
+}
+
+#[pymethods]
+impl AutorepairEngine {
+    #[new]
+    #[pyo3(signature = (healing_pipeline, integration_layer=None, event_hooks=None, config=None))]
+    fn py_new(
+        py: Python<'_>,
+        healing_pipeline: Py<PyAny>,
+        integration_layer: Option<Py<PyAny>>,
+        event_hooks: Option<Py<PyAny>>,
+        config: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let config = match config {
+            None => None,
+            Some(c) if c.is_none() => None,
+            Some(c) => Some(
+                c.cast::<AutorepairConfig>()
+                    .map_err(|_| PyTypeError::new_err(format!("config must be an AutorepairConfig, got {}", type_name(&c))))?
+                    .clone()
+                    .unbind(),
+            ),
+        };
+        if healing_pipeline.is_none(py) {
+            return Err(PyTypeError::new_err("healing_pipeline must be a HealingPipeline, got None"));
+        }
+        Self::build(py, healing_pipeline, integration_layer, event_hooks, config)
+    }
+
+    #[getter]
+    fn healing_pipeline(&self, py: Python<'_>) -> Py<PyAny> {
+        self.inner.pipeline.clone_ref(py)
+    }
+
+    #[getter]
+    fn integration_layer(&self, py: Python<'_>) -> Py<PyAny> {
+        self.inner.integration.as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None())
+    }
+
+    #[getter]
+    fn event_hooks(&self, py: Python<'_>) -> Py<PyAny> {
+        self.inner.hooks.as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None())
+    }
+
+    /// The live configuration object.
+    #[getter(config)]
+    fn config_attr(&self, py: Python<'_>) -> Py<AutorepairConfig> {
+        self.inner.config.lock().clone_ref(py)
+    }
+
+    #[setter(config)]
+    fn set_config_attr(&self, config: Bound<'_, PyAny>) -> PyResult<()> {
+        let c = config
+            .cast::<AutorepairConfig>()
+            .map_err(|_| PyTypeError::new_err(format!("config must be an AutorepairConfig, got {}", type_name(&config))))?;
+        *self.inner.config.lock() = c.clone().unbind();
+        Ok(())
+    }
+
+    /// Time of the last repair the loop ran (None before any).
+    #[getter]
+    fn _last_repair_time(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match *self.inner.last_repair_time.lock() {
+            Some(t) => datetime_to_py(py, &t),
+            None => Ok(py.None()),
+        }
+    }
+
+    #[getter]
+    fn _running(&self) -> bool {
+        self.inner.run.lock().running
+    }
+
+    /// Starts the loop on the extension's runtime: `await engine.start()`. Python callbacks
+    /// run on the loop that awaits it.
+    fn start<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        runtime::as_coroutine(slf.py(), slf.getattr("_start_now")?, vec![])
+    }
+
+    /// Stops the loop and waits for the iteration in progress: `await engine.stop()`.
+    fn stop<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        runtime::as_coroutine(slf.py(), slf.getattr("_stop_now")?, vec![])
+    }
+
+    /// The awaitable variant of `force_healing_cycle` for asyncio callers: callbacks run on
+    /// the running loop and coroutine callbacks are awaited.
+    fn force_healing_cycle_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        runtime::as_coroutine(slf.py(), slf.getattr("_force_now")?, vec![])
+    }
+
+    fn _start_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let host = HostLoop::current(py)
+            .ok_or_else(|| PyRuntimeError::new_err("start() must be awaited inside a running asyncio event loop"))?;
+        let started = {
+            let mut run = self.inner.run.lock();
+            if run.running {
+                false
+            } else {
+                let (tx, rx) = watch::channel(false);
+                run.running = true;
+                run.started = Some(Instant::now());
+                run.stop = Some(tx);
+                let inner = self.inner.clone();
+                let handle = runtime::tokio_runtime().spawn(loop_task(inner, host, rx));
+                run.task = Some(handle);
+                true
+            }
+        };
+        if started {
+            let s = self.inner.settings();
+            self.publish_now(
+                py,
+                EventType::AUTOREPAIR_STARTED,
+                vec![("mode", py_str(py, s.mode.value())), ("interval", py_f64(py, s.interval_seconds))],
+            )?;
+        }
+        let host = HostLoop::current(py).ok_or_else(|| PyRuntimeError::new_err("no running event loop"))?;
+        runtime::spawn_awaitable(py, &host, async { none_result() })
+    }
+
+    fn _stop_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (task, was_running) = {
+            let mut run = self.inner.run.lock();
+            let was_running = run.running || run.task.is_some();
+            if let Some(tx) = run.stop.take() {
+                let _ = tx.send(true);
+            }
+            (run.task.take(), was_running)
+        };
+        let inner = self.inner.clone();
+        let hooks = self.inner.hooks.as_ref().map(|h| h.clone_ref(py));
+        let host = HostLoop::current(py)
+            .ok_or_else(|| PyRuntimeError::new_err("stop() must be awaited inside a running asyncio event loop"))?;
+        runtime::spawn_awaitable(py, &host, async move {
+            if let Some(task) = task {
+                let _ = task.await;
+            }
+            {
+                let mut run = inner.run.lock();
+                if let Some(t) = run.started {
+                    run.uptime_frozen = t.elapsed().as_secs_f64();
+                }
+                run.running = false;
+            }
+            if was_running {
+                if let Some(hooks) = hooks {
+                    let uptime = inner.uptime();
+                    runtime::attach(|py| -> PyResult<()> {
+                        let data = PyDict::new(py);
+                        data.set_item("uptime_seconds", uptime)?;
+                        // Called from the runtime thread; the hooks are thread-safe and
+                        // subscribers of this final event run here.
+                        hooks.bind(py).call_method1("publish_event", (EventType::AUTOREPAIR_STOPPED.value(), data))?;
+                        drop(hooks);
+                        Ok(())
+                    })
+                    .map_err(|_| PyRuntimeError::new_err(EXITING))??;
+                }
+            }
+            none_result()
+        })
+    }
+
+    fn set_mode(&self, py: Python<'_>, mode: Bound<'_, PyAny>) -> PyResult<()> {
+        let new = enums::from_py::<AutorepairMode>(&mode, "mode")?;
+        let config = self.inner.config.lock().clone_ref(py);
+        let old = config.get().settings().mode;
+        config.get().update(|s| {
+            s.mode = new;
+            Ok(())
+        })?;
+        self.publish_now(
+            py,
+            EventType::AUTOREPAIR_MODE_CHANGED,
+            vec![("old_mode", py_str(py, old.value())), ("new_mode", py_str(py, new.value()))],
+        )
+    }
+
+    /// Sets the interval; values below 1 ms are refused rather than silently clamped.
+    fn set_interval(&self, py: Python<'_>, interval_seconds: Bound<'_, PyAny>) -> PyResult<()> {
+        let v = check_seconds("interval_seconds", float_arg(&interval_seconds, "interval_seconds")?, MIN_INTERVAL_SECONDS).py_err()?;
+        let config = self.inner.config.lock().clone_ref(py);
+        config.get().update(|s| {
+            s.interval_seconds = v;
+            Ok(())
+        })
+    }
+
+    /// Runs one healing cycle now in this thread, bypassing the cooldown (not the throttle),
+    /// and returns its result.
+    fn force_healing_cycle(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.publish_now(py, EventType::FORCED_HEALING_CYCLE, vec![("timestamp", py_str(py, &iso(&now())))])?;
+        self.inner.policy.lock().throttle.clear_cooldown();
+        let inner = self.inner.clone();
+        let (decision, _) = inner.policy.lock().begin_iteration(inner.now_secs(), true);
+        if let CycleDecision::Skip(reason) = decision {
+            return Err(PyRuntimeError::new_err(format!("forced cycle not run: {reason}")));
+        }
+        match runtime::block_on(run_cycle(&inner, &Caller::Inline, true)) {
+            Ok(Some(result)) => Ok(result),
+            Ok(None) => Ok(py.None()),
+            Err(message) => Err(PyRuntimeError::new_err(message)),
+        }
+    }
+
+    fn _force_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let host = HostLoop::current(py)
+            .ok_or_else(|| PyRuntimeError::new_err("force_healing_cycle_async() must be awaited inside a running event loop"))?;
+        self.publish_now(py, EventType::FORCED_HEALING_CYCLE, vec![("timestamp", py_str(py, &iso(&now())))])?;
+        let inner = self.inner.clone();
+        let timeout = Duration::from_secs_f64(inner.settings().callback_timeout_seconds);
+        let host_for_result = host.clone();
+        runtime::spawn_awaitable(py, &host_for_result, async move {
+            let caller = Caller::Host { host, timeout };
+            inner.policy.lock().throttle.clear_cooldown();
+            let _ = inner.policy.lock().begin_iteration(inner.now_secs(), true);
+            match run_cycle(&inner, &caller, true).await {
+                Ok(Some(result)) => Ok(result),
+                Ok(None) => none_result(),
+                Err(message) => Err(PyRuntimeError::new_err(message)),
+            }
+        })
+    }
+
+    fn get_throttle_state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let now_s = self.inner.now_secs();
+        let state = self.inner.policy.lock().throttle.state(now_s);
+        enums::to_py(py, state)
+    }
+
+    fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.stats_dict(py)
+    }
+
+    fn get_config(&self, py: Python<'_>) -> Py<AutorepairConfig> {
+        self.inner.config.lock().clone_ref(py)
+    }
+
+    /// Updates configuration fields by name. Every value is validated first; an unknown
+    /// name or a bad value raises and changes nothing.
+    #[pyo3(signature = (**kwargs))]
+    fn update_config(&self, py: Python<'_>, kwargs: Option<Bound<'_, PyDict>>) -> PyResult<()> {
+        let Some(kwargs) = kwargs else { return Ok(()) };
+        let config = self.inner.config.lock().clone_ref(py);
+        let mut next = config.get().settings();
+        let mut names = Vec::new();
+        for (k, v) in kwargs.iter() {
+            let name: String = k.extract()?;
+            set_field(&mut next, &name, &v)?;
+            names.push(name);
+        }
+        next.validate().py_err()?;
+        *config.get().settings.lock() = next;
+        let list = pyo3::types::PyList::new(py, &names)?.into_any().unbind();
+        self.publish_now(py, EventType::AUTOREPAIR_CONFIG_UPDATED, vec![("updated_params", list)])
+    }
+
+    fn is_running(&self) -> bool {
+        self.inner.run.lock().running
+    }
+
+    /// Seconds since `start()`, live while running.
+    fn get_uptime(&self) -> f64 {
+        self.inner.uptime()
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.inner.pipeline)?;
+        if let Some(o) = &self.inner.integration {
+            visit.call(o)?;
+        }
+        if let Some(o) = &self.inner.hooks {
+            visit.call(o)?;
+        }
+        Ok(())
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (healing_pipeline, integration_layer=None, event_hooks=None, config=None))]
+pub fn create_autorepair_engine(
+    py: Python<'_>,
+    healing_pipeline: Py<PyAny>,
+    integration_layer: Option<Py<PyAny>>,
+    event_hooks: Option<Py<PyAny>>,
+    config: Option<Bound<'_, PyAny>>,
+) -> PyResult<AutorepairEngine> {
+    AutorepairEngine::py_new(py, healing_pipeline, integration_layer, event_hooks, config)
+}
