@@ -10,7 +10,10 @@ pub mod errors;
 #[macro_use]
 pub mod record;
 
+pub mod classification_engine;
 pub mod event_hooks;
+pub mod health_engine;
+pub mod input;
 
 use pyo3::prelude::*;
 
@@ -19,7 +22,11 @@ mod _native {
     use super::*;
 
     #[pymodule_export]
+    use super::classification_engine::{create_classification_engine, ClassificationEngine, ClassificationResult};
+    #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
+    #[pymodule_export]
+    use super::health_engine::{create_health_engine, HealthComponent, HealthEngine, HealthScore, HealthTrend};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -10,22 +10,34 @@ use pyo3::types::PyDict;
 use pyo3::PyVisit;
 use std::sync::OnceLock;
 
-type Maker = Box<dyn Fn(Python<'_>) -> PyResult<Py<PyAny>> + Send + Sync>;
+type Maker = Box<dyn Fn(Python<'_>, &[Py<PyAny>]) -> PyResult<Py<PyAny>> + Send + Sync>;
 
 pub struct Lazy {
     cell: OnceLock<Py<PyAny>>,
     make: Option<Maker>,
+    /// Python objects the maker reads, kept here (not inside the closure) so the garbage
+    /// collector sees them.
+    held: Vec<Py<PyAny>>,
 }
 
 impl Lazy {
     pub fn ready(obj: Py<PyAny>) -> Self {
         let cell = OnceLock::new();
         let _ = cell.set(obj);
-        Lazy { cell, make: None }
+        Lazy { cell, make: None, held: Vec::new() }
     }
 
     pub fn later(make: impl Fn(Python<'_>) -> PyResult<Py<PyAny>> + Send + Sync + 'static) -> Self {
-        Lazy { cell: OnceLock::new(), make: Some(Box::new(make)) }
+        Lazy { cell: OnceLock::new(), make: Some(Box::new(move |py, _| make(py))), held: Vec::new() }
+    }
+
+    /// Like `later`, for a maker that reads caller objects (which could reach back to the
+    /// record): they are passed to the maker and visited by the garbage collector.
+    pub fn later_holding(
+        held: Vec<Py<PyAny>>,
+        make: impl Fn(Python<'_>, &[Py<PyAny>]) -> PyResult<Py<PyAny>> + Send + Sync + 'static,
+    ) -> Self {
+        Lazy { cell: OnceLock::new(), make: Some(Box::new(make)), held }
     }
 
     /// The Python object, built on first access.
@@ -34,7 +46,7 @@ impl Lazy {
             return Ok(obj.clone_ref(py));
         }
         let obj = match &self.make {
-            Some(make) => make(py)?,
+            Some(make) => make(py, &self.held)?,
             None => py.None(),
         };
         // Two threads may race here; the first value wins and both see it.
@@ -51,12 +63,16 @@ impl Lazy {
         if let Some(obj) = self.cell.get() {
             visit.call(obj)?;
         }
+        for obj in &self.held {
+            visit.call(obj)?;
+        }
         Ok(())
     }
 
     pub fn clear(&mut self) {
         self.cell = OnceLock::new();
         self.make = None;
+        self.held.clear();
     }
 }
 
