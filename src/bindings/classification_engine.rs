@@ -8,24 +8,27 @@
 
 use super::convert::type_name;
 use super::input::{
-    caller_error, count_arg, dict_arg, dict_get, lazy_timestamp, num_from_py, optional_attr, truthy, utf8, text_of,
-    wall_micros, Members,
+    caller_error, count_arg, dict_arg, num_from_py, optional_attr, timestamp_at, truthy, utf8, wall_micros, KeySet,
+    Members, Utf8,
 };
-use super::record::{self, Lazy};
+use super::record::{self, Lazy, LazySource};
 use crate::engine::classification_engine::{
     fixed_texts, Classification, ClassificationEngine as Engine, FaultCategory, FaultMetrics, FaultView, OwnedTag,
-    RepairPriority, METRIC_NAMES,
+    RepairPriority, METRIC_NAMES, METRIC_NAME_LIST,
 };
 use crate::engine::clock::unique_id;
 use crate::engine::detection_engine::{FaultSeverity, FaultSource};
 use crate::engine::enums::ValueEnum;
+use crate::engine::pynum::Num;
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString};
+use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 py_record! {
     /// How one fault was classified: category, subcategory, confidence, repair priority, root
@@ -50,9 +53,26 @@ static PRIORITIES: Members<RepairPriority> = Members::new();
 static SEVERITIES: Members<FaultSeverity> = Members::new();
 static SOURCES: Members<FaultSource> = Members::new();
 
+/// FNV-1a: the fixed texts are few, short and ours, so a cheap hash beats SipHash here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// The engine's fixed result texts as Python strings, made once.
 fn fixed_text(py: Python<'_>, text: &str) -> Py<PyAny> {
-    static TEXTS: PyOnceLock<HashMap<&'static str, Py<PyString>>> = PyOnceLock::new();
+    static TEXTS: PyOnceLock<HashMap<&'static str, Py<PyString>, BuildHasherDefault<Fnv>>> = PyOnceLock::new();
     let texts = TEXTS.get_or_init(py, || fixed_texts().map(|t| (t, PyString::intern(py, t).unbind())).collect());
     match texts.get(text) {
         Some(s) => s.clone_ref(py).into_any(),
@@ -60,19 +80,16 @@ fn fixed_text(py: Python<'_>, text: &str) -> Py<PyAny> {
     }
 }
 
-/// The metric names the classifier reads, interned, in `METRIC_NAMES` order.
-fn metric_names(py: Python<'_>) -> &[Py<PyString>] {
-    static NAMES: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
-    NAMES.get_or_init(py, || METRIC_NAMES.iter().map(|(n, _, _)| PyString::intern(py, n).unbind()).collect())
-}
+/// The metric names the classifier reads.
+static METRIC_KEYS: KeySet = KeySet::new(&METRIC_NAME_LIST);
 
 /// What the classifier needs from a fault, held as Python objects where the result reuses
 /// them and as UTF-8 bytes where the engine reads text.
 struct FaultInput<'py> {
     fault_id: Option<Bound<'py, PyAny>>,
     fault_type: Option<Bound<'py, PyString>>,
-    fault_type_utf8: Option<Bound<'py, PyBytes>>,
-    description_utf8: Option<Bound<'py, PyBytes>>,
+    fault_type_utf8: Option<Utf8<'py>>,
+    description_utf8: Option<Utf8<'py>>,
     severity: OwnedTag<FaultSeverity>,
     source: OwnedTag<FaultSource>,
     metrics: FaultMetrics,
@@ -108,66 +125,100 @@ impl<'py> FaultInput<'py> {
 
     fn view(&self) -> FaultView<'_> {
         FaultView {
-            fault_type: self.fault_type_utf8.as_ref().map_or("unknown", text_of),
+            fault_type: self.fault_type_utf8.as_ref().map_or("unknown", Utf8::as_str),
             severity: self.severity.as_tag(),
             source: self.source.as_tag(),
-            description: self.description_utf8.as_ref().map_or("", text_of),
+            description: self.description_utf8.as_ref().map_or("", Utf8::as_str),
             metrics: self.metrics,
         }
     }
 
-    /// The Python result. Only the scalar fields are built now.
+    /// The Python result. Only the scalar fields are built now; the rest come from one shared
+    /// `ResultSource` when first read.
     fn into_result(self, py: Python<'py>, c: Classification, micros: i64) -> PyResult<ClassificationResult> {
         let fault_id = match self.fault_id {
             Some(id) => id.unbind(),
             None => PyString::new(py, &unique_id("cls_")).into_any().unbind(),
         };
-        let fault_type: Option<Py<PyString>> = self.fault_type.map(Bound::unbind);
-        let root_type = fault_type.as_ref().map(|s| s.clone_ref(py));
-        let meta_type = fault_type;
-        let source = self.source.clone();
-        let (meta_severity, meta_source) = (self.severity, self.source);
+        let source = Arc::new(ResultSource {
+            classification: c,
+            fault_type: self.fault_type.map(Bound::unbind),
+            severity: self.severity,
+            source: self.source,
+            micros,
+        });
+        let [root_cause, affected_components, recommended_actions, timestamp, metadata] =
+            Lazy::shared(source, [ROOT_CAUSE, COMPONENTS, ACTIONS, TIMESTAMP, METADATA]);
         Ok(ClassificationResult {
             fault_id: Lazy::ready(fault_id),
             category: Lazy::ready(CATEGORIES.get(py, c.category)?),
             subcategory: Lazy::ready(fixed_text(py, c.subcategory)),
             confidence: Lazy::ready(PyFloat::new(py, c.confidence).into_any().unbind()),
             repair_priority: Lazy::ready(PRIORITIES.get(py, c.priority)?),
-            root_cause: Lazy::later(move |py| {
-                let name = match &root_type {
+            root_cause,
+            affected_components,
+            recommended_actions,
+            timestamp,
+            metadata,
+            core: Some(c),
+            modified: false,
+        })
+    }
+}
+
+const ROOT_CAUSE: u8 = 0;
+const COMPONENTS: u8 = 1;
+const ACTIONS: u8 = 2;
+const TIMESTAMP: u8 = 3;
+const METADATA: u8 = 4;
+
+/// What a result's deferred fields are built from.
+struct ResultSource {
+    classification: Classification,
+    /// The fault's own `fault_type` object (None when it had none: "unknown").
+    fault_type: Option<Py<PyString>>,
+    severity: OwnedTag<FaultSeverity>,
+    source: OwnedTag<FaultSource>,
+    micros: i64,
+}
+
+impl LazySource for ResultSource {
+    fn make(&self, py: Python<'_>, field: u8) -> PyResult<Py<PyAny>> {
+        let c = &self.classification;
+        match field {
+            ROOT_CAUSE => {
+                let name = match &self.fault_type {
                     Some(s) => s.bind(py).to_cow()?.into_owned(),
                     None => "unknown".to_owned(),
                 };
                 Ok(PyString::new(py, &c.root_cause.text(&name)).into_any().unbind())
-            }),
-            affected_components: Lazy::later(move |py| {
+            }
+            COMPONENTS => {
                 let list = PyList::empty(py);
-                for name in c.affected_components(&source.as_tag()) {
+                for name in c.affected_components(&self.source.as_tag()) {
                     list.append(fixed_text(py, &name))?;
                 }
                 Ok(list.into_any().unbind())
-            }),
-            recommended_actions: Lazy::later(move |py| {
+            }
+            ACTIONS => {
                 let list = PyList::empty(py);
                 for action in c.recommended_actions() {
                     list.append(fixed_text(py, action))?;
                 }
                 Ok(list.into_any().unbind())
-            }),
-            timestamp: lazy_timestamp(micros),
-            metadata: Lazy::later(move |py| {
+            }
+            TIMESTAMP => timestamp_at(py, self.micros),
+            _ => {
                 let meta = PyDict::new(py);
-                match &meta_type {
+                match &self.fault_type {
                     Some(t) => meta.set_item(intern!(py, "fault_type"), t.bind(py))?,
                     None => meta.set_item(intern!(py, "fault_type"), intern!(py, "unknown"))?,
                 }
-                meta.set_item(intern!(py, "severity"), meta_severity.as_tag().label())?;
-                meta.set_item(intern!(py, "source"), meta_source.as_tag().label())?;
+                meta.set_item(intern!(py, "severity"), self.severity.as_tag().label())?;
+                meta.set_item(intern!(py, "source"), self.source.as_tag().label())?;
                 Ok(meta.into_any().unbind())
-            }),
-            core: Some(c),
-            modified: false,
-        })
+            }
+        }
     }
 }
 
@@ -203,30 +254,23 @@ fn tag<E: ValueEnum>(value: Option<Bound<'_, PyAny>>, members: &Members<E>, what
     Ok(if text.is_empty() { OwnedTag::Absent } else { OwnedTag::Text(text) })
 }
 
-/// The readings the classifier uses, looked up by interned key. An alias is looked up only
-/// when its canonical key gave nothing.
+/// The readings the classifier uses. A None value counts as missing, so an alias can stand in.
 fn read_metrics(value: Option<Bound<'_, PyAny>>) -> PyResult<FaultMetrics> {
     let mut out = FaultMetrics::default();
     let Some(dict) = dict_arg(value.as_ref(), "fault.metrics")? else { return Ok(out) };
     if dict.is_empty() {
         return Ok(out);
     }
-    let py = dict.py();
-    for ((name, key, alias), py_name) in METRIC_NAMES.iter().zip(metric_names(py)) {
-        if *alias && out.get(*key).is_some() {
-            continue;
+    let what = |i: usize| format!("fault.metrics['{}']", METRIC_KEYS.name(i));
+    METRIC_KEYS.read(dict, &what, |i, v| {
+        if v.is_none() {
+            return Ok(());
         }
-        let what = || format!("fault.metrics['{name}']");
-        let Some(v) = dict_get(dict, py_name.bind(py), &what)? else { continue };
-        let reading = if v.is_none() {
-            None
-        } else if key.is_flag() {
-            Some(crate::engine::pynum::Num::Bool(truthy(&v, &what)?))
-        } else {
-            num_from_py(&v, &what)?
-        };
-        out.put(*key, *alias, reading);
-    }
+        let (_, key, alias) = METRIC_NAMES[i];
+        let reading = if key.is_flag() { Some(Num::Bool(truthy(&v, &|| what(i))?)) } else { num_from_py(&v, &|| what(i))? };
+        out.put(key, alias, reading);
+        Ok(())
+    })?;
     Ok(out)
 }
 

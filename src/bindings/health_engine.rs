@@ -4,8 +4,8 @@
 //! Only the keys the engine uses are read from each metrics dict (by interned key), and the
 //! parts of a score callers seldom read (components, metadata, timestamp) are built on access.
 
-use super::input::{count_arg, dict_arg, dict_get, lazy_timestamp, num_from_py, truthy, wall_micros, Members};
-use super::record::{self, Lazy};
+use super::input::{count_arg, dict_arg, num_from_py, timestamp_at, truthy, wall_micros, KeySet, Members};
+use super::record::{self, Lazy, LazySource};
 use crate::engine::health_engine::{
     from_alias, Component, Health, HealthEngine as Engine, HealthLevel, Readings, Trend, TrendDirection,
     DEFAULT_HISTORY_SIZE, DEFAULT_TREND_WINDOW,
@@ -16,6 +16,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString};
+use pyo3::{PyTraverseError, PyVisit};
+use std::sync::Arc;
 
 py_record! {
     /// One component of a health score: its name, score (0-100), weight and details.
@@ -56,46 +58,39 @@ py_record! {
 static LEVELS: Members<HealthLevel> = Members::new();
 static DIRECTIONS: Members<TrendDirection> = Members::new();
 
-/// Interned names per component: (canonical key, alias) for each of its four readings, and
-/// the component's name.
-struct ComponentNames {
-    keys: [(Py<PyString>, Option<Py<PyString>>); 4],
-    name: Py<PyString>,
+/// The keys each component reads (its four, then its alias), in `Component::ALL` order.
+static KEYS: [KeySet; 6] = [
+    KeySet::new(Component::Faza25.names()),
+    KeySet::new(Component::Faza27.names()),
+    KeySet::new(Component::Faza28.names()),
+    KeySet::new(Component::Faza28_5.names()),
+    KeySet::new(Component::Faza29.names()),
+    KeySet::new(Component::Faza30.names()),
+];
+
+/// The component names as Python strings, made once.
+fn component_names(py: Python<'_>) -> &[Py<PyString>; 6] {
+    static NAMES: PyOnceLock<[Py<PyString>; 6]> = PyOnceLock::new();
+    NAMES.get_or_init(py, || Component::ALL.map(|c| PyString::intern(py, c.name()).unbind()))
 }
 
-fn names(py: Python<'_>) -> &[ComponentNames; 6] {
-    static NAMES: PyOnceLock<[ComponentNames; 6]> = PyOnceLock::new();
-    NAMES.get_or_init(py, || {
-        Component::ALL.map(|c| ComponentNames {
-            keys: c.keys().map(|(key, alias)| {
-                (PyString::intern(py, key).unbind(), alias.map(|a| PyString::intern(py, a).unbind()))
-            }),
-            name: PyString::intern(py, c.name()).unbind(),
-        })
-    })
-}
-
-/// One component's readings: each canonical key, or its alias when the key is missing or None.
-fn read_component(py: Python<'_>, component: Component, dict: &Bound<'_, PyDict>) -> PyResult<Readings> {
+/// One component's readings: each key, or the alias when the key it stands for is missing or
+/// None.
+fn read_component(component: Component, dict: &Bound<'_, PyDict>) -> PyResult<Readings> {
+    let what = |i: usize| format!("{}['{}']", component.argument(), component.names()[i]);
+    let mut values: [Option<Bound<'_, PyAny>>; 5] = Default::default();
+    KEYS[component as usize].read(dict, &what, |i, v| {
+        values[i] = Some(v);
+        Ok(())
+    })?;
     let mut out: Readings = [None; 4];
-    let keys = component.keys();
-    for (i, (canonical, alias)) in names(py)[component as usize].keys.iter().enumerate() {
-        let what = || format!("{}['{}']", component.argument(), keys[i].0);
-        out[i] = match dict_get(dict, canonical.bind(py), &what)? {
-            Some(v) if !v.is_none() => {
-                if component.is_flag(i) {
-                    Some(Num::Bool(truthy(&v, &what)?))
-                } else {
-                    num_from_py(&v, &what)?
-                }
-            }
-            _ => None,
-        };
-        if let (None, Some(alias)) = (out[i], alias) {
-            let alias_what = || format!("{}['{}']", component.argument(), keys[i].1.unwrap_or_default());
-            if let Some(v) = dict_get(dict, alias.bind(py), &alias_what)? {
-                out[i] = num_from_py(&v, &alias_what)?.map(|r| from_alias(component, i, r));
-            }
+    for (i, slot) in out.iter_mut().enumerate() {
+        let Some(v) = values[i].as_ref().filter(|v| !v.is_none()) else { continue };
+        *slot = if component.is_flag(i) { Some(Num::Bool(truthy(v, &|| what(i))?)) } else { num_from_py(v, &|| what(i))? };
+    }
+    if let (Some(target), Some(v)) = (component.alias_target(), values[4].as_ref()) {
+        if out[target].is_none() {
+            out[target] = num_from_py(v, &|| what(4))?.map(|r| from_alias(component, target, r));
         }
     }
     Ok(out)
@@ -105,61 +100,104 @@ fn float(py: Python<'_>, v: f64) -> Py<PyAny> {
     PyFloat::new(py, v).into_any().unbind()
 }
 
-fn score_result(py: Python<'_>, health: Health, dicts: Vec<Py<PyAny>>, has_dict: [bool; 6], micros: i64) -> PyResult<HealthScore> {
+fn score_result(py: Python<'_>, health: Health, dicts: [Option<Py<PyDict>>; 6], micros: i64) -> PyResult<HealthScore> {
+    let [components, timestamp, metadata] =
+        Lazy::shared(Arc::new(ScoreSource { health, dicts, micros }), [COMPONENTS, TIMESTAMP, METADATA]);
     Ok(HealthScore {
         overall_score: Lazy::ready(float(py, health.overall)),
         level: Lazy::ready(LEVELS.get(py, health.level)?),
-        components: Lazy::later_holding(dicts, move |py, dicts| {
-            let names = names(py);
-            let mut given = dicts.iter();
-            let list = PyList::empty(py);
-            for (i, c) in Component::ALL.iter().enumerate() {
-                let details = PyDict::new(py);
-                // The dict passed, or a new {} for None or an empty dict, as the reference did.
-                let metrics = match has_dict[i] {
-                    true => given.next().map(|d| d.clone_ref(py)),
-                    false => None,
-                };
-                match metrics {
-                    Some(d) => details.set_item(intern!(py, "metrics"), d)?,
-                    None => details.set_item(intern!(py, "metrics"), PyDict::new(py))?,
-                }
-                let component = HealthComponent {
-                    name: Lazy::ready(names[i].name.clone_ref(py).into_any()),
-                    score: Lazy::ready(float(py, health.components[i])),
-                    weight: Lazy::ready(float(py, c.weight())),
-                    details: Lazy::ready(details.into_any().unbind()),
-                    modified: false,
-                };
-                list.append(Py::new(py, component)?)?;
-            }
-            Ok(list.into_any().unbind())
-        }),
-        timestamp: lazy_timestamp(micros),
-        metadata: Lazy::later(move |py| {
-            let names = names(py);
-            let meta = PyDict::new(py);
-            meta.set_item(intern!(py, "component_count"), Component::ALL.len())?;
-            meta.set_item(intern!(py, "lowest_component"), names[health.lowest as usize].name.bind(py))?;
-            meta.set_item(intern!(py, "highest_component"), names[health.highest as usize].name.bind(py))?;
-            Ok(meta.into_any().unbind())
-        }),
+        components,
+        timestamp,
+        metadata,
         core: Some(health),
         modified: false,
     })
 }
 
+const COMPONENTS: u8 = 0;
+const TIMESTAMP: u8 = 1;
+const METADATA: u8 = 2;
+const RECENT: u8 = 3;
+
+/// What a score's deferred fields are built from.
+struct ScoreSource {
+    health: Health,
+    /// The metrics dicts passed (None for None or an empty dict).
+    dicts: [Option<Py<PyDict>>; 6],
+    micros: i64,
+}
+
+impl LazySource for ScoreSource {
+    fn make(&self, py: Python<'_>, field: u8) -> PyResult<Py<PyAny>> {
+        let names = component_names(py);
+        match field {
+            COMPONENTS => {
+                let list = PyList::empty(py);
+                for (i, c) in Component::ALL.iter().enumerate() {
+                    // The dict passed, or a new {} for None or an empty dict, as the reference did.
+                    let metrics = match &self.dicts[i] {
+                        Some(d) => d.clone_ref(py),
+                        None => PyDict::new(py).unbind(),
+                    };
+                    let details = PyDict::new(py);
+                    details.set_item(intern!(py, "metrics"), metrics)?;
+                    let component = HealthComponent {
+                        name: Lazy::ready(names[i].clone_ref(py).into_any()),
+                        score: Lazy::ready(float(py, self.health.components[i])),
+                        weight: Lazy::ready(float(py, c.weight())),
+                        details: Lazy::ready(details.into_any().unbind()),
+                        modified: false,
+                    };
+                    list.append(Py::new(py, component)?)?;
+                }
+                Ok(list.into_any().unbind())
+            }
+            TIMESTAMP => timestamp_at(py, self.micros),
+            _ => {
+                let meta = PyDict::new(py);
+                meta.set_item(intern!(py, "component_count"), Component::ALL.len())?;
+                meta.set_item(intern!(py, "lowest_component"), names[self.health.lowest as usize].bind(py))?;
+                meta.set_item(intern!(py, "highest_component"), names[self.health.highest as usize].bind(py))?;
+                Ok(meta.into_any().unbind())
+            }
+        }
+    }
+
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for dict in self.dicts.iter().flatten() {
+            visit.call(dict)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a trend's deferred fields are built from.
+struct TrendSource {
+    recent: Vec<f64>,
+    micros: i64,
+}
+
+impl LazySource for TrendSource {
+    fn make(&self, py: Python<'_>, field: u8) -> PyResult<Py<PyAny>> {
+        match field {
+            RECENT => Ok(PyList::new(py, &self.recent)?.into_any().unbind()),
+            _ => timestamp_at(py, self.micros),
+        }
+    }
+}
+
 fn trend_result(py: Python<'_>, trend: Trend, micros: i64) -> PyResult<HealthTrend> {
     let window = trend.recent.len();
-    let recent = trend.recent;
+    let [recent_scores, timestamp] =
+        Lazy::shared(Arc::new(TrendSource { recent: trend.recent, micros }), [RECENT, TIMESTAMP]);
     Ok(HealthTrend {
         direction: Lazy::ready(DIRECTIONS.get(py, trend.direction)?),
         slope: Lazy::ready(float(py, trend.slope)),
         confidence: Lazy::ready(float(py, trend.confidence)),
         window_size: Lazy::ready(window.into_pyobject(py)?.into_any().unbind()),
-        recent_scores: Lazy::later(move |py| Ok(PyList::new(py, &recent)?.into_any().unbind())),
+        recent_scores,
         prediction: Lazy::ready(float(py, trend.prediction)),
-        timestamp: lazy_timestamp(micros),
+        timestamp,
         modified: false,
     })
 }
@@ -229,20 +267,18 @@ impl HealthEngine {
     ) -> PyResult<Py<HealthScore>> {
         let args = [faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics, faza30_metrics];
         let mut readings: [Readings; 6] = [[None; 4]; 6];
-        let mut dicts: Vec<Py<PyAny>> = Vec::new();
-        let mut has_dict = [false; 6];
+        let mut dicts: [Option<Py<PyDict>>; 6] = Default::default();
         for (i, c) in Component::ALL.iter().enumerate() {
             let Some(dict) = dict_arg(args[i], c.argument())? else { continue };
             if dict.is_empty() {
                 continue;
             }
-            readings[i] = read_component(py, *c, dict)?;
-            dicts.push(dict.clone().into_any().unbind());
-            has_dict[i] = true;
+            readings[i] = read_component(*c, dict)?;
+            dicts[i] = Some(dict.clone().unbind());
         }
         let micros = wall_micros();
         let health = self.engine.lock().compute(&readings);
-        Py::new(py, score_result(py, health, dicts, has_dict, micros)?)
+        Py::new(py, score_result(py, health, dicts, micros)?)
     }
 
     /// The trend over the newest `window_size` scores (0 analyses none; negative is a

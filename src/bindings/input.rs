@@ -9,6 +9,7 @@ use super::enums;
 use crate::engine::enums::ValueEnum;
 use crate::engine::pynum::Num;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
@@ -42,28 +43,101 @@ impl<E: ValueEnum> Members<E> {
     }
 }
 
-/// Python strings for a fixed list of names, interned once.
-pub struct InternedNames {
+/// A fixed set of dict keys read together: `read` reports what `dict.get(name)` gives for each.
+///
+/// Dicts up to `4 * names` entries are walked once instead of looked up name by name (a walk
+/// step is a few times cheaper than a lookup). Keys are matched by identity first (a dict
+/// literal's keys are the same interned strings as ours), then by hash and content. A dict
+/// with a key that is not an exact `str` (whose `__eq__` could claim to equal a name) is read
+/// with one lookup per name instead, as are larger dicts.
+pub struct KeySet {
     names: &'static [&'static str],
-    cell: PyOnceLock<Vec<Py<PyString>>>,
+    cell: PyOnceLock<(Vec<Py<PyString>>, Vec<ffi::Py_hash_t>)>,
 }
 
-impl InternedNames {
+/// How many matching keys a walk collects before it hands over to lookups.
+const WALK_HITS: usize = 8;
+
+type Hits<'py> = [Option<(usize, Bound<'py, PyAny>)>; WALK_HITS];
+
+impl KeySet {
     pub const fn new(names: &'static [&'static str]) -> Self {
-        InternedNames { names, cell: PyOnceLock::new() }
+        KeySet { names, cell: PyOnceLock::new() }
     }
 
-    pub fn get<'py>(&self, py: Python<'py>, i: usize) -> &Bound<'py, PyString> {
-        self.cell.get_or_init(py, || self.names.iter().map(|n| PyString::intern(py, n).unbind()).collect())[i].bind(py)
+    pub fn name(&self, i: usize) -> &'static str {
+        self.names[i]
     }
 
-    /// The interned string equal to `text`, or a new one for text outside the list.
-    pub fn lookup(&self, py: Python<'_>, text: &str) -> Py<PyString> {
-        match self.names.iter().position(|n| *n == text) {
-            Some(i) => self.get(py, i).clone().unbind(),
-            None => PyString::new(py, text).unbind(),
+    fn interned(&self, py: Python<'_>) -> PyResult<&(Vec<Py<PyString>>, Vec<ffi::Py_hash_t>)> {
+        self.cell.get_or_try_init(py, || {
+            let strings: Vec<Py<PyString>> = self.names.iter().map(|n| PyString::intern(py, n).unbind()).collect();
+            let hashes = strings.iter().map(|s| s.bind(py).hash()).collect::<PyResult<Vec<_>>>()?;
+            Ok((strings, hashes))
+        })
+    }
+
+    /// Calls `each(i, value)` for every `names[i]` the dict holds. The dict is read completely
+    /// before the first call, so `each` may run Python code. `what(i)` names the entry in
+    /// error messages.
+    pub fn read<'py>(
+        &self,
+        dict: &Bound<'py, PyDict>,
+        what: &dyn Fn(usize) -> String,
+        mut each: impl FnMut(usize, Bound<'py, PyAny>) -> PyResult<()>,
+    ) -> PyResult<()> {
+        let py = dict.py();
+        let (strings, hashes) = self.interned(py)?;
+        if dict.len() <= 4 * self.names.len() {
+            if let Some(hits) = walk(dict, strings, hashes) {
+                for (i, value) in hits.into_iter().flatten() {
+                    each(i, value)?;
+                }
+                return Ok(());
+            }
+        }
+        for (i, name) in strings.iter().enumerate() {
+            if let Some(value) = dict_get(dict, name.bind(py), &|| what(i))? {
+                each(i, value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The walk. `None` when a key is not an exact str, or more than `WALK_HITS` names are present.
+fn walk<'py>(dict: &Bound<'py, PyDict>, strings: &[Py<PyString>], hashes: &[ffi::Py_hash_t]) -> Option<Hits<'py>> {
+    let py = dict.py();
+    let mut hits: Hits<'py> = Default::default();
+    let mut count = 0;
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: the GIL is held and nothing below runs Python code (exact strs hash and compare
+    // in C), so the dict cannot change during the walk and the borrowed key and value stay
+    // valid until each matched value is turned into an owned reference.
+    unsafe {
+        while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
+            if ffi::PyUnicode_CheckExact(key) == 0 {
+                return None;
+            }
+            let found = match strings.iter().position(|s| s.as_ptr() == key) {
+                Some(i) => Some(i),
+                None => {
+                    let h = ffi::PyObject_Hash(key);
+                    hashes.iter().zip(strings).position(|(hash, s)| *hash == h && ffi::PyUnicode_Compare(key, s.as_ptr()) == 0)
+                }
+            };
+            if let Some(i) = found {
+                if count == WALK_HITS {
+                    return None;
+                }
+                hits[count] = Some((i, Bound::from_borrowed_ptr(py, value)));
+                count += 1;
+            }
         }
     }
+    Some(hits)
 }
 
 /// Wraps an error raised by caller code (a `__getattr__`, `__eq__` or `__bool__`) in a
@@ -92,8 +166,23 @@ pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<
     if v.is_none() {
         return Ok(None);
     }
-    if let Ok(f) = v.cast_exact::<PyFloat>() {
-        return finite(f.value(), what).map(Some);
+    // Exact floats and ints (nearly every metric) are read straight through the C API.
+    let ptr = v.as_ptr();
+    // SAFETY: `ptr` is a live object (the GIL is held and `v` owns a reference); the type
+    // checks come first, so each accessor only sees its own exact type, where it cannot fail
+    // except by overflow, which is reported through `overflow`.
+    unsafe {
+        if ffi::PyFloat_CheckExact(ptr) != 0 {
+            return finite(ffi::PyFloat_AsDouble(ptr), what).map(Some);
+        }
+        if ffi::PyLong_CheckExact(ptr) != 0 {
+            let mut overflow = 0;
+            let n = ffi::PyLong_AsLongLongAndOverflow(ptr, &mut overflow);
+            if overflow == 0 {
+                return Ok(Some(Num::Int(n)));
+            }
+            return Err(PyValueError::new_err(format!("{}: integer does not fit in 64 bits", what())));
+        }
     }
     if let Ok(b) = v.cast::<PyBool>() {
         return Ok(Some(Num::Bool(b.is_true())));
@@ -117,6 +206,9 @@ pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<
 }
 
 fn finite(f: f64, what: &dyn Fn() -> String) -> PyResult<Num> {
+    if f.is_finite() {
+        return Ok(Num::Float(f));
+    }
     Num::float(f, &what()).map_err(super::errors::to_py_err)
 }
 
@@ -132,6 +224,9 @@ fn int(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Num> {
 
 /// Python truthiness of a caller value, with a raising `__bool__` reported against `what`.
 pub fn truthy(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<bool> {
+    if let Ok(b) = v.cast_exact::<PyBool>() {
+        return Ok(b.is_true());
+    }
     v.is_truthy().map_err(|e| caller_error(v.py(), e, &what()))
 }
 
@@ -152,15 +247,23 @@ pub fn dict_get<'py>(dict: &Bound<'py, PyDict>, key: &Bound<'py, PyString>, what
     dict.get_item(key).map_err(|e| caller_error(dict.py(), e, &what()))
 }
 
-/// The UTF-8 bytes of a Python string (the stable ABI has no borrowed view on 3.9).
-pub fn utf8<'py>(s: &Bound<'py, PyString>, what: &str) -> PyResult<Bound<'py, PyBytes>> {
-    s.encode_utf8().map_err(|_| PyValueError::new_err(format!("{what} is not valid text (it holds a lone surrogate)")))
+/// The UTF-8 encoding of a Python string (the stable ABI has no borrowed view before 3.10).
+/// Only `utf8` makes one, so its bytes are always valid UTF-8.
+pub struct Utf8<'py>(Bound<'py, PyBytes>);
+
+impl Utf8<'_> {
+    pub fn as_str(&self) -> &str {
+        // SAFETY: `utf8` is the only constructor, and Python's UTF-8 encoder refuses anything
+        // (lone surrogates) that would not be valid UTF-8; checking again would cost a pass
+        // over every fault's description.
+        unsafe { std::str::from_utf8_unchecked(self.0.as_bytes()) }
+    }
 }
 
-/// The text of `utf8` bytes.
-pub fn text_of<'a>(bytes: &'a Bound<'_, PyBytes>) -> &'a str {
-    // encode_utf8 produced these bytes, so they are valid UTF-8.
-    std::str::from_utf8(bytes.as_bytes()).unwrap_or_default()
+pub fn utf8<'py>(s: &Bound<'py, PyString>, what: &str) -> PyResult<Utf8<'py>> {
+    s.encode_utf8()
+        .map(Utf8)
+        .map_err(|_| PyValueError::new_err(format!("{what} is not valid text (it holds a lone surrogate)")))
 }
 
 /// A count argument (`limit`, `window_size`, `history_size`): an int (not a bool) of at least
@@ -186,8 +289,8 @@ pub fn count_arg(obj: &Bound<'_, PyAny>, what: &str, min: u64) -> PyResult<usize
     Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }
 
-/// The current wall-clock instant, cheap to take; `lazy_timestamp` turns it into the naive local
-/// `datetime` only if someone reads it.
+/// The current wall-clock instant, cheap to take; `timestamp_at` turns it into the naive local
+/// `datetime` only when someone reads it.
 pub fn wall_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -195,8 +298,7 @@ pub fn wall_micros() -> i64 {
         .unwrap_or(0)
 }
 
-pub fn lazy_timestamp(micros: i64) -> super::record::Lazy {
-    super::record::Lazy::later(move |py| {
-        super::convert::datetime_to_py(py, &crate::engine::clock::local_from_micros(micros))
-    })
+/// The naive local `datetime` of a `wall_micros` instant.
+pub fn timestamp_at(py: Python<'_>, micros: i64) -> PyResult<Py<PyAny>> {
+    super::convert::datetime_to_py(py, &crate::engine::clock::local_from_micros(micros))
 }

@@ -191,7 +191,7 @@ impl MetricKey {
 
 /// Every name the classifier reads: the canonical key, or an alias used by the detector or
 /// the integration layer (`true` in the last column). A canonical key wins over its alias.
-pub static METRIC_NAMES: [(&str, MetricKey, bool); 21] = [
+pub const METRIC_NAMES: [(&str, MetricKey, bool); 21] = [
     ("execution_time", MetricKey::ExecutionTime, false),
     ("error_count", MetricKey::ErrorCount, false),
     ("cpu_usage", MetricKey::CpuUsage, false),
@@ -216,6 +216,17 @@ pub static METRIC_NAMES: [(&str, MetricKey, bool); 21] = [
     ("cpu", MetricKey::CpuUsage, true),
     ("memory", MetricKey::MemoryUsage, true),
 ];
+
+/// The names of `METRIC_NAMES` alone, in the same order.
+pub static METRIC_NAME_LIST: [&str; METRIC_NAMES.len()] = {
+    let mut out = [""; METRIC_NAMES.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = METRIC_NAMES[i].0;
+        i += 1;
+    }
+    out
+};
 
 /// The readings a classification needs, extracted from the fault's metrics up front. Flags are
 /// stored as `Num::Bool` of the value's truthiness.
@@ -480,29 +491,46 @@ impl Classification {
 // ---------------------------------------------------------------------------------------------
 // Keyword matching
 
-/// One scan of a text finds every keyword and subcategory form in it. Patterns are bucketed by
-/// their first two bytes (letters folded to lower case), so each text position costs a table
-/// load and, rarely, one comparison.
+/// One scan of a text finds every keyword and subcategory form in it. The text is lower-cased
+/// once; patterns are bucketed by their first two bytes and checked by their first four before
+/// a full comparison, so each text position costs a table load and rarely more.
 struct Matcher {
-    patterns: Vec<&'static str>,
-    by_prefix: Vec<u128>,
+    patterns: [&'static [u8]; MAX_PATTERNS],
+    /// The first four bytes of each pattern (every pattern has at least four).
+    heads: [u32; MAX_PATTERNS],
+    /// Per bucket (`bucket(first byte, second byte)`), its range in `candidates`.
+    buckets: Box<[(u8, u8); 1024]>,
+    /// Pattern numbers grouped by bucket.
+    candidates: [u8; MAX_PATTERNS],
     /// Per scored category, the bits of its keywords.
     keywords: [u128; 5],
     /// Per scored category and candidate: the bits of the spaced and underscore forms.
     subcategories: [[(u128, u128); 4]; 5],
 }
 
-const FOLD_WIDTH: usize = 29;
+const MAX_PATTERNS: usize = 128;
 
-/// Letters 1..=26 (either case), `_` 27, space 28, anything else 0.
-const fn fold(b: u8) -> usize {
-    match b {
-        b'a'..=b'z' => (b - b'a') as usize + 1,
-        b'A'..=b'Z' => (b - b'A') as usize + 1,
-        b'_' => 27,
-        b' ' => 28,
-        _ => 0,
+/// Lower-case letters 1..=26, `_` 27, space 28, anything else 0 (no pattern starts there).
+static FOLD: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            c @ b'a'..=b'z' => c - b'a' + 1,
+            b'_' => 27,
+            b' ' => 28,
+            _ => 0,
+        };
+        b += 1;
     }
+    table
+};
+
+/// Texts up to this length are lower-cased on the stack.
+const STACK_TEXT: usize = 128;
+
+fn head(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 impl Matcher {
@@ -512,8 +540,9 @@ impl Matcher {
     }
 
     fn build() -> Matcher {
-        let mut patterns: Vec<&'static str> = Vec::new();
+        let mut patterns: Vec<&'static [u8]> = Vec::new();
         let mut bit_of = |p: &'static str| -> u128 {
+            let p = p.as_bytes();
             let i = patterns.iter().position(|q| *q == p).unwrap_or_else(|| {
                 patterns.push(p);
                 patterns.len() - 1
@@ -533,45 +562,68 @@ impl Matcher {
                 subcategories[i][j] = (bit_of(spaced), bit_of(cand));
             }
         }
-        assert!(patterns.len() <= 128, "the pattern masks hold 128 patterns");
-        let mut by_prefix = vec![0u128; FOLD_WIDTH * FOLD_WIDTH];
+        assert!(patterns.len() <= MAX_PATTERNS, "the pattern masks hold 128 patterns");
+        assert!(patterns.iter().all(|p| p.len() >= 4 && p.iter().all(|b| !b.is_ascii_uppercase())));
+        let mut heads = [0u32; MAX_PATTERNS];
+        let mut table: [&'static [u8]; MAX_PATTERNS] = [b""; MAX_PATTERNS];
         for (i, p) in patterns.iter().enumerate() {
-            let b = p.as_bytes();
-            by_prefix[fold(b[0]) * FOLD_WIDTH + fold(b[1])] |= 1u128 << i;
+            heads[i] = head(p);
+            table[i] = p;
         }
-        Matcher { patterns, by_prefix, keywords, subcategories }
+        let mut order: Vec<usize> = (0..patterns.len()).collect();
+        order.sort_by_key(|i| bucket(patterns[*i][0], patterns[*i][1]));
+        let mut candidates = [0u8; MAX_PATTERNS];
+        let mut buckets = Box::new([(0u8, 0u8); 1024]);
+        for (slot, i) in order.iter().enumerate() {
+            candidates[slot] = *i as u8;
+            let b = bucket(patterns[*i][0], patterns[*i][1]);
+            if buckets[b].0 == buckets[b].1 {
+                buckets[b] = (slot as u8, slot as u8);
+            }
+            buckets[b].1 = slot as u8 + 1;
+        }
+        Matcher { patterns: table, heads, buckets, candidates, keywords, subcategories }
     }
 
-    /// The patterns occurring in `text`, compared as `text.lower()` would be.
+    /// The patterns occurring in `text.lower()`.
     fn scan(&self, text: &str) -> u128 {
-        if text.is_ascii() {
-            self.scan_folded(text.as_bytes())
-        } else {
+        if !text.is_ascii() {
             // A few non-ASCII characters lower-case to ASCII letters (the Kelvin sign to `k`),
-            // so non-ASCII text is lower-cased in full first.
-            self.scan_folded(text.to_lowercase().as_bytes())
+            // so non-ASCII text is lower-cased in full.
+            return self.scan_lower(text.to_lowercase().as_bytes());
         }
+        if text.len() > STACK_TEXT {
+            return self.scan_lower(text.to_ascii_lowercase().as_bytes());
+        }
+        let mut buf = [0u8; STACK_TEXT];
+        let lower = &mut buf[..text.len()];
+        lower.copy_from_slice(text.as_bytes());
+        lower.make_ascii_lowercase();
+        self.scan_lower(lower)
     }
 
-    fn scan_folded(&self, bytes: &[u8]) -> u128 {
+    fn scan_lower(&self, text: &[u8]) -> u128 {
         let mut found = 0u128;
-        for i in 0..bytes.len().saturating_sub(1) {
-            let (a, b) = (fold(bytes[i]), fold(bytes[i + 1]));
-            if a == 0 || b == 0 {
+        for i in 0..(text.len() + 1).saturating_sub(4) {
+            let rest = &text[i..];
+            let (start, end) = self.buckets[bucket(rest[0], rest[1])];
+            if start == end {
                 continue;
             }
-            let mut candidates = self.by_prefix[a * FOLD_WIDTH + b] & !found;
-            while candidates != 0 {
-                let k = candidates.trailing_zeros() as usize;
-                candidates &= candidates - 1;
-                let p = self.patterns[k].as_bytes();
-                if bytes.len() - i >= p.len() && bytes[i..i + p.len()].eq_ignore_ascii_case(p) {
+            let h = head(rest);
+            for k in &self.candidates[start as usize..end as usize] {
+                let k = *k as usize & (MAX_PATTERNS - 1);
+                if self.heads[k] == h && rest.starts_with(self.patterns[k]) {
                     found |= 1u128 << k;
                 }
             }
         }
         found
     }
+}
+
+fn bucket(a: u8, b: u8) -> usize {
+    ((FOLD[a as usize] as usize) << 5 | FOLD[b as usize] as usize) & 1023
 }
 
 /// The scores of the five scored categories, in `SCORED` order.

@@ -80,51 +80,35 @@ impl Component {
         }
     }
 
-    /// The metric names this component reads, four per component in deduction order, each
-    /// with the alias read when the canonical key is missing (or None).
+    /// The metric names this component reads: its four keys in deduction order, then the
+    /// alias (if any) read when the key it stands for is missing or None.
     ///
     /// Aliases: `error_rate` stands for `1 - task_success_rate` (what detection reads),
     /// `bottleneck_count` for `bottleneck_detected` (detection; non-zero means detected),
     /// `failure_rate` for `agent_failure_rate` and `violation_count` for
     /// `governance_violations` (the keys detection puts on its faults).
-    pub fn keys(self) -> [(&'static str, Option<&'static str>); 4] {
+    pub const fn names(self) -> &'static [&'static str] {
         match self {
-            Component::Faza25 => [
-                ("queue_size", None),
-                ("task_success_rate", Some("error_rate")),
-                ("scheduler_efficiency", None),
-                ("cpu_usage", None),
-            ],
-            Component::Faza27 => [
-                ("graph_complexity", None),
-                ("cycle_count", None),
-                ("bottleneck_detected", Some("bottleneck_count")),
-                ("optimization_score", None),
-            ],
-            Component::Faza28 => [
-                ("agent_failure_rate", Some("failure_rate")),
-                ("cooperation_score", None),
-                ("agent_performance", None),
-                ("communication_health", None),
-            ],
-            Component::Faza28_5 => [
-                ("stability_score", None),
-                ("policy_effectiveness", None),
-                ("anomaly_count", None),
-                ("feedback_health", None),
-            ],
-            Component::Faza29 => [
-                ("governance_violations", Some("violation_count")),
-                ("takeover_active", None),
-                ("override_count", None),
-                ("risk_score", None),
-            ],
-            Component::Faza30 => [
-                ("active_faults", None),
-                ("repair_success_rate", None),
-                ("critical_faults", None),
-                ("failed_healing_cycles", None),
-            ],
+            Component::Faza25 => &["queue_size", "task_success_rate", "scheduler_efficiency", "cpu_usage", "error_rate"],
+            Component::Faza27 => {
+                &["graph_complexity", "cycle_count", "bottleneck_detected", "optimization_score", "bottleneck_count"]
+            }
+            Component::Faza28 => {
+                &["agent_failure_rate", "cooperation_score", "agent_performance", "communication_health", "failure_rate"]
+            }
+            Component::Faza28_5 => &["stability_score", "policy_effectiveness", "anomaly_count", "feedback_health"],
+            Component::Faza29 => &["governance_violations", "takeover_active", "override_count", "risk_score", "violation_count"],
+            Component::Faza30 => &["active_faults", "repair_success_rate", "critical_faults", "failed_healing_cycles"],
+        }
+    }
+
+    /// The reading the alias (the fifth name) stands in for.
+    pub fn alias_target(self) -> Option<usize> {
+        match self {
+            Component::Faza25 => Some(1),
+            Component::Faza27 => Some(2),
+            Component::Faza28 | Component::Faza29 => Some(0),
+            Component::Faza28_5 | Component::Faza30 => None,
         }
     }
 
@@ -149,23 +133,25 @@ pub fn from_alias(component: Component, i: usize, reading: Num) -> Num {
     }
 }
 
-/// Reads one component's metrics from an engine map (canonical key first, then its alias).
+/// Reads one component's metrics from an engine map (each key, or its alias when the key is
+/// missing or None).
 pub fn readings_from_map(component: Component, map: &Metrics) -> EngineResult<Readings> {
+    let names = component.names();
     let mut out: Readings = [None; 4];
-    for (i, (key, alias)) in component.keys().iter().enumerate() {
-        for (name, is_alias) in std::iter::once((*key, false)).chain(alias.map(|a| (a, true))) {
-            let Some(v) = map.get(name).filter(|v| !v.is_null()) else { continue };
-            let what = format!("{}['{name}']", component.argument());
-            let reading = if component.is_flag(i) && !is_alias {
-                Num::Bool(value::truthy(v))
-            } else {
-                Num::from_value(v, &what)?.ok_or_else(|| EngineError::invalid(what))?
-            };
-            out[i] = Some(if is_alias { from_alias(component, i, reading) } else { reading });
-            break;
+    for (i, name) in names.iter().enumerate() {
+        let Some(v) = map.get(*name).filter(|v| !v.is_null()) else { continue };
+        let what = format!("{}['{name}']", component.argument());
+        if i < 4 {
+            out[i] = Some(if component.is_flag(i) { Num::Bool(value::truthy(v)) } else { number(v, &what)? });
+        } else if let Some(target) = component.alias_target().filter(|t| out[*t].is_none()) {
+            out[target] = Some(from_alias(component, target, number(v, &what)?));
         }
     }
     Ok(out)
+}
+
+fn number(v: &serde_json::Value, what: &str) -> EngineResult<Num> {
+    Num::from_value(v, what)?.ok_or_else(|| EngineError::invalid(what.to_owned()))
 }
 
 /// `score - (1 - v) * k`, reading a missing `v` as 1.0 (no deduction is still a subtraction).

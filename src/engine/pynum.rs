@@ -87,7 +87,7 @@ impl Num {
     /// Python rounds an int when it meets a float), a float product otherwise.
     pub fn times(self, k: i64) -> f64 {
         match self.as_int() {
-            Some(i) => (i * i128::from(k)) as f64,
+            Some(i) => int_to_f64(i * i128::from(k)),
             None => self.as_f64() * k as f64,
         }
     }
@@ -95,7 +95,7 @@ impl Num {
     /// `float(min(self * k, cap))`.
     pub fn times_capped(self, k: i64, cap: i64) -> f64 {
         match self.as_int() {
-            Some(i) => (i * i128::from(k)).min(i128::from(cap)) as f64,
+            Some(i) => int_to_f64((i * i128::from(k)).min(i128::from(cap))),
             None => {
                 let product = self.as_f64() * k as f64;
                 let cap = cap as f64;
@@ -116,6 +116,15 @@ impl Num {
             Num::Int(i) => i.to_string(),
             Num::Float(f) => float_repr(f),
         }
+    }
+}
+
+/// An exact integer rounded once to a float; the i64 conversion is one instruction, the i128
+/// one a library call, so the wide path is kept for products that need it.
+fn int_to_f64(v: i128) -> f64 {
+    match i64::try_from(v) {
+        Ok(small) => small as f64,
+        Err(_) => v as f64,
     }
 }
 
