@@ -14,7 +14,7 @@ use super::input::{
 use super::record::{self, Lazy, LazySource};
 use crate::engine::classification_engine::{
     fixed_texts, Classification, ClassificationEngine as Engine, FaultCategory, FaultMetrics, FaultView, OwnedTag,
-    RepairPriority, METRIC_NAMES, METRIC_NAME_LIST,
+    RepairPriority, MAX_CACHED_KEY_LEN, METRIC_NAMES, METRIC_NAME_LIST,
 };
 use crate::engine::clock::unique_id;
 use crate::engine::detection_engine::{FaultSeverity, FaultSource};
@@ -88,7 +88,7 @@ static METRIC_KEYS: KeySet = KeySet::new(&METRIC_NAME_LIST);
 struct FaultInput<'py> {
     fault_id: Option<Bound<'py, PyAny>>,
     fault_type: Option<Bound<'py, PyString>>,
-    fault_type_utf8: Option<Utf8<'py>>,
+    fault_type_text: Option<Arc<str>>,
     description_utf8: Option<Utf8<'py>>,
     severity: OwnedTag<FaultSeverity>,
     source: OwnedTag<FaultSource>,
@@ -96,7 +96,7 @@ struct FaultInput<'py> {
 }
 
 impl<'py> FaultInput<'py> {
-    fn read(fault: &Bound<'py, PyAny>) -> PyResult<Self> {
+    fn read(fault: &Bound<'py, PyAny>, type_texts: &Mutex<TypeTexts>) -> PyResult<Self> {
         // FAST PATH (detection): once `detection_engine::DetectedFault` lands (a py_record whose
         // `core` is the engine fault), check `fault.cast::<DetectedFault>()` here and, while its
         // `modified` flag is false, fill this struct from the core (fault type, severity and
@@ -110,7 +110,7 @@ impl<'py> FaultInput<'py> {
         let metrics = optional_attr(fault, intern!(py, "metrics"), "fault.metrics")?;
         let fault_id = optional_attr(fault, intern!(py, "fault_id"), "fault.fault_id")?;
         Ok(FaultInput {
-            fault_type_utf8: fault_type.as_ref().map(|s| utf8(s, "fault.fault_type")).transpose()?,
+            fault_type_text: fault_type.as_ref().map(|s| TypeTexts::text_of(type_texts, s)).transpose()?,
             description_utf8: match &description {
                 Some(s) if !s.is_empty()? => Some(utf8(s, "fault.description")?),
                 _ => None,
@@ -125,7 +125,7 @@ impl<'py> FaultInput<'py> {
 
     fn view(&self) -> FaultView<'_> {
         FaultView {
-            fault_type: self.fault_type_utf8.as_ref().map_or("unknown", Utf8::as_str),
+            fault_type: self.fault_type_text.as_deref().unwrap_or("unknown"),
             severity: self.severity.as_tag(),
             source: self.source.as_tag(),
             description: self.description_utf8.as_ref().map_or("", Utf8::as_str),
@@ -133,8 +133,8 @@ impl<'py> FaultInput<'py> {
         }
     }
 
-    /// The Python result. Only the scalar fields are built now; the rest come from one shared
-    /// `ResultSource` when first read.
+    /// The Python result. The fault id and the two enum members are set now; the other fields
+    /// come from one shared `ResultSource` when first read.
     fn into_result(self, py: Python<'py>, c: Classification, micros: i64) -> PyResult<ClassificationResult> {
         let fault_id = match self.fault_id {
             Some(id) => id.unbind(),
@@ -147,13 +147,13 @@ impl<'py> FaultInput<'py> {
             source: self.source,
             micros,
         });
-        let [root_cause, affected_components, recommended_actions, timestamp, metadata] =
-            Lazy::shared(source, [ROOT_CAUSE, COMPONENTS, ACTIONS, TIMESTAMP, METADATA]);
+        let [subcategory, confidence, root_cause, affected_components, recommended_actions, timestamp, metadata] =
+            Lazy::shared(source, [SUBCATEGORY, CONFIDENCE, ROOT_CAUSE, COMPONENTS, ACTIONS, TIMESTAMP, METADATA]);
         Ok(ClassificationResult {
             fault_id: Lazy::ready(fault_id),
             category: Lazy::ready(CATEGORIES.get(py, c.category)?),
-            subcategory: Lazy::ready(fixed_text(py, c.subcategory)),
-            confidence: Lazy::ready(PyFloat::new(py, c.confidence).into_any().unbind()),
+            subcategory,
+            confidence,
             repair_priority: Lazy::ready(PRIORITIES.get(py, c.priority)?),
             root_cause,
             affected_components,
@@ -166,11 +166,13 @@ impl<'py> FaultInput<'py> {
     }
 }
 
-const ROOT_CAUSE: u8 = 0;
-const COMPONENTS: u8 = 1;
-const ACTIONS: u8 = 2;
-const TIMESTAMP: u8 = 3;
-const METADATA: u8 = 4;
+const SUBCATEGORY: u8 = 0;
+const CONFIDENCE: u8 = 1;
+const ROOT_CAUSE: u8 = 2;
+const COMPONENTS: u8 = 3;
+const ACTIONS: u8 = 4;
+const TIMESTAMP: u8 = 5;
+const METADATA: u8 = 6;
 
 /// What a result's deferred fields are built from.
 struct ResultSource {
@@ -186,6 +188,8 @@ impl LazySource for ResultSource {
     fn make(&self, py: Python<'_>, field: u8) -> PyResult<Py<PyAny>> {
         let c = &self.classification;
         match field {
+            SUBCATEGORY => Ok(fixed_text(py, c.subcategory)),
+            CONFIDENCE => Ok(PyFloat::new(py, c.confidence).into_any().unbind()),
             ROOT_CAUSE => {
                 let name = match &self.fault_type {
                     Some(s) => s.bind(py).to_cow()?.into_owned(),
@@ -219,6 +223,43 @@ impl LazySource for ResultSource {
                 Ok(meta.into_any().unbind())
             }
         }
+    }
+}
+
+/// How many `fault_type` objects `TypeTexts` remembers.
+const TYPE_TEXTS_CAP: usize = 32;
+
+/// The texts of recently seen `fault_type` string objects, by identity. Fault types are a
+/// handful of interned constants, and encoding one to UTF-8 costs more than matching it here.
+/// Each entry holds its string, so an address cannot be reused while it is remembered.
+#[derive(Default)]
+struct TypeTexts {
+    entries: Vec<(Py<PyString>, Arc<str>)>,
+    next: usize,
+}
+
+impl TypeTexts {
+    fn text_of(memo: &Mutex<TypeTexts>, s: &Bound<'_, PyString>) -> PyResult<Arc<str>> {
+        if let Some((_, text)) = memo.lock().entries.iter().find(|(known, _)| known.as_ptr() == s.as_ptr()) {
+            return Ok(text.clone());
+        }
+        let text: Arc<str> = Arc::from(utf8(s, "fault.fault_type")?.as_str());
+        if text.len() <= MAX_CACHED_KEY_LEN {
+            let entry = (s.clone().unbind(), text.clone());
+            let evicted = {
+                let mut memo = memo.lock();
+                if memo.entries.len() < TYPE_TEXTS_CAP {
+                    memo.entries.push(entry);
+                    None
+                } else {
+                    let slot = memo.next;
+                    memo.next = (slot + 1) % TYPE_TEXTS_CAP;
+                    Some(std::mem::replace(&mut memo.entries[slot], entry))
+                }
+            };
+            drop(evicted);
+        }
+        Ok(text)
     }
 }
 
@@ -282,19 +323,20 @@ fn read_metrics(value: Option<Bound<'_, PyAny>>) -> PyResult<FaultMetrics> {
 #[pyclass(module = "senti_os.core.faza30.classification_engine")]
 pub struct ClassificationEngine {
     engine: Mutex<Engine<Py<ClassificationResult>>>,
+    type_texts: Mutex<TypeTexts>,
 }
 
 #[pymethods]
 impl ClassificationEngine {
     #[new]
     pub fn py_new() -> Self {
-        ClassificationEngine { engine: Mutex::new(Engine::default()) }
+        ClassificationEngine { engine: Mutex::new(Engine::default()), type_texts: Mutex::default() }
     }
 
     /// Classifies a fault (any object; missing attributes take the reference's defaults) and
     /// records the result.
     pub fn classify_fault(&self, py: Python<'_>, fault: &Bound<'_, PyAny>) -> PyResult<Py<ClassificationResult>> {
-        let input = FaultInput::read(fault)?;
+        let input = FaultInput::read(fault, &self.type_texts)?;
         let micros = wall_micros();
         let classification = self.engine.lock().classify(&input.view());
         let result = Py::new(py, input.into_result(py, classification, micros)?)?;

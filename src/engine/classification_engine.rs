@@ -604,16 +604,16 @@ impl Matcher {
 
     fn scan_lower(&self, text: &[u8]) -> u128 {
         let mut found = 0u128;
-        for i in 0..(text.len() + 1).saturating_sub(4) {
-            let rest = &text[i..];
-            let (start, end) = self.buckets[bucket(rest[0], rest[1])];
+        // Every pattern has at least four bytes, so only 4-byte windows can start one.
+        for (i, w) in text.windows(4).enumerate() {
+            let (start, end) = self.buckets[bucket(w[0], w[1])];
             if start == end {
                 continue;
             }
-            let h = head(rest);
+            let h = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
             for k in &self.candidates[start as usize..end as usize] {
                 let k = *k as usize & (MAX_PATTERNS - 1);
-                if self.heads[k] == h && rest.starts_with(self.patterns[k]) {
+                if self.heads[k] == h && text[i + 4..].starts_with(&self.patterns[k][4..]) {
                     found |= 1u128 << k;
                 }
             }
@@ -808,8 +808,14 @@ pub struct ClassificationStats {
     pub pattern_cache_size: usize,
 }
 
+/// Fault types whose keyword scan is remembered (the detector emits about fifteen).
+const TYPE_MEMO_CAP: usize = 32;
+
 pub struct ClassificationEngine<H> {
     cache: PatternCache,
+    /// Recent fault types and the patterns found in them, replaced round-robin.
+    type_memo: Vec<(Box<str>, u128)>,
+    type_memo_next: usize,
     history: VecDeque<H>,
     history_cap: usize,
     total: u64,
@@ -828,6 +834,8 @@ impl<H> ClassificationEngine<H> {
     pub fn new(history_cap: usize, cache_cap: usize) -> Self {
         ClassificationEngine {
             cache: PatternCache::new(cache_cap),
+            type_memo: Vec::with_capacity(TYPE_MEMO_CAP),
+            type_memo_next: 0,
             history: VecDeque::with_capacity(history_cap.min(1024)),
             history_cap,
             total: 0,
@@ -840,9 +848,8 @@ impl<H> ClassificationEngine<H> {
     /// Classifies a fault and counts it in the statistics. The caller then `record`s whatever
     /// it keeps as the history entry.
     pub fn classify(&mut self, fault: &FaultView<'_>) -> Classification {
-        let matcher = Matcher::get();
-        let type_found = matcher.scan(fault.fault_type);
-        let description_found = matcher.scan(fault.description);
+        let type_found = self.fault_type_patterns(fault.fault_type);
+        let description_found = Matcher::get().scan(fault.description);
 
         let cached = self.cache.get(fault.fault_type, &fault.source);
         let (category, confidence) = match cached {
@@ -874,6 +881,24 @@ impl<H> ClassificationEngine<H> {
         };
         self.count(&result);
         result
+    }
+
+    /// The patterns in a fault type. Fault types repeat, so recent ones are remembered.
+    fn fault_type_patterns(&mut self, fault_type: &str) -> u128 {
+        if let Some((_, found)) = self.type_memo.iter().find(|(t, _)| **t == *fault_type) {
+            return *found;
+        }
+        let found = Matcher::get().scan(fault_type);
+        if fault_type.len() <= MAX_CACHED_KEY_LEN {
+            let entry = (Box::from(fault_type), found);
+            if self.type_memo.len() < TYPE_MEMO_CAP {
+                self.type_memo.push(entry);
+            } else {
+                self.type_memo[self.type_memo_next] = entry;
+                self.type_memo_next = (self.type_memo_next + 1) % TYPE_MEMO_CAP;
+            }
+        }
+        found
     }
 
     fn count(&mut self, result: &Classification) {
@@ -1213,6 +1238,22 @@ mod tests {
         assert!(engine.classify(&high_scoring("a_cycle", "")).cached);
         assert!(engine.classify(&high_scoring("c_cycle", "")).cached);
         assert!(!engine.classify(&high_scoring("b_cycle", "")).cached);
+    }
+
+    #[test]
+    fn remembered_fault_types_score_as_when_first_seen() {
+        let mut engine = Engine::default();
+        let faults = detector_faults();
+        let first: Vec<_> = faults.iter().map(|(v, _, _)| engine.classify(v)).collect();
+        // Enough other fault types to cycle the memo, then the same faults again.
+        for i in 0..(2 * TYPE_MEMO_CAP) {
+            let name = format!("filler_{i}_queue");
+            engine.classify(&FaultView { fault_type: &name, ..FaultView::default() });
+        }
+        for ((view, _, _), before) in faults.iter().zip(&first) {
+            assert_eq!(engine.classify(view), *before, "{}", view.fault_type);
+        }
+        assert!(engine.type_memo.len() <= TYPE_MEMO_CAP);
     }
 
     #[test]
