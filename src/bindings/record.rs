@@ -260,8 +260,9 @@ macro_rules! py_record {
 
                 /// The field names, in order (like `dataclasses.fields`).
                 #[classattr]
-                fn __match_args__() -> Vec<&'static str> {
-                    vec![$(stringify!($req),)* $(stringify!($opt),)*]
+                fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
+                    // A tuple: class patterns (`case Record(a, b)`) refuse anything else.
+                    Ok(pyo3::types::PyTuple::new(py, [$(stringify!($req),)* $(stringify!($opt),)*])?.unbind())
                 }
 
                 fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
