@@ -368,3 +368,18 @@ def test_results_work_in_class_patterns(engine):
     scope = {"r": r, "ClassificationResult": ClassificationResult}
     exec(code, scope)
     assert scope["found"] == ("f1", C.STRUCTURAL, "structural_general")
+
+
+def test_caller_code_may_call_back_into_the_engine(engine):
+    class Sneaky:
+        def __bool__(self):
+            engine.classify_fault(DETECTOR_FAULTS[0][0])
+            engine.get_statistics()
+            return True
+
+        def __str__(self):
+            return "sneaky"
+
+    r = engine.classify_fault(fault("queue_overload", severity=Sneaky()))
+    assert r.metadata["severity"] == "sneaky" and r.repair_priority is P.MEDIUM
+    assert engine.get_statistics()["total_classifications"] == 2

@@ -357,3 +357,20 @@ def test_scores_are_not_ordered(engine):
     trend = HealthTrend(direction=TrendDirection.STABLE, slope=0.0, confidence=0.0, window_size=0)
     assert trend.prediction == 0.0 and trend.recent_scores == []
     assert math.isfinite(a.overall_score)
+
+
+def test_number_like_values_and_reentrant_callers(engine):
+    from decimal import Decimal
+    from fractions import Fraction
+
+    s = engine.compute_health_score(faza25_metrics={"task_success_rate": Decimal("0.5"), "queue_size": Fraction(120, 1)})
+    assert s.components[0].score == 100.0 - 20 - (1.0 - 0.5) * 30
+
+    class Reentrant:
+        def __float__(self):
+            engine.compute_health_score()
+            return 0.5
+
+    s = engine.compute_health_score(faza28_metrics={"cooperation_score": Reentrant()})
+    assert s.components[2].score == 100.0 - (1.0 - 0.5) * 25
+    assert engine.get_statistics()["total_scores_computed"] == 3

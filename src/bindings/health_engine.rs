@@ -78,11 +78,12 @@ fn component_names(py: Python<'_>) -> &[Py<PyString>; 6] {
 /// None.
 fn read_component(component: Component, dict: &Bound<'_, PyDict>) -> PyResult<Readings> {
     let what = |i: usize| format!("{}['{}']", component.argument(), component.names()[i]);
-    let mut values: [Option<Bound<'_, PyAny>>; 5] = Default::default();
-    KEYS[component as usize].read(dict, &what, |i, v| {
-        values[i] = Some(v);
-        Ok(())
-    })?;
+    let values: [Option<Bound<'_, PyAny>>; 5] = if component.alias_target().is_some() {
+        KEYS[component as usize].read_slots::<5>(dict, &what)?
+    } else {
+        let [a, b, c, d] = KEYS[component as usize].read_slots::<4>(dict, &what)?;
+        [a, b, c, d, None]
+    };
     let mut out: Readings = [None; 4];
     for (i, slot) in out.iter_mut().enumerate() {
         let Some(v) = values[i].as_ref().filter(|v| !v.is_none()) else { continue };

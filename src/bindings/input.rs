@@ -105,6 +105,69 @@ impl KeySet {
     }
 }
 
+impl KeySet {
+    /// What `dict.get(names[i])` gives, for each of the `N` names (`N` is the number of names).
+    /// For small name sets; `read` suits large ones, where most names are absent.
+    pub fn read_slots<'py, const N: usize>(
+        &self,
+        dict: &Bound<'py, PyDict>,
+        what: &dyn Fn(usize) -> String,
+    ) -> PyResult<[Option<Bound<'py, PyAny>>; N]> {
+        debug_assert_eq!(N, self.names.len());
+        let (strings, hashes) = self.interned(dict.py())?;
+        let mut slots: [Option<Bound<'py, PyAny>>; N] = std::array::from_fn(|_| None);
+        if dict.len() <= 4 * N && walk_slots(dict, strings, hashes, &mut slots) {
+            return Ok(slots);
+        }
+        let py = dict.py();
+        for (i, name) in strings.iter().enumerate().take(N) {
+            slots[i] = dict_get(dict, name.bind(py), &|| what(i))?;
+        }
+        Ok(slots)
+    }
+}
+
+/// Which name an exact-str dict key is: by identity (a dict literal's keys are the interned
+/// strings themselves), else by hash and content.
+///
+/// # Safety
+/// `key` must be a live exact `str` and the GIL held; hashing and comparing exact strs runs no
+/// Python code.
+unsafe fn name_index(key: *mut ffi::PyObject, strings: &[Py<PyString>], hashes: &[ffi::Py_hash_t]) -> Option<usize> {
+    if let Some(i) = strings.iter().position(|s| s.as_ptr() == key) {
+        return Some(i);
+    }
+    let h = ffi::PyObject_Hash(key);
+    hashes.iter().zip(strings).position(|(hash, s)| *hash == h && ffi::PyUnicode_Compare(key, s.as_ptr()) == 0)
+}
+
+/// `walk` into one slot per name; false (slots unspecified) when a key is not an exact str.
+fn walk_slots<'py>(
+    dict: &Bound<'py, PyDict>,
+    strings: &[Py<PyString>],
+    hashes: &[ffi::Py_hash_t],
+    slots: &mut [Option<Bound<'py, PyAny>>],
+) -> bool {
+    let py = dict.py();
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: as in `walk`: nothing here runs Python code, so the borrowed key and value stay
+    // valid until the value is turned into an owned reference.
+    unsafe {
+        while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
+            if ffi::PyUnicode_CheckExact(key) == 0 {
+                return false;
+            }
+            let found = name_index(key, strings, hashes);
+            if let Some(slot) = found.and_then(|i| slots.get_mut(i)) {
+                *slot = Some(Bound::from_borrowed_ptr(py, value));
+            }
+        }
+    }
+    true
+}
+
 /// The walk. `None` when a key is not an exact str, or more than `WALK_HITS` names are present.
 fn walk<'py>(dict: &Bound<'py, PyDict>, strings: &[Py<PyString>], hashes: &[ffi::Py_hash_t]) -> Option<Hits<'py>> {
     let py = dict.py();
@@ -121,13 +184,7 @@ fn walk<'py>(dict: &Bound<'py, PyDict>, strings: &[Py<PyString>], hashes: &[ffi:
             if ffi::PyUnicode_CheckExact(key) == 0 {
                 return None;
             }
-            let found = match strings.iter().position(|s| s.as_ptr() == key) {
-                Some(i) => Some(i),
-                None => {
-                    let h = ffi::PyObject_Hash(key);
-                    hashes.iter().zip(strings).position(|(hash, s)| *hash == h && ffi::PyUnicode_Compare(key, s.as_ptr()) == 0)
-                }
-            };
+            let found = name_index(key, strings, hashes);
             if let Some(i) = found {
                 if count == WALK_HITS {
                     return None;
@@ -162,6 +219,7 @@ pub fn optional_attr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>, 
 /// floats keep their Python type; other numbers (numpy scalars, Decimal) go through
 /// `__index__` or `__float__`. Strings and other objects are a TypeError, NaN and the
 /// infinities a ValueError, ints beyond 64 bits a ValueError; each names `what()`.
+#[inline]
 pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Option<Num>> {
     if v.is_none() {
         return Ok(None);
@@ -205,6 +263,7 @@ pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<
     Err(PyTypeError::new_err(format!("{} must be a number, got {}", what(), super::convert::type_name(v))))
 }
 
+#[inline]
 fn finite(f: f64, what: &dyn Fn() -> String) -> PyResult<Num> {
     if f.is_finite() {
         return Ok(Num::Float(f));
