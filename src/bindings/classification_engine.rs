@@ -129,7 +129,7 @@ impl<'py> FaultInput<'py> {
             severity: self.severity.as_tag(),
             source: self.source.as_tag(),
             description: self.description_utf8.as_ref().map_or("", Utf8::as_str),
-            metrics: self.metrics,
+            metrics: &self.metrics,
         }
     }
 

@@ -238,6 +238,8 @@ pub struct FaultMetrics {
 }
 
 impl FaultMetrics {
+    pub const EMPTY: FaultMetrics = FaultMetrics { slots: [None; METRIC_KEY_COUNT], canonical: 0 };
+
     /// Records a reading. A canonical key replaces an alias reading; an alias never replaces a
     /// canonical reading. `None` (a missing or None value) records nothing.
     pub fn put(&mut self, key: MetricKey, alias: bool, reading: Option<Num>) {
@@ -367,7 +369,7 @@ pub struct FaultView<'a> {
     pub severity: Tag<'a, FaultSeverity>,
     pub source: Tag<'a, FaultSource>,
     pub description: &'a str,
-    pub metrics: FaultMetrics,
+    pub metrics: &'a FaultMetrics,
 }
 
 impl Default for FaultView<'_> {
@@ -378,7 +380,7 @@ impl Default for FaultView<'_> {
             severity: Tag::Absent,
             source: Tag::Absent,
             description: "",
-            metrics: FaultMetrics::default(),
+            metrics: &FaultMetrics::EMPTY,
         }
     }
 }
@@ -855,7 +857,7 @@ impl<H> ClassificationEngine<H> {
         let (category, confidence) = match cached {
             Some(hit) => hit,
             None => {
-                let scores = category_scores(type_found | description_found, &fault.metrics);
+                let scores = category_scores(type_found | description_found, fault.metrics);
                 let mut best = 0;
                 for i in 1..scores.len() {
                     if scores[i] > scores[best] {
@@ -875,8 +877,8 @@ impl<H> ClassificationEngine<H> {
             category,
             confidence,
             subcategory: subcategory(category, type_found, description_found),
-            priority: repair_priority(category, fault.severity.member(), &fault.metrics),
-            root_cause: RootCause::analyse(category, &fault.metrics),
+            priority: repair_priority(category, fault.severity.member(), fault.metrics),
+            root_cause: RootCause::analyse(category, fault.metrics),
             cached: cached.is_some(),
         };
         self.count(&result);
@@ -957,8 +959,9 @@ mod tests {
 
     type Engine = ClassificationEngine<u32>;
 
-    fn metrics(v: serde_json::Value) -> FaultMetrics {
-        FaultMetrics::from_map(v.as_object().unwrap()).unwrap()
+    /// Test metrics, leaked so views can borrow them for the whole test.
+    fn metrics(v: serde_json::Value) -> &'static FaultMetrics {
+        Box::leak(Box::new(FaultMetrics::from_map(v.as_object().unwrap()).unwrap()))
     }
 
     fn fault<'a>(
