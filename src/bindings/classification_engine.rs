@@ -27,7 +27,6 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 py_record! {
@@ -53,26 +52,9 @@ static PRIORITIES: Members<RepairPriority> = Members::new();
 static SEVERITIES: Members<FaultSeverity> = Members::new();
 static SOURCES: Members<FaultSource> = Members::new();
 
-/// FNV-1a: the fixed texts are few, short and ours, so a cheap hash beats SipHash here.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
 /// The engine's fixed result texts as Python strings, made once.
 fn fixed_text(py: Python<'_>, text: &str) -> Py<PyAny> {
-    static TEXTS: PyOnceLock<HashMap<&'static str, Py<PyString>, BuildHasherDefault<Fnv>>> = PyOnceLock::new();
+    static TEXTS: PyOnceLock<HashMap<&'static str, Py<PyString>>> = PyOnceLock::new();
     let texts = TEXTS.get_or_init(py, || fixed_texts().map(|t| (t, PyString::intern(py, t).unbind())).collect());
     match texts.get(text) {
         Some(s) => s.clone_ref(py).into_any(),
@@ -83,8 +65,8 @@ fn fixed_text(py: Python<'_>, text: &str) -> Py<PyAny> {
 /// The metric names the classifier reads.
 static METRIC_KEYS: KeySet = KeySet::new(&METRIC_NAME_LIST);
 
-/// What the classifier needs from a fault, held as Python objects where the result reuses
-/// them and as UTF-8 bytes where the engine reads text.
+/// What the classifier needs from a fault: Python objects where the result reuses them, Rust
+/// text where the engine reads it.
 struct FaultInput<'py> {
     fault_id: Option<Bound<'py, PyAny>>,
     fault_type: Option<Bound<'py, PyString>>,
@@ -143,6 +125,7 @@ impl<'py> FaultInput<'py> {
         let source = Arc::new(ResultSource {
             classification: c,
             fault_type: self.fault_type.map(Bound::unbind),
+            fault_type_text: self.fault_type_text,
             severity: self.severity,
             source: self.source,
             micros,
@@ -177,8 +160,9 @@ const METADATA: u8 = 6;
 /// What a result's deferred fields are built from.
 struct ResultSource {
     classification: Classification,
-    /// The fault's own `fault_type` object (None when it had none: "unknown").
+    /// The fault's own `fault_type` object and its text (None when it had none: "unknown").
     fault_type: Option<Py<PyString>>,
+    fault_type_text: Option<Arc<str>>,
     severity: OwnedTag<FaultSeverity>,
     source: OwnedTag<FaultSource>,
     micros: i64,
@@ -191,11 +175,8 @@ impl LazySource for ResultSource {
             SUBCATEGORY => Ok(fixed_text(py, c.subcategory)),
             CONFIDENCE => Ok(PyFloat::new(py, c.confidence).into_any().unbind()),
             ROOT_CAUSE => {
-                let name = match &self.fault_type {
-                    Some(s) => s.bind(py).to_cow()?.into_owned(),
-                    None => "unknown".to_owned(),
-                };
-                Ok(PyString::new(py, &c.root_cause.text(&name)).into_any().unbind())
+                let text = c.root_cause.text(self.fault_type_text.as_deref().unwrap_or("unknown"));
+                Ok(PyString::new(py, &text).into_any().unbind())
             }
             COMPONENTS => {
                 let list = PyList::empty(py);

@@ -1,7 +1,7 @@
 //! `senti_os.core.faza30.health_engine`: HealthEngine, HealthScore, HealthTrend,
 //! HealthComponent, create_health_engine.
 //!
-//! Only the keys the engine uses are read from each metrics dict (by interned key), and the
+//! Only the keys the engine uses are read from each metrics dict (see `input::KeySet`), and the
 //! parts of a score callers seldom read (components, metadata, timestamp) are built on access.
 
 use super::input::{count_arg, dict_arg, num_from_py, timestamp_at, truthy, wall_micros, KeySet, Members};
