@@ -11,8 +11,11 @@ pub mod errors;
 pub mod record;
 
 pub mod autorepair_engine;
+pub mod classification_engine;
 pub mod detection_engine;
 pub mod event_hooks;
+pub mod health_engine;
+pub mod input;
 pub mod repair_strategies;
 pub mod runtime;
 pub mod snapshot_manager;
@@ -41,6 +44,10 @@ mod _native {
     };
     #[pymodule_export]
     use super::snapshot_manager::{create_snapshot_manager, Snapshot, SnapshotManager};
+    #[pymodule_export]
+    use super::classification_engine::{create_classification_engine, ClassificationEngine, ClassificationResult};
+    #[pymodule_export]
+    use super::health_engine::{create_health_engine, HealthComponent, HealthEngine, HealthScore, HealthTrend};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
