@@ -253,8 +253,9 @@ impl HealthEngine {
 
     /// Scores the six components and records the overall score. Each argument is a dict or
     /// None; wrong types raise TypeError and NaN or infinite values ValueError, naming the key,
-    /// before anything is recorded.
-    #[pyo3(signature = (faza25_metrics=None, faza27_metrics=None, faza28_metrics=None, faza28_5_metrics=None, faza29_metrics=None, faza30_metrics=None))]
+    /// before anything is recorded. `record=False` scores without adding to the history, so
+    /// a caller that only looks does not change the trend.
+    #[pyo3(signature = (faza25_metrics=None, faza27_metrics=None, faza28_metrics=None, faza28_5_metrics=None, faza29_metrics=None, faza30_metrics=None, *, record=true))]
     #[allow(clippy::too_many_arguments)]
     pub fn compute_health_score(
         &self,
@@ -265,6 +266,7 @@ impl HealthEngine {
         faza28_5_metrics: Option<&Bound<'_, PyAny>>,
         faza29_metrics: Option<&Bound<'_, PyAny>>,
         faza30_metrics: Option<&Bound<'_, PyAny>>,
+        record: bool,
     ) -> PyResult<Py<HealthScore>> {
         let args = [faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics, faza30_metrics];
         let mut readings: [Readings; 6] = [[None; 4]; 6];
@@ -278,7 +280,7 @@ impl HealthEngine {
             dicts[i] = Some(dict.clone().unbind());
         }
         let micros = wall_micros();
-        let health = self.engine.lock().compute(&readings);
+        let health = if record { self.engine.lock().compute(&readings) } else { crate::engine::health_engine::score(&readings) };
         Py::new(py, score_result(py, health, dicts, micros)?)
     }
 
