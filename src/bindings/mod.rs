@@ -12,6 +12,7 @@ pub mod record;
 
 pub mod autorepair_engine;
 pub mod classification_engine;
+pub mod controller;
 pub mod detection_engine;
 pub mod event_hooks;
 pub mod health_engine;
@@ -44,6 +45,8 @@ mod _native {
     };
     #[pymodule_export]
     use super::snapshot_manager::{create_snapshot_manager, Snapshot, SnapshotManager};
+    #[pymodule_export]
+    use super::controller::{create_healing_controller, get_healing_controller, HealingController};
     #[pymodule_export]
     use super::classification_engine::{create_classification_engine, ClassificationEngine, ClassificationResult};
     #[pymodule_export]
