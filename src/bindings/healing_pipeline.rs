@@ -16,10 +16,12 @@
 //! so the actions it runs execute there); the plan/act split of the repair engines is not
 //! needed for that.
 
+use super::classification_engine::{ClassificationEngine, ClassificationResult};
 use super::convert::{datetime_to_py, from_map, to_map, type_name};
 use super::detection_engine::{DetectedFault, DetectionEngine};
 use super::enums;
 use super::event_hooks::EventHooks;
+use super::health_engine::HealthEngine;
 use super::record::{self, Lazy};
 use super::repair_strategies::{
     AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult, SchedulerRepairEngine,
@@ -899,6 +901,38 @@ fn publish_one(py: Python<'_>, hooks: &Bound<'_, PyAny>, t: EventType, data: Bou
     hooks.call_method1(intern!(py, "publish_event"), (t.value(), data)).map(|_| ())
 }
 
+/// `verify(fault)` for the repair engines when the caller gave a metrics provider but no
+/// `verify` of its own: it asks the provider for fresh metrics and returns the fault's layer
+/// (all layers merged for a fault type no detection rule raises), so a repair is judged on
+/// the same fresh measurement as the pipeline's verification.
+#[pyclass(module = "senti_os.core.faza30.healing_pipeline")]
+struct FreshVerifier {
+    provider: Py<PyAny>,
+}
+
+#[pymethods]
+impl FreshVerifier {
+    fn __call__(&self, py: Python<'_>, fault: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let answer = self.provider.bind(py).call0()?;
+        let (fresh, _) = parse_fresh(&answer).map_err(|e| PyTypeError::new_err(format!("metrics_provider {e}")))?;
+        let fault_type = field(fault, intern!(py, "fault_type"))?.and_then(|t| label(&t)).unwrap_or_default();
+        let layer = crate::engine::detection_engine::Rule::from_name(&fault_type).map(|r| r.layer().index());
+        let out = PyDict::new(py);
+        for (i, d) in fresh.dicts.iter().enumerate() {
+            if let Some(d) = d {
+                if layer.is_none_or(|l| l == i) {
+                    out.update(d.bind(py).as_mapping())?;
+                }
+            }
+        }
+        Ok(out.into_any().unbind())
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.provider)
+    }
+}
+
 /// Publishes the cycle's events: at once on the Inline path, batched on the Host path and
 /// sent to the host loop before the next callback and at the end of each stage, so the order
 /// relative to callbacks is kept.
@@ -1596,7 +1630,38 @@ impl Cycle {
             Err(CallFail::Error(e)) => self.data.context_error = Some(e),
             Err(other) => return Err(other.into()),
         }
+        self.bridge_verify()?;
         Ok(())
+    }
+
+    /// Lets the repair engines verify against the metrics provider (see `FreshVerifier`) when
+    /// the context has no `verify`. A coroutine provider cannot be called from inside a
+    /// synchronous repair, so it is not bridged.
+    fn bridge_verify(&mut self) -> Result<(), Stop> {
+        if self.data.dry_run {
+            return Ok(());
+        }
+        gil(|py| -> PyResult<()> {
+            let Some(provider) = &self.metrics_provider else { return Ok(()) };
+            if let Some(ctx) = &self.context {
+                if ctx.bind(py).contains("verify")? {
+                    return Ok(());
+                }
+            }
+            let inspect = py.import("inspect")?;
+            if inspect.call_method1("iscoroutinefunction", (provider.bind(py),))?.is_truthy()? {
+                return Ok(());
+            }
+            let ctx = match &self.context {
+                Some(c) => c.bind(py).copy()?,
+                None => PyDict::new(py),
+            };
+            ctx.set_item("verify", Py::new(py, FreshVerifier { provider: provider.clone_ref(py) })?)?;
+            self.context = Some(ctx.unbind());
+            self.data.verify_from_provider = true;
+            Ok(())
+        })?
+        .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))
     }
 
     /// Health from the metrics given (`after`: the fresh metrics, where refreshed).
@@ -1996,21 +2061,38 @@ fn kind_index(kind: EngineKind) -> usize {
 }
 
 /// Our ClassificationEngine, called directly; None for any other classifier.
-fn classify_native(
-    _py: Python<'_>,
-    _engine: &Py<PyAny>,
-    _fault: &Bound<'_, PyAny>,
-) -> Option<Result<Py<PyAny>, CallFail>> {
-    None
+fn classify_native(py: Python<'_>, engine: &Py<PyAny>, fault: &Bound<'_, PyAny>) -> Option<Result<Py<PyAny>, CallFail>> {
+    let engine = engine.bind(py).cast::<ClassificationEngine>().ok()?;
+    let engine = engine.try_borrow().ok()?;
+    Some(engine.classify_fault(py, fault).map(|r| r.into_any()).map_err(|e| call_fail(py, e)))
 }
 
-/// Our HealthEngine, called directly; None for any other health engine.
-fn health_native(_py: Python<'_>, _engine: &Py<PyAny>, _layers: &[Option<Py<PyAny>>; 5]) -> Option<PyResult<f64>> {
-    None
+/// Our HealthEngine, called directly (without recording in its history); None for any other
+/// health engine.
+fn health_native(py: Python<'_>, engine: &Py<PyAny>, layers: &[Option<Py<PyAny>>; 5]) -> Option<PyResult<f64>> {
+    let engine = engine.bind(py).cast::<HealthEngine>().ok()?;
+    let engine = engine.try_borrow().ok()?;
+    let b: Vec<Option<Bound<'_, PyAny>>> = layers.iter().map(|l| l.as_ref().map(|l| l.bind(py).clone())).collect();
+    let score = engine.compute_health_score(py, b[0].as_ref(), b[1].as_ref(), b[2].as_ref(), b[3].as_ref(), b[4].as_ref(), None, false);
+    Some(score.and_then(|s| {
+        let s = s.bind(py).borrow();
+        match s.core.as_ref().filter(|_| !s.modified) {
+            Some(h) => Ok(h.overall),
+            None => float_of(&s.overall_score.get(py)?.into_bound(py))
+                .ok_or_else(|| PyTypeError::new_err("HealthScore.overall_score is not a number")),
+        }
+    }))
 }
 
 /// The category of a classification result, as its value (`"structural"`).
 fn category_of(result: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if let Ok(ours) = result.cast::<ClassificationResult>() {
+        if let Ok(r) = ours.try_borrow() {
+            if let Some(c) = r.core.as_ref().filter(|_| !r.modified) {
+                return Ok(Some(c.category.value().to_owned()));
+            }
+        }
+    }
     Ok(attr(result, intern!(result.py(), "category"))?.and_then(|c| label(&c)))
 }
 

@@ -11,9 +11,13 @@ pub mod errors;
 pub mod record;
 
 pub mod autorepair_engine;
+pub mod classification_engine;
+pub mod controller;
 pub mod detection_engine;
 pub mod event_hooks;
 pub mod healing_pipeline;
+pub mod health_engine;
+pub mod input;
 pub mod repair_strategies;
 pub mod runtime;
 pub mod snapshot_manager;
@@ -44,6 +48,12 @@ mod _native {
     };
     #[pymodule_export]
     use super::snapshot_manager::{create_snapshot_manager, Snapshot, SnapshotManager};
+    #[pymodule_export]
+    use super::controller::{create_healing_controller, get_healing_controller, HealingController};
+    #[pymodule_export]
+    use super::classification_engine::{create_classification_engine, ClassificationEngine, ClassificationResult};
+    #[pymodule_export]
+    use super::health_engine::{create_health_engine, HealthComponent, HealthEngine, HealthScore, HealthTrend};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -8,55 +8,104 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::PyVisit;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 type Maker = Box<dyn Fn(Python<'_>) -> PyResult<Py<PyAny>> + Send + Sync>;
 
-pub struct Lazy {
-    cell: OnceLock<Py<PyAny>>,
-    make: Option<Maker>,
+/// Builds several fields of one record from shared data, so a record with many deferred
+/// fields makes one allocation (the `Arc`) instead of one closure per field.
+pub trait LazySource: Send + Sync + 'static {
+    /// Builds field number `field` (the number given to `Lazy::shared`).
+    fn make(&self, py: Python<'_>, field: u8) -> PyResult<Py<PyAny>>;
+
+    /// Visits the Python objects the source holds (those that could lead back to the record).
+    fn traverse(&self, _visit: &PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        Ok(())
+    }
+}
+
+pub struct Lazy(State);
+
+enum State {
+    /// Built up front: no cell and no synchronisation.
+    Ready(Py<PyAny>),
+    Later { cell: OnceLock<Py<PyAny>>, make: Deferred },
+    Cleared,
+}
+
+enum Deferred {
+    Closure(Maker),
+    /// `visits` is set on exactly one field per source, so the collector sees each held
+    /// object once per record.
+    Shared { source: Arc<dyn LazySource>, field: u8, visits: bool },
 }
 
 impl Lazy {
     pub fn ready(obj: Py<PyAny>) -> Self {
-        let cell = OnceLock::new();
-        let _ = cell.set(obj);
-        Lazy { cell, make: None }
+        Lazy(State::Ready(obj))
     }
 
     pub fn later(make: impl Fn(Python<'_>) -> PyResult<Py<PyAny>> + Send + Sync + 'static) -> Self {
-        Lazy { cell: OnceLock::new(), make: Some(Box::new(make)) }
+        Lazy(State::Later { cell: OnceLock::new(), make: Deferred::Closure(Box::new(make)) })
+    }
+
+    /// Deferred fields built by one source: `fields[i]` is the field number passed to
+    /// `LazySource::make` for the i-th returned `Lazy`.
+    pub fn shared<const N: usize>(source: Arc<dyn LazySource>, fields: [u8; N]) -> [Lazy; N] {
+        let mut i = 0;
+        fields.map(|field| {
+            i += 1;
+            let make = Deferred::Shared { source: source.clone(), field, visits: i == 1 };
+            Lazy(State::Later { cell: OnceLock::new(), make })
+        })
     }
 
     /// The Python object, built on first access.
     pub fn get(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(obj) = self.cell.get() {
+        let (cell, make) = match &self.0 {
+            State::Ready(obj) => return Ok(obj.clone_ref(py)),
+            State::Cleared => return Ok(py.None()),
+            State::Later { cell, make } => (cell, make),
+        };
+        if let Some(obj) = cell.get() {
             return Ok(obj.clone_ref(py));
         }
-        let obj = match &self.make {
-            Some(make) => make(py)?,
-            None => py.None(),
+        let obj = match make {
+            Deferred::Closure(make) => make(py)?,
+            Deferred::Shared { source, field, .. } => source.make(py, *field)?,
         };
         // Two threads may race here; the first value wins and both see it.
-        let _ = self.cell.set(obj);
-        Ok(self.cell.get().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()))
+        let _ = cell.set(obj);
+        Ok(cell.get().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()))
     }
 
     /// Whether Python code may hold (and may have changed) the object.
     pub fn is_materialized(&self) -> bool {
-        self.cell.get().is_some()
+        match &self.0 {
+            State::Ready(_) => true,
+            State::Later { cell, .. } => cell.get().is_some(),
+            State::Cleared => false,
+        }
     }
 
     pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        if let Some(obj) = self.cell.get() {
-            visit.call(obj)?;
+        match &self.0 {
+            State::Ready(obj) => visit.call(obj)?,
+            State::Later { cell, make } => {
+                if let Some(obj) = cell.get() {
+                    visit.call(obj)?;
+                }
+                if let Deferred::Shared { source, visits: true, .. } = make {
+                    source.traverse(visit)?;
+                }
+            }
+            State::Cleared => {}
         }
         Ok(())
     }
 
     pub fn clear(&mut self) {
-        self.cell = OnceLock::new();
-        self.make = None;
+        self.0 = State::Cleared;
     }
 }
 
@@ -211,11 +260,11 @@ macro_rules! py_record {
                     Ok(format!("{}({})", stringify!($name), parts.join(", ")))
                 }
 
-                /// The field names, in order (like `dataclasses.fields`). A tuple, as
-                /// pattern matching requires.
+                /// The field names, in order (like `dataclasses.fields`).
                 #[classattr]
                 fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
-                    pyo3::types::PyTuple::new(py, [$(stringify!($req),)* $(stringify!($opt),)*]).map(|t| t.unbind())
+                    // A tuple: class patterns (`case Record(a, b)`) refuse anything else.
+                    Ok(pyo3::types::PyTuple::new(py, [$(stringify!($req),)* $(stringify!($opt),)*])?.unbind())
                 }
 
                 fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {

@@ -316,9 +316,13 @@ pub fn condition_present(fault_type: &str, fresh: &[Option<Metrics>; 5]) -> Opti
 
 /// Health (0-100) of the five layers' metrics by the health engine's formula, for a pipeline
 /// without a health engine.
-pub fn formula_health(_layers: &[Metrics; 5]) -> crate::engine::EngineResult<f64> {
-    // Placeholder until the health engine's formula is on main.
-    Ok(NEUTRAL_HEALTH)
+pub fn formula_health(layers: &[Metrics; 5]) -> crate::engine::EngineResult<f64> {
+    use crate::engine::health_engine::{readings_from_map, score, Component, Readings};
+    let mut readings: [Readings; 6] = [[None; 4]; 6];
+    for (i, map) in layers.iter().enumerate() {
+        readings[i] = readings_from_map(Component::ALL[i], map)?;
+    }
+    Ok(score(&readings).overall)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -489,6 +493,8 @@ pub struct CycleData {
     pub snapshot: SnapshotRecord,
     pub context_keys: Vec<String>,
     pub context_error: Option<String>,
+    /// The repair engines were given a `verify` backed by the metrics provider.
+    pub verify_from_provider: bool,
     pub health: HealthRecord,
     /// "fresh_metrics" or "repair_results".
     pub verification_source: &'static str,
@@ -530,6 +536,7 @@ impl CycleData {
             snapshot: SnapshotRecord::NoManager,
             context_keys: Vec::new(),
             context_error: None,
+            verify_from_provider: false,
             health: HealthRecord::default(),
             verification_source: "repair_results",
             rollback: RollbackRecord::default(),
@@ -712,6 +719,7 @@ impl CycleData {
                     "health_source": self.health.before_source.as_str(),
                     "ready": self.context_error.is_none(),
                     "context_keys": self.context_keys,
+                    "verify_from_metrics_provider": self.verify_from_provider,
                 });
                 if let Some(e) = &self.context_error {
                     v["context_error"] = Value::String(e.clone());
@@ -1026,6 +1034,17 @@ mod tests {
         assert_eq!(condition_present("metric_anomaly", &fresh), None);
         fresh[1] = Some(json!({"cycle_count": "many"}).as_object().unwrap().clone());
         assert_eq!(condition_present("graph_cycle", &fresh), None);
+    }
+
+    #[test]
+    fn formula_health_scores_the_layers_like_the_health_engine() {
+        let mut layers: [Metrics; 5] = Default::default();
+        assert_eq!(formula_health(&layers).unwrap(), 100.0);
+        // A queue over 100 costs the orchestrator component 20 points, weighted 0.20.
+        layers[0] = json!({"queue_size": 150}).as_object().unwrap().clone();
+        assert!((formula_health(&layers).unwrap() - 96.0).abs() < 1e-9);
+        layers[0] = json!({"queue_size": "x"}).as_object().unwrap().clone();
+        assert!(formula_health(&layers).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod enums;
 pub mod error;
 pub mod pyfmt;
+pub mod pynum;
 pub mod value;
 
 pub mod autorepair_engine;

@@ -15,7 +15,7 @@ from ._native import _shutdown_runtime
 # Before the interpreter tears down threads, keep the engine's runtime threads out of Python.
 atexit.register(_shutdown_runtime)
 
-__all__ = ["submit", "run_inline", "resolve", "as_coroutine"]
+__all__ = ["submit", "run_inline", "resolve", "as_coroutine", "then"]
 
 
 class _Handle:
@@ -110,3 +110,8 @@ async def as_coroutine(fn, *args):
     """Wraps an engine method that needs the running loop into a real coroutine, so that
     ``asyncio.run(engine.start())`` works: the method runs only once the loop is running."""
     return await fn(*args)
+
+
+async def then(first, after):
+    """Awaits ``first()`` and returns ``after(result)``."""
+    return after(await first())
