@@ -33,8 +33,8 @@ use crate::engine::detection_engine::FaultSeverity;
 use crate::engine::enums::ValueEnum;
 use crate::engine::event_hooks::EventType;
 use crate::engine::healing_pipeline::{
-    condition_present, formula_health, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage, HealthSource,
-    LearnedRecord, LearningTable, PipelineStats, RepairRecord, SnapshotRecord, DEFAULT_HISTORY_SIZE,
+    condition_present, formula_health, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage,
+    HealthSource, LearnedRecord, LearningTable, PipelineStats, RepairRecord, SnapshotRecord, DEFAULT_HISTORY_SIZE,
     HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE, MAX_STABILIZE_SECONDS,
 };
 use crate::engine::repair_strategies::{claims, handler_for, EngineKind, RepairStatus};
@@ -49,7 +49,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The five layer parameters, in order.
-const LAYER_PARAMS: [&str; 5] = ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
+const LAYER_PARAMS: [&str; 5] =
+    ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
 /// The same layers as `IntegrationLayer.get_all_metrics()` names them.
 const LAYER_SHORT: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza29"];
 /// Default bound of one callback on the host loop.
@@ -194,9 +195,9 @@ fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<EngineKind> {
 /// Checks that `obj` has the methods the pipeline calls (a raising attribute is an error too).
 fn require_methods(obj: &Bound<'_, PyAny>, what: &str, methods: &[&str]) -> PyResult<()> {
     for m in methods {
-        let present = obj.hasattr(*m).map_err(|e| {
-            PyTypeError::new_err(format!("{what}: reading .{m} raised {}", error_text(obj.py(), &e)))
-        })?;
+        let present = obj
+            .hasattr(*m)
+            .map_err(|e| PyTypeError::new_err(format!("{what}: reading .{m} raised {}", error_text(obj.py(), &e))))?;
         if !present {
             return Err(PyTypeError::new_err(format!(
                 "{what} must provide {}(), got {} without it",
@@ -234,12 +235,15 @@ fn timeout_arg(seconds: f64) -> PyResult<Duration> {
 
 fn check_repair_engines(engines: &Bound<'_, PyAny>) -> PyResult<()> {
     let dict = engines.cast::<PyDict>().map_err(|_| {
-        PyTypeError::new_err(format!("repair_engines must be a dict of name -> repair engine, got {}", type_name(engines)))
+        PyTypeError::new_err(format!(
+            "repair_engines must be a dict of name -> repair engine, got {}",
+            type_name(engines)
+        ))
     })?;
     for (k, v) in dict.iter() {
-        let name = k.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k)))
-        })?;
+        let name = k
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k))))?;
         if engine_kind(&v).is_none() {
             require_methods(&v, &format!("repair_engines['{}']", name.to_cow()?), &["can_repair", "repair"])?;
         }
@@ -253,7 +257,8 @@ fn check_callable_or_none(obj: &Option<Py<PyAny>>, py: Python<'_>, what: &str, d
     if o.is_callable() || (dict_ok && o.is_instance_of::<PyDict>()) {
         return Ok(());
     }
-    let expected = if dict_ok { "a dict or a zero-argument callable returning one" } else { "a zero-argument callable" };
+    let expected =
+        if dict_ok { "a dict or a zero-argument callable returning one" } else { "a zero-argument callable" };
     Err(PyTypeError::new_err(format!("{what} must be {expected}, got {}", type_name(o))))
 }
 
@@ -1222,7 +1227,18 @@ fn start_cycle(
             }
         }
     }
-    let (repair_engines, detection, classification, snapshot_manager, health_engine, hooks, context, provider, dry_run, stabilize) = {
+    let (
+        repair_engines,
+        detection,
+        classification,
+        snapshot_manager,
+        health_engine,
+        hooks,
+        context,
+        provider,
+        dry_run,
+        stabilize,
+    ) = {
         let parts = p.parts.lock();
         (
             parts.repair_engines.clone_ref(py),
@@ -1241,14 +1257,16 @@ fn start_cycle(
     let mut engines = Vec::new();
     if let Ok(dict) = repair_engines.bind(py).cast::<PyDict>() {
         for (k, v) in dict.iter() {
-            let name = k.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k)))
-            })?;
+            let name = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k))))?;
             engines.push(EngineSlot { name: name.to_cow()?.into_owned(), kind: engine_kind(&v), object: v.unbind() });
         }
     }
     if p.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
-        return Err(PyRuntimeError::new_err("a healing cycle is already running on this pipeline; cycles do not overlap"));
+        return Err(PyRuntimeError::new_err(
+            "a healing cycle is already running on this pipeline; cycles do not overlap",
+        ));
     }
     let guard = RunningGuard(p.running.clone());
     let inline = matches!(caller, Caller::Inline);
@@ -1291,7 +1309,12 @@ impl Cycle {
     }
 
     /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first).
-    async fn call(&mut self, f: Py<PyAny>, args: Py<PyTuple>, kwargs: Option<Py<PyDict>>) -> Result<Py<PyAny>, CallFail> {
+    async fn call(
+        &mut self,
+        f: Py<PyAny>,
+        args: Py<PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+    ) -> Result<Py<PyAny>, CallFail> {
         self.emitter.flush(&self.caller).await;
         match self.caller.call(f, args, kwargs).await {
             Ok(v) => Ok(v),
@@ -1383,7 +1406,8 @@ impl Cycle {
             let Ok(engine) = engine.try_borrow() else { return Ok(None) };
             let bound: Vec<Option<Bound<'_, PyAny>>> =
                 self.metrics.iter().map(|m| m.as_ref().map(|m| m.bind(py).clone())).collect();
-            let layers = [bound[0].as_ref(), bound[1].as_ref(), bound[2].as_ref(), bound[3].as_ref(), bound[4].as_ref()];
+            let layers =
+                [bound[0].as_ref(), bound[1].as_ref(), bound[2].as_ref(), bound[3].as_ref(), bound[4].as_ref()];
             match engine.detect(py, layers) {
                 Ok(faults) => Ok(Some(faults.into_iter().map(|f| f.into_any()).collect())),
                 Err(e) if is_fatal(py, &e) => Err(Stop::Fatal(e)),
@@ -1395,7 +1419,8 @@ impl Cycle {
             Some(f) => f,
             None => {
                 let (detection, metrics) = gil(|py| {
-                    let m: Vec<Option<Py<PyAny>>> = self.metrics.iter().map(|m| m.as_ref().map(|m| m.clone_ref(py))).collect();
+                    let m: Vec<Option<Py<PyAny>>> =
+                        self.metrics.iter().map(|m| m.as_ref().map(|m| m.clone_ref(py))).collect();
                     (self.detection.clone_ref(py), m)
                 })?;
                 let found = self
@@ -1528,14 +1553,22 @@ impl Cycle {
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
         let created = if direct {
             gil(|py| {
-                Self::call_direct(py, &manager, intern!(py, "create_snapshot"), PyTuple::empty(py), Some(kwargs.bind(py)))
+                Self::call_direct(
+                    py,
+                    &manager,
+                    intern!(py, "create_snapshot"),
+                    PyTuple::empty(py),
+                    Some(kwargs.bind(py)),
+                )
             })?
         } else {
             self.call_method(&manager, "create_snapshot", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await
         };
         self.data.snapshot = match created {
             Ok(id) => gil(|py| match id.bind(py).cast::<PyString>() {
-                Ok(s) => SnapshotRecord::Created { snapshot_id: s.to_cow().map(|c| c.into_owned()).unwrap_or_default() },
+                Ok(s) => {
+                    SnapshotRecord::Created { snapshot_id: s.to_cow().map(|c| c.into_owned()).unwrap_or_default() }
+                }
                 Err(_) => SnapshotRecord::Failed {
                     error: format!("create_snapshot() returned {}, expected the snapshot id", type_name(id.bind(py))),
                 },
@@ -1620,7 +1653,8 @@ impl Cycle {
         self.data.health.before = before;
         self.data.health.before_source = source;
         // The repair context: a dict, or a callable returning one.
-        let given = gil(|py| self.repair_context.as_ref().map(|c| (c.clone_ref(py), c.bind(py).is_instance_of::<PyDict>())))?;
+        let given =
+            gil(|py| self.repair_context.as_ref().map(|c| (c.clone_ref(py), c.bind(py).is_instance_of::<PyDict>())))?;
         let context = match given {
             None => Ok(None),
             Some((c, true)) => Ok(Some(c)),
@@ -1709,7 +1743,9 @@ impl Cycle {
             return Ok((score, HealthSource::Formula));
         };
         if let Some(score) = gil(|py| health_native(py, &engine, &layers))? {
-            return score.map(|s| (s, HealthSource::HealthEngine)).map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting));
+            return score
+                .map(|s| (s, HealthSource::HealthEngine))
+                .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting));
         }
         let kwargs = gil(|py| -> PyResult<Py<PyDict>> {
             let kw = PyDict::new(py);
@@ -1719,12 +1755,15 @@ impl Cycle {
             Ok(kw.unbind())
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
-        let score = self.call_method(&engine, "compute_health_score", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await?;
+        let score =
+            self.call_method(&engine, "compute_health_score", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await?;
         gil(|py| {
             let s = score.bind(py);
             let value = match float_of(s) {
                 Some(v) => Some(v),
-                None => attr(s, intern!(py, "overall_score")).map_err(|e| stage_fail(py, e))?.and_then(|v| float_of(&v)),
+                None => {
+                    attr(s, intern!(py, "overall_score")).map_err(|e| stage_fail(py, e))?.and_then(|v| float_of(&v))
+                }
             };
             value.map(|v| (v, HealthSource::HealthEngine)).ok_or_else(|| {
                 Stop::Stage(format!(
@@ -1959,7 +1998,8 @@ impl Cycle {
             } else if !ok {
                 "health declined after repair, but the pre-repair snapshot could not be restored".into()
             } else {
-                "health declined after repair, but nothing was restored: the snapshot manager has no state provider".into()
+                "health declined after repair, but nothing was restored: the snapshot manager has no state provider"
+                    .into()
             });
         }
         if ok {
@@ -2082,7 +2122,11 @@ fn kind_index(kind: EngineKind) -> usize {
 }
 
 /// Our ClassificationEngine, called directly; None for any other classifier.
-fn classify_native(py: Python<'_>, engine: &Py<PyAny>, fault: &Bound<'_, PyAny>) -> Option<Result<Py<PyAny>, CallFail>> {
+fn classify_native(
+    py: Python<'_>,
+    engine: &Py<PyAny>,
+    fault: &Bound<'_, PyAny>,
+) -> Option<Result<Py<PyAny>, CallFail>> {
     let engine = engine.bind(py).cast::<ClassificationEngine>().ok()?;
     let engine = engine.try_borrow().ok()?;
     Some(engine.classify_fault(py, fault).map(|r| r.into_any()).map_err(|e| call_fail(py, e)))
@@ -2094,7 +2138,16 @@ fn health_native(py: Python<'_>, engine: &Py<PyAny>, layers: &[Option<Py<PyAny>>
     let engine = engine.bind(py).cast::<HealthEngine>().ok()?;
     let engine = engine.try_borrow().ok()?;
     let b: Vec<Option<Bound<'_, PyAny>>> = layers.iter().map(|l| l.as_ref().map(|l| l.bind(py).clone())).collect();
-    let score = engine.compute_health_score(py, b[0].as_ref(), b[1].as_ref(), b[2].as_ref(), b[3].as_ref(), b[4].as_ref(), None, false);
+    let score = engine.compute_health_score(
+        py,
+        b[0].as_ref(),
+        b[1].as_ref(),
+        b[2].as_ref(),
+        b[3].as_ref(),
+        b[4].as_ref(),
+        None,
+        false,
+    );
     Some(score.and_then(|s| {
         let s = s.bind(py).borrow();
         match s.core.as_ref().filter(|_| !s.modified) {
@@ -2259,7 +2312,8 @@ fn read_repair(
             .flatten()
             .and_then(|v| v.is_truthy().ok())
             .unwrap_or(false);
-        record.success_rate = attr(r, intern!(py, "success_rate")).ok().flatten().and_then(|v| float_of(&v)).unwrap_or(0.0);
+        record.success_rate =
+            attr(r, intern!(py, "success_rate")).ok().flatten().and_then(|v| float_of(&v)).unwrap_or(0.0);
         if let Some(d) = attr(r, intern!(py, "duration")).ok().flatten().and_then(|v| float_of(&v)) {
             record.duration = d;
         }
@@ -2339,7 +2393,8 @@ fn parse_fresh(obj: &Bound<'_, PyAny>) -> Result<(Fresh, Vec<&'static str>), Str
             items[i] = v.filter(|v| !v.is_none());
         }
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let seq: Vec<Bound<'_, PyAny>> = obj.try_iter().map_err(|e| error_text(py, &e))?.filter_map(Result::ok).collect();
+        let seq: Vec<Bound<'_, PyAny>> =
+            obj.try_iter().map_err(|e| error_text(py, &e))?.filter_map(Result::ok).collect();
         if seq.len() != 5 {
             return Err(format!("returned a sequence of {} items, expected the five layer dicts", seq.len()));
         }

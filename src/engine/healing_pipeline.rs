@@ -617,9 +617,7 @@ impl CycleData {
                 .faults
                 .iter()
                 .filter_map(|f| {
-                    f.engine.as_ref().map(|e| {
-                        json!({"fault_id": f.fault_id, "engine": e, "category": f.category})
-                    })
+                    f.engine.as_ref().map(|e| json!({"fault_id": f.fault_id, "engine": e, "category": f.category}))
                 })
                 .collect();
             m.insert("repair_strategies".into(), Value::Array(strategies));
@@ -688,9 +686,9 @@ impl CycleData {
                     .faults
                     .iter()
                     .filter_map(|f| {
-                        f.engine.as_ref().map(|e| {
-                            json!({"fault_id": f.fault_id, "engine": e, "candidates": f.candidates})
-                        })
+                        f.engine
+                            .as_ref()
+                            .map(|e| json!({"fault_id": f.fault_id, "engine": e, "candidates": f.candidates}))
                     })
                     .collect();
                 let unmatched: Vec<&str> =
@@ -705,7 +703,9 @@ impl CycleData {
                     .faults
                     .iter()
                     .flat_map(|f| {
-                        f.claim_errors.iter().map(move |(e, err)| json!({"fault_id": f.fault_id, "engine": e, "error": err}))
+                        f.claim_errors
+                            .iter()
+                            .map(move |(e, err)| json!({"fault_id": f.fault_id, "engine": e, "error": err}))
                     })
                     .collect();
                 if !errors.is_empty() {
@@ -913,9 +913,10 @@ mod tests {
         assert_eq!(HealingStage::ALL.len(), 12);
         assert_eq!(HealingStage::STAGE_4_SELECT_STRATEGY.value(), "select_strategy");
         assert_eq!(HealingStage::STAGE_12_REPORT.py_str(), "HealingStage.STAGE_12_REPORT");
-        assert_eq!(HealingOutcome::ALL.iter().map(|o| o.value()).collect::<Vec<_>>(), [
-            "success", "partial", "failed", "rollback", "skipped"
-        ]);
+        assert_eq!(
+            HealingOutcome::ALL.iter().map(|o| o.value()).collect::<Vec<_>>(),
+            ["success", "partial", "failed", "rollback", "skipped"]
+        );
     }
 
     #[test]
