@@ -700,3 +700,52 @@ def test_ids_are_unique_and_results_are_lazy_but_stable():
     assert r.context is r.context
     r.context.metadata["note"] = "kept"
     assert r.context.metadata["note"] == "kept"
+
+
+def test_a_failing_snapshot_is_recorded_and_the_repairs_still_run():
+    class BrokenManager:
+        def create_snapshot(self, snapshot_type="manual", metadata=None, state_override=None):
+            raise OSError("disk full")
+
+        def restore_snapshot(self, snapshot_id):
+            return False
+
+    graph = weak_cycle_graph()
+    p = pipeline(BrokenManager(), repair_context={"task_graph": graph}, metrics_provider=lambda: graph_metrics(graph))
+    result = p.execute_healing_cycle(faza27_metrics={"cycle_count": 1})
+    snap = result.context.stage_results[HealingStage.STAGE_3_SNAPSHOT]
+    assert snap == {"snapshot_created": False, "error": "OSError: disk full"}
+    assert result.context.snapshot_id is None
+    assert graph.removed == [("b", "c")] and result.outcome == HealingOutcome.SUCCESS
+
+
+def test_the_async_variant_captures_and_restores_state_on_the_event_loop(tmp_path):
+    graph = weak_cycle_graph()
+    before_edges = graph.capture()
+    provider_threads = []
+
+    def capture():
+        provider_threads.append(threading.get_ident())
+        return graph.capture()
+
+    def restore(section):
+        provider_threads.append(threading.get_ident())
+        graph.restore(section)
+
+    manager = SnapshotManager(tmp_path / "snaps")
+    manager.register_state_provider("task_graph", capture, restore)
+
+    def break_badly(src, dst, cycle):
+        graph.edges = []
+
+    fresh = lambda: {"faza25_metrics": {"queue_size": 900, "task_success_rate": 0.1}, **graph_metrics(graph)}
+    p = pipeline(manager, repair_context={"actions": {"break_cycle": break_badly}}, metrics_provider=fresh)
+
+    async def main():
+        return await p.execute_healing_cycle_async(faza27_metrics={"cycle_count": 1, "cycles": [["a", "b", "c"]]}), \
+            threading.get_ident()
+
+    result, loop_thread = asyncio.run(main())
+    assert result.outcome == HealingOutcome.ROLLBACK and result.rollback_performed is True
+    assert graph.capture() == before_edges
+    assert len(provider_threads) == 2 and set(provider_threads) == {loop_thread}

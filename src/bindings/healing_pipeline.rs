@@ -284,7 +284,12 @@ struct State {
     stats: PipelineStats,
     history: CycleHistory<Py<HealingResult>>,
     learning: LearningTable,
+    /// Which of our engine kinds have a handler for a fault type (the rules depend on the
+    /// fault type only). At most `CLAIMS_MEMO_CAP` types; cleared when full.
+    claims_memo: std::collections::HashMap<String, [bool; 4]>,
 }
+
+const CLAIMS_MEMO_CAP: usize = 256;
 
 /// Runs healing cycles: detect, classify, snapshot, select a strategy, prepare, repair,
 /// verify, check health, roll back when health declined, stabilize, learn, report.
@@ -407,6 +412,7 @@ fn build_pipeline(
             stats: PipelineStats::default(),
             history: CycleHistory::new(history_size as usize),
             learning: LearningTable::default(),
+            claims_memo: Default::default(),
         })),
         running: Arc::new(AtomicBool::new(false)),
     })
@@ -996,11 +1002,6 @@ impl Emitter {
         }
         let hooks = hooks.clone_ref(py);
         if let Err(e) = publish_one(py, hooks.bind(py), t, data) {
-            if is_fatal(py, &e) {
-                // Not swallowed: re-raised at the next check of the interpreter's signals.
-                e.restore(py);
-                return;
-            }
             self.note_error(error_text(py, &e));
         }
     }
@@ -1590,9 +1591,10 @@ impl Cycle {
     // -- Stage 4 ------------------------------------------------------------------------------
 
     async fn select(&mut self) -> Result<(), Stop> {
+        let any_native = self.engines.iter().any(|e| e.kind.is_some());
         for i in 0..self.faults.len() {
             // Our engines' claims, worked out once per fault for all four kinds.
-            let native_claims = native_claims(&self.data.faults[i]);
+            let native_claims = if any_native { self.native_claims(i) } else { [false; 4] };
             let mut candidates: Vec<usize> = Vec::new();
             for e in 0..self.engines.len() {
                 let claimed = match self.engines[e].kind {
@@ -2106,14 +2108,30 @@ impl Cycle {
     }
 }
 
-/// Whether each of our four engine kinds claims the fault (see `repair_strategies::claims`),
-/// with the handler rules read once per fault.
-fn native_claims(f: &FaultRecord) -> [bool; 4] {
-    let handled = EngineKind::ALL.map(|k| handler_for(k, &f.fault_type).is_some());
-    if handled.iter().any(|h| *h) {
-        handled
-    } else {
-        EngineKind::ALL.map(|k| claims(k, &f.fault_type, f.category.as_deref()))
+impl Cycle {
+    /// Whether each of our four engine kinds claims fault `i` (as `repair_strategies::claims`
+    /// decides), with the handler rules of a fault type read once per pipeline.
+    fn native_claims(&self, i: usize) -> [bool; 4] {
+        let f = &self.data.faults[i];
+        let memo = self.state.lock().claims_memo.get(f.fault_type.as_str()).copied();
+        let handled = match memo {
+            Some(h) => h,
+            None => {
+                let h = EngineKind::ALL.map(|k| handler_for(k, &f.fault_type).is_some());
+                let mut st = self.state.lock();
+                if st.claims_memo.len() >= CLAIMS_MEMO_CAP {
+                    st.claims_memo.clear();
+                }
+                st.claims_memo.insert(f.fault_type.clone(), h);
+                h
+            }
+        };
+        if handled.iter().any(|h| *h) {
+            handled
+        } else {
+            // No handler anywhere: the keyword fallback, which reads the category too.
+            EngineKind::ALL.map(|k| claims(k, &f.fault_type, f.category.as_deref()))
+        }
     }
 }
 
