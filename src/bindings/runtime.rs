@@ -57,6 +57,16 @@ pub fn _shutdown_runtime(py: Python<'_>) {
 static GLUE: PyOnceLock<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
 static AS_COROUTINE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Settles an awaitable returned by a callback that synchronous engine code made (see
+/// `_runtime.settle`): run to completion when possible, else a clear RuntimeError.
+pub fn settle<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let f = SETTLE.get_or_try_init(py, || Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("settle")?.unbind()))?;
+    f.bind(py).call1((obj, what))
+}
+
 /// A coroutine that calls `method(*args)` once it runs inside an event loop and awaits what
 /// it returns.
 pub fn as_coroutine<'py>(py: Python<'py>, method: Bound<'py, PyAny>, args: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
