@@ -7,6 +7,9 @@ from .autorepair_engine import create_autorepair_engine as create_autorepair_eng
 from .classification_engine import ClassificationEngine as ClassificationEngine
 from .classification_engine import ClassificationResult as ClassificationResult
 from .classification_engine import create_classification_engine as create_classification_engine
+from .controller import HealingController as HealingController
+from .controller import create_healing_controller as create_healing_controller
+from .controller import get_healing_controller as get_healing_controller
 from .detection_engine import AnomalyDetector as AnomalyDetector
 from .detection_engine import DetectedFault as DetectedFault
 from .detection_engine import DetectionEngine as DetectionEngine
@@ -43,6 +46,9 @@ __all__ = [
     "ClassificationEngine",
     "ClassificationResult",
     "create_classification_engine",
+    "HealingController",
+    "create_healing_controller",
+    "get_healing_controller",
     "AnomalyDetector",
     "DetectedFault",
     "DetectionEngine",

@@ -98,6 +98,8 @@ class HealthEngine:
         faza28_5_metrics: Optional[Dict[str, Any]] = None,
         faza29_metrics: Optional[Dict[str, Any]] = None,
         faza30_metrics: Optional[Dict[str, Any]] = None,
+        *,
+        record: bool = True,
     ) -> HealthScore:
         """Scores the six components (each 100 minus deductions, clamped to 0-100) and sums
         them by weight, in order. Canonical keys per argument; an alias in brackets is read when
