@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Union
 
 from typing import final
 
-from typing_extensions import Self, disjoint_base
+from typing_extensions import Self
 
 from .autorepair_engine import AutorepairConfig, AutorepairEngine
 from .classification_engine import ClassificationEngine
@@ -23,7 +23,6 @@ from .repair_strategies import (
 from .snapshot_manager import SnapshotManager
 
 @final
-@disjoint_base
 class HealingController:
     """Builds the components in the reference's order, wires them (repair context, state
     providers, metrics, events) and delegates to them."""
