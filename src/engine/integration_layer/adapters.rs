@@ -224,7 +224,7 @@ fn float(x: f64) -> Value {
 }
 
 fn count_value(x: f64) -> Value {
-    if x.fract() == 0.0 && x >= 0.0 && x < 9.0e15 {
+    if x.fract() == 0.0 && (0.0..9.0e15).contains(&x) {
         Value::from(x as u64)
     } else {
         float(x)
@@ -630,10 +630,7 @@ pub fn takeover_from_state(state: &Value) -> Option<bool> {
     match state {
         Value::Null => Some(false),
         Value::Bool(b) => Some(*b),
-        Value::String(s) => Some(match s.to_lowercase().as_str() {
-            "" | "normal" | "warning" | "recovery" => false,
-            _ => true,
-        }),
+        Value::String(s) => Some(!matches!(s.to_lowercase().as_str(), "" | "normal" | "warning" | "recovery")),
         _ => None,
     }
 }
