@@ -24,7 +24,7 @@ mod pyutil;
 mod read;
 
 use self::act::{Done, Targets};
-use self::calls::{blocking_call, call_with, inline_call, Failure};
+use self::calls::{blocking_call, call_with, drive_ready, inline_call, wait_on_runtime, Failure};
 use self::pyutil::{callable_name, field, label, Handle};
 use super::convert::{datetime_to_py, from_map, to_map, type_name};
 use super::errors::IntoPyResult;
@@ -151,13 +151,11 @@ impl Shared {
             Ok(_) => Ok(slot.lock().take().unwrap_or_default()),
             Err(e) => {
                 let failure = match e {
-                    runtime::CallError::TimedOut(d) => Failure {
-                        kind: FaultKind::TimedOut,
-                        message: format!("reading the layer timed out after {:.3}s", d.as_secs_f64()),
-                    },
-                    runtime::CallError::Lost => {
-                        Failure { kind: FaultKind::Lost, message: "the event loop dropped the read".into() }
-                    }
+                    runtime::CallError::TimedOut(d) => Failure::new(
+                        FaultKind::TimedOut,
+                        format!("reading the layer timed out after {:.3}s", d.as_secs_f64()),
+                    ),
+                    runtime::CallError::Lost => Failure::new(FaultKind::Lost, "the event loop dropped the read".into()),
                     e => Python::attach(|py| Failure::raised(e.describe(py))),
                 };
                 self.record(layer.name(), Some(layer.name()), &failure);
@@ -225,26 +223,27 @@ impl Shared {
 
     /// Re-collects what a fault's layer reports now (all FAZA layers merged when the fault's
     /// source names none), from synchronous code.
-    fn verify_metrics(&self, py: Python<'_>, caller: &Caller, fault: &Bound<'_, PyAny>) -> PyResult<Metrics> {
+    fn verify_metrics(self: &Arc<Self>, py: Python<'_>, caller: &Caller, fault: &Bound<'_, PyAny>) -> PyResult<Metrics> {
         let source = field(fault, "source")?.and_then(|s| label(&s));
         let layer = source.as_deref().and_then(layer_of_source);
-        let work = || -> PyResult<Metrics> {
-            runtime::block_on(async {
-                match layer {
-                    Some(l) => self.collect_layer(l, caller).await,
-                    None => {
-                        let mut merged = Metrics::new();
-                        for l in Layer::ALL {
-                            merged.extend(self.collect_layer(l, caller).await?);
-                        }
-                        Ok(merged)
+        let wait_for_host = matches!(caller, Caller::Host { host, .. } if !calls::on_host_thread(py, host));
+        let (shared, caller) = (self.clone(), caller.clone());
+        let work = async move {
+            match layer {
+                Some(l) => shared.collect_layer(l, &caller).await,
+                None => {
+                    let mut merged = Metrics::new();
+                    for l in Layer::ALL {
+                        merged.extend(shared.collect_layer(l, &caller).await?);
                     }
+                    Ok(merged)
                 }
-            })
+            }
         };
-        match caller {
-            Caller::Host { host, .. } if !calls::on_host_thread(py, host) => py.detach(work),
-            _ => work(),
+        if wait_for_host {
+            wait_on_runtime(py, work)
+        } else {
+            drive_ready(work)
         }
     }
 
@@ -534,7 +533,7 @@ impl IntegrationLayer {
     }
 
     fn collect_sync(&self, py: Python<'_>, layer: Layer) -> PyResult<Py<PyDict>> {
-        let metrics = runtime::block_on(self.shared.collect_layer(layer, &Caller::Inline))?;
+        let metrics = drive_ready(self.shared.collect_layer(layer, &Caller::Inline))?;
         Ok(from_map(py, &metrics)?.unbind())
     }
 
@@ -740,7 +739,7 @@ impl IntegrationLayer {
     /// `{"faza25": ..., "faza27": ..., "faza28": ..., "faza28_5": ..., "faza29": ...}`, then one
     /// entry per custom layer that has providers.
     fn get_all_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        runtime::block_on(self.shared.collect_all(&Caller::Inline))?.to_py(py)
+        drive_ready(self.shared.collect_all(&Caller::Inline))?.to_py(py)
     }
 
     /// `await layer.collect_async()`: `get_all_metrics()` with every layer read and provider

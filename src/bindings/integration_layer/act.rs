@@ -7,7 +7,7 @@
 use super::calls::{blocking_call, Failure};
 use crate::bindings::runtime::Caller;
 use std::sync::Arc;
-use super::pyutil::{attr, data_attr, error_text, field, is_fatal, key_text, label, method};
+use super::pyutil::{attr, data_attr, field, is_fatal, key_text, label, method};
 use super::read::{agent_manager, edge_end, graph_edges, MAX_TASK_SCAN};
 use crate::bindings::errors::IntoPyResult;
 use crate::engine::integration_layer::actions::{self, QueuedTask, Route};
@@ -41,7 +41,7 @@ fn failed(py: Python<'_>, err: PyErr) -> PyResult<Done> {
     if is_fatal(py, &err) {
         return Err(err);
     }
-    Ok(Done::Failed(Failure::raised(error_text(py, &err))))
+    Ok(Done::Failed(Failure::from_err(py, err)))
 }
 
 /// Runs `f`, turning a non-fatal exception into `Done::Failed`.

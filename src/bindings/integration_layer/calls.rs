@@ -11,27 +11,73 @@ use crate::engine::integration_layer::FaultKind;
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+/// Runs a future that never waits (everything made with `Caller::Inline`) to completion in
+/// this thread. Unlike an executor's `block_on` it may be nested, so a provider or callback
+/// can call back into the integration layer.
+pub fn drive_ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        // Not reached with the inline caller; yield rather than spin hard if it ever is.
+        std::thread::yield_now();
+    }
+}
+
+/// Runs `fut` on the shared tokio runtime and waits for it with the GIL released. For
+/// synchronous code that must wait for calls on the host loop from another thread.
+pub fn wait_on_runtime<T: Send + 'static>(
+    py: Python<'_>,
+    fut: impl Future<Output = PyResult<T>> + Send + 'static,
+) -> PyResult<T> {
+    py.detach(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime::tokio_runtime().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv().unwrap_or_else(|_| Err(PyRuntimeError::new_err("the integration layer's call was dropped")))
+    })
+}
+
 /// Why a call gave no value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Failure {
     pub kind: FaultKind,
     pub message: String,
+    /// The exception the callable raised, handed back to a synchronous caller as is.
+    pub error: Option<PyErr>,
 }
 
 impl Failure {
     pub fn raised(message: String) -> Self {
-        Failure { kind: FaultKind::Raised, message }
+        Failure { kind: FaultKind::Raised, message, error: None }
+    }
+
+    pub fn from_err(py: Python<'_>, err: PyErr) -> Self {
+        Failure { kind: FaultKind::Raised, message: error_text(py, &err), error: Some(err) }
+    }
+
+    pub fn new(kind: FaultKind, message: String) -> Self {
+        Failure { kind, message, error: None }
     }
 
     /// The same failure, its message prefixed with what was called.
     pub fn context(self, what: &str) -> Self {
-        Failure { kind: self.kind, message: format!("{what}: {}", self.message) }
+        Failure { message: format!("{what}: {}", self.message), ..self }
     }
 
     /// The Python exception a synchronous caller sees.
     pub fn into_py_err(self) -> PyErr {
+        if let Some(e) = self.error {
+            return e;
+        }
         match self.kind {
             FaultKind::TimedOut => PyTimeoutError::new_err(self.message),
             _ => PyRuntimeError::new_err(self.message),
@@ -42,7 +88,7 @@ impl Failure {
 pub type Called = Result<Py<PyAny>, Failure>;
 
 fn timed_out(seconds: f64) -> Failure {
-    Failure { kind: FaultKind::TimedOut, message: format!("timed out after {seconds:.3}s") }
+    Failure::new(FaultKind::TimedOut, format!("timed out after {seconds:.3}s"))
 }
 
 fn is_timeout(py: Python<'_>, err: &PyErr) -> bool {
@@ -79,7 +125,7 @@ pub fn inline_call(
     let result = match f.call(args, kwargs) {
         Ok(r) => r,
         Err(e) if is_fatal(py, &e) => return Err(e),
-        Err(e) => return Ok(Err(Failure::raised(error_text(py, &e)))),
+        Err(e) => return Ok(Err(Failure::from_err(py, e))),
     };
     if !result.hasattr("__await__").unwrap_or(false) {
         return Ok(Ok(result.unbind()));
@@ -95,10 +141,11 @@ pub fn inline_call(
     }
     let wait_for = py.import("asyncio")?.getattr("wait_for")?;
     let wrapped = PyTuple::new(py, [result.into_any(), timeout.into_pyobject(py)?.into_any()])?;
-    match runtime::block_on(Caller::Inline.call(wait_for.unbind(), wrapped.unbind(), None)) {
+    match drive_ready(Caller::Inline.call(wait_for.unbind(), wrapped.unbind(), None)) {
         Ok(v) => Ok(Ok(v)),
         Err(CallError::Raised(e)) if is_timeout(py, &e) => Ok(Err(timed_out(timeout))),
         Err(CallError::Raised(e)) if is_fatal(py, &e) => Err(e),
+        Err(CallError::Raised(e)) => Ok(Err(Failure::from_err(py, e))),
         Err(e) => Ok(Err(Failure::raised(e.describe(py)))),
     }
 }
@@ -126,10 +173,8 @@ pub async fn call_with(
             match bounded.call(target, args, kwargs).await {
                 Ok(v) => Ok(Ok(v)),
                 Err(CallError::TimedOut(_)) => Ok(Err(timed_out(timeout))),
-                Err(CallError::Lost) => {
-                    Ok(Err(Failure { kind: FaultKind::Lost, message: "the event loop dropped the call".into() }))
-                }
-                Err(e @ CallError::Raised(_)) => Python::attach(|py| Ok(Err(Failure::raised(e.describe(py))))),
+                Err(CallError::Lost) => Ok(Err(Failure::new(FaultKind::Lost, "the event loop dropped the call".into()))),
+                Err(CallError::Raised(e)) => Python::attach(|py| Ok(Err(Failure::from_err(py, e)))),
             }
         }
     }
@@ -148,7 +193,8 @@ pub fn blocking_call(
 ) -> PyResult<Called> {
     match caller {
         Caller::Host { host, .. } if !on_host_thread(py, host) => {
-            py.detach(|| runtime::block_on(call_with(caller, f, args, kwargs, timeout)))
+            let (caller, f) = (caller.clone(), f.clone());
+            wait_on_runtime(py, async move { call_with(&caller, &f, args, kwargs, timeout).await })
         }
         _ => {
             let kwargs = kwargs.map(|k| k.into_bound(py));
