@@ -890,3 +890,149 @@ def test_layer_objects_in_cycles_are_collected():
     del orch, layer
     gc.collect()
     assert ref() is None
+
+
+def test_a_provider_may_call_back_into_the_layer():
+    layer = IntegrationLayer(**d.probe_layers(False))
+    inner = []
+
+    def reentrant():
+        inner.append(layer.get_faza25_metrics()["queue_size"])
+        return {"nested_ok": True}
+
+    layer.register_metric_provider("faza29", reentrant)
+    assert layer.get_all_metrics()["faza29"]["nested_ok"] is True
+    assert inner == [4]
+
+
+def test_concurrent_collections_from_threads():
+    import threading
+
+    layer = IntegrationLayer(**d.probe_layers(True))
+    layer.register_metric_provider("faza28", lambda: {"from_provider": 1})
+    results, errors = [], []
+
+    def worker():
+        try:
+            for _ in range(50):
+                results.append(layer.get_all_metrics()["faza28"]["from_provider"])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and results == [1] * 200
+    assert layer.get_statistics()["faza28_queries"] == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# The real FAZA layer classes (needs a checkout of the reference repository)
+
+REFERENCE_REPO = os.environ.get("FAZA_REFERENCE_REPO")
+
+
+@pytest.fixture(scope="module")
+def real():
+    """The real layer modules, imported from FAZA_REFERENCE_REPO after our faza30 (so the
+    package keeps resolving to the wheel)."""
+    import importlib
+    import logging
+    import types
+
+    sys.path.append(REFERENCE_REPO)
+    logging.disable(logging.CRITICAL)
+    try:
+        names = {
+            "task_graph": "senti_os.core.faza27.task_graph",
+            "task_node": "senti_os.core.faza27.task_node",
+            "task_edge": "senti_os.core.faza27.task_edge",
+            "agent_manager": "senti_os.core.faza28.agent_manager",
+            "agent_base": "senti_os.core.faza28.agent_base",
+            "ael_loop": "senti_os.core.faza28.ael_loop",
+            "event_bus": "senti_os.core.faza28.event_bus",
+            "scheduler": "senti_os.core.faza28.scheduler",
+            "state_context": "senti_os.core.faza28.state_context",
+            "governance": "senti_os.core.faza29.governance_engine",
+            "orchestrator": "senti_os.core.faza25.orchestrator",
+        }
+        yield types.SimpleNamespace(**{k: importlib.import_module(v) for k, v in names.items()})
+    finally:
+        logging.disable(logging.NOTSET)
+        sys.path.remove(REFERENCE_REPO)
+
+
+@pytest.mark.skipif(not REFERENCE_REPO or not os.path.isdir(str(REFERENCE_REPO)),
+                    reason="set FAZA_REFERENCE_REPO to a senti_system checkout to run against the real layers")
+class TestRealLayers:
+    def test_a_real_graph_with_a_cycle_is_measured_and_repaired(self, real):
+        g = real.task_graph.TaskGraph("g")
+        for n in "abc":
+            g.add_node(real.task_node.TaskNode(n, n.upper()))
+        E = real.task_edge
+        g.add_edge(E.TaskEdge("a", "b"))
+        g.add_edge(E.TaskEdge("b", "c"))
+        g.add_edge(E.TaskEdge("c", "a", E.EdgeType.WEAK, 0.5))
+        layer = IntegrationLayer(faza27_task_graph=g)
+        m = layer.get_faza27_metrics()
+        assert (m["cycle_count"], m["cycles"], m["graph_complexity"]) == (1, [["a", "b", "c"]], 6)
+        assert layer.trigger_faza27_action("break_cycle") is True
+        assert not g.has_cycle() and layer.get_faza27_metrics()["cycle_count"] == 0
+
+    def test_real_agents_orchestrator_and_governance(self, real):
+        class Bad(real.agent_base.AgentBase):
+            name, priority = "bad", 10
+
+            async def on_tick(self, context):
+                raise RuntimeError("tick failed")
+
+        class Good(real.agent_base.AgentBase):
+            name, priority = "good", 10
+
+        manager = real.agent_manager.AgentManager()
+        manager.register(Bad())
+        manager.register(Good())
+        bus = real.event_bus.EventBus()
+        ael = real.ael_loop.AELController(agent_manager=manager, event_bus=bus, scheduler=real.scheduler.Scheduler(),
+                                          state_context=real.state_context.StateContext("t"), tick_rate=0.01)
+        gov = real.governance.GovernanceController()
+        orch = real.orchestrator.OrchestratorManager(num_workers=2)
+        layer = IntegrationLayer(faza25_orchestrator=orch, faza28_agent_loop=ael, faza29_governance=gov, event_bus=bus)
+        assert layer.get_all_metrics()["faza29"]["takeover_active"] is False
+
+        async def main():
+            await orch.start()
+
+            async def work(task):
+                return 1
+
+            async def fail(task):
+                raise ValueError("task failed")
+
+            for i in range(3):
+                orch.submit_task(f"ok{i}", work)
+            orch.submit_task("broken", fail)
+            loop_task = asyncio.create_task(ael.start())
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if orch.get_queue_status()["tasks_by_status"]["done"] == 3 and manager.get_agent("bad").error_count >= 3:
+                    break
+            gov.takeover_manager.manual_takeover()
+            m = await layer.collect_async()
+            await ael.stop()
+            await loop_task
+            await orch.stop()
+            return m
+
+        m = d.run(main())
+        assert m["faza25"]["error_rate"] == 0.25 and len(m["faza25"]["failed_task_ids"]) == 1
+        assert m["faza28"]["agent_failure_rate"] == 1.0 and m["faza28"]["failing_agents"] == ["bad"]
+        assert m["faza29"]["takeover_active"] is True
+        assert 0 <= m["faza29"]["risk_score"] <= 100
+        assert layer.get_integration_faults() == []
+        got = []
+        bus.subscribe("faza30.repair_completed", "test", got.append)
+        layer.publish_event("repair_completed", {"fault_id": "f"})
+        assert got[0].data == {"fault_id": "f"} and got[0].source == "faza30"
