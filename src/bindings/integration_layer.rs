@@ -584,19 +584,17 @@ impl IntegrationLayer {
     }
 
     fn finish_trigger(&self, source: &str, layer: Layer, done: Done) -> PyResult<bool> {
-        let mut core = self.shared.core.lock();
-        Ok(match done {
-            Done::Ran => {
-                core.note_action(true);
-                true
-            }
-            Done::NotRun => false,
+        // The failure (and the exception it holds) is dropped after the lock is released.
+        match &done {
+            Done::Ran => self.shared.core.lock().note_action(true),
+            Done::NotRun => {}
             Done::Failed(f) => {
+                let mut core = self.shared.core.lock();
                 core.note_action(false);
                 core.record_fault(source, Some(layer.name()), f.kind, &f.message, now());
-                false
             }
-        })
+        }
+        Ok(matches!(done, Done::Ran))
     }
 }
 
@@ -800,15 +798,15 @@ impl IntegrationLayer {
         for cb in callbacks {
             let args = PyTuple::new(py, [params.as_any()])?;
             let called = inline_call(py, cb.bind(py), &args, None, DEFAULT_ACTION_TIMEOUT)?;
-            let mut core = self.shared.core.lock();
-            match called {
+            match &called {
                 Ok(_) => {
                     ok += 1;
-                    core.counters_mut().callbacks_executed += 1;
+                    self.shared.core.lock().counters_mut().callbacks_executed += 1;
                 }
                 Err(f) => {
-                    core.counters_mut().callback_errors += 1;
                     let source = format!("repair_callback {}:{}", t.value(), callable_name(cb.bind(py)));
+                    let mut core = self.shared.core.lock();
+                    core.counters_mut().callback_errors += 1;
                     core.record_fault(&source, None, f.kind, &f.message, now());
                 }
             }
@@ -844,22 +842,18 @@ impl IntegrationLayer {
             }
             Ok(false)
         })();
+        let (kind, message) = match result {
+            Ok(true) => {
+                self.shared.core.lock().counters_mut().events_published += 1;
+                return Ok(());
+            }
+            Ok(false) => (FaultKind::Invalid, format!("the event bus ({}) has neither emit nor publish", type_name(bus))),
+            Err(e) if pyutil::is_fatal(py, &e) => return Err(e),
+            Err(e) => (FaultKind::Raised, pyutil::error_text(py, &e)),
+        };
         let mut core = self.shared.core.lock();
-        match result {
-            Ok(true) => core.counters_mut().events_published += 1,
-            Ok(false) => {
-                core.counters_mut().event_errors += 1;
-                let msg = format!("the event bus ({}) has neither emit nor publish", type_name(bus));
-                core.record_fault("event_bus", None, FaultKind::Invalid, &msg, now());
-            }
-            Err(e) => {
-                if pyutil::is_fatal(py, &e) {
-                    return Err(e);
-                }
-                core.counters_mut().event_errors += 1;
-                core.record_fault("event_bus", None, FaultKind::Raised, &pyutil::error_text(py, &e), now());
-            }
-        }
+        core.counters_mut().event_errors += 1;
+        core.record_fault("event_bus", None, kind, &message, now());
         Ok(())
     }
 
@@ -891,8 +885,20 @@ impl IntegrationLayer {
     fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let status = self.get_integration_status(py)?;
         let integrated = status.values().iter().filter(|v| v.is_truthy().unwrap_or(false)).count();
-        let core = self.shared.core.lock();
-        let c = *core.counters();
+        // Copy everything out first: building Python objects may run Python code (a collection,
+        // a finalizer) that calls back into this layer.
+        let (c, sources, providers, actions, states, tracked) = {
+            let core = self.shared.core.lock();
+            let r = core.registry();
+            (
+                *core.counters(),
+                core.fault_sources().to_vec(),
+                r.providers().iter().map(|p| (p.layer.clone(), p.label.clone(), p.timeout, p.stats.clone())).collect::<Vec<_>>(),
+                r.actions().iter().map(|a| (a.verb.clone(), a.timeout, a.stats.clone())).collect::<Vec<_>>(),
+                r.states().iter().map(|s| (s.name.clone(), s.timeout, s.stats.clone())).collect::<Vec<_>>(),
+                core.baselines().tracked_agents(),
+            )
+        };
         let out = PyDict::new(py);
         for (layer, n) in Layer::ALL.iter().zip(c.queries) {
             out.set_item(format!("{}_queries", layer.name()), n)?;
@@ -908,7 +914,7 @@ impl IntegrationLayer {
         out.set_item("event_errors", c.event_errors)?;
         out.set_item("integration_faults", c.faults_recorded)?;
         let by_source = PyDict::new(py);
-        for s in core.fault_sources() {
+        for s in &sources {
             let d = PyDict::new(py);
             d.set_item("errors", s.errors)?;
             d.set_item("last_error", &s.last_error)?;
@@ -916,30 +922,25 @@ impl IntegrationLayer {
             by_source.set_item(&s.source, d)?;
         }
         out.set_item("faults_by_source", by_source)?;
-        let providers = PyList::empty(py);
-        for p in core.registry().providers() {
-            let d = stats_dict(py, &p.stats)?;
-            d.set_item("layer", &p.layer)?;
-            d.set_item("name", &p.label)?;
-            d.set_item("timeout", p.timeout)?;
-            providers.append(d)?;
+        let list = PyList::empty(py);
+        for (layer, label, timeout, stats) in &providers {
+            let d = stats_dict(py, stats)?;
+            d.set_item("layer", layer)?;
+            d.set_item("name", label)?;
+            d.set_item("timeout", timeout)?;
+            list.append(d)?;
         }
-        out.set_item("providers", providers)?;
-        let actions = PyDict::new(py);
-        for a in core.registry().actions() {
-            let d = stats_dict(py, &a.stats)?;
-            d.set_item("timeout", a.timeout)?;
-            actions.set_item(&a.verb, d)?;
+        out.set_item("providers", list)?;
+        for (key, entries) in [("repair_actions", &actions), ("state_providers", &states)] {
+            let dict = PyDict::new(py);
+            for (name, timeout, stats) in entries {
+                let d = stats_dict(py, stats)?;
+                d.set_item("timeout", timeout)?;
+                dict.set_item(name, d)?;
+            }
+            out.set_item(key, dict)?;
         }
-        out.set_item("repair_actions", actions)?;
-        let states = PyDict::new(py);
-        for s in core.registry().states() {
-            let d = stats_dict(py, &s.stats)?;
-            d.set_item("timeout", s.timeout)?;
-            states.set_item(&s.name, d)?;
-        }
-        out.set_item("state_providers", states)?;
-        out.set_item("tracked_agents", core.baselines().tracked_agents())?;
+        out.set_item("tracked_agents", tracked)?;
         Ok(out)
     }
 
