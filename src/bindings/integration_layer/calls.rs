@@ -127,7 +127,7 @@ pub fn inline_call(
         Err(e) if is_fatal(py, &e) => return Err(e),
         Err(e) => return Ok(Err(Failure::from_err(py, e))),
     };
-    if !result.hasattr("__await__").unwrap_or(false) {
+    if !super::pyutil::is_awaitable(&result) {
         return Ok(Ok(result.unbind()));
     }
     if loop_running_here(py) {

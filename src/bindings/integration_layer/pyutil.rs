@@ -3,6 +3,7 @@
 use crate::bindings::convert::type_name;
 use pyo3::exceptions::{PyAttributeError, PyException};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 use std::sync::Arc;
 
@@ -33,12 +34,33 @@ pub fn is_fatal(py: Python<'_>, err: &PyErr) -> bool {
 /// `getattr(obj, name)`: `None` when missing (AttributeError) or None; an error when the
 /// lookup raised anything else.
 pub fn attr<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match obj.getattr(name) {
+    // Most probes miss. Python's own three-argument getattr settles a miss without creating
+    // an AttributeError (the C API that does so is not in the stable ABI before 3.13).
+    static GETATTR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = obj.py();
+    let getattr = GETATTR.get_or_try_init(py, || py.import("builtins")?.getattr("getattr").map(Bound::unbind))?;
+    match getattr.bind(py).call1((obj, name, py.None())) {
         Ok(v) if v.is_none() => Ok(None),
         Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
+        Err(e) if e.is_instance_of::<PyAttributeError>(py) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `obj` may be awaited. Plain data answers are settled without an attribute lookup.
+pub fn is_awaitable(obj: &Bound<'_, PyAny>) -> bool {
+    if obj.is_none()
+        || obj.is_exact_instance_of::<PyDict>()
+        || obj.is_exact_instance_of::<pyo3::types::PyList>()
+        || obj.is_exact_instance_of::<PyString>()
+        || obj.is_exact_instance_of::<pyo3::types::PyInt>()
+        || obj.is_exact_instance_of::<pyo3::types::PyFloat>()
+        || obj.is_exact_instance_of::<pyo3::types::PyBool>()
+        || obj.is_exact_instance_of::<pyo3::types::PyTuple>()
+    {
+        return false;
+    }
+    matches!(attr(obj, "__await__"), Ok(Some(_)))
 }
 
 /// A callable attribute, or `None`.
@@ -80,7 +102,7 @@ pub fn field<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<
 /// Whether a call answered with an awaitable; a coroutine is closed so Python does not warn
 /// that it was never awaited.
 pub fn close_if_awaitable(obj: &Bound<'_, PyAny>) -> bool {
-    if obj.hasattr("__await__").unwrap_or(false) {
+    if is_awaitable(obj) {
         if let Ok(Some(close)) = method(obj, "close") {
             let _ = close.call0();
         }
