@@ -1036,3 +1036,42 @@ class TestRealLayers:
         bus.subscribe("faza30.repair_completed", "test", got.append)
         layer.publish_event("repair_completed", {"fault_id": "f"})
         assert got[0].data == {"fault_id": "f"} and got[0].source == "faza30"
+
+
+def test_unrepresentable_provider_values_are_invalid_faults():
+    deep = {}
+    node = deep
+    for _ in range(1000):
+        node["d"] = {}
+        node = node["d"]
+    selfref = {}
+    selfref["me"] = selfref
+    layer = IntegrationLayer()
+    for i, answer in enumerate([{"queue_size": 2 ** 200}, deep, selfref, {"x": object()}]):
+        layer.register_metric_provider("faza25", (lambda a=answer: a), name=f"p{i}")
+    assert layer.get_faza25_metrics() == {}
+    assert [f["kind"] for f in layer.get_integration_faults()] == ["invalid"] * 4
+
+
+def test_a_registered_action_receives_object_params_untouched():
+    got = []
+    layer = IntegrationLayer()
+    layer.register_repair_action("custom_fix", lambda **kw: got.append(kw))
+    marker = object()
+    assert layer.trigger_faza27_action("custom_fix", {"target": marker, "cycle": ["a", "b"]}) is True
+    assert got[0]["target"] is marker
+    with pytest.raises(TypeError):
+        layer.trigger_faza25_action("reschedule", {"task_id": object()})
+
+
+def test_huge_graphs_are_reported_not_half_read():
+    class Huge:
+        nodes = {f"n{i}": None for i in range(100_001)}
+        edges = []
+
+        def has_cycle(self):
+            return False
+
+    layer = IntegrationLayer(faza27_task_graph=Huge())
+    assert layer.get_faza27_metrics() == {}
+    assert faults_of(layer) == [("faza27.edges", "invalid")]

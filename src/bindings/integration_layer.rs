@@ -455,6 +455,18 @@ fn params_arg<'py>(py: Python<'py>, params: Option<&Bound<'py, PyAny>>) -> PyRes
     }
 }
 
+/// The parameters the trigger routes read, as engine values; other keys (which may hold any
+/// object, for a registered action) are left alone.
+fn route_values(params: &Bound<'_, PyDict>) -> PyResult<Metrics> {
+    let mut out = Metrics::new();
+    for key in ["task_id", "agent_id", "agent_name", "name", "agent", "rate", "count", "cycle", "src", "dst", "source_id", "target_id"] {
+        if let Some(v) = params.get_item(key)? {
+            out.insert(key.to_owned(), super::convert::to_value(&v, &format!("params['{key}']"))?);
+        }
+    }
+    Ok(out)
+}
+
 fn callable_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Handle> {
     if !obj.is_callable() {
         return Err(PyTypeError::new_err(format!("{what} must be callable, got {}", type_name(obj))));
@@ -540,7 +552,7 @@ impl IntegrationLayer {
     fn trigger(&self, py: Python<'_>, layer: Layer, action: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let action = text_arg(action, "action")?;
         let params = params_arg(py, params)?;
-        let values = to_map(Some(params.as_any()), "params")?;
+        let values = route_values(&params)?;
         let source = format!("trigger {}.{}", layer.name(), action);
         let registered = self.shared.core.lock().registry().action(&action);
         if let Some((id, handle, timeout)) = registered {

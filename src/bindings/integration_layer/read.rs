@@ -363,7 +363,13 @@ pub fn edge_end<'py>(edge: &Bound<'py, PyAny>, names: &[&str], position: usize) 
 pub type GraphParts<'py> = (Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
 pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py>>> {
+    let too_many = || {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "the task graph has more than {MAX_GRAPH_EDGES} nodes or edges, too many to analyse"
+        ))
+    };
     let nodes: Vec<Bound<'py, PyAny>> = match data_attr(g, "nodes")? {
+        Some(n) if n.len().is_ok_and(|l| l > MAX_GRAPH_EDGES) => return Err(too_many()),
         Some(n) => {
             if let Ok(d) = n.cast::<PyDict>() {
                 d.keys().iter().collect()
@@ -381,9 +387,7 @@ pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py
     let mut edges = Vec::new();
     let push = |e: Bound<'py, PyAny>, edges: &mut Vec<Bound<'py, PyAny>>| -> PyResult<()> {
         if edges.len() >= MAX_GRAPH_EDGES {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "the task graph has more than {MAX_GRAPH_EDGES} edges, too many to analyse"
-            )));
+            return Err(too_many());
         }
         edges.push(e);
         Ok(())
