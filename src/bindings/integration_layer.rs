@@ -37,8 +37,8 @@ use crate::engine::integration_layer::adapters::CANONICAL;
 use crate::engine::integration_layer::reads::LayerRead;
 use crate::engine::integration_layer::registry::CallStats;
 use crate::engine::integration_layer::{
-    layer_of_source, FaultKind, IntegrationCore, Options, RepairType, DEFAULT_ACTION_TIMEOUT,
-    DEFAULT_CALL_TIMEOUT, DEFAULT_STUCK_TASK_SECONDS,
+    layer_of_source, FaultKind, IntegrationCore, Options, RepairType, DEFAULT_ACTION_TIMEOUT, DEFAULT_CALL_TIMEOUT,
+    DEFAULT_STUCK_TASK_SECONDS,
 };
 use crate::engine::value::Metrics;
 use parking_lot::Mutex;
@@ -173,9 +173,13 @@ impl Shared {
                 Ok(v) => Python::attach(|py| {
                     let v = v.bind(py);
                     if v.cast::<PyDict>().is_err() {
-                        return Err((FaultKind::Invalid, format!("returned {}, expected a dict of metrics", type_name(v))));
+                        return Err((
+                            FaultKind::Invalid,
+                            format!("returned {}, expected a dict of metrics", type_name(v)),
+                        ));
                     }
-                    to_map(Some(v), "the provider's metrics").map_err(|e| (FaultKind::Invalid, pyutil::error_text(py, &e)))
+                    to_map(Some(v), "the provider's metrics")
+                        .map_err(|e| (FaultKind::Invalid, pyutil::error_text(py, &e)))
                 }),
                 Err(f) => Err((f.kind, f.message)),
             };
@@ -223,7 +227,12 @@ impl Shared {
 
     /// Re-collects what a fault's layer reports now (all FAZA layers merged when the fault's
     /// source names none), from synchronous code.
-    fn verify_metrics(self: &Arc<Self>, py: Python<'_>, caller: &Caller, fault: &Bound<'_, PyAny>) -> PyResult<Metrics> {
+    fn verify_metrics(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        caller: &Caller,
+        fault: &Bound<'_, PyAny>,
+    ) -> PyResult<Metrics> {
         let source = field(fault, "source")?.and_then(|s| label(&s));
         let layer = source.as_deref().and_then(layer_of_source);
         let wait_for_host = matches!(caller, Caller::Host { host, .. } if !calls::on_host_thread(py, host));
@@ -336,14 +345,21 @@ pub struct BoundCall {
 
 impl BoundCall {
     fn shared(&self) -> PyResult<Arc<Shared>> {
-        self.shared.upgrade().ok_or_else(|| PyRuntimeError::new_err("the integration layer this callable belongs to is gone"))
+        self.shared
+            .upgrade()
+            .ok_or_else(|| PyRuntimeError::new_err("the integration layer this callable belongs to is gone"))
     }
 }
 
 #[pymethods]
 impl BoundCall {
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         let shared = self.shared()?;
         let (source, handle, timeout, id) = match &self.target {
             CallTarget::Verify => {
@@ -359,12 +375,21 @@ impl BoundCall {
                 let name = pyutil::key_text(&name)?;
                 let agent_loop = shared.slots()[AGENT_LOOP].clone();
                 let Some(l) = agent_loop else { return Ok(PyBool::new(py, false).to_owned().into_any().unbind()) };
-                let done = act::agent_action(py, Route::RestartAgent, l.bind(py), &name, DEFAULT_ACTION_TIMEOUT, &self.caller)?;
+                let done = act::agent_action(
+                    py,
+                    Route::RestartAgent,
+                    l.bind(py),
+                    &name,
+                    DEFAULT_ACTION_TIMEOUT,
+                    &self.caller,
+                )?;
                 return finish_done(&shared, py, &format!("action restart_agent({name})"), Some("faza28"), done);
             }
             CallTarget::Action(verb) => {
                 let found = shared.core.lock().registry().action(verb);
-                let (id, h, t) = found.ok_or_else(|| PyRuntimeError::new_err(format!("repair action {verb:?} is no longer registered")))?;
+                let (id, h, t) = found.ok_or_else(|| {
+                    PyRuntimeError::new_err(format!("repair action {verb:?} is no longer registered"))
+                })?;
                 (format!("action {verb}"), h, t, id)
             }
             CallTarget::Capture(name) | CallTarget::Restore(name) => {
@@ -377,11 +402,20 @@ impl BoundCall {
                     .iter()
                     .find(|s| &s.name == name)
                     .map(|s| (s.id, if capture { s.capture.clone() } else { s.restore.clone() }, s.timeout));
-                let (id, h, t) = found.ok_or_else(|| PyRuntimeError::new_err(format!("state provider {name:?} is no longer registered")))?;
+                let (id, h, t) = found.ok_or_else(|| {
+                    PyRuntimeError::new_err(format!("state provider {name:?} is no longer registered"))
+                })?;
                 (format!("state {name}.{}", if capture { "capture" } else { "restore" }), h, t, id)
             }
         };
-        let called = blocking_call(py, &self.caller, &handle, args.clone().unbind(), kwargs.map(|k| k.clone().unbind()), timeout)?;
+        let called = blocking_call(
+            py,
+            &self.caller,
+            &handle,
+            args.clone().unbind(),
+            kwargs.map(|k| k.clone().unbind()),
+            timeout,
+        )?;
         drop(handle);
         let failure = called.as_ref().err().map(|f| (f.kind, f.message.clone()));
         {
@@ -459,7 +493,20 @@ fn params_arg<'py>(py: Python<'py>, params: Option<&Bound<'py, PyAny>>) -> PyRes
 /// object, for a registered action) are left alone.
 fn route_values(params: &Bound<'_, PyDict>) -> PyResult<Metrics> {
     let mut out = Metrics::new();
-    for key in ["task_id", "agent_id", "agent_name", "name", "agent", "rate", "count", "cycle", "src", "dst", "source_id", "target_id"] {
+    for key in [
+        "task_id",
+        "agent_id",
+        "agent_name",
+        "name",
+        "agent",
+        "rate",
+        "count",
+        "cycle",
+        "src",
+        "dst",
+        "source_id",
+        "target_id",
+    ] {
         if let Some(v) = params.get_item(key)? {
             out.insert(key.to_owned(), super::convert::to_value(&v, &format!("params['{key}']"))?);
         }
@@ -549,7 +596,13 @@ impl IntegrationLayer {
         Ok(from_map(py, &metrics)?.unbind())
     }
 
-    fn trigger(&self, py: Python<'_>, layer: Layer, action: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn trigger(
+        &self,
+        py: Python<'_>,
+        layer: Layer,
+        action: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let action = text_arg(action, "action")?;
         let params = params_arg(py, params)?;
         let values = route_values(&params)?;
@@ -566,7 +619,11 @@ impl IntegrationLayer {
                 Done::Failed(f) => Some((f.kind, f.message.clone())),
                 _ => None,
             };
-            self.shared.core.lock().registry_mut().record_action(id, failure.as_ref().map(|(k, m)| (*k, m.as_str())), now());
+            self.shared.core.lock().registry_mut().record_action(
+                id,
+                failure.as_ref().map(|(k, m)| (*k, m.as_str())),
+                now(),
+            );
             return self.finish_trigger(&source, layer, done);
         }
         let Some(route) = actions::route(layer, &action) else { return Ok(false) };
@@ -772,14 +829,24 @@ impl IntegrationLayer {
     /// action registered under the same name is called instead (with `**params`). True only
     /// when the call happened.
     #[pyo3(signature = (action, params=None))]
-    fn trigger_faza25_action(&self, py: Python<'_>, action: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn trigger_faza25_action(
+        &self,
+        py: Python<'_>,
+        action: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         self.trigger(py, Layer::Faza25, action, params)
     }
 
     /// Runs a FAZA 27 action: `break_cycle` (removes the weakest edge of `params["cycle"]`,
     /// or of the first cycle found, or `params["src"]` -> `params["dst"]`) or `optimize`.
     #[pyo3(signature = (action, params=None))]
-    fn trigger_faza27_action(&self, py: Python<'_>, action: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn trigger_faza27_action(
+        &self,
+        py: Python<'_>,
+        action: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         self.trigger(py, Layer::Faza27, action, params)
     }
 
@@ -787,7 +854,12 @@ impl IntegrationLayer {
     /// `params["agent_id"]`), `isolate_agent`, `reset_cooperation` (resets the meta layer's
     /// history and strategy), `reset_scheduler`.
     #[pyo3(signature = (action, params=None))]
-    fn trigger_faza28_action(&self, py: Python<'_>, action: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn trigger_faza28_action(
+        &self,
+        py: Python<'_>,
+        action: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         self.trigger(py, Layer::Faza28, action, params)
     }
 
@@ -802,7 +874,12 @@ impl IntegrationLayer {
     /// Calls each callback of the type with `params`, in order. A callback that raises is
     /// recorded as an integration fault and the others still run. Returns how many succeeded.
     #[pyo3(signature = (repair_type, params=None))]
-    fn execute_repair_callbacks(&self, py: Python<'_>, repair_type: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    fn execute_repair_callbacks(
+        &self,
+        py: Python<'_>,
+        repair_type: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
         let t = repair_type_arg(repair_type)?;
         let params = params_arg(py, params)?;
         let callbacks = self.shared.core.lock().registry().callbacks(t);
@@ -830,13 +907,23 @@ impl IntegrationLayer {
     /// a FAZA 28 EventBus, `publish(name, event_data)` on a bus that has only that. Without a
     /// bus nothing happens; a bus that fails is recorded, not raised.
     #[pyo3(signature = (event_type, event_data=None))]
-    fn publish_event(&self, py: Python<'_>, event_type: &Bound<'_, PyAny>, event_data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn publish_event(
+        &self,
+        py: Python<'_>,
+        event_type: &Bound<'_, PyAny>,
+        event_data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let name = match label(event_type) {
             Some(t) => t,
-            None => return Err(PyTypeError::new_err(format!("event_type must be a str, got {}", type_name(event_type)))),
+            None => {
+                return Err(PyTypeError::new_err(format!("event_type must be a str, got {}", type_name(event_type))))
+            }
         };
         let data = params_arg(py, event_data).map_err(|_| {
-            PyTypeError::new_err(format!("event_data must be a dict or None, got {}", event_data.map(type_name).unwrap_or_default()))
+            PyTypeError::new_err(format!(
+                "event_data must be a dict or None, got {}",
+                event_data.map(type_name).unwrap_or_default()
+            ))
         })?;
         let Some(bus) = self.shared.slots()[EVENT_BUS].clone() else { return Ok(()) };
         let bus = bus.bind(py);
@@ -859,7 +946,9 @@ impl IntegrationLayer {
                 self.shared.core.lock().counters_mut().events_published += 1;
                 return Ok(());
             }
-            Ok(false) => (FaultKind::Invalid, format!("the event bus ({}) has neither emit nor publish", type_name(bus))),
+            Ok(false) => {
+                (FaultKind::Invalid, format!("the event bus ({}) has neither emit nor publish", type_name(bus)))
+            }
             Err(e) if pyutil::is_fatal(py, &e) => return Err(e),
             Err(e) => (FaultKind::Raised, pyutil::error_text(py, &e)),
         };
@@ -905,7 +994,10 @@ impl IntegrationLayer {
             (
                 *core.counters(),
                 core.fault_sources().to_vec(),
-                r.providers().iter().map(|p| (p.layer.clone(), p.label.clone(), p.timeout, p.stats.clone())).collect::<Vec<_>>(),
+                r.providers()
+                    .iter()
+                    .map(|p| (p.layer.clone(), p.label.clone(), p.timeout, p.stats.clone()))
+                    .collect::<Vec<_>>(),
                 r.actions().iter().map(|a| (a.verb.clone(), a.timeout, a.stats.clone())).collect::<Vec<_>>(),
                 r.states().iter().map(|s| (s.name.clone(), s.timeout, s.stats.clone())).collect::<Vec<_>>(),
                 core.baselines().tracked_agents(),
@@ -984,7 +1076,13 @@ impl IntegrationLayer {
     /// faza28, faza28_5, faza29 or a custom name (which then appears in `get_all_metrics()`).
     /// Registering the same callable for the layer again updates its timeout and name.
     #[pyo3(signature = (layer, provider, timeout=5.0, name=None))]
-    fn register_metric_provider(&self, layer: &Bound<'_, PyAny>, provider: &Bound<'_, PyAny>, timeout: f64, name: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn register_metric_provider(
+        &self,
+        layer: &Bound<'_, PyAny>,
+        provider: &Bound<'_, PyAny>,
+        timeout: f64,
+        name: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let layer = text_arg(layer, "layer")?;
         let handle = callable_arg(provider, "provider")?;
         let label = match name {
@@ -992,8 +1090,10 @@ impl IntegrationLayer {
             _ => callable_name(provider),
         };
         let existing = self.shared.core.lock().registry().providers_for(&layer);
-        let same = existing.iter().find(|(_, h, _)| same_callable(h.bind(provider.py()), provider)).map(|(id, _, _)| *id);
-        let replaced = self.shared.core.lock().registry_mut().add_provider(&layer, &label, handle, timeout, same).py_err()?;
+        let same =
+            existing.iter().find(|(_, h, _)| same_callable(h.bind(provider.py()), provider)).map(|(id, _, _)| *id);
+        let replaced =
+            self.shared.core.lock().registry_mut().add_provider(&layer, &label, handle, timeout, same).py_err()?;
         drop(replaced);
         Ok(())
     }
@@ -1004,7 +1104,12 @@ impl IntegrationLayer {
         let by_name = provider.cast::<PyString>().ok().map(|s| s.to_string());
         let candidates: Vec<(u64, Handle, String)> = {
             let core = self.shared.core.lock();
-            core.registry().providers().iter().filter(|p| p.layer == layer).map(|p| (p.id, p.handle.clone(), p.label.clone())).collect()
+            core.registry()
+                .providers()
+                .iter()
+                .filter(|p| p.layer == layer)
+                .map(|p| (p.id, p.handle.clone(), p.label.clone()))
+                .collect()
         };
         let found = candidates.iter().find(|(_, h, label)| match &by_name {
             Some(n) => label == n,
@@ -1037,7 +1142,13 @@ impl IntegrationLayer {
     /// Registers a state provider for snapshots: `capture()` returns a JSON-able section and
     /// `restore(section)` puts it back (each sync or a coroutine function).
     #[pyo3(signature = (name, capture, restore, timeout=30.0))]
-    fn register_state_provider(&self, name: &Bound<'_, PyAny>, capture: &Bound<'_, PyAny>, restore: &Bound<'_, PyAny>, timeout: f64) -> PyResult<()> {
+    fn register_state_provider(
+        &self,
+        name: &Bound<'_, PyAny>,
+        capture: &Bound<'_, PyAny>,
+        restore: &Bound<'_, PyAny>,
+        timeout: f64,
+    ) -> PyResult<()> {
         let name = text_arg(name, "name")?;
         let c = callable_arg(capture, "capture")?;
         let r = callable_arg(restore, "restore")?;

@@ -307,7 +307,14 @@ impl<H: Clone> IntegrationCore<H> {
     }
 
     /// Records a fault and counts it under its source.
-    pub fn record_fault(&mut self, source: &str, layer: Option<&str>, kind: FaultKind, message: &str, now: NaiveDateTime) {
+    pub fn record_fault(
+        &mut self,
+        source: &str,
+        layer: Option<&str>,
+        kind: FaultKind,
+        message: &str,
+        now: NaiveDateTime,
+    ) {
         let message = clip(message);
         self.counters.faults_recorded += 1;
         let key = if self.sources.iter().any(|s| s.source == source) || self.sources.len() < MAX_FAULT_SOURCES {

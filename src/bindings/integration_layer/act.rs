@@ -5,11 +5,10 @@
 //! whether the call happened; a call that raises is an integration fault and answers False.
 
 use super::calls::{blocking_call, Failure};
-use crate::bindings::runtime::Caller;
-use std::sync::Arc;
 use super::pyutil::{attr, data_attr, field, is_fatal, key_text, label, method};
 use super::read::{agent_manager, edge_end, graph_edges, MAX_TASK_SCAN};
 use crate::bindings::errors::IntoPyResult;
+use crate::bindings::runtime::Caller;
 use crate::engine::integration_layer::actions::{self, QueuedTask, Route};
 use crate::engine::repair_strategies::cycles::{Edge, GraphView};
 use crate::engine::value::Metrics;
@@ -17,6 +16,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a route did.
 pub enum Done {
@@ -63,7 +63,9 @@ pub fn reference_call<'py>(
     let Some(m) = method(object, name).ok().flatten() else { return Ok(None) };
     let done = attempt(py, || {
         let result = match param {
-            Some("rate") => m.call1((params.get_item("rate")?.unwrap_or_else(|| 0.5f64.into_pyobject(py).unwrap().into_any()),)),
+            Some("rate") => {
+                m.call1((params.get_item("rate")?.unwrap_or_else(|| 0.5f64.into_pyobject(py).unwrap().into_any()),))
+            }
             Some(key) => m.call1((params.get_item(key)?.unwrap_or_else(|| py.None().into_bound(py)),)),
             None => m.call0(),
         };
@@ -159,7 +161,12 @@ fn throttle<'py>(py: Python<'py>, o: &Bound<'py, PyAny>, values: &Metrics) -> Py
     Ok(if cancelled > 0 { Done::Ran } else { Done::NotRun })
 }
 
-fn resubmit<'py>(py: Python<'py>, o: &Bound<'py, PyAny>, params: &Bound<'py, PyDict>, values: &Metrics) -> PyResult<Done> {
+fn resubmit<'py>(
+    py: Python<'py>,
+    o: &Bound<'py, PyAny>,
+    params: &Bound<'py, PyDict>,
+    values: &Metrics,
+) -> PyResult<Done> {
     let id = task_arg(params, values, "reschedule")?;
     let Some(submit) = method(o, "submit_task").ok().flatten() else { return Ok(Done::NotRun) };
     let Some(tasks) = data_attr(o, "tasks").ok().flatten() else { return Ok(Done::NotRun) };
@@ -276,7 +283,9 @@ pub fn agent_action<'py>(
 
 fn reset_meta<'py>(py: Python<'py>, meta: &Bound<'py, PyAny>) -> PyResult<Done> {
     let mut ran = false;
-    for (part, call) in [("anomaly_detector", "clear_history"), ("stability_engine", "clear_history"), ("strategy_adapter", "reset")] {
+    for (part, call) in
+        [("anomaly_detector", "clear_history"), ("stability_engine", "clear_history"), ("strategy_adapter", "reset")]
+    {
         let Some(p) = attr(meta, part).ok().flatten() else { continue };
         let Some(m) = method(&p, call).ok().flatten() else { continue };
         if let Err(e) = m.call0() {

@@ -173,7 +173,9 @@ pub async fn call_with(
             match bounded.call(target, args, kwargs).await {
                 Ok(v) => Ok(Ok(v)),
                 Err(CallError::TimedOut(_)) => Ok(Err(timed_out(timeout))),
-                Err(CallError::Lost) => Ok(Err(Failure::new(FaultKind::Lost, "the event loop dropped the call".into()))),
+                Err(CallError::Lost) => {
+                    Ok(Err(Failure::new(FaultKind::Lost, "the event loop dropped the call".into())))
+                }
                 Err(CallError::Raised(e)) => Python::attach(|py| Ok(Err(Failure::from_err(py, e)))),
             }
         }

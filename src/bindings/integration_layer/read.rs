@@ -5,7 +5,9 @@
 //! `metadata` or a task's executor would not convert, and need not). A call that raises is
 //! kept as an error; KeyboardInterrupt and similar stop the read.
 
-use super::pyutil::{attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method, Handle};
+use super::pyutil::{
+    attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method, Handle,
+};
 use crate::bindings::convert::{datetime_from_py, to_value, type_name};
 use crate::engine::clock::iso;
 use crate::engine::detection_engine::Layer;
@@ -81,7 +83,10 @@ impl<'py> Reader<'py> {
             Err(e) => return self.fail(call, e),
         };
         if close_if_awaitable(&value) {
-            self.out.push(call, Err(ReadError::Invalid(format!("{call} returned a coroutine; layer reads must be synchronous"))));
+            self.out.push(
+                call,
+                Err(ReadError::Invalid(format!("{call} returned a coroutine; layer reads must be synchronous"))),
+            );
             return Ok(());
         }
         match convert(&value) {
@@ -195,8 +200,18 @@ pub fn read_layer(py: Python<'_>, layer: Layer, objs: &Objects) -> PyResult<Laye
                 rd.call(m, "get_policy_effectiveness", r::P_POLICY, raw)?;
                 rd.call(m, "get_anomaly_count", r::P_ANOMALY_COUNT, raw)?;
                 rd.call(m, "get_feedback_health", r::P_FEEDBACK, raw)?;
-                rd.call(m, "get_stability_summary", r::R_STABILITY_SUMMARY, pick(&["avg_severity", "critical_issues", "recent_issues"]))?;
-                rd.call(m, "get_anomaly_summary", r::R_ANOMALY_SUMMARY, pick(&["recent_anomalies", "agents_with_anomalies"]))?;
+                rd.call(
+                    m,
+                    "get_stability_summary",
+                    r::R_STABILITY_SUMMARY,
+                    pick(&["avg_severity", "critical_issues", "recent_issues"]),
+                )?;
+                rd.call(
+                    m,
+                    "get_anomaly_summary",
+                    r::R_ANOMALY_SUMMARY,
+                    pick(&["recent_anomalies", "agents_with_anomalies"]),
+                )?;
                 if let Some(g) = &extra {
                     if let Some(feedback) = part(&mut rd, g, "feedback_loop", "get_feedback_loop", r::R_GOV_FEEDBACK)? {
                         rd.call(&feedback, "get_stability_score", r::R_GOV_FEEDBACK, raw)?;
@@ -446,7 +461,8 @@ pub fn agent_manager<'py>(l: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, P
     if let Some(m) = attr(l, "agent_manager")? {
         return Ok(Some(m));
     }
-    let looks_like_manager = method(l, "get_agent")?.is_some() && (method(l, "get_stats")?.is_some() || attr(l, "agents")?.is_some());
+    let looks_like_manager =
+        method(l, "get_agent")?.is_some() && (method(l, "get_stats")?.is_some() || attr(l, "agents")?.is_some());
     Ok(looks_like_manager.then(|| l.clone()))
 }
 

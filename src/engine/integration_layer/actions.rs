@@ -97,9 +97,8 @@ pub struct QueuedTask {
 /// `params["rate"]` (default 0.5) of the queue is kept.
 pub fn shed_count(params: &Metrics, queued: usize) -> EngineResult<usize> {
     if let Some(v) = params.get("count") {
-        let n = v
-            .as_u64()
-            .ok_or_else(|| EngineError::invalid(format!("params['count'] must be an int >= 0, got {v}")))?;
+        let n =
+            v.as_u64().ok_or_else(|| EngineError::invalid(format!("params['count'] must be an int >= 0, got {v}")))?;
         return Ok((n as usize).min(queued));
     }
     let keep = match params.get("rate") {
@@ -124,7 +123,9 @@ pub fn shed_order(queued: &[QueuedTask], count: usize) -> Vec<usize> {
 /// The edge `break_cycle` removes: the explicit `src`/`dst` if given, else the weakest edge
 /// (WEAK type, then lowest weight) of the listed cycle, else of the first cycle in the graph.
 pub fn cycle_cut(view: &GraphView, params: &Metrics) -> Option<(String, String)> {
-    if let (Some(src), Some(dst)) = (text_param(params, &["src", "source_id"]), text_param(params, &["dst", "target_id"])) {
+    if let (Some(src), Some(dst)) =
+        (text_param(params, &["src", "source_id"]), text_param(params, &["dst", "target_id"]))
+    {
         return Some((src, dst));
     }
     if let Some(Value::Array(nodes)) = params.get("cycle") {

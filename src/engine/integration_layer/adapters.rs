@@ -241,7 +241,9 @@ impl<'a> Builder<'a> {
             .errors()
             .map(|(call, e)| match e {
                 ReadError::Raised(m) => Issue { source: call.to_owned(), kind: FaultKind::Raised, message: m.clone() },
-                ReadError::Invalid(m) => Issue { source: call.to_owned(), kind: FaultKind::Invalid, message: m.clone() },
+                ReadError::Invalid(m) => {
+                    Issue { source: call.to_owned(), kind: FaultKind::Invalid, message: m.clone() }
+                }
             })
             .collect();
         Builder { read, metrics: Metrics::new(), issues }
@@ -531,7 +533,8 @@ pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
 
     if let Some(stats) = out.object(r::R_AGENTS) {
         let agents = stats.get("agents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        let enabled_count = agents.iter().filter(|a| a.get("enabled").is_none_or(|e| e.as_bool() != Some(false))).count();
+        let enabled_count =
+            agents.iter().filter(|a| a.get("enabled").is_none_or(|e| e.as_bool() != Some(false))).count();
         let enabled = stats.get("enabled_agents").and_then(number).unwrap_or(enabled_count as f64);
         out.derive("active_agent_count", count_value(enabled.max(0.0)));
         b.agent_total = Some(stats.get("total_agents").and_then(number).unwrap_or(agents.len() as f64));

@@ -103,7 +103,8 @@ pub fn cycles(shape: &Shape) -> (usize, Vec<Vec<String>>) {
                     count += 1;
                     if listed.len() < MAX_LISTED_CYCLES {
                         let from = position[next];
-                        listed.push(path[from..].iter().take(MAX_CYCLE_NODES).map(|&i| g.names[i].to_owned()).collect());
+                        listed
+                            .push(path[from..].iter().take(MAX_CYCLE_NODES).map(|&i| g.names[i].to_owned()).collect());
                     }
                 }
                 _ => {}

@@ -276,7 +276,14 @@ impl<H: Clone> Registry<H> {
             )));
         }
         let id = self.id();
-        self.states.push(StateProvider { id, name: name.to_owned(), capture, restore, timeout, stats: CallStats::default() });
+        self.states.push(StateProvider {
+            id,
+            name: name.to_owned(),
+            capture,
+            restore,
+            timeout,
+            stats: CallStats::default(),
+        });
         Ok(None)
     }
 

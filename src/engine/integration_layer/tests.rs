@@ -61,7 +61,15 @@ fn reference_probes_give_the_reference_keys_in_order() {
     );
     assert_eq!(
         keys(&f27),
-        vec!["graph_complexity", "cycle_count", "cycles", "bottleneck_count", "optimization_score", "bottleneck_detected", "bottleneck_node"]
+        vec![
+            "graph_complexity",
+            "cycle_count",
+            "cycles",
+            "bottleneck_count",
+            "optimization_score",
+            "bottleneck_detected",
+            "bottleneck_node"
+        ]
     );
     assert_eq!(f27["cycle_count"], json!(1));
     assert_eq!(f27["cycles"], json!([["t1", "t2"]]));
@@ -122,7 +130,8 @@ fn missing_probe_fields_are_left_out_not_defaulted() {
         now(),
     );
     assert_eq!(Value::Object(m), json!({"cpu_usage": 0.2}));
-    let m = c.map_layer(Layer::Faza29, &read(&[(r::P_RISK, json!({"total_risk": 82.5})), (r::P_STATUS, json!({}))]), now());
+    let m =
+        c.map_layer(Layer::Faza29, &read(&[(r::P_RISK, json!({"total_risk": 82.5})), (r::P_STATUS, json!({}))]), now());
     assert_eq!(Value::Object(m), json!({"risk_score": 82.5}));
 }
 
@@ -251,7 +260,10 @@ fn worker_efficiency_counts_idle_workers_only_when_work_waits() {
     let m = |busy: u64, workers: u64, queued: u64| {
         core().map_layer(
             Layer::Faza25,
-            &read(&[(r::R_QUEUE_STATUS, orchestrator(0, 0, queued)), (r::R_WORKER_STATUS, json!({"num_workers": workers, "busy": busy}))]),
+            &read(&[
+                (r::R_QUEUE_STATUS, orchestrator(0, 0, queued)),
+                (r::R_WORKER_STATUS, json!({"num_workers": workers, "busy": busy})),
+            ]),
             now(),
         )
     };
@@ -336,7 +348,11 @@ fn agent(name: &str, ticks: u64, errors: u64) -> Value {
 fn agent_counters_become_per_agent_rates() {
     let mut c = core();
     let t = now();
-    let first = c.map_layer(Layer::Faza28, &read(&[(r::R_AGENTS, agents(json!([agent("ok", 10, 0), agent("bad", 10, 1)])))]), t);
+    let first = c.map_layer(
+        Layer::Faza28,
+        &read(&[(r::R_AGENTS, agents(json!([agent("ok", 10, 0), agent("bad", 10, 1)])))]),
+        t,
+    );
     assert_eq!(Value::Object(first), json!({"active_agent_count": 2}));
     let second = c.map_layer(
         Layer::Faza28,
@@ -385,7 +401,14 @@ fn a_running_loop_with_an_old_tick_is_stuck() {
 #[test]
 fn meta_summaries_give_stability_and_anomaly_rate() {
     let mut c = core();
-    c.map_layer(Layer::Faza28, &read(&[(r::R_AGENTS, agents(json!([agent("a", 1, 0), agent("b", 1, 0), agent("c", 1, 0), agent("d", 1, 0)])))]), now());
+    c.map_layer(
+        Layer::Faza28,
+        &read(&[(
+            r::R_AGENTS,
+            agents(json!([agent("a", 1, 0), agent("b", 1, 0), agent("c", 1, 0), agent("d", 1, 0)])),
+        )]),
+        now(),
+    );
     let m = c.map_layer(
         Layer::Faza28_5,
         &read(&[
@@ -395,10 +418,16 @@ fn meta_summaries_give_stability_and_anomaly_rate() {
         ]),
         now(),
     );
-    assert_eq!(Value::Object(m), json!({"stability_score": 0.75, "anomaly_count": 7, "anomaly_rate": 0.75, "feedback_health": 0.5}));
+    assert_eq!(
+        Value::Object(m),
+        json!({"stability_score": 0.75, "anomaly_count": 7, "anomaly_rate": 0.75, "feedback_health": 0.5})
+    );
     let critical = core().map_layer(
         Layer::Faza28_5,
-        &read(&[(r::R_STABILITY_SUMMARY, json!({"avg_severity": 0.1, "critical_issues": 1})), (r::R_ANOMALY_SUMMARY, json!({"recent_anomalies": 0, "agents_with_anomalies": 0}))]),
+        &read(&[
+            (r::R_STABILITY_SUMMARY, json!({"avg_severity": 0.1, "critical_issues": 1})),
+            (r::R_ANOMALY_SUMMARY, json!({"recent_anomalies": 0, "agents_with_anomalies": 0})),
+        ]),
         now(),
     );
     assert_eq!(critical["stability_score"], json!(0.0));
