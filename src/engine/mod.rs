@@ -13,6 +13,7 @@ pub mod classification_engine;
 pub mod detection_engine;
 pub mod event_hooks;
 pub mod health_engine;
+pub mod integration_layer;
 pub mod repair_strategies;
 pub mod snapshot_manager;
 

@@ -24,6 +24,9 @@ from .health_engine import HealthEngine as HealthEngine
 from .health_engine import HealthScore as HealthScore
 from .health_engine import HealthTrend as HealthTrend
 from .health_engine import create_health_engine as create_health_engine
+from .integration_layer import BoundCall as BoundCall
+from .integration_layer import IntegrationLayer as IntegrationLayer
+from .integration_layer import create_integration_layer as create_integration_layer
 from .repair_strategies import AgentRepairEngine as AgentRepairEngine
 from .repair_strategies import GovernanceRepairEngine as GovernanceRepairEngine
 from .repair_strategies import GraphRepairEngine as GraphRepairEngine
@@ -58,6 +61,9 @@ __all__ = [
     "EventHooks",
     "FazaEvent",
     "create_event_hooks",
+    "BoundCall",
+    "IntegrationLayer",
+    "create_integration_layer",
     "HealthComponent",
     "HealthEngine",
     "HealthScore",
