@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "maturin>=1.7,<2" "pytest>=7" "hypothesis>=6" "mypy>=1.10"
+.venv/bin/python -m pip install -q "maturin>=1.7,<2" "pytest>=7" "hypothesis>=6" "mypy>=1.18"
 
 # One abi3 wheel for CPython 3.9+; installed like a user would install it.
 rm -rf target/wheels

@@ -515,16 +515,36 @@ def test_restart_through_an_executor_a_callable_or_a_missing_agent():
     assert "not found" in missing.metadata["error"]
 
 
-def test_an_async_agent_hook_is_refused_for_now():
+def test_async_agent_hooks_are_run_like_the_faza28_lifecycle():
     class AsyncAgent(Agent):
+        async def on_shutdown(self, context):
+            self.log.append(("async_shutdown", self.name))
+
         async def on_start(self, context):
-            pass
+            self.log.append(("async_start", self.name))
 
     manager = AgentManager()
     manager.agents["w"] = AsyncAgent("w", manager.log)
-    result = AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "w"}), {"agent_manager": manager})
+    AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "w"}), {"agent_manager": manager})
+    assert manager.log == [("async_shutdown", "w"), ("async_start", "w")]
+
+
+def test_an_async_hook_that_waits_on_the_loop_fails_with_an_explanation_inside_a_loop():
+    import asyncio
+
+    class WaitingAgent(Agent):
+        async def on_shutdown(self, context):
+            await asyncio.sleep(0.01)
+
+    manager = AgentManager()
+    manager.agents["w"] = WaitingAgent("w", manager.log)
+
+    async def main():
+        return AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "w"}), {"agent_manager": manager})
+
+    result = asyncio.run(main())
     assert result.status == RepairStatus.FAILED
-    assert "coroutine" in result.metadata["error"]
+    assert "event loop" in result.metadata["error"]
 
 
 def test_an_unnamed_agent_is_never_restarted_and_uses_no_shared_budget():

@@ -530,7 +530,7 @@ impl HealingPipeline {
         let py = slf.py();
         let metrics = metrics_args([faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics])?;
         let options = cycle_options(py, dry_run, stabilize_seconds, repair_context, metrics_provider)?;
-        block_on_inline(run_cycle(slf.clone().unbind(), Caller::Inline, metrics, options))
+        runtime::block_on(run_cycle(slf.clone().unbind(), Caller::Inline, metrics, options))
     }
 
     /// `execute_healing_cycle` as an awaitable, for asyncio code: the cycle runs on the
@@ -821,27 +821,6 @@ impl HealingPipeline {
         p.metrics_provider = None;
         let history = self.state.lock().history.take_all();
         drop(history);
-    }
-}
-
-/// Drives a cycle on the calling thread. Unlike `futures_executor::block_on` it may nest
-/// (a callback of one cycle may run another pipeline's cycle): the Inline path's futures
-/// never wait on another thread, so polling until ready is all it takes.
-fn block_on_inline<F: std::future::Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
     }
 }
 

@@ -18,6 +18,7 @@ pub mod event_hooks;
 pub mod healing_pipeline;
 pub mod health_engine;
 pub mod input;
+pub mod integration_layer;
 pub mod repair_strategies;
 pub mod runtime;
 pub mod snapshot_manager;
@@ -40,6 +41,8 @@ mod _native {
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
     #[pymodule_export]
     use super::healing_pipeline::{create_healing_pipeline, HealingContext, HealingPipeline, HealingResult};
+    #[pymodule_export]
+    use super::integration_layer::{create_integration_layer, BoundCall, IntegrationLayer};
     #[pymodule_export]
     use super::repair_strategies::{
         create_agent_repair_engine, create_governance_repair_engine, create_graph_repair_engine,

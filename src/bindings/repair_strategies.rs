@@ -29,7 +29,7 @@
 //! `reset_overrides()`, `request_recovery()`, `adjust_threshold(name, current, limit)`,
 //! `resolve_rule_conflict()`. A callable returning `False` declines (the repair FAILS, except
 //! that a declined `cancel_task` only skips that task);
-//! raising FAILS with the error text in `metadata["error"]`; returning a coroutine is refused
+//! raising FAILS with the error text in `metadata["error"]`; a returned coroutine is settled
 //! for now (async actions come with the auto-repair runtime).
 
 use super::convert::{datetime_to_py, from_map, from_value, to_map, to_value, type_name};
@@ -579,16 +579,16 @@ fn outcome(py: Python<'_>, via: String, result: PyResult<Bound<'_, PyAny>>) -> R
         Err(e) if is_fatal(py, &e) => Err(Fatal(e)),
         Err(e) => Ok(StepOutcome::Failed { via, error: error_text(py, &e) }),
         Ok(obj) => {
-            if has(&obj, "__await__") {
-                // Close it so Python does not warn that it was never awaited.
-                if has(&obj, "close") {
-                    let _ = obj.call_method0("close");
+            // Async actions (e.g. the FAZA 28 agents' on_shutdown/on_start) are settled here.
+            let obj = if has(&obj, "__await__") {
+                match super::runtime::settle(&obj, &via) {
+                    Ok(v) => v,
+                    Err(e) if is_fatal(py, &e) => return Err(Fatal(e)),
+                    Err(e) => return Ok(StepOutcome::Failed { via, error: error_text(py, &e) }),
                 }
-                return Ok(StepOutcome::Failed {
-                    via,
-                    error: "returned a coroutine; async actions are not supported by repair() yet".into(),
-                });
-            }
+            } else {
+                obj
+            };
             if obj.cast::<PyBool>().is_ok_and(|b| !b.is_true()) {
                 return Ok(StepOutcome::Declined { via, detail: "returned False".into() });
             }
@@ -970,12 +970,15 @@ fn run_verify<'py>(py: Python<'py>, verify: &Bound<'py, PyAny>, fault: &Bound<'p
                 });
             }
             if has(&v, "__await__") {
-                if has(&v, "close") {
-                    let _ = v.call_method0("close");
-                }
-                return Ok(Evidence::Invalid {
-                    source,
-                    message: "returned a coroutine; async verification is not supported yet".into(),
+                return Ok(match super::runtime::settle(&v, "verify") {
+                    Ok(settled) if settled.cast::<PyBool>().is_ok() => {
+                        Evidence::Verdict { source, passed: settled.is_truthy().unwrap_or(false) }
+                    }
+                    Ok(settled) => match to_map(Some(&settled), "verify() result") {
+                        Ok(metrics) => Evidence::Measured { source, metrics },
+                        Err(e) => Evidence::Invalid { source, message: error_text(py, &e) },
+                    },
+                    Err(e) => Evidence::Invalid { source, message: error_text(py, &e) },
                 });
             }
             Ok(Evidence::Invalid {

@@ -57,6 +57,16 @@ pub fn _shutdown_runtime(py: Python<'_>) {
 static GLUE: PyOnceLock<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
 static AS_COROUTINE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Settles an awaitable returned by a callback that synchronous engine code made (see
+/// `_runtime.settle`): run to completion when possible, else a clear RuntimeError.
+pub fn settle<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let f = SETTLE.get_or_try_init(py, || Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("settle")?.unbind()))?;
+    f.bind(py).call1((obj, what))
+}
+
 /// A coroutine that calls `method(*args)` once it runs inside an event loop and awaits what
 /// it returns.
 pub fn as_coroutine<'py>(py: Python<'py>, method: Bound<'py, PyAny>, args: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
@@ -213,9 +223,28 @@ impl Caller {
 }
 
 /// Drives an engine future to completion on the calling thread. Used by the synchronous API,
-/// whose futures only await `Caller::Inline` calls and so never wait on another thread.
+/// whose futures only await `Caller::Inline` calls and so complete on the first poll. It may
+/// be nested (a callback that calls back into the engine), unlike an executor's block_on;
+/// should a future ever wait, the thread parks until it is woken.
 pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    futures_executor::block_on(fut)
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut fut = std::pin::pin!(fut);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }
 
 /// Runs `fut` on the tokio runtime and returns an asyncio future of the host loop that

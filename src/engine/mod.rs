@@ -14,6 +14,7 @@ pub mod detection_engine;
 pub mod event_hooks;
 pub mod healing_pipeline;
 pub mod health_engine;
+pub mod integration_layer;
 pub mod repair_strategies;
 pub mod snapshot_manager;
 

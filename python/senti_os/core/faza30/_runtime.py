@@ -15,7 +15,7 @@ from ._native import _shutdown_runtime
 # Before the interpreter tears down threads, keep the engine's runtime threads out of Python.
 atexit.register(_shutdown_runtime)
 
-__all__ = ["submit", "run_inline", "resolve", "as_coroutine", "then"]
+__all__ = ["submit", "run_inline", "settle", "resolve", "as_coroutine", "then"]
 
 
 class _Handle:
@@ -73,22 +73,37 @@ def _finish(task, done):
 
 
 def run_inline(fn, args, kwargs):
-    """Calls ``fn`` in this thread. A coroutine result is run to completion when this thread
-    has no running event loop; with one running it cannot be awaited from synchronous code, so
-    it is closed and a RuntimeError explains what to do instead."""
+    """Calls ``fn`` in this thread and settles an awaitable result (see ``settle``)."""
     result = fn(*args, **kwargs)
-    if not inspect.isawaitable(result):
-        return result
+    if inspect.isawaitable(result):
+        return settle(result, getattr(fn, "__qualname__", repr(fn)))
+    return result
+
+
+def settle(awaitable, what="callback"):
+    """Runs an awaitable that a callback returned to synchronous engine code.
+
+    With no event loop running in this thread it runs to completion in a fresh loop. Inside a
+    running loop it cannot block, so a coroutine is stepped directly: one that finishes
+    without waiting on anything (like the FAZA 28 agents' lifecycle hooks) completes here; one
+    that really suspends is closed and a RuntimeError says to run the engine from the loop.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(_await(result))
-    if inspect.iscoroutine(result):
-        result.close()
+        return asyncio.run(_await(awaitable))
+    if inspect.iscoroutine(awaitable):
+        try:
+            for _ in range(10_000):
+                if awaitable.send(None) is not None:
+                    break
+        except StopIteration as done:
+            return done.value
+        awaitable.close()
     raise RuntimeError(
-        f"{getattr(fn, '__qualname__', fn)!r} is a coroutine function; called from synchronous "
-        "code inside a running event loop it cannot be awaited. Start the engine with "
-        "'await controller.start()' or use the awaitable variant of this call."
+        f"{what} returned an awaitable that waits on the event loop; called from synchronous "
+        "code inside that loop it cannot be awaited. Use 'await controller.start()' or the "
+        "awaitable variant of this call."
     )
 
 

@@ -2,7 +2,7 @@
 recommended actions for each detected fault."""
 
 from datetime import datetime
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, final
+from typing import Any, ClassVar, Dict, List, Optional, final
 
 from .enums import FaultCategory as FaultCategory
 from .enums import RepairPriority as RepairPriority
@@ -20,7 +20,19 @@ class ClassificationResult:
     """How one fault was classified. Fields other than ``fault_id``, ``category`` and
     ``repair_priority`` are built when first read, then kept (changes to them stick)."""
 
-    __match_args__: ClassVar[Tuple[str, ...]]
+    __match_args__ = (
+        "fault_id",
+        "category",
+        "subcategory",
+        "confidence",
+        "repair_priority",
+        "root_cause",
+        "affected_components",
+        "recommended_actions",
+        "timestamp",
+        "metadata",
+    )
+    __hash__: ClassVar[None]  # type: ignore[assignment]
     fault_id: Any
     category: FaultCategory
     subcategory: str

@@ -29,7 +29,7 @@ name ``"<layer>.<key>"`` (``faza25.queue_size``); an anomalous value raises a LO
 
 import datetime
 from collections import deque
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, final
+from typing import Any, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, final
 
 from typing_extensions import Self
 
@@ -64,7 +64,17 @@ class DetectedFault:
     metrics: Dict[str, Any]
     timestamp: datetime.datetime
     predicted: bool
-    __match_args__: ClassVar[Tuple[str, ...]]
+    __match_args__ = (
+        "fault_id",
+        "source",
+        "severity",
+        "fault_type",
+        "description",
+        "metrics",
+        "timestamp",
+        "predicted",
+    )
+    __hash__: ClassVar[None]  # type: ignore[assignment]
     def __new__(
         cls,
         fault_id: str,

@@ -1,7 +1,7 @@
 """System health: a 0-100 score from six weighted components, and its trend."""
 
 from datetime import datetime
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, final
+from typing import Any, ClassVar, Dict, List, Optional, final
 
 from .enums import HealthLevel as HealthLevel
 from .enums import TrendDirection as TrendDirection
@@ -18,7 +18,8 @@ __all__ = [
 
 @final
 class HealthComponent:
-    __match_args__: ClassVar[Tuple[str, ...]]
+    __match_args__ = ("name", "score", "weight", "details")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
     name: str
     score: float
     weight: float
@@ -30,7 +31,8 @@ class HealthScore:
     """A health score. ``components``, ``timestamp`` and ``metadata`` are built when first read.
     Scores are not ordered (``<`` raises TypeError)."""
 
-    __match_args__: ClassVar[Tuple[str, ...]]
+    __match_args__ = ("overall_score", "level", "components", "timestamp", "metadata")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
     overall_score: float
     level: HealthLevel
     components: List[HealthComponent]
@@ -47,7 +49,16 @@ class HealthScore:
 
 @final
 class HealthTrend:
-    __match_args__: ClassVar[Tuple[str, ...]]
+    __match_args__ = (
+        "direction",
+        "slope",
+        "confidence",
+        "window_size",
+        "recent_scores",
+        "prediction",
+        "timestamp",
+    )
+    __hash__: ClassVar[None]  # type: ignore[assignment]
     direction: TrendDirection
     slope: float
     confidence: float
@@ -87,6 +98,8 @@ class HealthEngine:
         faza28_5_metrics: Optional[Dict[str, Any]] = None,
         faza29_metrics: Optional[Dict[str, Any]] = None,
         faza30_metrics: Optional[Dict[str, Any]] = None,
+        *,
+        record: bool = True,
     ) -> HealthScore:
         """Scores the six components (each 100 minus deductions, clamped to 0-100) and sums
         them by weight, in order. Canonical keys per argument; an alias in brackets is read when

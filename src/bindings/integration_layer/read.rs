@@ -1,0 +1,599 @@
+//! Reading a layer object: call the methods it has, convert what they answer.
+//!
+//! Nothing is interpreted here; the engine's adapters decide what the answers mean. Only the
+//! fields the adapters use are picked from the real classes' large results (an agent's
+//! `metadata` or a task's executor would not convert, and need not). A call that raises is
+//! kept as an error; KeyboardInterrupt and similar stop the read.
+
+use super::pyutil::{
+    attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method, Handle,
+};
+use crate::bindings::convert::{datetime_from_py, to_value, type_name};
+use crate::engine::clock::iso;
+use crate::engine::detection_engine::Layer;
+use crate::engine::integration_layer::reads::{self as r, LayerRead, ReadError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDateTime, PyDict, PyList, PyTuple};
+use serde_json::{Map, Value};
+
+/// Tasks scanned at most in `orchestrator.tasks`.
+pub const MAX_TASK_SCAN: usize = 10_000;
+/// Edges read from a task graph at most; a bigger graph is reported rather than half-read.
+pub const MAX_GRAPH_EDGES: usize = 100_000;
+/// Agents read at most.
+pub const MAX_AGENTS: usize = 1024;
+/// Items converted from a sized answer (its length is still read in full).
+const MAX_ITEMS: usize = 64;
+
+/// The objects one layer read needs.
+#[derive(Clone, Default)]
+pub struct Objects {
+    pub main: Option<Handle>,
+    /// The optimizer for FAZA 27, the governance controller for FAZA 28.5.
+    pub extra: Option<Handle>,
+}
+
+impl Objects {
+    pub fn is_empty(&self) -> bool {
+        self.main.is_none() && self.extra.is_none()
+    }
+}
+
+type Converted = Result<Value, String>;
+
+struct Reader<'py> {
+    py: Python<'py>,
+    out: LayerRead,
+}
+
+impl<'py> Reader<'py> {
+    /// Records an error; a fatal one is handed back to stop the read.
+    fn fail(&mut self, call: &'static str, err: PyErr) -> PyResult<()> {
+        if is_fatal(self.py, &err) {
+            return Err(err);
+        }
+        self.out.push(call, Err(ReadError::Raised(error_text(self.py, &err))));
+        Ok(())
+    }
+
+    /// Calls `obj.name()` if the object has it and records the converted answer.
+    fn call(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        name: &str,
+        call: &'static str,
+        convert: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<Converted>,
+    ) -> PyResult<()> {
+        let m = match method(obj, name) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(()),
+            Err(e) => return self.fail(call, e),
+        };
+        self.answer(call, m.call0(), convert)
+    }
+
+    fn answer(
+        &mut self,
+        call: &'static str,
+        result: PyResult<Bound<'py, PyAny>>,
+        convert: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<Converted>,
+    ) -> PyResult<()> {
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => return self.fail(call, e),
+        };
+        if close_if_awaitable(&value) {
+            self.out.push(
+                call,
+                Err(ReadError::Invalid(format!("{call} returned a coroutine; layer reads must be synchronous"))),
+            );
+            return Ok(());
+        }
+        match convert(&value) {
+            Ok(Ok(v)) => self.out.push(call, Ok(v)),
+            Ok(Err(msg)) => self.out.push(call, Err(ReadError::Invalid(format!("{call}: {msg}")))),
+            Err(e) => return self.fail(call, e),
+        }
+        Ok(())
+    }
+}
+
+/// The answer as a JSON value, as the reference used it.
+fn raw(obj: &Bound<'_, PyAny>) -> PyResult<Converted> {
+    Ok(to_value(obj, "the answer").map_err(|e| error_text(obj.py(), &e)))
+}
+
+/// The listed keys of a dict answer (others are left alone); a non-dict answer as is.
+fn pick<'a>(keys: &'a [&'a str]) -> impl FnOnce(&Bound<'_, PyAny>) -> PyResult<Converted> + 'a {
+    move |obj| {
+        let Ok(d) = obj.cast::<PyDict>() else { return raw(obj) };
+        let mut out = Map::new();
+        for k in keys {
+            if let Some(v) = d.get_item(*k)? {
+                match to_value(&v, k) {
+                    Ok(v) => {
+                        out.insert((*k).to_owned(), v);
+                    }
+                    Err(e) => return Ok(Err(error_text(obj.py(), &e))),
+                }
+            }
+        }
+        Ok(Ok(Value::Object(out)))
+    }
+}
+
+/// `{"len": n, "items": [...]}`: a falsy answer is empty, as the reference read it.
+fn sized(with_items: bool) -> impl FnOnce(&Bound<'_, PyAny>) -> PyResult<Converted> {
+    move |obj| {
+        if !obj.is_truthy()? {
+            return Ok(Ok(serde_json::json!({"len": 0, "items": []})));
+        }
+        let Ok(len) = obj.len() else {
+            return Ok(Err(format!("returned {}, expected a sized collection", type_name(obj))));
+        };
+        let mut items = Vec::new();
+        if with_items {
+            for item in obj.try_iter()?.take(MAX_ITEMS) {
+                let item = item?;
+                let v = match to_value(&item, "item") {
+                    Ok(v) => v,
+                    // A dict entry with unconvertible fields still names its node.
+                    Err(_) => match item.cast::<PyDict>() {
+                        Ok(d) => match d.get_item("node_id")?.or(d.get_item("node")?) {
+                            Some(n) => serde_json::json!({"node_id": key_text(&n)?}),
+                            None => Value::Null,
+                        },
+                        Err(_) => Value::Null,
+                    },
+                };
+                items.push(v);
+            }
+        }
+        Ok(Ok(serde_json::json!({"len": len, "items": items})))
+    }
+}
+
+fn number_of(obj: &Bound<'_, PyAny>) -> Option<Value> {
+    to_value(obj, "n").ok().filter(Value::is_number)
+}
+
+fn datetime_text(obj: &Bound<'_, PyAny>) -> Value {
+    if obj.cast::<PyDateTime>().is_ok() {
+        if let Ok(dt) = datetime_from_py(obj, "started_at") {
+            return Value::String(iso(&dt));
+        }
+    }
+    match label(obj) {
+        Some(s) => Value::String(s),
+        None => Value::Null,
+    }
+}
+
+/// Reads one layer. `Err` only for a fatal exception (KeyboardInterrupt ...).
+pub fn read_layer(py: Python<'_>, layer: Layer, objs: &Objects) -> PyResult<LayerRead> {
+    let mut rd = Reader { py, out: LayerRead::new() };
+    let main = objs.main.as_ref().map(|h| h.bind(py).clone());
+    let extra = objs.extra.as_ref().map(|h| h.bind(py).clone());
+    match layer {
+        Layer::Faza25 => {
+            if let Some(o) = &main {
+                read_orchestrator(&mut rd, o)?;
+            }
+        }
+        Layer::Faza27 => {
+            if let Some(g) = &main {
+                read_graph(&mut rd, g)?;
+            }
+            if let Some(opt) = &extra {
+                rd.call(opt, "get_optimization_score", r::P_OPT_SCORE, raw)?;
+                rd.call(opt, "detect_bottlenecks", r::P_OPT_BOTTLENECKS, sized(true))?;
+            }
+        }
+        Layer::Faza28 => {
+            if let Some(l) = &main {
+                read_agent_loop(&mut rd, l)?;
+            }
+        }
+        Layer::Faza28_5 => {
+            if let Some(m) = &main {
+                rd.call(m, "get_stability_score", r::P_STABILITY, raw)?;
+                rd.call(m, "get_policy_effectiveness", r::P_POLICY, raw)?;
+                rd.call(m, "get_anomaly_count", r::P_ANOMALY_COUNT, raw)?;
+                rd.call(m, "get_feedback_health", r::P_FEEDBACK, raw)?;
+                rd.call(
+                    m,
+                    "get_stability_summary",
+                    r::R_STABILITY_SUMMARY,
+                    pick(&["avg_severity", "critical_issues", "recent_issues"]),
+                )?;
+                rd.call(
+                    m,
+                    "get_anomaly_summary",
+                    r::R_ANOMALY_SUMMARY,
+                    pick(&["recent_anomalies", "agents_with_anomalies"]),
+                )?;
+                if let Some(g) = &extra {
+                    if let Some(feedback) = part(&mut rd, g, "feedback_loop", "get_feedback_loop", r::R_GOV_FEEDBACK)? {
+                        rd.call(&feedback, "get_stability_score", r::R_GOV_FEEDBACK, raw)?;
+                    }
+                }
+            }
+        }
+        Layer::Faza29 => {
+            if let Some(g) = &main {
+                read_governance(&mut rd, g)?;
+            }
+        }
+    }
+    Ok(rd.out)
+}
+
+/// A sub-object of a layer, from its attribute or its getter.
+fn part<'py>(
+    rd: &mut Reader<'py>,
+    obj: &Bound<'py, PyAny>,
+    attribute: &str,
+    getter: &str,
+    call: &'static str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match attr(obj, attribute) {
+        Ok(Some(p)) => return Ok(Some(p)),
+        Ok(None) => {}
+        Err(e) => {
+            rd.fail(call, e)?;
+            return Ok(None);
+        }
+    }
+    match method(obj, getter) {
+        Ok(Some(m)) => match m.call0() {
+            Ok(p) if p.is_none() => Ok(None),
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                rd.fail(call, e)?;
+                Ok(None)
+            }
+        },
+        Ok(None) => Ok(None),
+        Err(e) => {
+            rd.fail(call, e)?;
+            Ok(None)
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// FAZA 25
+
+fn read_orchestrator<'py>(rd: &mut Reader<'py>, o: &Bound<'py, PyAny>) -> PyResult<()> {
+    rd.call(o, "get_queue_size", r::P_QUEUE_SIZE, raw)?;
+    rd.call(o, "get_queue_metrics", r::P_QUEUE_METRICS, raw)?;
+    rd.call(o, "get_scheduler_stats", r::P_SCHEDULER_STATS, raw)?;
+    rd.call(o, "get_resource_usage", r::P_RESOURCE_USAGE, raw)?;
+    rd.call(o, "get_queue_status", r::R_QUEUE_STATUS, pick(&["queue_size", "tasks_by_status"]))?;
+    rd.call(o, "get_worker_status", r::R_WORKER_STATUS, |status| {
+        let Ok(d) = status.cast::<PyDict>() else {
+            return Ok(Err(format!("returned {}, expected a dict", type_name(status))));
+        };
+        let workers: Vec<Bound<'_, PyAny>> = match d.get_item("workers")? {
+            Some(w) if !w.is_none() => match w.try_iter() {
+                Ok(it) => it.take(MAX_AGENTS).collect::<PyResult<_>>()?,
+                Err(_) => return Ok(Err("'workers' is not a list".into())),
+            },
+            _ => Vec::new(),
+        };
+        let total = match d.get_item("num_workers")? {
+            Some(n) => number_of(&n).unwrap_or(Value::from(workers.len())),
+            None => Value::from(workers.len()),
+        };
+        let mut busy = 0usize;
+        for w in &workers {
+            if field(w, "current_task")?.is_some() {
+                busy += 1;
+            }
+        }
+        Ok(Ok(serde_json::json!({"num_workers": total, "busy": busy})))
+    })?;
+    match data_attr(o, "tasks") {
+        Ok(Some(tasks)) => {
+            let answer = task_scan(&tasks);
+            rd.answer(r::R_TASKS, Ok(tasks.clone()), |_| answer)?;
+        }
+        Ok(None) => {
+            if let Ok(Some(list)) = method(o, "list_tasks") {
+                let result = list.call0();
+                rd.answer(r::R_TASKS, result, |l| task_scan(l))?;
+            }
+        }
+        Err(e) => rd.fail(r::R_TASKS, e)?,
+    }
+    Ok(())
+}
+
+/// Running tasks (id, start) and failed task ids from a dict of tasks or a list of task dicts.
+fn task_scan(tasks: &Bound<'_, PyAny>) -> PyResult<Converted> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(d) = tasks.cast::<PyDict>() {
+        d.values().iter().take(MAX_TASK_SCAN).collect()
+    } else if tasks.cast::<PyList>().is_ok() || tasks.cast::<PyTuple>().is_ok() {
+        tasks.try_iter()?.take(MAX_TASK_SCAN).collect::<PyResult<_>>()?
+    } else {
+        return Ok(Err(format!("tasks is {}, expected a dict of id -> task", type_name(tasks))));
+    };
+    let truncated = tasks.len().unwrap_or(0) > items.len();
+    let mut running = Vec::new();
+    let mut failed = Vec::new();
+    for t in &items {
+        let Some(status) = field(t, "status")?.and_then(|s| label(&s)) else { continue };
+        let status = status.to_lowercase();
+        if status != "running" && status != "error" {
+            continue;
+        }
+        let Some(id) = field(t, "id")? else { continue };
+        let id = key_text(&id)?;
+        if status == "running" {
+            let started = field(t, "started_at")?.map(|s| datetime_text(&s)).unwrap_or(Value::Null);
+            running.push(serde_json::json!([id, started]));
+        } else {
+            failed.push(Value::String(id));
+        }
+    }
+    Ok(Ok(serde_json::json!({"running": running, "failed": failed, "truncated": truncated})))
+}
+
+// ------------------------------------------------------------------------------------------
+// FAZA 27
+
+fn read_graph<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> {
+    rd.call(g, "get_complexity", r::P_COMPLEXITY, raw)?;
+    rd.call(g, "detect_cycles", r::P_DETECT_CYCLES, sized(true))?;
+    match read_shape(g) {
+        Ok(Some(Ok(shape))) => rd.out.ok(r::R_EDGES, shape),
+        Ok(Some(Err(msg))) => rd.out.push(r::R_EDGES, Err(ReadError::Invalid(msg))),
+        Ok(None) => rd.call(g, "get_stats", r::P_GRAPH_STATS, raw)?,
+        Err(e) => rd.fail(r::R_EDGES, e)?,
+    }
+    rd.call(g, "find_all_cycles", r::R_FIND_CYCLES, sized(true))?;
+    rd.call(g, "find_bottlenecks", r::R_FIND_BOTTLENECKS, sized(true))?;
+    Ok(())
+}
+
+/// An edge end: `source_id`/`src`/`source` (or position 0) and `target_id`/`dst`/`target`.
+pub fn edge_end<'py>(edge: &Bound<'py, PyAny>, names: &[&str], position: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Ok(t) = edge.cast::<PyTuple>() {
+        return if position < t.len() { Ok(Some(t.get_item(position)?)) } else { Ok(None) };
+    }
+    if let Ok(l) = edge.cast::<PyList>() {
+        return if position < l.len() { Ok(Some(l.get_item(position)?)) } else { Ok(None) };
+    }
+    for n in names {
+        if let Some(v) = field(edge, n)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// The graph's edges as Python objects: the `edges` list (or dict values), else
+/// `get_edges_from(node)` for each node. `None` when the graph exposes neither.
+/// Node ids and edge objects read from a graph.
+pub type GraphParts<'py> = (Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
+
+pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py>>> {
+    let too_many = || {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "the task graph has more than {MAX_GRAPH_EDGES} nodes or edges, too many to analyse"
+        ))
+    };
+    let nodes: Vec<Bound<'py, PyAny>> = match data_attr(g, "nodes")? {
+        Some(n) if n.len().is_ok_and(|l| l > MAX_GRAPH_EDGES) => return Err(too_many()),
+        Some(n) => {
+            if let Ok(d) = n.cast::<PyDict>() {
+                d.keys().iter().collect()
+            } else {
+                let mut ids = Vec::new();
+                for node in n.try_iter()? {
+                    let node = node?;
+                    ids.push(field(&node, "node_id")?.unwrap_or(node));
+                }
+                ids
+            }
+        }
+        None => Vec::new(),
+    };
+    let mut edges = Vec::new();
+    let push = |e: Bound<'py, PyAny>, edges: &mut Vec<Bound<'py, PyAny>>| -> PyResult<()> {
+        if edges.len() >= MAX_GRAPH_EDGES {
+            return Err(too_many());
+        }
+        edges.push(e);
+        Ok(())
+    };
+    if let Some(list) = data_attr(g, "edges")? {
+        let it = if let Ok(d) = list.cast::<PyDict>() { d.values().try_iter()? } else { list.try_iter()? };
+        for e in it {
+            push(e?, &mut edges)?;
+        }
+        return Ok(Some((nodes, edges)));
+    }
+    if let Some(from) = method(g, "get_edges_from")? {
+        if data_attr(g, "nodes")?.is_some() {
+            for id in &nodes {
+                for e in from.call1((id,))?.try_iter()? {
+                    push(e?, &mut edges)?;
+                }
+            }
+            return Ok(Some((nodes, edges)));
+        }
+    }
+    Ok(None)
+}
+
+/// `{"nodes": [...], "edges": [[src, dst], ...]}`, an error text, or `None` (no edges exposed).
+fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Converted>> {
+    let (nodes, edges) = match graph_edges(g) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyValueError>(g.py()) => {
+            return Ok(Some(Err(error_text(g.py(), &e))))
+        }
+        Err(e) => return Err(e),
+    };
+    let mut node_ids = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        node_ids.push(Value::String(key_text(n)?));
+    }
+    let mut pairs = Vec::with_capacity(edges.len());
+    for e in &edges {
+        let src = edge_end(e, &["source_id", "src", "source"], 0)?;
+        let dst = edge_end(e, &["target_id", "dst", "target"], 1)?;
+        let (Some(src), Some(dst)) = (src, dst) else {
+            return Ok(Some(Err(format!("an edge ({}) has no source_id/src or target_id/dst", type_name(e)))));
+        };
+        pairs.push(serde_json::json!([key_text(&src)?, key_text(&dst)?]));
+    }
+    Ok(Some(Ok(serde_json::json!({"nodes": node_ids, "edges": pairs}))))
+}
+
+// ------------------------------------------------------------------------------------------
+// FAZA 28
+
+/// The agent manager of an agent loop (`.agent_manager`), or the object itself when it is one.
+pub fn agent_manager<'py>(l: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Some(m) = attr(l, "agent_manager")? {
+        return Ok(Some(m));
+    }
+    let looks_like_manager =
+        method(l, "get_agent")?.is_some() && (method(l, "get_stats")?.is_some() || attr(l, "agents")?.is_some());
+    Ok(looks_like_manager.then(|| l.clone()))
+}
+
+fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
+    let mut out = Map::new();
+    let Some(name) = field(a, "name")? else { return Ok(None) };
+    out.insert("name".into(), Value::String(key_text(&name)?));
+    if let Some(e) = field(a, "enabled")? {
+        out.insert("enabled".into(), Value::Bool(e.is_truthy()?));
+    }
+    for k in ["tick_count", "error_count"] {
+        if let Some(v) = field(a, k)?.and_then(|v| number_of(&v)) {
+            out.insert(k.into(), v);
+        }
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+/// `{"total_agents", "enabled_agents", "agents": [...]}` from a manager's stats dict, or from
+/// its `agents` registry.
+fn agents_value(stats: Option<&Bound<'_, PyAny>>, manager: Option<&Bound<'_, PyAny>>) -> PyResult<Converted> {
+    let mut out = Map::new();
+    let list: Vec<Bound<'_, PyAny>> = if let Some(s) = stats {
+        let Ok(d) = s.cast::<PyDict>() else {
+            return Ok(Err(format!("returned {}, expected a dict", type_name(s))));
+        };
+        for k in ["total_agents", "enabled_agents"] {
+            if let Some(v) = d.get_item(k)?.and_then(|v| number_of(&v)) {
+                out.insert(k.into(), v);
+            }
+        }
+        match d.get_item("agents")? {
+            Some(a) => a.try_iter()?.take(MAX_AGENTS).collect::<PyResult<_>>()?,
+            None => Vec::new(),
+        }
+    } else if let Some(registry) = manager.map(|m| attr(m, "agents")).transpose()?.flatten() {
+        if let Ok(d) = registry.cast::<PyDict>() {
+            d.values().iter().take(MAX_AGENTS).collect()
+        } else {
+            registry.try_iter()?.take(MAX_AGENTS).collect::<PyResult<_>>()?
+        }
+    } else {
+        return Ok(Err("no agent statistics".into()));
+    };
+    let mut agents = Vec::with_capacity(list.len());
+    for a in &list {
+        if let Some(v) = agent_entry(a)? {
+            agents.push(v);
+        }
+    }
+    out.insert("agents".into(), Value::Array(agents));
+    Ok(Ok(Value::Object(out)))
+}
+
+fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult<()> {
+    rd.call(l, "get_agent_stats", r::P_AGENT_STATS, raw)?;
+    rd.call(l, "get_communication_health", r::P_COMM_HEALTH, raw)?;
+    rd.call(l, "get_active_agents", r::P_ACTIVE_AGENTS, sized(false))?;
+    let manager = match agent_manager(l) {
+        Ok(m) => m,
+        Err(e) => {
+            rd.fail(r::R_AGENTS, e)?;
+            None
+        }
+    };
+    let Some(manager) = manager else { return Ok(()) };
+    let is_loop = !manager.is(l);
+    let mut manager_stats: Option<Bound<'py, PyAny>> = None;
+    if is_loop {
+        // AELController.get_stats() already holds the manager's stats; one call serves both.
+        if let Ok(Some(get)) = method(l, "get_stats") {
+            match get.call0() {
+                Ok(stats) => {
+                    if let Ok(d) = stats.cast::<PyDict>() {
+                        manager_stats = d.get_item("agent_manager")?.filter(|m| m.cast::<PyDict>().is_ok());
+                    }
+                    rd.answer(r::R_LOOP_STATS, Ok(stats), pick(&["running", "iteration", "tick_rate"]))?;
+                }
+                Err(e) => rd.fail(r::R_LOOP_STATS, e)?,
+            }
+        }
+        if let Ok(Some(state)) = attr(l, "state_context") {
+            if let Ok(Some(get)) = method(&state, "get") {
+                let tick = get.call1(("ael_last_tick",));
+                rd.answer(r::R_LAST_TICK, tick, |t| Ok(Ok(if t.is_none() { Value::Null } else { datetime_text(t) })))?;
+            }
+        }
+    }
+    if manager_stats.is_none() {
+        if let Ok(Some(get)) = method(&manager, "get_stats") {
+            match get.call0() {
+                Ok(s) => manager_stats = Some(s),
+                Err(e) => return rd.fail(r::R_AGENTS, e),
+            }
+        }
+    }
+    let answer = agents_value(manager_stats.as_ref(), Some(&manager));
+    rd.answer(r::R_AGENTS, Ok(manager.clone()), |_| answer)
+}
+
+// ------------------------------------------------------------------------------------------
+// FAZA 29
+
+fn read_governance<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> {
+    rd.call(g, "get_risk", r::P_RISK, pick(&["overall_score", "total_risk", "risk_score"]))?;
+    rd.call(g, "get_status", r::P_STATUS, pick(&["violations", "override_count"]))?;
+    rd.call(g, "get_takeover_state", r::P_TAKEOVER_STATE, |s| {
+        if s.is_none() {
+            return Ok(Ok(Value::Null));
+        }
+        if let Some(text) = label(s) {
+            return Ok(Ok(Value::String(text)));
+        }
+        raw(s)
+    })?;
+    if let Some(tm) = part(rd, g, "takeover_manager", "get_takeover_manager", r::R_TAKEOVER_ACTIVE)? {
+        rd.call(&tm, "is_takeover_active", r::R_TAKEOVER_ACTIVE, |v| Ok(Ok(Value::Bool(v.is_truthy()?))))?;
+    }
+    rd.call(g, "get_statistics", r::R_GOV_STATS, |s| {
+        let blocks = s
+            .cast::<PyDict>()
+            .ok()
+            .and_then(|d| d.get_item("rule_engine").ok().flatten())
+            .and_then(|re| re.cast::<PyDict>().ok().and_then(|d| d.get_item("block_count").ok().flatten()));
+        Ok(Ok(match blocks.and_then(|b| number_of(&b)) {
+            Some(n) => serde_json::json!({"block_count": n}),
+            None => serde_json::json!({}),
+        }))
+    })?;
+    if let Some(os) = part(rd, g, "override_system", "get_override_system", r::R_OVERRIDE_STACK)? {
+        rd.call(&os, "get_stack_size", r::R_OVERRIDE_STACK, raw)?;
+    }
+    Ok(())
+}
