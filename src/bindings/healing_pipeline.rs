@@ -24,7 +24,7 @@ use super::event_hooks::EventHooks;
 use super::health_engine::HealthEngine;
 use super::record::{self, Lazy};
 use super::repair_strategies::{
-    AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult, SchedulerRepairEngine,
+    AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult, RepairStrategy, SchedulerRepairEngine,
 };
 use super::runtime::{self, CallError, Caller, HostLoop};
 use super::snapshot_manager::SnapshotManager;
@@ -1779,12 +1779,15 @@ impl Cycle {
                 Ok((self.engines[slot].object.clone_ref(py), self.faults[i].clone_ref(py), ctx.unbind()))
             })?;
             let (engine, fault, ctx) = prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
-            let direct = self.inline && self.engines[slot].kind.is_some();
+            let native = if self.inline { self.engines[slot].kind } else { None };
             let started = Instant::now();
-            let outcome = if direct {
-                gil(|py| {
-                    let args = PyTuple::new(py, [fault.into_any(), ctx.into_any()]).map_err(|e| call_fail(py, e))?;
-                    Self::call_direct(py, &engine, intern!(py, "repair"), args, None)
+            let outcome = if let Some(kind) = native {
+                // Our engine, on this thread: straight to its Rust entry point.
+                gil(|py| -> Result<Py<PyAny>, CallFail> {
+                    let base = engine.bind(py).cast::<RepairStrategy>().map_err(|e| call_fail(py, e.into()))?;
+                    let base = base.try_borrow().map_err(|e| call_fail(py, e.into()))?;
+                    let result = base.repair_as(py, kind, fault.bind(py), Some(ctx.bind(py).as_any()));
+                    result.and_then(|r| Py::new(py, r)).map(|r| r.into_any()).map_err(|e| call_fail(py, e))
                 })?
             } else {
                 // On the Host path the whole repair runs on the host loop, so the actions the

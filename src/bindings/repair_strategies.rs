@@ -1086,7 +1086,7 @@ impl RepairStrategy {
         Ok(claims(kind, &fault_type, category.as_deref()))
     }
 
-    fn repair_as(
+    pub(crate) fn repair_as(
         &self,
         py: Python<'_>,
         kind: EngineKind,
