@@ -53,8 +53,9 @@ const LAYER_PARAMS: [&str; 5] =
     ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
 /// The same layers as `IntegrationLayer.get_all_metrics()` names them.
 const LAYER_SHORT: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza29"];
-/// Default bound of one callback on the host loop.
-const DEFAULT_CALLBACK_TIMEOUT: f64 = 30.0;
+// The signatures spell the defaults as literals so Python shows them: history_size=1000 (the
+// engine's default, checked here) and callback_timeout=30.0 seconds.
+const _: () = assert!(DEFAULT_HISTORY_SIZE == 1000);
 const MAX_CALLBACK_TIMEOUT: f64 = 86_400.0;
 /// Longest error text kept in a result.
 const MAX_ERROR_TEXT: usize = 2000;
@@ -472,7 +473,7 @@ impl HealingPipeline {
     #[pyo3(signature = (
         detection_engine, classification_engine, repair_engines, snapshot_manager=None, health_engine=None, *,
         repair_context=None, metrics_provider=None, event_hooks=None, dry_run=false, stabilize_seconds=0.0,
-        history_size=DEFAULT_HISTORY_SIZE as i64, callback_timeout=DEFAULT_CALLBACK_TIMEOUT
+        history_size=1000, callback_timeout=30.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -845,7 +846,7 @@ fn cycle_options(
 #[pyo3(signature = (
     detection_engine, classification_engine, repair_engines, snapshot_manager=None, health_engine=None, *,
     repair_context=None, metrics_provider=None, event_hooks=None, dry_run=false, stabilize_seconds=0.0,
-    history_size=DEFAULT_HISTORY_SIZE as i64, callback_timeout=DEFAULT_CALLBACK_TIMEOUT
+    history_size=1000, callback_timeout=30.0
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn create_healing_pipeline(

@@ -19,6 +19,10 @@ from .errors import SnapshotError as SnapshotError
 from .event_hooks import EventHooks as EventHooks
 from .event_hooks import FazaEvent as FazaEvent
 from .event_hooks import create_event_hooks as create_event_hooks
+from .healing_pipeline import HealingContext as HealingContext
+from .healing_pipeline import HealingPipeline as HealingPipeline
+from .healing_pipeline import HealingResult as HealingResult
+from .healing_pipeline import create_healing_pipeline as create_healing_pipeline
 from .health_engine import HealthComponent as HealthComponent
 from .health_engine import HealthEngine as HealthEngine
 from .health_engine import HealthScore as HealthScore
@@ -61,6 +65,10 @@ __all__ = [
     "EventHooks",
     "FazaEvent",
     "create_event_hooks",
+    "HealingContext",
+    "HealingPipeline",
+    "HealingResult",
+    "create_healing_pipeline",
     "BoundCall",
     "IntegrationLayer",
     "create_integration_layer",
