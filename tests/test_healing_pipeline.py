@@ -749,3 +749,23 @@ def test_the_async_variant_captures_and_restores_state_on_the_event_loop(tmp_pat
     assert result.outcome == HealingOutcome.ROLLBACK and result.rollback_performed is True
     assert graph.capture() == before_edges
     assert len(provider_threads) == 2 and set(provider_threads) == {loop_thread}
+
+
+def test_the_async_variant_publishes_events_on_the_event_loop_in_order():
+    graph = weak_cycle_graph()
+    hooks = EventHooks()
+    seen = []
+    for t in EventType:
+        hooks.subscribe(t, lambda e: seen.append((e.event_type, threading.get_ident())))
+    p = pipeline(event_hooks=hooks, repair_context={"task_graph": graph}, metrics_provider=lambda: graph_metrics(graph))
+
+    async def main():
+        return await p.execute_healing_cycle_async(faza27_metrics={"cycle_count": 1}), threading.get_ident()
+
+    result, loop_thread = asyncio.run(main())
+    assert result.outcome == HealingOutcome.SUCCESS
+    assert [t for t, _ in seen] == [
+        "healing_cycle_started", "fault_detected", "critical_fault", "fault_classified", "repair_started",
+        "repair_completed", "repair_verified", "fault_resolved", "health_improved", "healing_cycle_completed",
+    ]
+    assert {thread for _, thread in seen} == {loop_thread}
