@@ -17,5 +17,22 @@ mkdir -p "$work/ref" "$work/home"
 (cd "$src" && git ls-files -z senti_os tests | grep -zv '^senti_os/core/faza30/' | xargs -0 cp --parents -t "$work/ref")
 test ! -e "$work/ref/senti_os/core/faza30" || { echo "faza30 was not removed" >&2; exit 1; }
 cd "$work/ref"
-HOME="$work/home" FAZA30_SNAPSHOT_DIR="$work/snapshots" \
-    "$here/.venv/bin/python" -m pytest tests/test_faza30.py -p no:cacheprovider "$@"
+py="${PYTHON:-$here/.venv/bin/python}"
+export HOME="$work/home" FAZA30_SNAPSHOT_DIR="$work/snapshots"
+"$py" -m pytest tests/test_faza30.py -p no:cacheprovider "$@"
+
+# The suite's two async tests are coroutines that unittest never awaits; await them here.
+"$py" - <<'PY'
+import asyncio
+from tests import test_faza30 as suite
+
+for cls_name in ("TestAutorepairEngine", "TestController"):
+    cls = getattr(suite, cls_name)
+    case = cls("test_start_stop")
+    case.setUp()
+    try:
+        asyncio.run(case.test_start_stop())
+    finally:
+        case.tearDown()
+    print(f"awaited {cls_name}.test_start_stop: passed")
+PY
