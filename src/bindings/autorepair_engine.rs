@@ -10,7 +10,8 @@
 use super::convert::{datetime_to_py, type_name};
 use super::enums;
 use super::errors::IntoPyResult;
-use super::runtime::{self, Caller, HostLoop};
+use super::healing_pipeline::{run_cycle as run_pipeline_cycle, CycleOptions, HealingPipeline};
+use super::runtime::{self, CallError, Caller, HostLoop};
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
 use crate::engine::autorepair_engine::{
     check_count, check_seconds, AutorepairMode, AutorepairPolicy, AutorepairSettings, CycleDecision, RepairRecord,
@@ -288,6 +289,10 @@ impl Inner {
 
 const EXITING: &str = "the interpreter is exiting";
 
+/// `get_all_metrics()` keys and the pipeline's matching keyword arguments.
+const LAYER_KEYS: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza29"];
+const LAYER_KWARGS: [&str; 5] = ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
+
 /// Enters Python from a runtime thread; fails once the interpreter is exiting.
 fn with_py<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, String> {
     runtime::attach(f).map_err(|_| EXITING.to_string())
@@ -401,31 +406,46 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
         }
         None => None,
     };
-    let call = with_py(|py| -> PyResult<(Py<PyAny>, Py<PyDict>)> {
-        let kwargs = PyDict::new(py);
-        if let Some(m) = metrics.as_ref() {
-            let m = m.bind(py);
-            for (key, kw) in [
-                ("faza25", "faza25_metrics"),
-                ("faza27", "faza27_metrics"),
-                ("faza28", "faza28_metrics"),
-                ("faza28_5", "faza28_5_metrics"),
-                ("faza29", "faza29_metrics"),
-            ] {
-                if let Ok(v) = m.get_item(key) {
-                    kwargs.set_item(kw, v)?;
+    // Our pipeline runs its cycle as an async task here, entering the host loop only for
+    // callbacks; any other pipeline object is called as a whole on the host loop.
+    let native = with_py(|py| inner.pipeline.bind(py).cast::<HealingPipeline>().ok().map(|p| p.clone().unbind()))?;
+    let native_pipeline = native.is_some();
+    let result = if let Some(pipeline) = native {
+        let layers = with_py(|py| -> [Option<Py<PyAny>>; 5] {
+            let mut out: [Option<Py<PyAny>>; 5] = Default::default();
+            if let Some(m) = metrics.as_ref() {
+                for (slot, key) in out.iter_mut().zip(LAYER_KEYS) {
+                    *slot = m.bind(py).get_item(key).ok().filter(|v| !v.is_none()).map(|v| v.unbind());
                 }
             }
-        }
-        Ok((inner.pipeline.bind(py).getattr("execute_healing_cycle")?.unbind(), kwargs.unbind()))
-    })?
-    .map_err(|e| e.to_string())?;
-    let (method, kwargs) = call;
-    let args = with_py(|py| PyTuple::empty(py).unbind())?;
-    let result = caller
-        .call(method, args, Some(kwargs))
-        .await
-        .map_err(|e| with_py(|py| format!("healing cycle failed: {}", e.describe(py))).unwrap_or_else(|e| e))?;
+            out
+        })?;
+        let options = CycleOptions { forced, ..Default::default() };
+        let result = run_pipeline_cycle(pipeline, caller.clone(), layers, options)
+            .await
+            .map_err(|e| with_py(|py| format!("healing cycle failed: {}", CallError::Raised(e).describe(py))).unwrap_or_else(|e| e))?;
+        result.into_any()
+    } else {
+        let call = with_py(|py| -> PyResult<(Py<PyAny>, Py<PyDict>)> {
+            let kwargs = PyDict::new(py);
+            if let Some(m) = metrics.as_ref() {
+                let m = m.bind(py);
+                for (key, kw) in LAYER_KEYS.iter().zip(LAYER_KWARGS) {
+                    if let Ok(v) = m.get_item(key) {
+                        kwargs.set_item(kw, v)?;
+                    }
+                }
+            }
+            Ok((inner.pipeline.bind(py).getattr("execute_healing_cycle")?.unbind(), kwargs.unbind()))
+        })?
+        .map_err(|e| e.to_string())?;
+        let (method, kwargs) = call;
+        let args = with_py(|py| PyTuple::empty(py).unbind())?;
+        caller
+            .call(method, args, Some(kwargs))
+            .await
+            .map_err(|e| with_py(|py| format!("healing cycle failed: {}", e.describe(py))).unwrap_or_else(|e| e))?
+    };
     let summary = with_py(|py| summarize(result.bind(py)))?.map_err(|e| e.to_string())?;
     let now_s = inner.now_secs();
     let events = {
@@ -448,6 +468,10 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
             })?;
             inner.publish(caller, EventType::AUTOREPAIR_BLOCKED, items).await;
         }
+    }
+    if native_pipeline {
+        // Our pipeline published the cycle's own events.
+        return Ok(Some(result));
     }
     let items = with_py(|py| {
         vec![

@@ -130,9 +130,8 @@ impl HealingController {
         if let Ok(ctx) = integration_layer.getattr("get_repair_context") {
             p_kwargs.set_item("repair_context", ctx)?;
         }
-        if let Ok(measure) = integration_layer.getattr("get_pipeline_metrics") {
-            p_kwargs.set_item("metrics_provider", measure)?;
-        }
+        // Fresh metrics after the repairs: verification and health_after are measured.
+        p_kwargs.set_item("metrics_provider", integration_layer.getattr("get_all_metrics")?)?;
         let healing_pipeline = class(py, "healing_pipeline", "HealingPipeline")?.call(
             (&detection_engine, &classification_engine, &repair_engines),
             Some(&p_kwargs),
