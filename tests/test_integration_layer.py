@@ -505,7 +505,7 @@ class TestProviders:
         layer.get_faza28_metrics()
         assert faults_of(layer) == [("provider faza28:slow", "timed_out")]
 
-    def test_sync_collection_inside_a_running_loop_refuses_a_coroutine_provider(self):
+    def test_sync_collection_inside_a_running_loop_runs_a_coroutine_that_does_not_wait(self):
         layer = IntegrationLayer()
 
         async def provider():
@@ -516,9 +516,24 @@ class TestProviders:
         async def main():
             return layer.get_faza25_metrics()
 
+        assert d.run(main()) == {"x": 1}
+        assert layer.get_integration_faults() == []
+
+    def test_sync_collection_inside_a_running_loop_refuses_a_coroutine_that_waits(self):
+        layer = IntegrationLayer()
+
+        async def provider():
+            await asyncio.sleep(0.01)
+            return {"x": 1}
+
+        layer.register_metric_provider("faza25", provider, name="coro")
+
+        async def main():
+            return layer.get_faza25_metrics()
+
         assert d.run(main()) == {}
         fault = layer.get_integration_faults()[0]
-        assert fault["source"] == "provider faza25:coro" and "coroutine" in fault["message"]
+        assert fault["source"] == "provider faza25:coro" and "event loop" in fault["message"]
 
     def test_collect_async_needs_a_running_loop(self):
         with pytest.raises(RuntimeError):

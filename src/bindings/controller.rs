@@ -370,7 +370,10 @@ impl HealingController {
     /// Health from the layers' current metrics plus FAZA 30's own state. Looking does not
     /// record: the trend comes from the healing cycles, not from how often callers poll.
     fn get_health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let metrics = self.integration_layer.bind(py).call_method0("get_all_metrics")?;
+        // Looking must not take the rate deltas the loop will read.
+        let peek = PyDict::new(py);
+        peek.set_item("advance_baselines", false)?;
+        let metrics = self.integration_layer.bind(py).call_method("get_all_metrics", (), Some(&peek))?;
         let kwargs = PyDict::new(py);
         for (key, kw) in [
             ("faza25", "faza25_metrics"),

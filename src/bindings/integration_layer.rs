@@ -190,12 +190,17 @@ impl Shared {
 
     /// Collects one FAZA layer: its object (if any), then its providers.
     pub async fn collect_layer(&self, layer: Layer, caller: &Caller) -> PyResult<Metrics> {
+        self.collect_layer_as(layer, caller, true).await
+    }
+
+    /// `collect_layer`; `advance` false leaves the rate baselines where they are.
+    pub async fn collect_layer_as(&self, layer: Layer, caller: &Caller, advance: bool) -> PyResult<Metrics> {
         let (objs, present) = self.read_objects(layer);
         let mut metrics = if objs.is_empty() {
             Metrics::new()
         } else {
             let read = self.read(layer, objs, caller).await?;
-            self.core.lock().map_layer(layer, &read, now())
+            self.core.lock().map_layer_as(layer, &read, now(), advance)
         };
         let provided = self.run_providers(layer.name(), caller, &mut metrics).await?;
         self.core.lock().finish_layer(Some(layer), present || provided, &metrics);
@@ -212,9 +217,14 @@ impl Shared {
 
     /// Collects every layer: faza25, faza27, faza28, faza28_5, faza29, then custom layers.
     pub async fn collect_all(&self, caller: &Caller) -> PyResult<Collected> {
+        self.collect_all_as(caller, true).await
+    }
+
+    /// `collect_all`; `advance` false leaves the rate baselines where they are.
+    pub async fn collect_all_as(&self, caller: &Caller, advance: bool) -> PyResult<Collected> {
         let mut out = Collected::default();
         for layer in Layer::ALL {
-            let m = self.collect_layer(layer, caller).await?;
+            let m = self.collect_layer_as(layer, caller, advance).await?;
             out.layers.push((layer.name().to_owned(), m));
         }
         let custom = self.core.lock().registry().custom_layers();
@@ -804,9 +814,12 @@ impl IntegrationLayer {
     }
 
     /// `{"faza25": ..., "faza27": ..., "faza28": ..., "faza28_5": ..., "faza29": ...}`, then one
-    /// entry per custom layer that has providers.
-    fn get_all_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        drive_ready(self.shared.collect_all(&Caller::Inline))?.to_py(py)
+    /// entry per custom layer that has providers. Rates are measured since the previous
+    /// collection; `advance_baselines=False` measures without moving that point, for callers
+    /// that only look (the controller's `get_health`).
+    #[pyo3(signature = (*, advance_baselines=true))]
+    fn get_all_metrics<'py>(&self, py: Python<'py>, advance_baselines: bool) -> PyResult<Bound<'py, PyDict>> {
+        drive_ready(self.shared.collect_all_as(&Caller::Inline, advance_baselines))?.to_py(py)
     }
 
     /// `await layer.collect_async()`: `get_all_metrics()` with every layer read and provider
@@ -815,11 +828,13 @@ impl IntegrationLayer {
         let host = HostLoop::current(py)
             .ok_or_else(|| PyRuntimeError::new_err("collect_async() must be awaited inside a running event loop"))?;
         let timeout = self.shared.core.lock().options.call_timeout;
+        let host_for_result = host.clone();
         let caller = Caller::Host { host, timeout: Duration::from_secs_f64(timeout) };
         let shared = self.shared.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::spawn_awaitable(py, &host_for_result, async move {
             let collected = shared.collect_all(&caller).await?;
-            Python::attach(|py| collected.to_py(py).map(Bound::unbind))
+            runtime::attach(|py| collected.to_py(py).map(|d| d.into_any().unbind()))
+                .map_err(|_| PyRuntimeError::new_err("the interpreter is exiting"))?
         })
     }
 

@@ -239,14 +239,29 @@ impl<H: Clone> IntegrationCore<H> {
 
     /// Turns one layer read into canonical metrics, recording its issues as faults.
     pub fn map_layer(&mut self, layer: Layer, read: &reads::LayerRead, now: NaiveDateTime) -> Metrics {
+        self.map_layer_as(layer, read, now, true)
+    }
+
+    /// `map_layer`. With `advance` false the rates are computed against the current baselines
+    /// without moving them (only a missing one is set), so an observer such as a health check
+    /// does not take the deltas the loop will read.
+    pub fn map_layer_as(&mut self, layer: Layer, read: &reads::LayerRead, now: NaiveDateTime, advance: bool) -> Metrics {
         let cx = adapters::Context { now, stuck_task_seconds: self.options.stuck_task_seconds };
-        let (metrics, issues) = match layer {
-            Layer::Faza25 => adapters::faza25(&mut self.baselines, read, &cx),
-            Layer::Faza27 => adapters::faza27(read),
-            Layer::Faza28 => adapters::faza28(&mut self.baselines, read, &cx),
-            Layer::Faza28_5 => adapters::faza28_5(&self.baselines, read),
-            Layer::Faza29 => adapters::faza29(&mut self.baselines, read),
+        let mut scratch = if advance { None } else { Some(self.baselines.clone()) };
+        let baselines = match scratch.as_mut() {
+            Some(b) => b,
+            None => &mut self.baselines,
         };
+        let (metrics, issues) = match layer {
+            Layer::Faza25 => adapters::faza25(baselines, read, &cx),
+            Layer::Faza27 => adapters::faza27(read),
+            Layer::Faza28 => adapters::faza28(baselines, read, &cx),
+            Layer::Faza28_5 => adapters::faza28_5(baselines, read),
+            Layer::Faza29 => adapters::faza29(baselines, read),
+        };
+        if let Some(looked) = scratch {
+            self.baselines.fill_missing_from(&looked);
+        }
         for issue in issues {
             self.record_fault(
                 &format!("{}.{}", layer.name(), issue.source),

@@ -514,9 +514,10 @@ pub fn agent_targets(metrics: &Metrics) -> Vec<String> {
     names_from(metrics, &["agent_name", "agent_id", "agent"], &["failing_agents", "agents"])
 }
 
-/// Tasks named by the fault: `task_id`, then the lists `task_ids` and `failed_tasks`.
+/// Tasks named by the fault: `task_id`, then the lists `task_ids`, `failed_task_ids` (what
+/// detection passes through) and `failed_tasks`.
 pub fn task_targets(metrics: &Metrics) -> Vec<String> {
-    names_from(metrics, &["task_id"], &["task_ids", "failed_tasks"])
+    names_from(metrics, &["task_id"], &["task_ids", "failed_task_ids", "failed_tasks"])
 }
 
 /// Node lists under `metrics["cycles"]` (lists of strings or numbers).

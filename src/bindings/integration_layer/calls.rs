@@ -5,7 +5,7 @@
 //! there a coroutine result is run to completion under `asyncio.wait_for` (when no event loop
 //! is running in this thread), and a blocking synchronous callable cannot be interrupted.
 
-use super::pyutil::{close_if_awaitable, error_text, is_fatal, Handle};
+use super::pyutil::{error_text, is_fatal, Handle};
 use crate::bindings::runtime::{self, CallError, Caller, HostLoop};
 use crate::engine::integration_layer::FaultKind;
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
@@ -119,13 +119,13 @@ pub fn inline_call(
         return Ok(Ok(result.unbind()));
     }
     if loop_running_here(py) {
-        close_if_awaitable(&result);
-        return Ok(Err(Failure::raised(
-            "it returned a coroutine, which synchronous code inside a running event loop cannot await; \
-             use the asynchronous entry point (await layer.collect_async()) or run the controller with \
-             'await controller.start()'"
-                .into(),
-        )));
+        // Inside the running loop nothing can block: a coroutine that completes without
+        // waiting (the FAZA 28 agents' hooks) is run here; one that waits fails clearly.
+        return match super::super::runtime::settle(&result, "the callback") {
+            Ok(v) => Ok(Ok(v.unbind())),
+            Err(e) if is_fatal(py, &e) => Err(e),
+            Err(e) => Ok(Err(Failure::from_err(py, e))),
+        };
     }
     let wait_for = py.import("asyncio")?.getattr("wait_for")?;
     let wrapped = PyTuple::new(py, [result.into_any(), timeout.into_pyobject(py)?.into_any()])?;

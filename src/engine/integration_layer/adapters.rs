@@ -193,6 +193,26 @@ impl Baselines {
         }
     }
 
+    /// Takes from `other` every baseline this one does not have yet: a first look may set the
+    /// starting point, but never moves one that exists.
+    pub fn fill_missing_from(&mut self, other: &Baselines) {
+        if self.tasks.is_none() {
+            self.tasks = other.tasks;
+        }
+        if self.failed_ids.is_none() {
+            self.failed_ids = other.failed_ids.clone();
+        }
+        if self.agents.is_none() {
+            self.agents = other.agents.clone();
+        }
+        if self.agent_total.is_none() {
+            self.agent_total = other.agent_total;
+        }
+        if self.block_count.is_none() {
+            self.block_count = other.block_count;
+        }
+    }
+
     pub fn tracked_agents(&self) -> usize {
         self.agents.as_ref().map_or(0, HashMap::len)
     }

@@ -1,4 +1,5 @@
-"""Command line: ``python -m senti_os.core.faza30 diagnose [metrics.json]``.
+"""Command line: ``python -m senti_os.core.faza30 demo`` (a simulated system, healed live)
+and ``python -m senti_os.core.faza30 diagnose [metrics.json]``.
 
 ``diagnose`` runs the engine once over a snapshot of layer metrics (the sample below, or a
 JSON file shaped like it) and prints the faults it finds, how each is classified, and the
@@ -43,9 +44,18 @@ def _diagnose(metrics):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m senti_os.core.faza30")
     sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run a simulated Senti system, inject faults and heal them")
+    demo.add_argument("--seconds", type=float, default=10.0, help="longest time to let the engine heal")
     diag = sub.add_parser("diagnose", help="detect, classify and score one snapshot of layer metrics")
     diag.add_argument("metrics", nargs="?", help="JSON file with faza25_metrics ... faza29_metrics")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        import asyncio
+
+        from ._demo import INJECTED, run_demo
+
+        report = asyncio.run(run_demo(args.seconds))
+        return 0 if set(INJECTED) <= set(report["repaired_and_verified"]) else 1
     if args.command == "diagnose":
         metrics = SAMPLE_METRICS
         if args.metrics:

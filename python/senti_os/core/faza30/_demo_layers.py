@@ -52,7 +52,8 @@ class _Queue:
 
 
 class Orchestrator:
-    """Like ``OrchestratorManager``: tasks run when ``step()`` is called."""
+    """Like ``OrchestratorManager``, with workers that are always free: a submitted task
+    runs at once."""
 
     def __init__(self, num_workers=3):
         self.num_workers = num_workers
@@ -62,7 +63,17 @@ class Orchestrator:
     def submit_task(self, name, executor, priority=5, task_type="generic", context=None):
         task = Task(name, executor, priority, task_type, context)
         self.tasks[task.id] = task
+        self._run(task)
         return task.id
+
+    def _run(self, task):
+        task.started_at = datetime.now()
+        try:
+            task.executor(task)
+            task.status = TaskStatus.DONE
+        except Exception as exc:  # the simulated task failed
+            task.status = TaskStatus.ERROR
+            task.error_message = str(exc)
 
     def cancel_task(self, task_id):
         task = self.tasks.get(task_id)
@@ -88,21 +99,10 @@ class Orchestrator:
                 "workers": [{"worker_id": i, "is_running": True, "current_task": None}
                             for i in range(self.num_workers)]}
 
-    def step(self):
-        """Runs every queued task once: an executor returns True (done) or raises (error)."""
-        for task in list(self.tasks.values()):
-            if task.status != TaskStatus.QUEUED:
-                continue
-            task.started_at = datetime.now()
-            try:
-                task.executor(task)
-                task.status = TaskStatus.DONE
-            except Exception as exc:  # the simulated task failed
-                task.status = TaskStatus.ERROR
-                task.error_message = str(exc)
-        # Keep the simulation small, as clear_completed_tasks does.
-        finished = [t for t in self.tasks.values() if t.status in (TaskStatus.DONE, TaskStatus.CANCELLED)]
-        for t in finished[:-50]:
+    def forget_finished(self, keep=50):
+        """Keeps the simulation small, as clear_completed_tasks does."""
+        done = [t for t in self.tasks.values() if t.status in (TaskStatus.DONE, TaskStatus.CANCELLED)]
+        for t in done[:-keep]:
             del self.tasks[t.id]
 
 
@@ -288,8 +288,9 @@ class TakeoverManager:
 
 
 class OverrideSystem:
-    def __init__(self):
+    def __init__(self, on_fallback=None):
         self.stack = []
+        self._on_fallback = on_fallback
 
     def get_stack_size(self):
         return len(self.stack)
@@ -301,7 +302,12 @@ class OverrideSystem:
 
     def instability_fallback(self, score):
         self.stack.append(("fallback", score))
+        if self._on_fallback is not None:
+            self._on_fallback()
         return f"ovr_{len(self.stack)}"
+
+
+
 
 
 class Governance:
@@ -311,8 +317,12 @@ class Governance:
     def __init__(self):
         self.total_risk = 12.0
         self.takeover_manager = TakeoverManager()
-        self.override_system = OverrideSystem()
+        self.override_system = OverrideSystem(on_fallback=self._safe_policies)
         self.block_count = 0
+
+    def _safe_policies(self):
+        # A fallback override puts conservative policies in force: the risk they cause drops.
+        self.total_risk = min(self.total_risk, 30.0)
 
     def get_risk(self):
         return {"system_risk": self.total_risk, "agent_risk": 0.0, "graph_risk": 0.0,
@@ -328,11 +338,6 @@ class Governance:
 
     def get_statistics(self):
         return {"rule_engine": {"block_count": self.block_count}}
-
-    def step(self):
-        """Risk relaxes once an escalation (a fallback override) is in place."""
-        if self.override_system.stack and self.total_risk > 20:
-            self.total_risk = max(20.0, self.total_risk - 30.0)
 
 
 class EventBus:
