@@ -270,6 +270,9 @@ pub struct Health {
     pub highest: Component,
 }
 
+/// The highest overall health while a governance takeover is active.
+pub const TAKEOVER_HEALTH_CAP: f64 = 70.0;
+
 /// Scores the six components and combines them.
 pub fn score(readings: &[Readings; 6]) -> Health {
     let mut components = [0.0f64; 6];
@@ -281,7 +284,13 @@ pub fn score(readings: &[Readings; 6]) -> Health {
     for (i, c) in Component::ALL.iter().enumerate() {
         total += components[i] * c.weight();
     }
-    let overall = clamp_score(total);
+    let mut overall = clamp_score(total);
+    // A governance takeover means the system no longer runs itself: whatever the components
+    // say, health is at most FAIR. (The weighted sum alone moved only 3.75 points.)
+    let takeover = readings[Component::Faza29 as usize][1].is_some_and(|v| v.truthy());
+    if takeover {
+        overall = overall.min(TAKEOVER_HEALTH_CAP);
+    }
     let (mut lowest, mut highest) = (0, 0);
     for i in 1..6 {
         if components[i] < components[lowest] {
@@ -449,6 +458,16 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_governance_takeover_caps_health_below_good() {
+        let calm = score(&readings(json!({"faza29_metrics": {"takeover_active": false}})));
+        assert_eq!(calm.overall, 100.0);
+        let taken = score(&readings(json!({"faza29_metrics": {"takeover_active": true}})));
+        assert_eq!(taken.overall, TAKEOVER_HEALTH_CAP);
+        assert_eq!(taken.level, HealthLevel::FAIR);
+        assert!(taken.overall < 75.0);
     }
 
     #[test]
