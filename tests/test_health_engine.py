@@ -90,7 +90,18 @@ def spec_overall(kw):
     total = 0  # plain left-to-right summation
     for score, weight in zip(spec_scores(kw), WEIGHTS):
         total = total + score * weight
-    return max(0.0, min(100.0, total))
+    overall = max(0.0, min(100.0, total))
+    # Our change to the reference: a governance takeover caps health at 70 (FAIR).
+    if (kw.get("faza29_metrics") or {}).get("takeover_active"):
+        overall = min(overall, 70.0)
+    return overall
+
+
+def test_a_takeover_caps_overall_health_at_fair(engine):
+    calm = engine.compute_health_score(faza29_metrics={"takeover_active": False})
+    taken = engine.compute_health_score(faza29_metrics={"takeover_active": True})
+    assert calm.overall_score == 100.0
+    assert taken.overall_score == 70.0 and taken.level == HealthLevel.FAIR
 
 
 @pytest.fixture
