@@ -444,3 +444,12 @@ pub fn datetime_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<NaiveDat
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
+
+/// An int argument: TypeError for anything but an int (bool included), ValueError when it
+/// does not fit in 64 bits, both naming the argument.
+pub fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+    if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {
+        return Err(PyTypeError::new_err(format!("{what} must be an int, got {}", type_name(obj))));
+    }
+    obj.extract::<i64>().map_err(|_| PyValueError::new_err(format!("{what} is out of range")))
+}

@@ -52,7 +52,8 @@ pub struct EventHooks {
     bus: Mutex<Option<Py<PyAny>>>,
 }
 
-fn limit_arg(limit: i64, what: &str) -> PyResult<usize> {
+fn limit_arg(limit: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
+    let limit = super::convert::int_arg(limit, what)?;
     if limit < 0 {
         return Err(PyValueError::new_err(format!("{what} must be 0 or more, got {limit}")));
     }
@@ -191,9 +192,12 @@ impl EventHooks {
         Ok(removed.is_some())
     }
 
-    #[pyo3(signature = (limit=50))]
-    fn get_event_history(&self, py: Python<'_>, limit: i64) -> PyResult<Vec<Py<FazaEvent>>> {
-        let limit = limit_arg(limit, "limit")?;
+    #[pyo3(signature = (limit=None), text_signature = "($self, limit=50)")]
+    fn get_event_history(&self, py: Python<'_>, limit: Option<Bound<'_, PyAny>>) -> PyResult<Vec<Py<FazaEvent>>> {
+        let limit = match limit {
+            Some(l) => limit_arg(&l, "limit")?,
+            None => 50,
+        };
         let events: Vec<_> = {
             let store = self.store.lock();
             store.history(limit).map(|e| (e.event_type, e.data.clone(), e.timestamp)).collect()
@@ -201,10 +205,18 @@ impl EventHooks {
         Self::events_to_py(py, events)
     }
 
-    #[pyo3(signature = (event_type, limit=20))]
-    fn get_events_by_type(&self, py: Python<'_>, event_type: &Bound<'_, PyAny>, limit: i64) -> PyResult<Vec<Py<FazaEvent>>> {
+    #[pyo3(signature = (event_type, limit=None), text_signature = "($self, event_type, limit=20)")]
+    fn get_events_by_type(
+        &self,
+        py: Python<'_>,
+        event_type: &Bound<'_, PyAny>,
+        limit: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<FazaEvent>>> {
         let t = event_type_arg(event_type)?;
-        let limit = limit_arg(limit, "limit")?;
+        let limit = match limit {
+            Some(l) => limit_arg(&l, "limit")?,
+            None => 20,
+        };
         let events: Vec<_> = {
             let store = self.store.lock();
             store.history_of(t, limit).into_iter().map(|e| (e.event_type, e.data.clone(), e.timestamp)).collect()
