@@ -22,8 +22,7 @@ from senti_os.core.faza30.event_hooks import EventHooks
 def _repair(target, ok=True):
     status = types.SimpleNamespace(value="success" if ok else "failed")
     return types.SimpleNamespace(
-        fault_id="f-" + target, status=status,
-        metadata={"actions": [{"target": target, "verb": "restart_agent"}]})
+        fault_id="f-" + target, status=status, metadata={"fault_type": target, "engine": "agent"})
 
 
 class RecordingPipeline:
@@ -268,3 +267,64 @@ def test_start_autorepair_builds_and_starts_an_engine():
     assert running and engine.config.mode is AutorepairMode.CONSERVATIVE
     with pytest.raises(ValueError):
         asyncio.run(start_autorepair(RecordingPipeline(), mode="nope"))
+
+
+# --- the throttle gates each repair of our own pipeline -------------------------------------
+
+def _real_pipeline():
+    from senti_os.core.faza30 import (
+        AgentRepairEngine, ClassificationEngine, DetectionEngine, GovernanceRepairEngine,
+        GraphRepairEngine, HealingPipeline, HealthEngine, SchedulerRepairEngine,
+    )
+    engines = {"graph": GraphRepairEngine(), "agent": AgentRepairEngine(),
+               "scheduler": SchedulerRepairEngine(), "governance": GovernanceRepairEngine()}
+    return HealingPipeline(DetectionEngine(), ClassificationEngine(), engines, None, HealthEngine())
+
+
+class CycleLayer:
+    """Metrics with a dependency cycle, and a graph action that breaks it each time."""
+
+    def __init__(self):
+        self.cycles = 1
+        self.breaks = 0
+
+    def get_all_metrics(self):
+        return {"faza27": {"cycle_count": self.cycles, "cycles": [["a", "b"]]}}
+
+
+def _statuses(result):
+    return [(r.status.value, r.metadata.get("error")) for r in result.context.repairs]
+
+
+def test_the_mode_decides_which_severities_are_repaired():
+    pipeline = _real_pipeline()
+    layer = Layer(metrics={"faza25": {"queue_size": 500}})  # queue_overload is MEDIUM
+    engine = AutorepairEngine(pipeline, layer, None, fast_config(mode=AutorepairMode.CONSERVATIVE))
+
+    async def main():
+        return await engine.force_healing_cycle_async()
+
+    result = asyncio.run(main())
+    (status, error), = _statuses(result)
+    assert status == "skipped" and "does not repair" in error
+
+
+def test_a_flapping_fault_is_quarantined_and_its_repairs_refused():
+    hooks = EventHooks()
+    pipeline = _real_pipeline()
+    layer = CycleLayer()
+    engine = AutorepairEngine(pipeline, layer, hooks, fast_config(mode=AutorepairMode.AGGRESSIVE))
+
+    def break_cycle(**kw):
+        layer.breaks += 1
+        return True
+
+    # The graph engine acts through an action and verifies with a callable that says yes:
+    # the fault "goes away" each time and keeps coming back.
+    ctx = {"actions": {"break_cycle": break_cycle}, "verify": lambda fault: True}
+    pipeline.repair_context = ctx
+    results = [engine.force_healing_cycle() for _ in range(5)]
+    statuses = [_statuses(r)[0] for r in results]
+    refused = [err for st, err in statuses if st == "skipped"]
+    assert refused and all("quarantined" in e for e in refused)
+    assert engine.get_statistics()["escalations"] >= 1

@@ -10,7 +10,10 @@
 use super::convert::{datetime_to_py, type_name};
 use super::enums;
 use super::errors::IntoPyResult;
-use super::healing_pipeline::{run_cycle as run_pipeline_cycle, CycleOptions, HealingPipeline};
+use super::healing_pipeline::{
+    run_cycle as run_pipeline_cycle, Admission, AdmissionRequest, CycleOptions, HealingPipeline,
+};
+use crate::engine::detection_engine::FaultSeverity;
 use super::runtime::{self, CallError, Caller, HostLoop};
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
 use crate::engine::autorepair_engine::{
@@ -330,33 +333,36 @@ fn attr_str(obj: &Bound<'_, PyAny>, name: &str) -> Option<String> {
     })
 }
 
-/// The throttle's view of a repair: its target and action come from the repair's own
-/// metadata when the repair engine recorded them, else from the fault id and engine.
+/// The throttle's view of a repair: the target is the fault type and the action the engine,
+/// the same keys the admission gate asks about before the repair (see `admission_gate`).
 fn repair_record(repair: &Bound<'_, PyAny>) -> Option<RepairRecord> {
     let status = attr_str(repair, "status")?;
-    let fault_id = attr_str(repair, "fault_id").unwrap_or_else(|| "unknown".into());
-    let metadata = repair.getattr("metadata").ok();
-    let mut target = None;
-    let mut action = None;
-    if let Some(md) = metadata.as_ref().and_then(|m| m.cast::<PyDict>().ok().cloned()) {
-        if let Ok(Some(actions)) = md.get_item("actions") {
-            if let Ok(first) = actions.get_item(0) {
-                target = first.get_item("target").ok().and_then(|t| t.extract::<String>().ok());
-                action = first.get_item("verb").ok().and_then(|t| t.extract::<String>().ok());
-            }
-        }
-        if action.is_none() {
-            action = md.get_item("handler").ok().flatten().and_then(|h| h.extract::<String>().ok());
-        }
-    }
     if status == "skipped" {
-        // Nothing ran: no repair to count.
+        // Nothing ran (or the gate refused it): no repair to count.
         return None;
     }
-    Some(RepairRecord {
-        target: target.unwrap_or(fault_id),
-        action: action.unwrap_or_else(|| "repair".into()),
-        succeeded: status == "success",
+    let metadata = repair.getattr("metadata").ok();
+    let md = metadata.as_ref().and_then(|m| m.cast::<PyDict>().ok().cloned());
+    let text = |key: &str| -> Option<String> {
+        md.as_ref().and_then(|d| d.get_item(key).ok().flatten()).and_then(|v| v.extract::<String>().ok())
+    };
+    let target = text("fault_type").or_else(|| attr_str(repair, "fault_id")).unwrap_or_else(|| "unknown".into());
+    let action = text("engine").or_else(|| text("handler")).unwrap_or_else(|| "repair".into());
+    Some(RepairRecord { target, action, succeeded: status == "success" })
+}
+
+/// The gate the pipeline asks before each repair: mode, cooldown (unless forced), global
+/// windows, per-target backoff and quarantine, per-action circuit breaker.
+fn admission_gate(inner: &Arc<Inner>, forced: bool) -> Admission {
+    let inner = inner.clone();
+    Arc::new(move |req: &AdmissionRequest<'_>| {
+        let severity = req
+            .severity
+            .as_deref()
+            .and_then(FaultSeverity::from_value)
+            .unwrap_or(FaultSeverity::MEDIUM);
+        let now = inner.now_secs();
+        inner.policy.lock().admit(severity, req.fault_type, req.engine, now, forced).map_err(|d| d.reason())
     })
 }
 
@@ -420,7 +426,7 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
             }
             out
         })?;
-        let options = CycleOptions { forced, ..Default::default() };
+        let options = CycleOptions { forced, admission: Some(admission_gate(inner, forced)), ..Default::default() };
         let result = run_pipeline_cycle(pipeline, caller.clone(), layers, options)
             .await
             .map_err(|e| with_py(|py| format!("healing cycle failed: {}", CallError::Raised(e).describe(py))).unwrap_or_else(|e| e))?;

@@ -325,9 +325,22 @@ pub struct HealingPipeline {
     running: Arc<AtomicBool>,
 }
 
+/// What the admission gate is told about a repair about to run.
+pub struct AdmissionRequest<'a> {
+    pub fault_type: &'a str,
+    pub engine: &'a str,
+    /// The fault's severity value (`"critical"` ...), when it has a readable one.
+    pub severity: Option<String>,
+}
+
+pub type Admission = std::sync::Arc<dyn Fn(&AdmissionRequest<'_>) -> Result<(), String> + Send + Sync>;
+
 /// Per-call overrides of the pipeline's settings (None keeps the pipeline's value).
 #[derive(Default)]
 pub struct CycleOptions {
+    /// Asked before each repair; a refusal (with its reason) skips that repair. The
+    /// auto-repair loop passes its throttle here, so limits count repairs, not cycles.
+    pub admission: Option<Admission>,
     pub dry_run: Option<bool>,
     pub stabilize_seconds: Option<f64>,
     pub repair_context: Option<Py<PyAny>>,
@@ -837,7 +850,7 @@ fn cycle_options(
     check_callable_or_none(&repair_context, py, "repair_context", true)?;
     let metrics_provider = optional(metrics_provider, py);
     check_callable_or_none(&metrics_provider, py, "metrics_provider", false)?;
-    Ok(CycleOptions { dry_run, stabilize_seconds, repair_context, metrics_provider, forced: false })
+    Ok(CycleOptions { admission: None, dry_run, stabilize_seconds, repair_context, metrics_provider, forced: false })
 }
 
 /// create_healing_pipeline(detection_engine, classification_engine, repair_engines,
@@ -1103,6 +1116,7 @@ struct Cycle {
     repair_context: Option<Py<PyAny>>,
     metrics_provider: Option<Py<PyAny>>,
     stabilize_seconds: f64,
+    admission: Option<Admission>,
     metrics: [Option<Py<PyAny>>; 5],
     data: CycleData,
     faults: Vec<Py<PyAny>>,
@@ -1261,6 +1275,7 @@ fn start_cycle(
         repair_context: options.repair_context.or(context),
         metrics_provider: options.metrics_provider.or(provider),
         stabilize_seconds: options.stabilize_seconds.unwrap_or(stabilize),
+        admission: options.admission,
         metrics,
         data: CycleData::new(unique_id("healing_"), now(), options.dry_run.unwrap_or(dry_run), options.forced),
         faults: Vec::new(),
@@ -1766,6 +1781,40 @@ impl Cycle {
         for i in 0..self.faults.len() {
             let Some(engine_name) = self.data.faults[i].engine.clone() else { continue };
             let Some(slot) = self.engines.iter().position(|e| e.name == engine_name) else { continue };
+            if let Some(gate) = self.admission.clone() {
+                let severity = gil(|py| {
+                    let f = self.faults[i].bind(py);
+                    f.getattr(intern!(py, "severity"))
+                        .and_then(|s| s.getattr(intern!(py, "value")).or(Ok(s)))
+                        .and_then(|v| v.extract::<String>())
+                        .ok()
+                })?;
+                let request = AdmissionRequest {
+                    fault_type: &self.data.faults[i].fault_type,
+                    engine: &engine_name,
+                    severity,
+                };
+                if let Err(reason) = gate(&request) {
+                    let record = RepairRecord {
+                        engine: engine_name.clone(),
+                        status: Some(RepairStatus::SKIPPED),
+                        success_rate: 0.0,
+                        duration: 0.0,
+                        verification_passed: false,
+                        error: Some(format!("not admitted: {reason}")),
+                        still_present: None,
+                    };
+                    let fault_id = self.data.faults[i].fault_id.clone();
+                    let object = gil(|py| skipped_result(py, &fault_id, &record))?;
+                    self.data.faults[i].repair = Some(record);
+                    self.repairs[i] = object;
+                    self.emit(EventType::AUTOREPAIR_THROTTLED, |c, d| {
+                        d.set_item("fault_id", &c.data.faults[i].fault_id)?;
+                        d.set_item("reason", &reason)
+                    });
+                    continue;
+                }
+            }
             self.emit(EventType::REPAIR_STARTED, |c, d| {
                 d.set_item("fault_id", &c.data.faults[i].fault_id)?;
                 d.set_item("repair_type", &engine_name)
@@ -2335,12 +2384,21 @@ fn read_repair(
 
 /// A FAILED RepairResult standing for a repair that raised or returned nothing usable.
 fn failed_result(py: Python<'_>, fault_id: &str, record: &RepairRecord) -> Option<Py<PyAny>> {
+    status_result(py, fault_id, record, RepairStatus::FAILED)
+}
+
+/// The result of a repair the admission gate refused.
+fn skipped_result(py: Python<'_>, fault_id: &str, record: &RepairRecord) -> Option<Py<PyAny>> {
+    status_result(py, fault_id, record, RepairStatus::SKIPPED)
+}
+
+fn status_result(py: Python<'_>, fault_id: &str, record: &RepairRecord, status: RepairStatus) -> Option<Py<PyAny>> {
     let error = record.error.clone().unwrap_or_default();
     let engine = record.engine.clone();
     let ts = now();
     let result = RepairResult {
         fault_id: Lazy::ready(PyString::new(py, fault_id).into_any().unbind()),
-        status: Lazy::ready(enums::to_py(py, RepairStatus::FAILED).ok()?),
+        status: Lazy::ready(enums::to_py(py, status).ok()?),
         actions_taken: Lazy::later(record::new_list),
         success_rate: Lazy::ready(PyFloat::new(py, 0.0).into_any().unbind()),
         duration: Lazy::ready(PyFloat::new(py, record.duration).into_any().unbind()),
