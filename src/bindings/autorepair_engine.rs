@@ -245,6 +245,8 @@ struct Inner {
     policy: Mutex<AutorepairPolicy>,
     run: Mutex<RunState>,
     last_repair_time: Mutex<Option<NaiveDateTime>>,
+    /// Wakes the loop for a cycle now (a forced cycle requested while the loop runs).
+    wake: tokio::sync::Notify,
     /// The monotonic origin of the throttle's clock.
     epoch: Instant,
 }
@@ -536,6 +538,7 @@ async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
         let wait = (settings.interval_seconds - elapsed).max(MIN_INTERVAL_SECONDS);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
+            _ = inner.wake.notified() => { inner.policy.lock().throttle.clear_cooldown(); }
             _ = stop.changed() => {}
         }
     }
@@ -574,6 +577,7 @@ impl AutorepairEngine {
                 policy: Mutex::new(AutorepairPolicy::new(settings)),
                 run: Mutex::new(RunState { running: false, started: None, uptime_frozen: 0.0, stop: None, task: None }),
                 last_repair_time: Mutex::new(None),
+                wake: tokio::sync::Notify::new(),
                 epoch: Instant::now(),
             }),
         })
@@ -822,6 +826,15 @@ impl AutorepairEngine {
         if let CycleDecision::Skip(reason) = decision {
             return Err(PyRuntimeError::new_err(format!("forced cycle not run: {reason}")));
         }
+        // While the loop is in the middle of a cycle on this pipeline, a second one cannot run
+        // here (and this thread may be the loop the cycle's callbacks need): the loop is woken
+        // to run the next cycle at once, and the newest finished cycle is returned.
+        let busy = inner.pipeline.bind(py).call_method0("is_running").and_then(|v| v.is_truthy()).unwrap_or(false);
+        if busy {
+            inner.wake.notify_one();
+            let recent = inner.pipeline.bind(py).call_method1("get_recent_cycles", (1,))?;
+            return Ok(if recent.len()? > 0 { recent.get_item(0)?.unbind() } else { py.None() });
+        }
         match runtime::block_on(run_cycle(&inner, &Caller::Inline, true)) {
             Ok(Some(result)) => Ok(result),
             Ok(None) => Ok(py.None()),
@@ -838,6 +851,16 @@ impl AutorepairEngine {
         let host_for_result = host.clone();
         runtime::spawn_awaitable(py, &host_for_result, async move {
             let caller = Caller::Host { host, timeout };
+            // A cycle of the loop in progress is waited for (without blocking the event loop).
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline
+                && runtime::attach(|py| {
+                    inner.pipeline.bind(py).call_method0("is_running").and_then(|v| v.is_truthy()).unwrap_or(false)
+                })
+                .unwrap_or(false)
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             inner.policy.lock().throttle.clear_cooldown();
             let _ = inner.policy.lock().begin_iteration(inner.now_secs(), true);
             match run_cycle(&inner, &caller, true).await {

@@ -71,9 +71,12 @@ pub fn check_seconds(name: &str, v: f64, min: f64) -> EngineResult<f64> {
     Ok(v)
 }
 
+/// The largest repair limit accepted (a "no limit" setting in practice).
+pub const MAX_REPAIR_LIMIT: i64 = 1_000_000_000;
+
 pub fn check_count(name: &str, v: i64) -> EngineResult<u32> {
-    if !(1..=1_000_000).contains(&v) {
-        return Err(EngineError::invalid(format!("{name} must be between 1 and 1000000, got {v}")));
+    if !(1..=MAX_REPAIR_LIMIT).contains(&v) {
+        return Err(EngineError::invalid(format!("{name} must be between 1 and {MAX_REPAIR_LIMIT}, got {v}")));
     }
     Ok(v as u32)
 }
