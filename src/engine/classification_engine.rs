@@ -266,7 +266,11 @@ impl FaultMetrics {
                     Some(Num::Bool(value::truthy(v)))
                 }
             } else {
-                Num::from_value(v, &format!("fault.metrics['{name}']"))?
+                // The path is only spelled out for an error, so good readings allocate nothing.
+                match Num::from_value(v, name) {
+                    Ok(reading) => reading,
+                    Err(_) => Num::from_value(v, &format!("fault.metrics['{name}']"))?,
+                }
             };
             out.put(*key, *alias, reading);
         }
