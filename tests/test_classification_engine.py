@@ -383,3 +383,96 @@ def test_caller_code_may_call_back_into_the_engine(engine):
     r = engine.classify_fault(fault("queue_overload", severity=Sneaky()))
     assert r.metadata["severity"] == "sneaky" and r.repair_priority is P.MEDIUM
     assert engine.get_statistics()["total_classifications"] == 2
+
+
+# ---------------------------------------------------------------- detector faults read directly
+
+from senti_os.core.faza30.detection_engine import DetectionEngine  # noqa: E402
+
+RESULT_FIELDS = ("category", "subcategory", "confidence", "repair_priority", "root_cause",
+                 "affected_components", "recommended_actions", "metadata")
+
+
+def detected_faults():
+    """Fresh DetectedFaults of every type the detector emits; no attribute read yet."""
+    det = DetectionEngine()
+    faults = det.detect_faults(
+        {"error_rate": 0.6, "queue_size": 500},
+        {"cycle_count": 2, "bottleneck_count": 9},
+        {"agent_failure_rate": 0.5, "scheduler_stuck": True},
+        {"stability_score": 0.2, "anomaly_rate": 0.9},
+        {"violation_count": 12, "takeover_active": True, "risk_score": 95},
+    )
+    faults += DetectionEngine().detect_faults({"error_rate": 0.4, "cpu_usage": 0.97, "memory_usage": 0.4})
+    faults += DetectionEngine().detect_faults(faza29_metrics={"risk_score": 80, "violation_count": 3})
+    faults += DetectionEngine().predict_failures([{"error_rate": 0.05 if i < 7 else 0.3} for i in range(12)])
+    anomalies = DetectionEngine()
+    for i in range(12):
+        anomalies.detect_faults({"queue_size": 10 + i % 3, "latency_ms": 5.0 + i % 2})
+    faults += anomalies.detect_faults({"queue_size": 11, "latency_ms": 90.0})
+    return faults
+
+
+def plain_copy(f):
+    """The same fault as an ordinary object (reading every attribute of `f`)."""
+    return Fault(f.fault_id, f.source, f.severity, f.fault_type, f.description, dict(f.metrics))
+
+
+def fields(r):
+    return {name: getattr(r, name) for name in RESULT_FIELDS}
+
+
+def test_detected_faults_cover_every_detector_type():
+    types = {f.fault_type for f in detected_faults()}
+    assert types >= {f.fault_type for f, _, _ in DETECTOR_FAULTS}
+
+
+def test_an_unchanged_detected_fault_classifies_exactly_like_a_plain_object():
+    faults = detected_faults()
+    direct, generic = ClassificationEngine(), ClassificationEngine()
+    # Twice each, so results served from the pattern cache are compared too.
+    for round_ in range(2):
+        for f in faults:
+            r = direct.classify_fault(f)  # before anything reads f's attributes
+            p = generic.classify_fault(plain_copy(f))
+            assert fields(r) == fields(p), (round_, f.fault_type)
+            assert type(r.confidence) is float and r.category is p.category
+            assert r.metadata["fault_type"] == f.fault_type
+            assert r.fault_id is f.fault_id
+            assert isinstance(r.root_cause, str) and r.root_cause
+    assert direct.get_statistics() == generic.get_statistics()
+
+
+def test_a_detected_fault_with_an_assigned_attribute_is_read_from_python():
+    det = DetectionEngine()
+    (f,) = det.detect_faults(faza27_metrics={"cycle_count": 2})
+    engine = ClassificationEngine()
+    assert engine.classify_fault(f).repair_priority is P.IMMEDIATE
+    f.severity = S.LOW
+    f.fault_type = "queue_overload"
+    f.description = "orchestrator queue"
+    r = engine.classify_fault(f)
+    expected = ClassificationEngine().classify_fault(
+        fault("queue_overload", S.LOW, SRC.FAZA27_TASKGRAPH, "orchestrator queue", {"cycle_count": 2}, f.fault_id))
+    assert fields(r) == fields(expected)
+    assert r.metadata == {"fault_type": "queue_overload", "severity": "FaultSeverity.LOW", "source": "FaultSource.FAZA27_TASKGRAPH"}
+
+    (g,) = DetectionEngine().detect_faults(faza27_metrics={"cycle_count": 2})
+    g.fault_id = "mine"
+    assert engine.classify_fault(g).fault_id == "mine"
+
+
+def test_a_detected_fault_whose_metrics_dict_changed_is_read_from_python():
+    (f,) = DetectionEngine().detect_faults(faza28_metrics={"agent_failure_rate": 0.5})
+    engine = ClassificationEngine()
+    before = engine.classify_fault(f)
+    assert before.repair_priority is P.MEDIUM
+    metrics = f.metrics  # the dict is Python's now; changing it must count
+    metrics["failure_rate"] = metrics["agent_failure_rate"] = 0.9
+    after = engine.classify_fault(f)
+    assert after.repair_priority is P.URGENT
+    assert fields(after) == fields(ClassificationEngine().classify_fault(plain_copy(f)))
+    # A dict now holding something the classifier refuses is refused, as for any object.
+    metrics["failure_rate"] = "high"
+    with pytest.raises(TypeError, match="failure_rate"):
+        engine.classify_fault(f)

@@ -7,6 +7,7 @@
 //! are built only when read.
 
 use super::convert::type_name;
+use super::detection_engine::DetectedFault;
 use super::input::{
     caller_error, count_arg, dict_arg, num_from_py, optional_attr, timestamp_at, truthy, utf8, wall_micros, KeySet,
     Members, Utf8,
@@ -17,7 +18,7 @@ use crate::engine::classification_engine::{
     RepairPriority, MAX_CACHED_KEY_LEN, METRIC_NAMES, METRIC_NAME_LIST,
 };
 use crate::engine::clock::unique_id;
-use crate::engine::detection_engine::{FaultSeverity, FaultSource};
+use crate::engine::detection_engine::{Fault, FaultSeverity, FaultSource};
 use crate::engine::enums::ValueEnum;
 use crate::engine::pynum::Num;
 use parking_lot::Mutex;
@@ -65,13 +66,39 @@ fn fixed_text(py: Python<'_>, text: &str) -> Py<PyAny> {
 /// The metric names the classifier reads.
 static METRIC_KEYS: KeySet = KeySet::new(&METRIC_NAME_LIST);
 
+/// A fault type's Rust text: the detector's own constant, or text read from a Python string.
+#[derive(Clone)]
+enum TypeText {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl TypeText {
+    fn as_str(&self) -> &str {
+        match self {
+            TypeText::Static(s) => s,
+            TypeText::Shared(s) => s,
+        }
+    }
+}
+
+/// Where the description text lives.
+enum Description<'py> {
+    Empty,
+    Python(Utf8<'py>),
+    /// The detector's own fault, unchanged since detection.
+    Detected(Arc<Fault>),
+}
+
 /// What the classifier needs from a fault: Python objects where the result reuses them, Rust
 /// text where the engine reads it.
 struct FaultInput<'py> {
     fault_id: Option<Bound<'py, PyAny>>,
+    /// The fault's `fault_type` object; None for a detector fault read from its core (the
+    /// text is then an interned constant, made again only if the metadata is read).
     fault_type: Option<Bound<'py, PyString>>,
-    fault_type_text: Option<Arc<str>>,
-    description_utf8: Option<Utf8<'py>>,
+    fault_type_text: Option<TypeText>,
+    description: Description<'py>,
     severity: OwnedTag<FaultSeverity>,
     source: OwnedTag<FaultSource>,
     metrics: FaultMetrics,
@@ -79,11 +106,9 @@ struct FaultInput<'py> {
 
 impl<'py> FaultInput<'py> {
     fn read(fault: &Bound<'py, PyAny>, type_texts: &Mutex<TypeTexts>) -> PyResult<Self> {
-        // FAST PATH (detection): once `detection_engine::DetectedFault` lands (a py_record whose
-        // `core` is the engine fault), check `fault.cast::<DetectedFault>()` here and, while its
-        // `modified` flag is false, fill this struct from the core (fault type, severity and
-        // source members, description, `FaultMetrics::from_map(&core.metrics)`) with no
-        // getattr and no dict lookups. Everything below is the generic duck-typed path.
+        if let Some(input) = Self::read_detected(fault) {
+            return Ok(input);
+        }
         let py = fault.py();
         let fault_type = str_attr(fault, intern!(py, "fault_type"), "fault.fault_type")?;
         let description = str_attr(fault, intern!(py, "description"), "fault.description")?;
@@ -92,10 +117,10 @@ impl<'py> FaultInput<'py> {
         let metrics = optional_attr(fault, intern!(py, "metrics"), "fault.metrics")?;
         let fault_id = optional_attr(fault, intern!(py, "fault_id"), "fault.fault_id")?;
         Ok(FaultInput {
-            fault_type_text: fault_type.as_ref().map(|s| TypeTexts::text_of(type_texts, s)).transpose()?,
-            description_utf8: match &description {
-                Some(s) if !s.is_empty()? => Some(utf8(s, "fault.description")?),
-                _ => None,
+            fault_type_text: fault_type.as_ref().map(|s| TypeTexts::text_of(type_texts, s).map(TypeText::Shared)).transpose()?,
+            description: match &description {
+                Some(s) if !s.is_empty()? => Description::Python(utf8(s, "fault.description")?),
+                _ => Description::Empty,
             },
             fault_type,
             severity: tag(severity, &SEVERITIES, "fault.severity")?,
@@ -105,12 +130,40 @@ impl<'py> FaultInput<'py> {
         })
     }
 
+    /// A `DetectedFault` that Python has not changed, read straight from the engine fault it
+    /// was made from: no attribute lookups, no string encoding, no dict walk. None sends the
+    /// fault down the generic path: an assigned attribute, a metrics dict Python may hold (and
+    /// may have changed), a fault borrowed elsewhere, or metrics the engine map cannot give as
+    /// readings (the generic path then reports them as it would for any object).
+    fn read_detected(fault: &Bound<'py, PyAny>) -> Option<Self> {
+        let detected = fault.cast::<DetectedFault>().ok()?.try_borrow().ok()?;
+        if detected.metrics.is_materialized() {
+            return None;
+        }
+        let core = detected.engine_fault()?;
+        let metrics = FaultMetrics::from_map(&core.metrics).ok()?;
+        let fault_id = detected.fault_id.get(fault.py()).ok()?.into_bound(fault.py());
+        Some(FaultInput {
+            fault_id: Some(fault_id),
+            fault_type: None,
+            fault_type_text: Some(TypeText::Static(core.fault_type)),
+            description: if core.description.is_empty() { Description::Empty } else { Description::Detected(core.clone()) },
+            severity: OwnedTag::Member(core.severity),
+            source: OwnedTag::Member(core.source),
+            metrics,
+        })
+    }
+
     fn view(&self) -> FaultView<'_> {
         FaultView {
-            fault_type: self.fault_type_text.as_deref().unwrap_or("unknown"),
+            fault_type: self.fault_type_text.as_ref().map_or("unknown", TypeText::as_str),
             severity: self.severity.as_tag(),
             source: self.source.as_tag(),
-            description: self.description_utf8.as_ref().map_or("", Utf8::as_str),
+            description: match &self.description {
+                Description::Empty => "",
+                Description::Python(text) => text.as_str(),
+                Description::Detected(fault) => &fault.description,
+            },
             metrics: &self.metrics,
         }
     }
@@ -162,7 +215,7 @@ struct ResultSource {
     classification: Classification,
     /// The fault's own `fault_type` object and its text (None when it had none: "unknown").
     fault_type: Option<Py<PyString>>,
-    fault_type_text: Option<Arc<str>>,
+    fault_type_text: Option<TypeText>,
     severity: OwnedTag<FaultSeverity>,
     source: OwnedTag<FaultSource>,
     micros: i64,
@@ -175,7 +228,7 @@ impl LazySource for ResultSource {
             SUBCATEGORY => Ok(fixed_text(py, c.subcategory)),
             CONFIDENCE => Ok(PyFloat::new(py, c.confidence).into_any().unbind()),
             ROOT_CAUSE => {
-                let text = c.root_cause.text(self.fault_type_text.as_deref().unwrap_or("unknown"));
+                let text = c.root_cause.text(self.fault_type_text.as_ref().map_or("unknown", TypeText::as_str));
                 Ok(PyString::new(py, &text).into_any().unbind())
             }
             COMPONENTS => {
@@ -195,9 +248,11 @@ impl LazySource for ResultSource {
             TIMESTAMP => timestamp_at(py, self.micros),
             _ => {
                 let meta = PyDict::new(py);
-                match &self.fault_type {
-                    Some(t) => meta.set_item(intern!(py, "fault_type"), t.bind(py))?,
-                    None => meta.set_item(intern!(py, "fault_type"), intern!(py, "unknown"))?,
+                match (&self.fault_type, &self.fault_type_text) {
+                    (Some(t), _) => meta.set_item(intern!(py, "fault_type"), t.bind(py))?,
+                    // The detector's fault types are interned, so this is the fault's own object.
+                    (None, Some(text)) => meta.set_item(intern!(py, "fault_type"), PyString::intern(py, text.as_str()))?,
+                    (None, None) => meta.set_item(intern!(py, "fault_type"), intern!(py, "unknown"))?,
                 }
                 meta.set_item(intern!(py, "severity"), self.severity.as_tag().label())?;
                 meta.set_item(intern!(py, "source"), self.source.as_tag().label())?;

@@ -217,6 +217,9 @@ pub const METRIC_NAMES: [(&str, MetricKey, bool); 21] = [
     ("memory", MetricKey::MemoryUsage, true),
 ];
 
+/// Metric maps up to this size are walked rather than looked up name by name.
+const SMALL_MAP: usize = 8;
+
 /// The names of `METRIC_NAMES` alone, in the same order.
 pub static METRIC_NAME_LIST: [&str; METRIC_NAMES.len()] = {
     let mut out = [""; METRIC_NAMES.len()];
@@ -257,20 +260,34 @@ impl FaultMetrics {
     /// Reads every known key out of an engine metrics map.
     pub fn from_map(map: &Metrics) -> EngineResult<FaultMetrics> {
         let mut out = FaultMetrics::default();
-        for (name, key, alias) in METRIC_NAMES.iter() {
-            let Some(v) = map.get(*name) else { continue };
-            let reading = if key.is_flag() {
-                if v.is_null() {
-                    None
-                } else {
-                    Some(Num::Bool(value::truthy(v)))
+        // `put` does not depend on the order readings arrive in, so a small map (a fault's
+        // usual one or two readings) is walked instead of hashed once per known name.
+        if map.len() <= SMALL_MAP {
+            for (name, v) in map {
+                if let Some((name, key, alias)) = METRIC_NAMES.iter().find(|(known, _, _)| *known == name.as_str()) {
+                    out.put(*key, *alias, Self::reading(name, *key, v)?);
                 }
-            } else {
-                Num::from_value(v, &format!("fault.metrics['{name}']"))?
-            };
-            out.put(*key, *alias, reading);
+            }
+        } else {
+            for (name, key, alias) in METRIC_NAMES.iter() {
+                if let Some(v) = map.get(*name) {
+                    out.put(*key, *alias, Self::reading(name, *key, v)?);
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// What `put` records for `name`'s value `v`: flags by truthiness, None as missing.
+    fn reading(name: &str, key: MetricKey, v: &serde_json::Value) -> EngineResult<Option<Num>> {
+        if key.is_flag() {
+            return Ok(if v.is_null() { None } else { Some(Num::Bool(value::truthy(v))) });
+        }
+        // The path is only spelled out for an error, so good readings allocate nothing.
+        match Num::from_value(v, name) {
+            Ok(reading) => Ok(reading),
+            Err(_) => Num::from_value(v, &format!("fault.metrics['{name}']")),
+        }
     }
 
     pub fn get(&self, key: MetricKey) -> Option<Num> {
