@@ -428,7 +428,14 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
             }
             out
         })?;
-        let options = CycleOptions { forced, admission: Some(admission_gate(inner, forced)), ..Default::default() };
+        let settings = inner.settings();
+        let options = CycleOptions {
+            forced,
+            admission: Some(admission_gate(inner, forced)),
+            // The loop's dry run plans and reports without acting.
+            dry_run: settings.dry_run.then_some(true),
+            ..Default::default()
+        };
         let result = run_pipeline_cycle(pipeline, caller.clone(), layers, options)
             .await
             .map_err(|e| with_py(|py| format!("healing cycle failed: {}", CallError::Raised(e).describe(py))).unwrap_or_else(|e| e))?;

@@ -315,8 +315,23 @@ impl HealingController {
         Ok(awaitable)
     }
 
-    fn is_running(&self) -> bool {
-        self.uptime.lock().running
+    /// Whether the auto-repair loop runs (false once its event loop has closed, even
+    /// without `stop()`).
+    fn is_running(&self, py: Python<'_>) -> bool {
+        let loop_running = self
+            .autorepair_engine
+            .bind(py)
+            .call_method0("is_running")
+            .and_then(|v| v.is_truthy())
+            .unwrap_or(false);
+        let mut u = self.uptime.lock();
+        if u.running && !loop_running {
+            if let Some(t) = u.started {
+                u.frozen = t.elapsed().as_secs_f64();
+            }
+            u.running = false;
+        }
+        u.running
     }
 
     /// Seconds since `start()` (0.0 before it), live while running.
@@ -428,7 +443,7 @@ impl HealingController {
             py.None()
         };
         let out = PyDict::new(py);
-        out.set_item("running", self.is_running())?;
+        out.set_item("running", self.is_running(py))?;
         out.set_item("uptime_seconds", self.uptime_seconds())?;
         out.set_item("autorepair_mode", auto.getattr("config")?.getattr("mode")?.getattr("value")?)?;
         out.set_item("throttle_state", auto.call_method0("get_throttle_state")?.getattr("value")?)?;
@@ -445,7 +460,7 @@ impl HealingController {
         let out = PyDict::new(py);
         let controller = PyDict::new(py);
         controller.set_item("initialized", true)?;
-        controller.set_item("running", self.is_running())?;
+        controller.set_item("running", self.is_running(py))?;
         controller.set_item("uptime_seconds", self.uptime_seconds())?;
         out.set_item("controller", controller)?;
         out.set_item("detection", self.detection_engine.bind(py).call_method0("get_statistics")?)?;

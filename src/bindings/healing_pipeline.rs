@@ -1739,7 +1739,7 @@ impl Cycle {
             let score = formula_health(&maps).map_err(|e| Stop::Stage(format!("ValueError: {e}")))?;
             return Ok((score, HealthSource::Formula));
         };
-        if let Some(score) = gil(|py| health_native(py, &engine, &layers))? {
+        if let Some(score) = gil(|py| health_native(py, &engine, &layers, after))? {
             return score
                 .map(|s| (s, HealthSource::HealthEngine))
                 .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting));
@@ -2182,9 +2182,15 @@ fn classify_native(
     Some(engine.classify_fault(py, fault).map(|r| r.into_any()).map_err(|e| call_fail(py, e)))
 }
 
-/// Our HealthEngine, called directly (without recording in its history); None for any other
-/// health engine.
-fn health_native(py: Python<'_>, engine: &Py<PyAny>, layers: &[Option<Py<PyAny>>; 5]) -> Option<PyResult<f64>> {
+/// Our HealthEngine, called directly; None for any other health engine. `record` adds the
+/// score to its history (the pipeline records the health after each cycle's repairs, so the
+/// trend follows the healing cycles).
+fn health_native(
+    py: Python<'_>,
+    engine: &Py<PyAny>,
+    layers: &[Option<Py<PyAny>>; 5],
+    record: bool,
+) -> Option<PyResult<f64>> {
     let engine = engine.bind(py).cast::<HealthEngine>().ok()?;
     let engine = engine.try_borrow().ok()?;
     let b: Vec<Option<Bound<'_, PyAny>>> = layers.iter().map(|l| l.as_ref().map(|l| l.bind(py).clone())).collect();
@@ -2196,7 +2202,7 @@ fn health_native(py: Python<'_>, engine: &Py<PyAny>, layers: &[Option<Py<PyAny>>
         b[3].as_ref(),
         b[4].as_ref(),
         None,
-        false,
+        record,
     );
     Some(score.and_then(|s| {
         let s = s.bind(py).borrow();
