@@ -1543,8 +1543,15 @@ impl Cycle {
             let kw = PyDict::new(py);
             kw.set_item("snapshot_type", "pre_repair")?;
             kw.set_item("metadata", meta)?;
-            // Our manager runs its state providers itself: inline only on the Inline path.
-            Ok((kw.unbind(), self.inline && manager.bind(py).is_instance_of::<SnapshotManager>()))
+            // Our manager runs its state providers itself, so with providers it is called on the
+            // host loop (Host path) or here (Inline path). Without providers nothing of the
+            // caller's runs: it is called here too, and its file write (GIL released) then
+            // keeps off the host loop.
+            let direct = match manager.bind(py).cast::<SnapshotManager>() {
+                Ok(m) => self.inline || m.try_borrow().map(|m| m.provider_names().is_empty()).unwrap_or(false),
+                Err(_) => false,
+            };
+            Ok((kw.unbind(), direct))
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
         let created = if direct {

@@ -304,6 +304,13 @@ fn describe_err(py: Python<'_>, err: &PyErr) -> String {
 }
 
 impl SnapshotManager {
+    /// Names of the registered state providers.
+    pub fn provider_names(&self) -> Vec<String> {
+        self.providers.lock().iter().map(|p| p.name.clone()).collect()
+    }
+}
+
+impl SnapshotManager {
     fn providers_snapshot(&self) -> Vec<Arc<Provider>> {
         self.providers.lock().clone()
     }
@@ -674,7 +681,7 @@ impl SnapshotManager {
 
     /// The registered provider names, in capture and restore order.
     fn get_state_providers(&self) -> Vec<String> {
-        self.providers.lock().iter().map(|p| p.name.clone()).collect()
+        self.provider_names()
     }
 
     /// Files in the folder that could not be used, with the reason.
