@@ -35,7 +35,7 @@ use crate::engine::event_hooks::EventType;
 use crate::engine::healing_pipeline::{
     condition_present, formula_health, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage,
     HealthSource, LearnedRecord, LearningTable, PipelineStats, RepairRecord, SnapshotRecord, DEFAULT_HISTORY_SIZE,
-    HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE, MAX_STABILIZE_SECONDS,
+    HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE, MAX_STABILIZE_SECONDS, NOT_ADMITTED,
 };
 use crate::engine::repair_strategies::{claims, handler_for, EngineKind, RepairStatus};
 use crate::engine::value::Metrics;
@@ -1808,7 +1808,7 @@ impl Cycle {
                         success_rate: 0.0,
                         duration: 0.0,
                         verification_passed: false,
-                        error: Some(format!("not admitted: {reason}")),
+                        error: Some(format!("{NOT_ADMITTED}{reason}")),
                         still_present: None,
                     };
                     let fault_id = self.data.faults[i].fault_id.clone();

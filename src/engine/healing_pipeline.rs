@@ -343,7 +343,15 @@ pub struct RepairRecord {
     pub still_present: Option<bool>,
 }
 
+/// The prefix of `RepairRecord::error` for a repair the throttle did not admit.
+pub const NOT_ADMITTED: &str = "not admitted: ";
+
 impl RepairRecord {
+    /// Held back by the admission gate (the auto-repair throttle) before anything ran.
+    pub fn not_admitted(&self) -> bool {
+        self.status == Some(RepairStatus::SKIPPED) && self.error.as_deref().is_some_and(|e| e.starts_with(NOT_ADMITTED))
+    }
+
     /// The status the repair ended in; an engine error counts as FAILED.
     pub fn effective_status(&self) -> RepairStatus {
         self.status.unwrap_or(RepairStatus::FAILED)
@@ -588,6 +596,10 @@ impl CycleData {
         }
         if self.rollback.needed {
             return HealingOutcome::FAILED;
+        }
+        // Every repair held back by the throttle: nothing was tried, so nothing failed.
+        if !self.faults.is_empty() && self.faults.iter().all(|f| f.repair.as_ref().is_some_and(RepairRecord::not_admitted)) {
+            return HealingOutcome::SKIPPED;
         }
         let t = self.tally();
         if !self.faults.is_empty() && t.repaired == self.faults.len() {
@@ -982,6 +994,22 @@ mod tests {
         assert_eq!(h.newest_first(2).copied().collect::<Vec<_>>(), [4, 3]);
         assert_eq!(h.newest_first(10).copied().collect::<Vec<_>>(), [4, 3, 2]);
         assert_eq!(h.newest_first(0).count(), 0);
+    }
+
+    #[test]
+    fn a_cycle_whose_repairs_were_all_held_back_is_skipped_not_failed() {
+        let held = || RepairRecord {
+            error: Some(format!("{NOT_ADMITTED}cooldown: 1.0s left")),
+            ..repair(Some(RepairStatus::SKIPPED), false, None)
+        };
+        let c = cycle(vec![fault("a", Some("g"), Some(held())), fault("b", Some("g"), Some(held()))]);
+        assert_eq!(c.decide_outcome(), HealingOutcome::SKIPPED);
+        // One held back and one that failed: the cycle failed.
+        let c = cycle(vec![fault("a", Some("g"), Some(held())), fault("b", Some("g"), Some(repair(None, false, None)))]);
+        assert_eq!(c.decide_outcome(), HealingOutcome::FAILED);
+        // A repair the engine itself skipped is not "held back".
+        let c = cycle(vec![fault("a", Some("g"), Some(repair(Some(RepairStatus::SKIPPED), false, None)))]);
+        assert_eq!(c.decide_outcome(), HealingOutcome::FAILED);
     }
 
     #[test]
