@@ -329,3 +329,19 @@ def test_a_flapping_fault_is_quarantined_and_its_repairs_refused():
     refused = [err for st, err in statuses if st == "skipped"]
     assert refused and all("quarantined" in e for e in refused)
     assert engine.get_statistics()["escalations"] >= 1
+
+
+def test_quarantine_is_per_target_so_another_agent_is_still_repaired():
+    pipeline = _real_pipeline()
+    restarted = []
+    pipeline.repair_context = {"actions": {"restart_agent": lambda name: restarted.append(name) or True},
+                               "verify": lambda fault: True}
+    layer = Layer(metrics={"faza28": {"agent_failure_rate": 0.9, "failing_agents": ["a"]}})
+    engine = AutorepairEngine(pipeline, layer, None, fast_config(mode=AutorepairMode.AGGRESSIVE))
+    first = [_statuses(engine.force_healing_cycle())[0] for _ in range(4)]
+    assert [s for s, _ in first] == ["success", "success", "success", "skipped"]
+    assert "quarantined" in first[3][1]
+    layer.metrics = {"faza28": {"agent_failure_rate": 0.9, "failing_agents": ["b"]}}
+    (status, _), = _statuses(engine.force_healing_cycle())
+    assert status == "success"
+    assert restarted == ["a", "a", "a", "b"]

@@ -17,7 +17,7 @@ use crate::engine::detection_engine::FaultSeverity;
 use super::runtime::{self, CallError, Caller, HostLoop};
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
 use crate::engine::autorepair_engine::{
-    check_count, check_seconds, AutorepairMode, AutorepairPolicy, AutorepairSettings, CycleDecision, RepairRecord,
+    check_count, check_seconds, target_key, AutorepairMode, AutorepairPolicy, AutorepairSettings, CycleDecision, RepairRecord,
     ThrottleState, MIN_INTERVAL_SECONDS,
 };
 use crate::engine::clock::{iso, now};
@@ -335,8 +335,8 @@ fn attr_str(obj: &Bound<'_, PyAny>, name: &str) -> Option<String> {
     })
 }
 
-/// The throttle's view of a repair: the target is the fault type and the action the engine,
-/// the same keys the admission gate asks about before the repair (see `admission_gate`).
+/// The throttle's view of a repair: the target (`target_key` of the fault type and metrics)
+/// and the engine, the same keys the admission gate asks about before the repair.
 fn repair_record(repair: &Bound<'_, PyAny>) -> Option<RepairRecord> {
     let status = attr_str(repair, "status")?;
     if status == "skipped" {
@@ -348,7 +348,13 @@ fn repair_record(repair: &Bound<'_, PyAny>) -> Option<RepairRecord> {
     let text = |key: &str| -> Option<String> {
         md.as_ref().and_then(|d| d.get_item(key).ok().flatten()).and_then(|v| v.extract::<String>().ok())
     };
-    let target = text("fault_type").or_else(|| attr_str(repair, "fault_id")).unwrap_or_else(|| "unknown".into());
+    let fault_type = text("fault_type").or_else(|| attr_str(repair, "fault_id")).unwrap_or_else(|| "unknown".into());
+    let metrics = md
+        .as_ref()
+        .and_then(|d| d.get_item("metrics").ok().flatten())
+        .and_then(|m| super::convert::to_map(Some(&m), "metrics").ok())
+        .unwrap_or_default();
+    let target = target_key(&fault_type, &metrics);
     let action = text("engine").or_else(|| text("handler")).unwrap_or_else(|| "repair".into());
     Some(RepairRecord { target, action, succeeded: status == "success" })
 }
@@ -364,7 +370,7 @@ fn admission_gate(inner: &Arc<Inner>, forced: bool) -> Admission {
             .and_then(FaultSeverity::from_value)
             .unwrap_or(FaultSeverity::MEDIUM);
         let now = inner.now_secs();
-        inner.policy.lock().admit(severity, req.fault_type, req.engine, now, forced).map_err(|d| d.reason())
+        inner.policy.lock().admit(severity, &req.target, req.engine, now, forced).map_err(|d| d.reason())
     })
 }
 

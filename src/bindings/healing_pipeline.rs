@@ -327,7 +327,8 @@ pub struct HealingPipeline {
 
 /// What the admission gate is told about a repair about to run.
 pub struct AdmissionRequest<'a> {
-    pub fault_type: &'a str,
+    /// What the repair acts on (`autorepair_engine::target_key`).
+    pub target: String,
     pub engine: &'a str,
     /// The fault's severity value (`"critical"` ...), when it has a readable one.
     pub severity: Option<String>,
@@ -1796,8 +1797,14 @@ impl Cycle {
                         .and_then(|v| v.extract::<String>())
                         .ok()
                 })?;
+                let metrics = gil(|py| {
+                    let f = self.faults[i].bind(py);
+                    f.getattr(intern!(py, "metrics")).ok().and_then(|m| to_map(Some(&m), "fault.metrics").ok())
+                })?
+                .unwrap_or_default();
+                let fault_type = &self.data.faults[i].fault_type;
                 let request = AdmissionRequest {
-                    fault_type: &self.data.faults[i].fault_type,
+                    target: crate::engine::autorepair_engine::target_key(fault_type, &metrics),
                     engine: &engine_name,
                     severity,
                 };

@@ -25,6 +25,31 @@ use self::throttle::{Denial, Throttle, ThrottleEvent, ThrottlePolicy};
 use crate::engine::detection_engine::FaultSeverity;
 use crate::engine::error::{EngineError, EngineResult};
 
+/// The throttle's key for what a repair acts on: the fault type, plus the first agent, task
+/// or cycle the fault names, so one flapping agent does not hold back repairs of another.
+pub fn target_key(fault_type: &str, metrics: &crate::engine::value::Metrics) -> String {
+    use serde_json::Value;
+    for key in ["agent_id", "agent_name", "agent", "task_id"] {
+        if let Some(Value::String(s)) = metrics.get(key) {
+            return format!("{fault_type}:{s}");
+        }
+    }
+    for key in ["failing_agents", "failed_task_ids", "task_ids", "stuck_task_ids"] {
+        if let Some(Value::Array(items)) = metrics.get(key) {
+            if let Some(Value::String(s)) = items.first() {
+                return format!("{fault_type}:{s}");
+            }
+        }
+    }
+    if let Some(Value::Array(cycles)) = metrics.get("cycles") {
+        if let Some(Value::Array(nodes)) = cycles.first() {
+            let names: Vec<String> = nodes.iter().map(crate::engine::value::py_str).collect();
+            return format!("{fault_type}:{}", names.join("->"));
+        }
+    }
+    fault_type.to_string()
+}
+
 /// The loop's settings, validated. `AutorepairConfig` in Python mirrors these fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutorepairSettings {
@@ -229,6 +254,16 @@ impl AutorepairPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_keys_name_the_agent_task_or_cycle() {
+        let m = |v: serde_json::Value| v.as_object().unwrap().clone();
+        assert_eq!(target_key("agent_failure", &m(serde_json::json!({"failing_agents": ["crawler", "x"]}))), "agent_failure:crawler");
+        assert_eq!(target_key("agent_failure", &m(serde_json::json!({"agent_id": "a1", "failing_agents": ["b"]}))), "agent_failure:a1");
+        assert_eq!(target_key("graph_cycle", &m(serde_json::json!({"cycles": [["a", "b", "c"]]}))), "graph_cycle:a->b->c");
+        assert_eq!(target_key("high_error_rate", &m(serde_json::json!({"failed_task_ids": ["t9"]}))), "high_error_rate:t9");
+        assert_eq!(target_key("queue_overload", &m(serde_json::json!({"queue_size": 500}))), "queue_overload");
+    }
 
     #[test]
     fn settings_are_validated() {
