@@ -345,3 +345,16 @@ def test_quarantine_is_per_target_so_another_agent_is_still_repaired():
     (status, _), = _statuses(engine.force_healing_cycle())
     assert status == "success"
     assert restarted == ["a", "a", "a", "b"]
+
+
+def test_below_min_health_for_repair_repairs_are_held_back_for_an_operator():
+    pipeline = _real_pipeline()
+    layer = Layer(metrics={"faza29": {"takeover_active": True}})  # health is capped at 70
+    engine = AutorepairEngine(pipeline, layer, None,
+                              fast_config(mode=AutorepairMode.AGGRESSIVE, min_health_for_repair=80.0))
+    result = engine.force_healing_cycle()
+    statuses = _statuses(result)
+    assert statuses and all(s == "skipped" and "min_health_for_repair" in e for s, e in statuses)
+    assert result.outcome.value == "skipped"
+    engine.update_config(min_health_for_repair=20.0)
+    assert all("min_health_for_repair" not in (e or "") for _, e in _statuses(engine.force_healing_cycle()))

@@ -369,6 +369,14 @@ fn admission_gate(inner: &Arc<Inner>, forced: bool) -> Admission {
             .as_deref()
             .and_then(FaultSeverity::from_value)
             .unwrap_or(FaultSeverity::MEDIUM);
+        // A system this unhealthy is more likely harmed than helped by automatic repairs
+        // (Cluster API's maxUnhealthy short circuit): hold back and let a human decide.
+        let floor = inner.settings().min_health_for_repair;
+        if let Some(health) = req.health.filter(|h| *h < floor) {
+            return Err(format!(
+                "health {health:.1} is below min_health_for_repair {floor:.1}: repairs held back, escalate to an operator"
+            ));
+        }
         let now = inner.now_secs();
         inner.policy.lock().admit(severity, &req.target, req.engine, now, forced).map_err(|d| d.reason())
     })

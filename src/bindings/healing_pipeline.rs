@@ -327,6 +327,8 @@ pub struct HealingPipeline {
 
 /// What the admission gate is told about a repair about to run.
 pub struct AdmissionRequest<'a> {
+    /// Health measured before the repairs (stage 5), when it was measured.
+    pub health: Option<f64>,
     /// What the repair acts on (`autorepair_engine::target_key`).
     pub target: String,
     pub engine: &'a str,
@@ -1803,7 +1805,9 @@ impl Cycle {
                 })?
                 .unwrap_or_default();
                 let fault_type = &self.data.faults[i].fault_type;
+                let measured = self.data.health.before_source != HealthSource::NotMeasured;
                 let request = AdmissionRequest {
+                    health: measured.then_some(self.data.health.before),
                     target: crate::engine::autorepair_engine::target_key(fault_type, &metrics),
                     engine: &engine_name,
                     severity,
