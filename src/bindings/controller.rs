@@ -110,16 +110,6 @@ impl HealingController {
         sm_kwargs.set_item("snapshot_dir", snapshot_dir.unwrap_or_else(|| py.None()))?;
         sm_kwargs.set_item("max_snapshots", max_snapshots)?;
         let snapshot_manager = class(py, "snapshot_manager", "SnapshotManager")?.call((), Some(&sm_kwargs))?;
-        // State providers the integration layer knows (layer adapters and registrations)
-        // capture and restore the layers' state in snapshots.
-        if let Ok(providers) = integration_layer.call_method0("get_state_providers") {
-            if let Ok(items) = providers.cast::<PyDict>() {
-                for (name, pair) in items.iter() {
-                    let (capture, restore): (Py<PyAny>, Py<PyAny>) = pair.extract()?;
-                    snapshot_manager.call_method1("register_state_provider", (name, capture, restore))?;
-                }
-            }
-        }
         let health_engine = class(py, "health_engine", "HealthEngine")?.call0()?;
 
         let p_kwargs = PyDict::new(py);

@@ -425,7 +425,6 @@ pub fn datetime_to_py(py: Python<'_>, dt: &NaiveDateTime) -> PyResult<Py<PyAny>>
 
 /// A Python `datetime.datetime` (naive, or aware and then read as its wall time) as a naive
 /// datetime.
-#[allow(dead_code)] // kept for bindings that accept timestamps from callers
 pub fn datetime_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<NaiveDateTime> {
     let get = |name: &str| -> PyResult<u32> { obj.getattr(name)?.extract::<u32>() };
     let parts = (|| -> PyResult<NaiveDateTime> {

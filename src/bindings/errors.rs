@@ -1,7 +1,7 @@
 //! The one place where engine errors become Python exceptions.
 
 use crate::engine::EngineError;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 // A snapshot that cannot be written, read or verified. It subclasses RuntimeError because the
@@ -34,9 +34,4 @@ impl<T> IntoPyResult<T> for Result<T, EngineError> {
     fn py_err(self) -> PyResult<T> {
         self.map_err(to_py_err)
     }
-}
-
-#[allow(dead_code)]
-pub fn os_error(msg: impl Into<String>) -> PyErr {
-    PyOSError::new_err(msg.into())
 }

@@ -13,7 +13,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
-const MODULE: &str = "senti_os.core.faza30.event_hooks";
 
 py_record! {
     /// One published event: its type value, payload, time and source.
@@ -357,9 +356,4 @@ impl EventHooks {
 #[pyo3(signature = (event_bus=None))]
 pub fn create_event_hooks(event_bus: Option<Py<PyAny>>) -> EventHooks {
     EventHooks::py_new(event_bus)
-}
-
-#[allow(dead_code)]
-pub fn module_name() -> &'static str {
-    MODULE
 }

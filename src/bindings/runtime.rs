@@ -9,7 +9,6 @@
 //! Both are awaited the same way, so one `async` code path serves both; synchronous callers
 //! drive it with `block_on`. The GIL is never held while waiting for the host loop.
 
-use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
@@ -110,16 +109,6 @@ impl CallError {
         }
     }
 
-    #[allow(dead_code)] // for the synchronous API's callers (pipeline, integration)
-    pub fn into_py_err(self) -> PyErr {
-        match self {
-            CallError::Raised(err) => err,
-            CallError::TimedOut(d) => {
-                PyTimeoutError::new_err(format!("callback timed out after {:.3}s", d.as_secs_f64()))
-            }
-            CallError::Lost => PyRuntimeError::new_err("the event loop dropped the callback"),
-        }
-    }
 }
 
 /// The host's event loop, captured when the engine is started from a coroutine.
