@@ -1539,36 +1539,41 @@ impl Cycle {
             self.data.snapshot = SnapshotRecord::NoManager;
             return Ok(());
         };
-        let (kwargs, direct) = gil(|py| -> PyResult<(Py<PyDict>, bool)> {
+        let (kwargs, direct, ours) = gil(|py| -> PyResult<(Py<PyDict>, bool, bool)> {
             let meta = PyDict::new(py);
             meta.set_item("cycle_id", &self.data.cycle_id)?;
             meta.set_item("fault_count", self.faults.len())?;
             let kw = PyDict::new(py);
-            kw.set_item("snapshot_type", "pre_repair")?;
+            // Our manager has a pre-repair entry point that writes the file behind (the cycle
+            // does not wait for the disk); others get the reference call.
+            let ours = manager.bind(py).cast::<SnapshotManager>().is_ok();
+            if !ours {
+                kw.set_item("snapshot_type", "pre_repair")?;
+            }
             kw.set_item("metadata", meta)?;
             // Our manager runs its state providers itself, so with providers it is called on the
             // host loop (Host path) or here (Inline path). Without providers nothing of the
-            // caller's runs: it is called here too, and its file write (GIL released) then
-            // keeps off the host loop.
+            // caller's runs: it is called here too.
             let direct = match manager.bind(py).cast::<SnapshotManager>() {
                 Ok(m) => self.inline || m.try_borrow().map(|m| m.provider_names().is_empty()).unwrap_or(false),
                 Err(_) => false,
             };
-            Ok((kw.unbind(), direct))
+            Ok((kw.unbind(), direct, ours))
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
+        let method = if ours { "_create_pre_repair" } else { "create_snapshot" };
         let created = if direct {
             gil(|py| {
                 Self::call_direct(
                     py,
                     &manager,
-                    intern!(py, "create_snapshot"),
+                    &PyString::intern(py, method),
                     PyTuple::empty(py),
                     Some(kwargs.bind(py)),
                 )
             })?
         } else {
-            self.call_method(&manager, "create_snapshot", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await
+            self.call_method(&manager, method, |py| Ok(PyTuple::empty(py)), Some(kwargs)).await
         };
         self.data.snapshot = match created {
             Ok(id) => gil(|py| match id.bind(py).cast::<PyString>() {

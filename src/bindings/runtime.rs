@@ -50,6 +50,8 @@ pub fn _shutdown_runtime(py: Python<'_>) {
         while IN_PYTHON.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        // Pre-repair snapshots still waiting for their writer reach the disk before exit.
+        crate::engine::snapshot_manager::flush_all_deferred();
     });
 }
 

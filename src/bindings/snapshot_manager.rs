@@ -566,6 +566,23 @@ impl SnapshotManager {
         Ok(info.snapshot_id)
     }
 
+    /// The pipeline's pre-repair snapshot: the state is captured now and its file is written
+    /// behind by the manager's writer thread (`flush()` waits for it). Not public API.
+    #[pyo3(signature = (metadata=None))]
+    fn _create_pre_repair(&self, py: Python<'_>, metadata: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        let (t, metadata, bytes) = match self.prepare_create(py, None, metadata, None) {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.store.record_failed_create();
+                return Err(e);
+            }
+        };
+        let _ = t;
+        let store = self.store.clone();
+        let info = py.detach(move || store.create_deferred(SnapshotType::PRE_REPAIR, metadata, bytes)).py_err()?;
+        Ok(info.snapshot_id)
+    }
+
     /// Loads the snapshot (from disk if needed), checks it, and hands each registered
     /// provider its section. True only if all of that succeeded; `get_last_restore()` says
     /// what was restored.
@@ -733,6 +750,8 @@ impl SnapshotManager {
         d.set_item("state_cache_entries", s.cache_entries)?;
         d.set_item("state_cache_bytes", s.cache_bytes)?;
         d.set_item("state_cache_limit_bytes", s.cache_limit_bytes)?;
+        d.set_item("pending_writes", s.pending_writes)?;
+        d.set_item("last_write_error", s.last_write_error.as_deref())?;
         d.set_item("state_providers", PyList::new(py, self.get_state_providers())?)?;
         Ok(d)
     }
