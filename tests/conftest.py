@@ -1,6 +1,12 @@
 import os
+import sys
 
 import pytest
+
+# Test modules import the shared doubles as `import doubles`, whatever pytest's import mode.
+_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
 
 
 @pytest.fixture(autouse=True)
