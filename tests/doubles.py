@@ -35,7 +35,7 @@ __all__ = [
     "TakeoverState", "TakeoverManager", "OverrideSystem", "FeedbackLoop", "RuleEngine",
     "GovernanceController",
     "PublishOnlyBus", "probe_layers",
-    "executor", "EdgeListGraph", "RecordingAgent", "NamedAgentManager", "TaskDictOrchestrator",
+    "FAULTS8", "executor", "EdgeListGraph", "RecordingAgent", "NamedAgentManager", "TaskDictOrchestrator",
 ]
 
 
@@ -950,6 +950,20 @@ class GovernanceController:
 
     def get_feedback_loop(self):
         return self.feedback_loop
+
+
+# =============================================================================================
+# Layer metrics
+
+
+# Per-layer metrics (the detector's keyword arguments) on which it raises exactly eight faults.
+FAULTS8 = {
+    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
+    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
+    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
+    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
+    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
+}
 
 
 # =============================================================================================

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from doubles import EdgeListGraph, EdgeType, NamedAgentManager, TaskDictOrchestrator, TaskStatus, executor
+from doubles import FAULTS8, EdgeListGraph, EdgeType, NamedAgentManager, TaskDictOrchestrator, TaskStatus, executor
 from senti_os.core.faza30.classification_engine import ClassificationEngine
 from senti_os.core.faza30.detection_engine import DetectionEngine
 from senti_os.core.faza30.enums import EventType, RepairStatus
@@ -61,20 +61,11 @@ def pipeline(snapshot_manager=None, health=True, repair_engines=None, **kw):
 def weak_cycle_graph():
     # a -> b -> c -> a; b -> c is the weakest edge of the cycle.
     return EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "c", EdgeType.DEPENDENCY, 0.2),
-                      ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
+                         ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
 
 
 def graph_metrics(graph):
     return {"faza27_metrics": {"cycle_count": 1 if graph.has_cycle() else 0}}
-
-
-FAULTS8 = {
-    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
-    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
-    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
-    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
-    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
-}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_can_repair_reads_the_category_from_an_object_or_a_dict():
 
 def test_a_cycle_is_broken_by_removing_exactly_its_lowest_weight_edge():
     graph = EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "c", EdgeType.DEPENDENCY, 0.2),
-                       ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
+                          ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
     fault = Fault("f27_cycle_1", "graph_cycle", {"cycle_count": 1})
     engine = GraphRepairEngine()
     result = engine.repair(fault, {"task_graph": graph})
