@@ -9,6 +9,10 @@ evaluating rules) is driven by small helpers instead (``start``, ``finish``, ``r
 
 ``probe_layers(faulty)`` builds objects with the reference integration layer's duck-typed
 probe names instead (``get_queue_size``, ``get_agent_stats`` ...), for compatibility tests.
+
+The minimal doubles (``EdgeListGraph``, ``NamedAgentManager``, ``TaskDictOrchestrator``) carry
+only what a repair engine acts on, built straight from the data a test names (any cycle, fixed
+task ids), and record what was done to them (``removed``, ``log``, ``submitted``, ``cancelled``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "TakeoverState", "TakeoverManager", "OverrideSystem", "FeedbackLoop", "RuleEngine",
     "GovernanceController",
     "PublishOnlyBus", "probe_layers",
+    "FAULTS8", "executor", "EdgeListGraph", "RecordingAgent", "NamedAgentManager", "TaskDictOrchestrator",
 ]
 
 
@@ -945,6 +950,150 @@ class GovernanceController:
 
     def get_feedback_loop(self):
         return self.feedback_loop
+
+
+# =============================================================================================
+# Layer metrics
+
+
+# Per-layer metrics (the detector's keyword arguments) on which it raises exactly eight faults.
+FAULTS8 = {
+    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
+    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
+    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
+    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
+    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
+}
+
+
+# =============================================================================================
+# Minimal doubles: just the surface a repair engine acts on, built straight from plain data
+# (the real-shaped classes above refuse a DEPENDENCY edge that closes a cycle, for instance).
+
+
+def executor(task):
+    """A synchronous task executor that does nothing."""
+    return None
+
+
+class EdgeListGraph:
+    """A FAZA 27 graph built from ``(source, target, edge_type, weight)`` tuples, any cycle
+    allowed: ``nodes``, ``edges``, ``get_edges_from``, ``remove_edge`` (recorded in
+    ``removed``), ``has_cycle``, and ``capture``/``restore`` to register as a snapshot state
+    provider."""
+
+    def __init__(self, edges):
+        self.edges = [TaskEdge(*e) for e in edges]
+        self.nodes = {}
+        for e in self.edges:
+            self.nodes.setdefault(e.source_id, object())
+            self.nodes.setdefault(e.target_id, object())
+        self.removed = []
+
+    def get_edges_from(self, node_id):
+        return [e for e in self.edges if e.source_id == node_id]
+
+    def remove_edge(self, source_id, target_id):
+        self.removed.append((source_id, target_id))
+        self.edges = [e for e in self.edges if not (e.source_id == source_id and e.target_id == target_id)]
+
+    def has_cycle(self):
+        adj = {}
+        for e in self.edges:
+            adj.setdefault(e.source_id, []).append(e.target_id)
+        done, path = set(), set()
+
+        def visit(n):
+            path.add(n)
+            for m in adj.get(n, []):
+                if m in path or (m not in done and visit(m)):
+                    return True
+            path.discard(n)
+            done.add(n)
+            return False
+
+        return any(visit(n) for n in list(adj) if n not in done)
+
+    def capture(self):
+        return [[e.source_id, e.target_id, e.edge_type.value, e.weight] for e in self.edges]
+
+    def restore(self, section):
+        self.edges = [TaskEdge(s, d, EdgeType(t), w) for s, d, t, w in section]
+
+
+class RecordingAgent:
+    """An agent whose sync lifecycle hooks append ``(hook, name, context)`` to a shared log;
+    it starts ``crashed`` and ``on_start`` clears that."""
+
+    def __init__(self, name, log):
+        self.name, self.enabled, self.log, self.crashed = name, True, log, True
+
+    def on_shutdown(self, context):
+        self.log.append(("on_shutdown", self.name, context))
+
+    def on_start(self, context):
+        self.log.append(("on_start", self.name, context))
+        self.crashed = False
+
+
+class NamedAgentManager:
+    """FAZA 28 ``AgentManager`` surface: ``get_agent(name)``, over RecordingAgents sharing ``log``."""
+
+    def __init__(self, *names):
+        self.log = []
+        self.agents = {n: RecordingAgent(n, self.log) for n in names}
+
+    def get_agent(self, name):
+        return self.agents.get(name)
+
+    def failure_rate(self):
+        return sum(a.crashed for a in self.agents.values()) / max(1, len(self.agents))
+
+
+class _QueuedCount:
+    def __init__(self, orch):
+        self.orch = orch
+
+    def size(self):
+        return sum(1 for t in self.orch.tasks.values() if t.status == TaskStatus.QUEUED)
+
+
+class TaskDictOrchestrator:
+    """FAZA 25 ``OrchestratorManager`` surface: ``tasks``, ``submit_task`` (ids ``retry-1``,
+    ``retry-2``..., the arguments kept in ``submitted``), ``cancel_task`` (queued tasks only,
+    kept in ``cancelled``), ``task_queue.size()``. Tasks are added with the id and status
+    a test wants."""
+
+    def __init__(self):
+        self.tasks = {}
+        self.submitted = []
+        self.cancelled = []
+        self.task_queue = _QueuedCount(self)
+
+    def add(self, task_id, **kw):
+        t = Task(id=task_id, **kw)
+        self.tasks[task_id] = t
+        return t
+
+    def submit_task(self, name, executor, priority=5, task_type="generic", context=None):
+        new_id = f"retry-{len(self.submitted) + 1}"
+        self.submitted.append(dict(name=name, executor=executor, priority=priority, task_type=task_type, context=context))
+        self.add(new_id, name=name, executor=executor, priority=priority, task_type=task_type, context=context or {})
+        return new_id
+
+    def cancel_task(self, task_id):
+        t = self.tasks.get(task_id)
+        if t is None or t.status != TaskStatus.QUEUED:
+            return False
+        t.status = TaskStatus.DONE
+        self.cancelled.append(task_id)
+        return True
+
+    def error_rate(self):
+        """Failed tasks that were not resubmitted, over all tasks."""
+        retried = {s["name"] for s in self.submitted}
+        failed = [t for t in self.tasks.values() if t.status == TaskStatus.ERROR and t.name not in retried]
+        return len(failed) / max(1, len(self.tasks))
 
 
 # =============================================================================================

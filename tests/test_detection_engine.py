@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from doubles import FAULTS8
 from senti_os.core.faza30 import enums
 from senti_os.core.faza30.detection_engine import (
     AnomalyDetector,
@@ -19,13 +20,6 @@ from senti_os.core.faza30.detection_engine import (
     create_detection_engine,
 )
 
-FAULTS8 = {
-    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
-    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
-    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
-    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
-    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
-}
 
 HEALTHY = {
     "faza25_metrics": {"error_rate": 0.01, "queue_size": 5},

@@ -4,14 +4,12 @@ events, the async variant and hostile input."""
 
 import asyncio
 import dataclasses
-import enum
 import math
 import threading
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
+from doubles import FAULTS8, EdgeListGraph, EdgeType, NamedAgentManager, TaskDictOrchestrator, TaskStatus, executor
 from senti_os.core.faza30.classification_engine import ClassificationEngine
 from senti_os.core.faza30.detection_engine import DetectionEngine
 from senti_os.core.faza30.enums import EventType, RepairStatus
@@ -37,136 +35,7 @@ from senti_os.core.faza30.snapshot_manager import SnapshotManager
 ALL_STAGES = list(HealingStage)
 
 # ---------------------------------------------------------------------------------------------
-# Doubles shaped like the real FAZA layers
-
-
-class EdgeType(enum.Enum):
-    DEPENDENCY = "dependency"
-    WEAK = "weak"
-
-
-class TaskEdge:
-    def __init__(self, source_id, target_id, edge_type=EdgeType.DEPENDENCY, weight=1.0):
-        self.source_id, self.target_id, self.edge_type, self.weight = source_id, target_id, edge_type, weight
-
-
-class TaskGraph:
-    """FAZA 27 TaskGraph surface: edges, remove_edge, has_cycle."""
-
-    def __init__(self, edges):
-        self.edges = [TaskEdge(*e) for e in edges]
-        self.removed = []
-
-    def remove_edge(self, source_id, target_id):
-        self.removed.append((source_id, target_id))
-        self.edges = [e for e in self.edges if not (e.source_id == source_id and e.target_id == target_id)]
-
-    def has_cycle(self):
-        adj = {}
-        for e in self.edges:
-            adj.setdefault(e.source_id, []).append(e.target_id)
-        done, path = set(), set()
-
-        def visit(n):
-            path.add(n)
-            for m in adj.get(n, []):
-                if m in path or (m not in done and visit(m)):
-                    return True
-            path.discard(n)
-            done.add(n)
-            return False
-
-        return any(visit(n) for n in list(adj) if n not in done)
-
-    # State provider hooks for the snapshot manager.
-    def capture(self):
-        return [[e.source_id, e.target_id, e.edge_type.value, e.weight] for e in self.edges]
-
-    def restore(self, section):
-        self.edges = [TaskEdge(s, d, EdgeType(t), w) for s, d, t, w in section]
-
-
-class Agent:
-    def __init__(self, name, log):
-        self.name, self.enabled, self.log, self.crashed = name, True, log, True
-
-    def on_shutdown(self, context):
-        self.log.append(("on_shutdown", self.name))
-
-    def on_start(self, context):
-        self.log.append(("on_start", self.name))
-        self.crashed = False
-
-
-class AgentManager:
-    """FAZA 28 AgentManager surface: get_agent(name) -> agent with on_shutdown/on_start."""
-
-    def __init__(self, *names):
-        self.log = []
-        self.agents = {n: Agent(n, self.log) for n in names}
-
-    def get_agent(self, name):
-        return self.agents.get(name)
-
-    def failure_rate(self):
-        return sum(a.crashed for a in self.agents.values()) / max(1, len(self.agents))
-
-
-class TaskStatus(enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    ERROR = "error"
-
-
-@dataclass
-class Task:
-    name: str
-    executor: Any
-    priority: int = 5
-    task_type: str = "generic"
-    context: dict = field(default_factory=dict)
-    id: str = ""
-    status: TaskStatus = TaskStatus.QUEUED
-
-
-class TaskQueue:
-    def __init__(self, orch):
-        self.orch = orch
-
-    def size(self):
-        return sum(1 for t in self.orch.tasks.values() if t.status == TaskStatus.QUEUED)
-
-
-class Orchestrator:
-    """FAZA 25 orchestrator surface: tasks, submit_task, cancel_task, task_queue."""
-
-    def __init__(self):
-        self.tasks = {}
-        self.submitted = []
-        self.task_queue = TaskQueue(self)
-
-    def add(self, task_id, **kw):
-        t = Task(id=task_id, **kw)
-        self.tasks[task_id] = t
-        return t
-
-    def submit_task(self, name, executor, priority=5, task_type="generic", context=None):
-        new_id = f"retry-{len(self.submitted) + 1}"
-        self.submitted.append(name)
-        self.add(new_id, name=name, executor=executor, priority=priority, task_type=task_type, context=context or {})
-        return new_id
-
-    def cancel_task(self, task_id):
-        return False
-
-    def error_rate(self):
-        failed = [t for t in self.tasks.values() if t.status == TaskStatus.ERROR and t.name not in self.submitted]
-        return len(failed) / max(1, len(self.tasks))
-
-
-def executor(task):
-    return None
+# Helpers (the layer doubles are in tests/doubles.py)
 
 
 def engines():
@@ -191,21 +60,12 @@ def pipeline(snapshot_manager=None, health=True, repair_engines=None, **kw):
 
 def weak_cycle_graph():
     # a -> b -> c -> a; b -> c is the weakest edge of the cycle.
-    return TaskGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "c", EdgeType.DEPENDENCY, 0.2),
-                      ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
+    return EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "c", EdgeType.DEPENDENCY, 0.2),
+                         ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
 
 
 def graph_metrics(graph):
     return {"faza27_metrics": {"cycle_count": 1 if graph.has_cycle() else 0}}
-
-
-FAULTS8 = {
-    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
-    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
-    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
-    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
-    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,12 +117,12 @@ def test_a_cycle_is_broken_by_removing_its_weakest_edge():
 
 
 def test_a_crashing_agent_is_restarted():
-    manager = AgentManager("worker", "other")
+    manager = NamedAgentManager("worker", "other")
     manager.agents["other"].crashed = False
     fresh = lambda: {"faza28_metrics": {"agent_failure_rate": manager.failure_rate()}}
     p = pipeline(repair_context={"agent_manager": manager}, metrics_provider=fresh)
     result = p.execute_healing_cycle(faza28_metrics={"agent_failure_rate": 0.5, "failing_agents": ["worker"]})
-    assert manager.log == [("on_shutdown", "worker"), ("on_start", "worker")]
+    assert [(hook, name) for hook, name, _context in manager.log] == [("on_shutdown", "worker"), ("on_start", "worker")]
     assert manager.agents["worker"].crashed is False
     assert result.outcome == HealingOutcome.SUCCESS
     assert result.context.stage_results[HealingStage.STAGE_5_PREPARE]["verify_from_metrics_provider"] is True
@@ -270,14 +130,14 @@ def test_a_crashing_agent_is_restarted():
 
 
 def test_failed_tasks_are_retried():
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     orch.add("t1", name="load", executor=executor, status=TaskStatus.ERROR)
     orch.add("t2", name="parse", executor=executor, status=TaskStatus.ERROR)
     orch.add("t3", name="ok", executor=executor, status=TaskStatus.DONE)
     fresh = lambda: {"faza25_metrics": {"error_rate": orch.error_rate()}}
     p = pipeline(repair_context={"orchestrator": orch}, metrics_provider=fresh)
     result = p.execute_healing_cycle(faza25_metrics={"error_rate": 0.66})
-    assert sorted(orch.submitted) == ["load", "parse"]
+    assert sorted(s["name"] for s in orch.submitted) == ["load", "parse"]
     assert result.outcome == HealingOutcome.SUCCESS
     assert result.context.repairs[0].status == RepairStatus.SUCCESS
 

@@ -949,36 +949,6 @@ def test_concurrent_collections_from_threads():
 REFERENCE_REPO = os.environ.get("FAZA_REFERENCE_REPO")
 
 
-@pytest.fixture(scope="module")
-def real():
-    """The real layer modules, imported from FAZA_REFERENCE_REPO after our faza30 (so the
-    package keeps resolving to the wheel)."""
-    import importlib
-    import logging
-    import types
-
-    sys.path.append(REFERENCE_REPO)
-    logging.disable(logging.CRITICAL)
-    try:
-        names = {
-            "task_graph": "senti_os.core.faza27.task_graph",
-            "task_node": "senti_os.core.faza27.task_node",
-            "task_edge": "senti_os.core.faza27.task_edge",
-            "agent_manager": "senti_os.core.faza28.agent_manager",
-            "agent_base": "senti_os.core.faza28.agent_base",
-            "ael_loop": "senti_os.core.faza28.ael_loop",
-            "event_bus": "senti_os.core.faza28.event_bus",
-            "scheduler": "senti_os.core.faza28.scheduler",
-            "state_context": "senti_os.core.faza28.state_context",
-            "governance": "senti_os.core.faza29.governance_engine",
-            "orchestrator": "senti_os.core.faza25.orchestrator",
-        }
-        yield types.SimpleNamespace(**{k: importlib.import_module(v) for k, v in names.items()})
-    finally:
-        logging.disable(logging.NOTSET)
-        sys.path.remove(REFERENCE_REPO)
-
-
 @pytest.mark.skipif(not REFERENCE_REPO or not os.path.isdir(str(REFERENCE_REPO)),
                     reason="set FAZA_REFERENCE_REPO to a senti_system checkout to run against the real layers")
 class TestRealLayers:

@@ -7,11 +7,7 @@ not part of this project). Run with:
 """
 
 import asyncio
-import importlib
-import logging
 import os
-import sys
-import types
 
 import pytest
 
@@ -21,29 +17,6 @@ from senti_os.core.faza30 import AutorepairConfig, AutorepairMode, RepairStatus,
 REPO = os.environ.get("FAZA_REFERENCE_REPO")
 pytestmark = pytest.mark.skipif(not REPO or not os.path.isdir(str(REPO)),
                                 reason="set FAZA_REFERENCE_REPO to a senti_system checkout")
-
-
-@pytest.fixture(scope="module")
-def real():
-    sys.path.append(REPO)
-    logging.disable(logging.CRITICAL)
-    try:
-        names = {
-            "task_graph": "senti_os.core.faza27.task_graph",
-            "task_node": "senti_os.core.faza27.task_node",
-            "task_edge": "senti_os.core.faza27.task_edge",
-            "agent_manager": "senti_os.core.faza28.agent_manager",
-            "agent_base": "senti_os.core.faza28.agent_base",
-            "ael_loop": "senti_os.core.faza28.ael_loop",
-            "event_bus": "senti_os.core.faza28.event_bus",
-            "scheduler": "senti_os.core.faza28.scheduler",
-            "state_context": "senti_os.core.faza28.state_context",
-            "governance": "senti_os.core.faza29.governance_engine",
-        }
-        yield types.SimpleNamespace(**{k: importlib.import_module(v) for k, v in names.items()})
-    finally:
-        logging.disable(logging.NOTSET)
-        sys.path.remove(REPO)
 
 
 def _config():

@@ -3,13 +3,22 @@ statistics and hostile input."""
 
 import copy
 import dataclasses
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
 import pytest
 
+from doubles import (
+    EdgeListGraph,
+    EdgeType,
+    NamedAgentManager,
+    RecordingAgent,
+    TaskDictOrchestrator,
+    TaskEdge,
+    TaskStatus,
+    executor,
+)
 from senti_os.core.faza30.enums import FaultCategory, RepairStatus
 from senti_os.core.faza30.repair_strategies import (
     AgentRepairEngine,
@@ -39,53 +48,7 @@ class Fault:
     description: str = ""
 
 
-class EdgeType(enum.Enum):
-    DEPENDENCY = "dependency"
-    WEAK = "weak"
-
-
-class TaskEdge:
-    def __init__(self, source_id, target_id, edge_type=EdgeType.DEPENDENCY, weight=1.0):
-        self.source_id, self.target_id, self.edge_type, self.weight = source_id, target_id, edge_type, weight
-
-
-class TaskGraph:
-    """FAZA 27 TaskGraph surface: nodes, edges, get_edges_from, remove_edge, has_cycle."""
-
-    def __init__(self, edges):
-        self.edges = [TaskEdge(*e) for e in edges]
-        self.nodes = {}
-        for e in self.edges:
-            self.nodes.setdefault(e.source_id, object())
-            self.nodes.setdefault(e.target_id, object())
-        self.removed = []
-
-    def get_edges_from(self, node_id):
-        return [e for e in self.edges if e.source_id == node_id]
-
-    def remove_edge(self, source_id, target_id):
-        self.removed.append((source_id, target_id))
-        self.edges = [e for e in self.edges if not (e.source_id == source_id and e.target_id == target_id)]
-
-    def has_cycle(self):
-        adj = {}
-        for e in self.edges:
-            adj.setdefault(e.source_id, []).append(e.target_id)
-        done, path = set(), set()
-
-        def visit(n):
-            path.add(n)
-            for m in adj.get(n, []):
-                if m in path or (m not in done and visit(m)):
-                    return True
-            path.discard(n)
-            done.add(n)
-            return False
-
-        return any(visit(n) for n in list(adj) if n not in done)
-
-
-class EdgesOnlyGraph(TaskGraph):
+class EdgesOnlyGraph(EdgeListGraph):
     """A graph exposing edges only through nodes + get_edges_from, and no has_cycle."""
 
     def __init__(self, edges):
@@ -101,81 +64,6 @@ class EdgesOnlyGraph(TaskGraph):
         self._edges = [e for e in self._edges if not (e.source_id == source_id and e.target_id == target_id)]
 
     has_cycle = property()  # not callable: the engine must search the edges itself
-
-
-class Agent:
-    def __init__(self, name, log):
-        self.name, self.enabled, self.log = name, True, log
-
-    def on_shutdown(self, context):
-        self.log.append(("on_shutdown", self.name, context))
-
-    def on_start(self, context):
-        self.log.append(("on_start", self.name, context))
-
-
-class AgentManager:
-    def __init__(self, *names):
-        self.log = []
-        self.agents = {n: Agent(n, self.log) for n in names}
-
-    def get_agent(self, name):
-        return self.agents.get(name)
-
-
-class TaskStatus(enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    ERROR = "error"
-
-
-@dataclass
-class Task:
-    name: str
-    executor: Any
-    priority: int = 5
-    task_type: str = "generic"
-    context: dict = field(default_factory=dict)
-    id: str = ""
-    status: TaskStatus = TaskStatus.QUEUED
-
-
-class TaskQueue:
-    def __init__(self, orch):
-        self.orch = orch
-
-    def size(self):
-        return sum(1 for t in self.orch.tasks.values() if t.status == TaskStatus.QUEUED)
-
-
-class Orchestrator:
-    """FAZA 25 OrchestratorManager surface: tasks, submit_task, cancel_task, task_queue."""
-
-    def __init__(self):
-        self.tasks = {}
-        self.submitted = []
-        self.cancelled = []
-        self.task_queue = TaskQueue(self)
-
-    def add(self, task_id, **kw):
-        t = Task(id=task_id, **kw)
-        self.tasks[task_id] = t
-        return t
-
-    def submit_task(self, name, executor, priority=5, task_type="generic", context=None):
-        new_id = f"retry-{len(self.submitted) + 1}"
-        self.submitted.append(dict(name=name, executor=executor, priority=priority, task_type=task_type, context=context))
-        self.add(new_id, name=name, executor=executor, priority=priority, task_type=task_type, context=context or {})
-        return new_id
-
-    def cancel_task(self, task_id):
-        t = self.tasks.get(task_id)
-        if t is None or t.status != TaskStatus.QUEUED:
-            return False
-        t.status = TaskStatus.DONE
-        self.cancelled.append(task_id)
-        return True
 
 
 class OverrideSystem:
@@ -229,10 +117,6 @@ class Clock:
 
     def __call__(self):
         return self.t
-
-
-def executor(task):
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,8 +231,8 @@ def test_can_repair_reads_the_category_from_an_object_or_a_dict():
 
 
 def test_a_cycle_is_broken_by_removing_exactly_its_lowest_weight_edge():
-    graph = TaskGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "c", EdgeType.DEPENDENCY, 0.2),
-                       ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
+    graph = EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "c", EdgeType.DEPENDENCY, 0.2),
+                          ("c", "a", EdgeType.DEPENDENCY, 0.7), ("c", "d", EdgeType.DEPENDENCY, 0.1)])
     fault = Fault("f27_cycle_1", "graph_cycle", {"cycle_count": 1})
     engine = GraphRepairEngine()
     result = engine.repair(fault, {"task_graph": graph})
@@ -374,7 +258,7 @@ def test_a_weak_edge_is_preferred_and_edges_can_come_from_get_edges_from():
 
 
 def test_a_cycle_that_survives_the_cut_is_not_a_success():
-    class StubbornGraph(TaskGraph):
+    class StubbornGraph(EdgeListGraph):
         def remove_edge(self, s, d):
             self.removed.append((s, d))  # pretends, changes nothing
 
@@ -399,7 +283,7 @@ def test_listed_cycles_with_a_callable_need_a_verification_to_succeed():
 
 
 def test_an_acyclic_graph_means_nothing_to_repair():
-    graph = TaskGraph([("a", "b", EdgeType.DEPENDENCY, 1.0)])
+    graph = EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0)])
     result = GraphRepairEngine().repair(Fault("c", "graph_cycle", {"cycle_count": 1}), {"task_graph": graph})
     assert result.status == RepairStatus.SKIPPED
     assert result.metadata["reason"] == "condition_absent"
@@ -407,7 +291,7 @@ def test_an_acyclic_graph_means_nothing_to_repair():
 
 
 def test_a_raising_remove_edge_fails_with_the_error_text():
-    class BrokenGraph(TaskGraph):
+    class BrokenGraph(EdgeListGraph):
         def remove_edge(self, s, d):
             raise RuntimeError("graph is locked")
 
@@ -423,7 +307,7 @@ def test_a_raising_remove_edge_fails_with_the_error_text():
 
 
 def test_deadlock_breaks_a_graph_cycle_or_resets_the_scheduler():
-    graph = TaskGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "a", EdgeType.DEPENDENCY, 0.5)])
+    graph = EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "a", EdgeType.DEPENDENCY, 0.5)])
     fault = Fault("d", "scheduler_deadlock", {"stuck": True})
     result = GraphRepairEngine().repair(fault, {"task_graph": graph})
     assert graph.removed == [("b", "a")] and result.status == RepairStatus.SUCCESS
@@ -449,7 +333,7 @@ def test_deadlock_breaks_a_graph_cycle_or_resets_the_scheduler():
 def test_a_crashing_agent_is_restarted_then_isolated_and_its_budget_resets_after_quiet():
     clock = Clock()
     engine = AgentRepairEngine(max_attempts=3, quiet_period=600.0, clock=clock)
-    manager = AgentManager("worker", "other")
+    manager = NamedAgentManager("worker", "other")
     fault = Fault("f28", "agent_failure", {"failure_rate": 0.5, "agent_name": "worker"})
     ctx = {"agent_manager": manager, "state_context": "STATE", "verify": lambda f: True}
     for attempt in range(1, 4):
@@ -483,7 +367,7 @@ def test_a_crashing_agent_is_restarted_then_isolated_and_its_budget_resets_after
 
 
 def test_a_restart_without_verification_is_not_a_success():
-    manager = AgentManager("w")
+    manager = NamedAgentManager("w")
     result = AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "w"}), {"agent_manager": manager})
     assert [c[0] for c in manager.log] == ["on_shutdown", "on_start"]
     assert result.status == RepairStatus.FAILED
@@ -499,7 +383,7 @@ def test_a_restart_without_verification_is_not_a_success():
 def test_restart_through_an_executor_a_callable_or_a_missing_agent():
     class Executor:
         def __init__(self):
-            self.agent_manager = AgentManager("w")
+            self.agent_manager = NamedAgentManager("w")
 
     ex = Executor()
     AgentRepairEngine().repair(Fault("a", "agent_crash", {"agent_id": "w"}), {"agent_executor": ex})
@@ -510,20 +394,20 @@ def test_restart_through_an_executor_a_callable_or_a_missing_agent():
     result = AgentRepairEngine().repair(Fault("a", "agent_failure", {"failing_agents": ["p", "q"]}), ctx)
     assert restarted == ["p", "q"] and result.status == RepairStatus.SUCCESS
 
-    missing = AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "ghost"}), {"agent_manager": AgentManager()})
+    missing = AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "ghost"}), {"agent_manager": NamedAgentManager()})
     assert missing.status == RepairStatus.FAILED
     assert "not found" in missing.metadata["error"]
 
 
 def test_async_agent_hooks_are_run_like_the_faza28_lifecycle():
-    class AsyncAgent(Agent):
+    class AsyncAgent(RecordingAgent):
         async def on_shutdown(self, context):
             self.log.append(("async_shutdown", self.name))
 
         async def on_start(self, context):
             self.log.append(("async_start", self.name))
 
-    manager = AgentManager()
+    manager = NamedAgentManager()
     manager.agents["w"] = AsyncAgent("w", manager.log)
     AgentRepairEngine().repair(Fault("a", "agent_failure", {"agent_name": "w"}), {"agent_manager": manager})
     assert manager.log == [("async_shutdown", "w"), ("async_start", "w")]
@@ -532,11 +416,11 @@ def test_async_agent_hooks_are_run_like_the_faza28_lifecycle():
 def test_an_async_hook_that_waits_on_the_loop_fails_with_an_explanation_inside_a_loop():
     import asyncio
 
-    class WaitingAgent(Agent):
+    class WaitingAgent(RecordingAgent):
         async def on_shutdown(self, context):
             await asyncio.sleep(0.01)
 
-    manager = AgentManager()
+    manager = NamedAgentManager()
     manager.agents["w"] = WaitingAgent("w", manager.log)
 
     async def main():
@@ -549,7 +433,7 @@ def test_an_async_hook_that_waits_on_the_loop_fails_with_an_explanation_inside_a
 
 def test_an_unnamed_agent_is_never_restarted_and_uses_no_shared_budget():
     engine = AgentRepairEngine()
-    manager = AgentManager("w")
+    manager = NamedAgentManager("w")
     for _ in range(5):
         result = engine.repair(Fault("a", "agent_failure", {"failure_rate": 0.9}), {"agent_manager": manager})
         assert result.status == RepairStatus.SKIPPED
@@ -591,7 +475,7 @@ def test_meta_state_damping_for_stability_and_anomaly_faults():
 
 
 def test_a_failed_task_is_retried_with_its_original_fields():
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     ctx_dict = {"input": [1, 2]}
     orch.add("t1", name="render", executor=executor, priority=7, task_type="pipeline", context=ctx_dict)
     orch.tasks["t1"].status = TaskStatus.ERROR
@@ -611,7 +495,7 @@ def test_a_failed_task_is_retried_with_its_original_fields():
 
 
 def test_task_retries_stop_when_the_budget_is_used_up():
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     orch.add("t9", name="flaky", executor=executor)
     engine = SchedulerRepairEngine(max_attempts=2)
     fault = Fault("t", "task_timeout", {"task_id": "t9"})
@@ -624,7 +508,7 @@ def test_task_retries_stop_when_the_budget_is_used_up():
 
 
 def test_queue_overload_cancels_lowest_priority_tasks_and_measures_the_queue():
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     for i in range(103):
         orch.add(f"q{i:03}", name="job", executor=executor, priority=9 if i < 100 else 1)
     result = SchedulerRepairEngine().repair(Fault("q", "queue_overload", {"queue_size": 103}), {"orchestrator": orch})
@@ -636,7 +520,7 @@ def test_queue_overload_cancels_lowest_priority_tasks_and_measures_the_queue():
 
 
 def test_shed_load_callable_is_preferred_and_a_partial_drain_is_partial():
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     for i in range(150):
         orch.add(f"q{i}", name="job", executor=executor)
     shed = []
@@ -787,7 +671,7 @@ def test_result_metadata_holds_a_copy_of_the_fault_metrics():
 
 def test_counters_add_up_and_history_is_bounded():
     engine = SchedulerRepairEngine(history_size=3)
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     orch.add("t", name="n", executor=executor)
     outcomes = [
         (Fault("a", "queue_overload", {"queue_size": 10}), {}),
@@ -853,7 +737,7 @@ def test_repair_strategy_is_abstract_and_subclassable():
 
 
 def test_verify_repair_measures_again():
-    graph = TaskGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "a", EdgeType.DEPENDENCY, 2.0)])
+    graph = EdgeListGraph([("a", "b", EdgeType.DEPENDENCY, 1.0), ("b", "a", EdgeType.DEPENDENCY, 2.0)])
     engine = GraphRepairEngine()
     fault = Fault("c", "graph_cycle", {"cycle_count": 1})
     result = engine.repair(fault, {"task_graph": graph})
@@ -964,7 +848,7 @@ def test_constructor_keywords_are_validated():
 
 
 def test_a_task_that_started_running_is_not_shed_but_the_rest_are():
-    orch = Orchestrator()
+    orch = TaskDictOrchestrator()
     for i in range(104):
         orch.add(f"q{i:03}", name="job", executor=executor, priority=9 if i < 100 else 1)
 
