@@ -8,3 +8,9 @@ pub mod engine;
 
 #[cfg(feature = "python")]
 mod bindings;
+
+/// The engine allocates many small, short-lived values per cycle (fault records, metric
+/// maps, reports); mimalloc serves those faster than the system allocator. Python's own
+/// objects keep Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -4,8 +4,10 @@ events, the async variant and hostile input."""
 
 import asyncio
 import dataclasses
+import datetime
 import math
 import threading
+import time
 
 import pytest
 
@@ -90,6 +92,31 @@ def test_every_stage_runs_in_order_for_a_cycle_with_faults(tmp_path):
     assert [r.fault_id for r in result.context.repairs] == [s["fault_id"] for s in strategies]
     assert result.duration > 0
     assert isinstance(result.health_improvement, float)
+
+
+def test_the_pre_repair_snapshot_is_usable_at_once_and_reaches_the_disk(tmp_path):
+    folder = tmp_path / "snaps"
+    manager = SnapshotManager(folder)
+    result = pipeline(manager).execute_healing_cycle(**FAULTS8)
+    snapshot_id = result.context.snapshot_id
+    # Listed and loadable straight away, whether or not the writer has published the file yet.
+    assert [s.snapshot_id for s in manager.list_snapshots()] == [snapshot_id]
+    assert manager.get_snapshot(snapshot_id).metadata["fault_count"] == 8
+    manager.flush()
+    assert manager.get_statistics()["pending_writes"] == 0
+    assert sorted(p.name for p in folder.iterdir()) == [f"{snapshot_id}.json"]
+    # A second manager on the folder reads the published file.
+    assert SnapshotManager(folder).get_snapshot(snapshot_id).snapshot_type.value == "pre_repair"
+
+
+def test_repair_results_carry_the_time_of_the_repair_not_of_the_first_look():
+    result = pipeline().execute_healing_cycle(**FAULTS8)
+    time.sleep(0.05)
+    repairs = result.context.repairs
+    assert len(repairs) == 8
+    assert all(r.timestamp <= datetime.datetime.now() - datetime.timedelta(seconds=0.04) for r in repairs)
+    assert {r.fault_id for r in repairs} == {f.fault_id for f in result.context.faults}
+    assert all(r.status is RepairStatus.SKIPPED and r.metadata["reason"] for r in repairs)
 
 
 def test_no_fault_is_skipped_and_still_recorded():

@@ -13,14 +13,14 @@ use super::errors::IntoPyResult;
 use super::healing_pipeline::{
     run_cycle as run_pipeline_cycle, Admission, AdmissionRequest, CycleOptions, HealingPipeline,
 };
-use crate::engine::detection_engine::FaultSeverity;
 use super::runtime::{self, CallError, Caller, HostLoop};
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
 use crate::engine::autorepair_engine::{
-    check_count, check_seconds, target_key, AutorepairMode, AutorepairPolicy, AutorepairSettings, CycleDecision, RepairRecord,
-    ThrottleState, MIN_INTERVAL_SECONDS,
+    check_count, check_seconds, target_key, AutorepairMode, AutorepairPolicy, AutorepairSettings,
+    CycleDecision, RepairRecord, ThrottleState, MIN_INTERVAL_SECONDS,
 };
 use crate::engine::clock::{iso, now};
+use crate::engine::detection_engine::FaultSeverity;
 use crate::engine::enums::ValueEnum;
 use crate::engine::event_hooks::EventType;
 use crate::engine::EngineError;
@@ -54,7 +54,10 @@ impl AutorepairConfig {
         self.settings.lock().clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut AutorepairSettings) -> Result<(), EngineError>) -> PyResult<()> {
+    fn update(
+        &self,
+        f: impl FnOnce(&mut AutorepairSettings) -> Result<(), EngineError>,
+    ) -> PyResult<()> {
         let mut next = self.settings();
         f(&mut next).py_err()?;
         next.validate().py_err()?;
@@ -65,16 +68,23 @@ impl AutorepairConfig {
 
 fn float_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     if v.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(PyTypeError::new_err(format!("{name} must be a number, got bool")));
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number, got bool"
+        )));
     }
-    v.extract::<f64>().map_err(|_| PyTypeError::new_err(format!("{name} must be a number, got {}", type_name(v))))
+    v.extract::<f64>()
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be a number, got {}", type_name(v))))
 }
 
 fn int_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
-        return Err(PyTypeError::new_err(format!("{name} must be an int, got {}", type_name(v))));
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int, got {}",
+            type_name(v)
+        )));
     }
-    v.extract::<i64>().map_err(|_| PyValueError::new_err(format!("{name} is out of range")))
+    v.extract::<i64>()
+        .map_err(|_| PyValueError::new_err(format!("{name} is out of range")))
 }
 
 fn bool_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
@@ -87,15 +97,26 @@ fn bool_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
 fn set_field(s: &mut AutorepairSettings, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
     match name {
         "mode" => s.mode = enums::from_py::<AutorepairMode>(v, "mode")?,
-        "interval_seconds" => s.interval_seconds = check_seconds(name, float_arg(v, name)?, MIN_INTERVAL_SECONDS).py_err()?,
-        "max_repairs_per_minute" => s.max_repairs_per_minute = check_count(name, int_arg(v, name)?).py_err()?,
-        "max_repairs_per_hour" => s.max_repairs_per_hour = check_count(name, int_arg(v, name)?).py_err()?,
-        "cooldown_seconds" => s.cooldown_seconds = check_seconds(name, float_arg(v, name)?, 0.0).py_err()?,
+        "interval_seconds" => {
+            s.interval_seconds =
+                check_seconds(name, float_arg(v, name)?, MIN_INTERVAL_SECONDS).py_err()?
+        }
+        "max_repairs_per_minute" => {
+            s.max_repairs_per_minute = check_count(name, int_arg(v, name)?).py_err()?
+        }
+        "max_repairs_per_hour" => {
+            s.max_repairs_per_hour = check_count(name, int_arg(v, name)?).py_err()?
+        }
+        "cooldown_seconds" => {
+            s.cooldown_seconds = check_seconds(name, float_arg(v, name)?, 0.0).py_err()?
+        }
         "min_health_for_repair" => s.min_health_for_repair = float_arg(v, name)?,
         "enable_snapshots" => s.enable_snapshots = bool_arg(v, name)?,
         "enable_rollback" => s.enable_rollback = bool_arg(v, name)?,
         "dry_run" => s.dry_run = bool_arg(v, name)?,
-        "callback_timeout_seconds" => s.callback_timeout_seconds = check_seconds(name, float_arg(v, name)?, 0.001).py_err()?,
+        "callback_timeout_seconds" => {
+            s.callback_timeout_seconds = check_seconds(name, float_arg(v, name)?, 0.001).py_err()?
+        }
         other => {
             return Err(PyValueError::new_err(format!(
                 "AutorepairConfig has no field {other:?}; fields: {}",
@@ -123,14 +144,39 @@ fn field_value(py: Python<'_>, s: &AutorepairSettings, name: &str) -> PyResult<P
     Ok(match name {
         "mode" => enums::to_py(py, s.mode)?,
         "interval_seconds" => s.interval_seconds.into_pyobject(py)?.into_any().unbind(),
-        "max_repairs_per_minute" => s.max_repairs_per_minute.into_pyobject(py)?.into_any().unbind(),
-        "max_repairs_per_hour" => s.max_repairs_per_hour.into_pyobject(py)?.into_any().unbind(),
+        "max_repairs_per_minute" => s
+            .max_repairs_per_minute
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "max_repairs_per_hour" => s
+            .max_repairs_per_hour
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
         "cooldown_seconds" => s.cooldown_seconds.into_pyobject(py)?.into_any().unbind(),
-        "min_health_for_repair" => s.min_health_for_repair.into_pyobject(py)?.into_any().unbind(),
-        "enable_snapshots" => pyo3::types::PyBool::new(py, s.enable_snapshots).to_owned().into_any().unbind(),
-        "enable_rollback" => pyo3::types::PyBool::new(py, s.enable_rollback).to_owned().into_any().unbind(),
-        "dry_run" => pyo3::types::PyBool::new(py, s.dry_run).to_owned().into_any().unbind(),
-        _ => s.callback_timeout_seconds.into_pyobject(py)?.into_any().unbind(),
+        "min_health_for_repair" => s
+            .min_health_for_repair
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        "enable_snapshots" => pyo3::types::PyBool::new(py, s.enable_snapshots)
+            .to_owned()
+            .into_any()
+            .unbind(),
+        "enable_rollback" => pyo3::types::PyBool::new(py, s.enable_rollback)
+            .to_owned()
+            .into_any()
+            .unbind(),
+        "dry_run" => pyo3::types::PyBool::new(py, s.dry_run)
+            .to_owned()
+            .into_any()
+            .unbind(),
+        _ => s
+            .callback_timeout_seconds
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
     })
 }
 
@@ -271,14 +317,20 @@ impl Inner {
     /// Publishes an event through the hooks with `caller`, so subscribers run where the
     /// caller runs Python. Failures are counted, never raised into the loop.
     async fn publish(&self, caller: &Caller, t: EventType, items: Vec<(&'static str, Py<PyAny>)>) {
-        let Some(hooks) = self.hooks.as_ref() else { return };
+        let Some(hooks) = self.hooks.as_ref() else {
+            return;
+        };
         let call = runtime::attach(|py| -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
             let data = PyDict::new(py);
             for (k, v) in &items {
                 data.set_item(k, v.bind(py))?;
             }
             let method = hooks.bind(py).getattr("publish_event")?.unbind();
-            let args = PyTuple::new(py, [PyString::new(py, t.value()).into_any(), data.into_any()])?.unbind();
+            let args = PyTuple::new(
+                py,
+                [PyString::new(py, t.value()).into_any(), data.into_any()],
+            )?
+            .unbind();
             Ok((method, args))
         });
         let ok = match call {
@@ -296,7 +348,13 @@ const EXITING: &str = "the interpreter is exiting";
 
 /// `get_all_metrics()` keys and the pipeline's matching keyword arguments.
 const LAYER_KEYS: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza29"];
-const LAYER_KWARGS: [&str; 5] = ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
+const LAYER_KWARGS: [&str; 5] = [
+    "faza25_metrics",
+    "faza27_metrics",
+    "faza28_metrics",
+    "faza28_5_metrics",
+    "faza29_metrics",
+];
 
 /// Enters Python from a runtime thread; fails once the interpreter is exiting.
 fn with_py<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, String> {
@@ -330,7 +388,9 @@ fn attr_str(obj: &Bound<'_, PyAny>, name: &str) -> Option<String> {
         if let Ok(s) = v.extract::<String>() {
             Some(s)
         } else {
-            v.getattr("value").ok().and_then(|x| x.extract::<String>().ok())
+            v.getattr("value")
+                .ok()
+                .and_then(|x| x.extract::<String>().ok())
         }
     })
 }
@@ -344,19 +404,31 @@ fn repair_record(repair: &Bound<'_, PyAny>) -> Option<RepairRecord> {
         return None;
     }
     let metadata = repair.getattr("metadata").ok();
-    let md = metadata.as_ref().and_then(|m| m.cast::<PyDict>().ok().cloned());
+    let md = metadata
+        .as_ref()
+        .and_then(|m| m.cast::<PyDict>().ok().cloned());
     let text = |key: &str| -> Option<String> {
-        md.as_ref().and_then(|d| d.get_item(key).ok().flatten()).and_then(|v| v.extract::<String>().ok())
+        md.as_ref()
+            .and_then(|d| d.get_item(key).ok().flatten())
+            .and_then(|v| v.extract::<String>().ok())
     };
-    let fault_type = text("fault_type").or_else(|| attr_str(repair, "fault_id")).unwrap_or_else(|| "unknown".into());
+    let fault_type = text("fault_type")
+        .or_else(|| attr_str(repair, "fault_id"))
+        .unwrap_or_else(|| "unknown".into());
     let metrics = md
         .as_ref()
         .and_then(|d| d.get_item("metrics").ok().flatten())
         .and_then(|m| super::convert::to_map(Some(&m), "metrics").ok())
         .unwrap_or_default();
     let target = target_key(&fault_type, &metrics);
-    let action = text("engine").or_else(|| text("handler")).unwrap_or_else(|| "repair".into());
-    Some(RepairRecord { target, action, succeeded: status == "success" })
+    let action = text("engine")
+        .or_else(|| text("handler"))
+        .unwrap_or_else(|| "repair".into());
+    Some(RepairRecord {
+        target,
+        action,
+        succeeded: status == "success",
+    })
 }
 
 /// The gate the pipeline asks before each repair: mode, cooldown (unless forced), global
@@ -378,14 +450,21 @@ fn admission_gate(inner: &Arc<Inner>, forced: bool) -> Admission {
             ));
         }
         let now = inner.now_secs();
-        inner.policy.lock().admit(severity, &req.target, req.engine, now, forced).map_err(|d| d.reason())
+        inner
+            .policy
+            .lock()
+            .admit(severity, &req.target, req.engine, now, forced)
+            .map_err(|d| d.reason())
     })
 }
 
 fn summarize(result: &Bound<'_, PyAny>) -> PyResult<CycleSummary> {
     let py = result.py();
     let outcome = result.getattr("outcome")?;
-    let outcome_value = outcome.getattr("value").map(|v| v.unbind()).unwrap_or_else(|_| outcome.clone().unbind());
+    let outcome_value = outcome
+        .getattr("value")
+        .map(|v| v.unbind())
+        .unwrap_or_else(|_| outcome.clone().unbind());
     let mut repairs = Vec::new();
     if let Ok(context) = result.getattr("context") {
         if let Ok(list) = context.getattr("repairs") {
@@ -403,24 +482,40 @@ fn summarize(result: &Bound<'_, PyAny>) -> PyResult<CycleSummary> {
         outcome: outcome_value,
         faults_detected: result.getattr("faults_detected")?.unbind(),
         faults_repaired: result.getattr("faults_repaired")?.unbind(),
-        health_improvement: result.getattr("health_improvement").map(|v| v.unbind()).unwrap_or_else(|_| py_f64(py, 0.0)),
+        health_improvement: result
+            .getattr("health_improvement")
+            .map(|v| v.unbind())
+            .unwrap_or_else(|_| py_f64(py, 0.0)),
         repairs,
     })
 }
 
 /// Runs one healing cycle: collect metrics, run the pipeline, feed the throttle, publish.
-async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<Option<Py<PyAny>>, String> {
+async fn run_cycle(
+    inner: &Arc<Inner>,
+    caller: &Caller,
+    forced: bool,
+) -> Result<Option<Py<PyAny>>, String> {
     let started = Instant::now();
     // Metrics from the integration layer, called where the caller runs Python.
     let metrics: Option<Py<PyAny>> = match inner.integration.as_ref() {
         Some(layer) => {
-            let method = with_py(|py| layer.bind(py).getattr("get_all_metrics").map(|m| m.unbind()))?;
+            let method = with_py(|py| {
+                layer
+                    .bind(py)
+                    .getattr("get_all_metrics")
+                    .map(|m| m.unbind())
+            })?;
             match method {
                 Ok(m) => {
                     let args = with_py(|py| PyTuple::empty(py).unbind())?;
                     match caller.call1(m, args).await {
                         Ok(v) => Some(v),
-                        Err(e) => return Err(with_py(|py| format!("collecting metrics failed: {}", e.describe(py)))?),
+                        Err(e) => {
+                            return Err(with_py(|py| {
+                                format!("collecting metrics failed: {}", e.describe(py))
+                            })?)
+                        }
                     }
                 }
                 Err(_) => None,
@@ -430,14 +525,26 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
     };
     // Our pipeline runs its cycle as an async task here, entering the host loop only for
     // callbacks; any other pipeline object is called as a whole on the host loop.
-    let native = with_py(|py| inner.pipeline.bind(py).cast::<HealingPipeline>().ok().map(|p| p.clone().unbind()))?;
+    let native = with_py(|py| {
+        inner
+            .pipeline
+            .bind(py)
+            .cast::<HealingPipeline>()
+            .ok()
+            .map(|p| p.clone().unbind())
+    })?;
     let native_pipeline = native.is_some();
     let result = if let Some(pipeline) = native {
         let layers = with_py(|py| -> [Option<Py<PyAny>>; 5] {
             let mut out: [Option<Py<PyAny>>; 5] = Default::default();
             if let Some(m) = metrics.as_ref() {
                 for (slot, key) in out.iter_mut().zip(LAYER_KEYS) {
-                    *slot = m.bind(py).get_item(key).ok().filter(|v| !v.is_none()).map(|v| v.unbind());
+                    *slot = m
+                        .bind(py)
+                        .get_item(key)
+                        .ok()
+                        .filter(|v| !v.is_none())
+                        .map(|v| v.unbind());
                 }
             }
             out
@@ -452,7 +559,15 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
         };
         let result = run_pipeline_cycle(pipeline, caller.clone(), layers, options)
             .await
-            .map_err(|e| with_py(|py| format!("healing cycle failed: {}", CallError::Raised(e).describe(py))).unwrap_or_else(|e| e))?;
+            .map_err(|e| {
+                with_py(|py| {
+                    format!(
+                        "healing cycle failed: {}",
+                        CallError::Raised(e).describe(py)
+                    )
+                })
+                .unwrap_or_else(|e| e)
+            })?;
         result.into_any()
     } else {
         let call = with_py(|py| -> PyResult<(Py<PyAny>, Py<PyDict>)> {
@@ -465,15 +580,21 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
                     }
                 }
             }
-            Ok((inner.pipeline.bind(py).getattr("execute_healing_cycle")?.unbind(), kwargs.unbind()))
+            Ok((
+                inner
+                    .pipeline
+                    .bind(py)
+                    .getattr("execute_healing_cycle")?
+                    .unbind(),
+                kwargs.unbind(),
+            ))
         })?
         .map_err(|e| e.to_string())?;
         let (method, kwargs) = call;
         let args = with_py(|py| PyTuple::empty(py).unbind())?;
-        caller
-            .call(method, args, Some(kwargs))
-            .await
-            .map_err(|e| with_py(|py| format!("healing cycle failed: {}", e.describe(py))).unwrap_or_else(|e| e))?
+        caller.call(method, args, Some(kwargs)).await.map_err(|e| {
+            with_py(|py| format!("healing cycle failed: {}", e.describe(py))).unwrap_or_else(|e| e)
+        })?
     };
     let summary = with_py(|py| summarize(result.bind(py)))?.map_err(|e| e.to_string())?;
     let now_s = inner.now_secs();
@@ -487,7 +608,11 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
         *inner.last_repair_time.lock() = Some(now());
     }
     for event in events {
-        if let ThrottleEvent::Quarantined { target, repairs_in_window } = &event {
+        if let ThrottleEvent::Quarantined {
+            target,
+            repairs_in_window,
+        } = &event
+        {
             let items = with_py(|py| {
                 vec![
                     ("reason", py_str(py, &format!("{target} quarantined: repaired {repairs_in_window} times within the flap window; escalating"))),
@@ -495,7 +620,9 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
                     ("escalation", pyo3::types::PyBool::new(py, true).to_owned().into_any().unbind()),
                 ]
             })?;
-            inner.publish(caller, EventType::AUTOREPAIR_BLOCKED, items).await;
+            inner
+                .publish(caller, EventType::AUTOREPAIR_BLOCKED, items)
+                .await;
         }
     }
     if native_pipeline {
@@ -508,11 +635,22 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
             ("outcome", summary.outcome.clone_ref(py)),
             ("faults_detected", summary.faults_detected.clone_ref(py)),
             ("faults_repaired", summary.faults_repaired.clone_ref(py)),
-            ("health_improvement", summary.health_improvement.clone_ref(py)),
-            ("forced", pyo3::types::PyBool::new(py, forced).to_owned().into_any().unbind()),
+            (
+                "health_improvement",
+                summary.health_improvement.clone_ref(py),
+            ),
+            (
+                "forced",
+                pyo3::types::PyBool::new(py, forced)
+                    .to_owned()
+                    .into_any()
+                    .unbind(),
+            ),
         ]
     })?;
-    inner.publish(caller, EventType::HEALING_CYCLE_COMPLETED, items).await;
+    inner
+        .publish(caller, EventType::HEALING_CYCLE_COMPLETED, items)
+        .await;
     Ok(Some(result))
 }
 
@@ -539,20 +677,32 @@ async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
         };
         if let Some(state) = changed {
             let (t, reason) = match state {
-                ThrottleState::BLOCKED => (Some(EventType::AUTOREPAIR_BLOCKED), "per-minute repair limit reached"),
-                ThrottleState::THROTTLED => (Some(EventType::AUTOREPAIR_THROTTLED), "above 80% of the hourly repair limit: critical faults only"),
+                ThrottleState::BLOCKED => (
+                    Some(EventType::AUTOREPAIR_BLOCKED),
+                    "per-minute repair limit reached",
+                ),
+                ThrottleState::THROTTLED => (
+                    Some(EventType::AUTOREPAIR_THROTTLED),
+                    "above 80% of the hourly repair limit: critical faults only",
+                ),
                 ThrottleState::NORMAL => (None, ""),
             };
             if let Some(t) = t {
-                let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else { break };
+                let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else {
+                    break;
+                };
                 inner.publish(&caller, t, items).await;
             }
         }
         if decision == CycleDecision::Run {
             if let Err(message) = run_cycle(&inner, &caller, false).await {
                 inner.policy.lock().stats.callback_errors += 1;
-                let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else { break };
-                inner.publish(&caller, EventType::HEALING_CYCLE_FAILED, items).await;
+                let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else {
+                    break;
+                };
+                inner
+                    .publish(&caller, EventType::HEALING_CYCLE_FAILED, items)
+                    .await;
             }
         }
         let elapsed = iteration_start.elapsed().as_secs_f64();
@@ -586,7 +736,12 @@ impl AutorepairEngine {
     ) -> PyResult<Self> {
         let config = match config {
             Some(c) => c,
-            None => Py::new(py, AutorepairConfig { settings: Mutex::new(AutorepairSettings::default()) })?,
+            None => Py::new(
+                py,
+                AutorepairConfig {
+                    settings: Mutex::new(AutorepairSettings::default()),
+                },
+            )?,
         };
         let settings = config.get().settings();
         Ok(AutorepairEngine {
@@ -596,7 +751,13 @@ impl AutorepairEngine {
                 hooks: event_hooks.filter(|o| !o.is_none(py)),
                 config: Mutex::new(config),
                 policy: Mutex::new(AutorepairPolicy::new(settings)),
-                run: Mutex::new(RunState { running: false, started: None, uptime_frozen: 0.0, stop: None, task: None }),
+                run: Mutex::new(RunState {
+                    running: false,
+                    started: None,
+                    uptime_frozen: 0.0,
+                    stop: None,
+                    task: None,
+                }),
                 last_repair_time: Mutex::new(None),
                 wake: tokio::sync::Notify::new(),
                 epoch: Instant::now(),
@@ -604,13 +765,22 @@ impl AutorepairEngine {
         })
     }
 
-    fn publish_now(&self, py: Python<'_>, t: EventType, items: Vec<(&'static str, Py<PyAny>)>) -> PyResult<()> {
-        let Some(hooks) = self.inner.hooks.as_ref() else { return Ok(()) };
+    fn publish_now(
+        &self,
+        py: Python<'_>,
+        t: EventType,
+        items: Vec<(&'static str, Py<PyAny>)>,
+    ) -> PyResult<()> {
+        let Some(hooks) = self.inner.hooks.as_ref() else {
+            return Ok(());
+        };
         let data = PyDict::new(py);
         for (k, v) in items {
             data.set_item(k, v)?;
         }
-        hooks.bind(py).call_method1("publish_event", (t.value(), data))?;
+        hooks
+            .bind(py)
+            .call_method1("publish_event", (t.value(), data))?;
         Ok(())
     }
 
@@ -624,7 +794,16 @@ impl AutorepairEngine {
             let state = p.throttle.state(now_s);
             let minute = p.throttle.repairs_last_minute(now_s);
             let hour = p.throttle.repairs_last_hour(now_s);
-            (p.stats.clone(), p.settings.mode, state, minute, hour, p.success_rate(), p.settings.dry_run, p.throttle.tracked_targets())
+            (
+                p.stats.clone(),
+                p.settings.mode,
+                state,
+                minute,
+                hour,
+                p.success_rate(),
+                p.settings.dry_run,
+                p.throttle.tracked_targets(),
+            )
         };
         let out = PyDict::new(py);
         out.set_item("total_cycles", stats.total_cycles)?;
@@ -667,13 +846,20 @@ impl AutorepairEngine {
             Some(c) if c.is_none() => None,
             Some(c) => Some(
                 c.cast::<AutorepairConfig>()
-                    .map_err(|_| PyTypeError::new_err(format!("config must be an AutorepairConfig, got {}", type_name(&c))))?
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "config must be an AutorepairConfig, got {}",
+                            type_name(&c)
+                        ))
+                    })?
                     .clone()
                     .unbind(),
             ),
         };
         if healing_pipeline.is_none(py) {
-            return Err(PyTypeError::new_err("healing_pipeline must be a HealingPipeline, got None"));
+            return Err(PyTypeError::new_err(
+                "healing_pipeline must be a HealingPipeline, got None",
+            ));
         }
         Self::build(py, healing_pipeline, integration_layer, event_hooks, config)
     }
@@ -685,12 +871,20 @@ impl AutorepairEngine {
 
     #[getter]
     fn integration_layer(&self, py: Python<'_>) -> Py<PyAny> {
-        self.inner.integration.as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None())
+        self.inner
+            .integration
+            .as_ref()
+            .map(|o| o.clone_ref(py))
+            .unwrap_or_else(|| py.None())
     }
 
     #[getter]
     fn event_hooks(&self, py: Python<'_>) -> Py<PyAny> {
-        self.inner.hooks.as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None())
+        self.inner
+            .hooks
+            .as_ref()
+            .map(|o| o.clone_ref(py))
+            .unwrap_or_else(|| py.None())
     }
 
     /// The live configuration object.
@@ -701,9 +895,12 @@ impl AutorepairEngine {
 
     #[setter(config)]
     fn set_config_attr(&self, config: Bound<'_, PyAny>) -> PyResult<()> {
-        let c = config
-            .cast::<AutorepairConfig>()
-            .map_err(|_| PyTypeError::new_err(format!("config must be an AutorepairConfig, got {}", type_name(&config))))?;
+        let c = config.cast::<AutorepairConfig>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "config must be an AutorepairConfig, got {}",
+                type_name(&config)
+            ))
+        })?;
         *self.inner.config.lock() = c.clone().unbind();
         Ok(())
     }
@@ -740,8 +937,9 @@ impl AutorepairEngine {
     }
 
     fn _start_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let host = HostLoop::current(py)
-            .ok_or_else(|| PyRuntimeError::new_err("start() must be awaited inside a running asyncio event loop"))?;
+        let host = HostLoop::current(py).ok_or_else(|| {
+            PyRuntimeError::new_err("start() must be awaited inside a running asyncio event loop")
+        })?;
         let started = {
             let mut run = self.inner.run.lock();
             if run.running {
@@ -762,10 +960,14 @@ impl AutorepairEngine {
             self.publish_now(
                 py,
                 EventType::AUTOREPAIR_STARTED,
-                vec![("mode", py_str(py, s.mode.value())), ("interval", py_f64(py, s.interval_seconds))],
+                vec![
+                    ("mode", py_str(py, s.mode.value())),
+                    ("interval", py_f64(py, s.interval_seconds)),
+                ],
             )?;
         }
-        let host = HostLoop::current(py).ok_or_else(|| PyRuntimeError::new_err("no running event loop"))?;
+        let host = HostLoop::current(py)
+            .ok_or_else(|| PyRuntimeError::new_err("no running event loop"))?;
         runtime::spawn_awaitable(py, &host, async { none_result() })
     }
 
@@ -780,8 +982,9 @@ impl AutorepairEngine {
         };
         let inner = self.inner.clone();
         let hooks = self.inner.hooks.as_ref().map(|h| h.clone_ref(py));
-        let host = HostLoop::current(py)
-            .ok_or_else(|| PyRuntimeError::new_err("stop() must be awaited inside a running asyncio event loop"))?;
+        let host = HostLoop::current(py).ok_or_else(|| {
+            PyRuntimeError::new_err("stop() must be awaited inside a running asyncio event loop")
+        })?;
         runtime::spawn_awaitable(py, &host, async move {
             if let Some(task) = task {
                 let _ = task.await;
@@ -801,7 +1004,10 @@ impl AutorepairEngine {
                         data.set_item("uptime_seconds", uptime)?;
                         // Called from the runtime thread; the hooks are thread-safe and
                         // subscribers of this final event run here.
-                        hooks.bind(py).call_method1("publish_event", (EventType::AUTOREPAIR_STOPPED.value(), data))?;
+                        hooks.bind(py).call_method1(
+                            "publish_event",
+                            (EventType::AUTOREPAIR_STOPPED.value(), data),
+                        )?;
                         drop(hooks);
                         Ok(())
                     })
@@ -823,13 +1029,21 @@ impl AutorepairEngine {
         self.publish_now(
             py,
             EventType::AUTOREPAIR_MODE_CHANGED,
-            vec![("old_mode", py_str(py, old.value())), ("new_mode", py_str(py, new.value()))],
+            vec![
+                ("old_mode", py_str(py, old.value())),
+                ("new_mode", py_str(py, new.value())),
+            ],
         )
     }
 
     /// Sets the interval; values below 1 ms are refused rather than silently clamped.
     fn set_interval(&self, py: Python<'_>, interval_seconds: Bound<'_, PyAny>) -> PyResult<()> {
-        let v = check_seconds("interval_seconds", float_arg(&interval_seconds, "interval_seconds")?, MIN_INTERVAL_SECONDS).py_err()?;
+        let v = check_seconds(
+            "interval_seconds",
+            float_arg(&interval_seconds, "interval_seconds")?,
+            MIN_INTERVAL_SECONDS,
+        )
+        .py_err()?;
         let config = self.inner.config.lock().clone_ref(py);
         config.get().update(|s| {
             s.interval_seconds = v;
@@ -840,21 +1054,39 @@ impl AutorepairEngine {
     /// Runs one healing cycle now in this thread, bypassing the cooldown (not the throttle),
     /// and returns its result.
     fn force_healing_cycle(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.publish_now(py, EventType::FORCED_HEALING_CYCLE, vec![("timestamp", py_str(py, &iso(&now())))])?;
+        self.publish_now(
+            py,
+            EventType::FORCED_HEALING_CYCLE,
+            vec![("timestamp", py_str(py, &iso(&now())))],
+        )?;
         self.inner.policy.lock().throttle.clear_cooldown();
         let inner = self.inner.clone();
         let (decision, _) = inner.policy.lock().begin_iteration(inner.now_secs(), true);
         if let CycleDecision::Skip(reason) = decision {
-            return Err(PyRuntimeError::new_err(format!("forced cycle not run: {reason}")));
+            return Err(PyRuntimeError::new_err(format!(
+                "forced cycle not run: {reason}"
+            )));
         }
         // While the loop is in the middle of a cycle on this pipeline, a second one cannot run
         // here (and this thread may be the loop the cycle's callbacks need): the loop is woken
         // to run the next cycle at once, and the newest finished cycle is returned.
-        let busy = inner.pipeline.bind(py).call_method0("is_running").and_then(|v| v.is_truthy()).unwrap_or(false);
+        let busy = inner
+            .pipeline
+            .bind(py)
+            .call_method0("is_running")
+            .and_then(|v| v.is_truthy())
+            .unwrap_or(false);
         if busy {
             inner.wake.notify_one();
-            let recent = inner.pipeline.bind(py).call_method1("get_recent_cycles", (1,))?;
-            return Ok(if recent.len()? > 0 { recent.get_item(0)?.unbind() } else { py.None() });
+            let recent = inner
+                .pipeline
+                .bind(py)
+                .call_method1("get_recent_cycles", (1,))?;
+            return Ok(if recent.len()? > 0 {
+                recent.get_item(0)?.unbind()
+            } else {
+                py.None()
+            });
         }
         match runtime::block_on(run_cycle(&inner, &Caller::Inline, true)) {
             Ok(Some(result)) => Ok(result),
@@ -864,9 +1096,16 @@ impl AutorepairEngine {
     }
 
     fn _force_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let host = HostLoop::current(py)
-            .ok_or_else(|| PyRuntimeError::new_err("force_healing_cycle_async() must be awaited inside a running event loop"))?;
-        self.publish_now(py, EventType::FORCED_HEALING_CYCLE, vec![("timestamp", py_str(py, &iso(&now())))])?;
+        let host = HostLoop::current(py).ok_or_else(|| {
+            PyRuntimeError::new_err(
+                "force_healing_cycle_async() must be awaited inside a running event loop",
+            )
+        })?;
+        self.publish_now(
+            py,
+            EventType::FORCED_HEALING_CYCLE,
+            vec![("timestamp", py_str(py, &iso(&now())))],
+        )?;
         let inner = self.inner.clone();
         let timeout = Duration::from_secs_f64(inner.settings().callback_timeout_seconds);
         let host_for_result = host.clone();
@@ -876,7 +1115,12 @@ impl AutorepairEngine {
             let deadline = Instant::now() + timeout;
             while Instant::now() < deadline
                 && runtime::attach(|py| {
-                    inner.pipeline.bind(py).call_method0("is_running").and_then(|v| v.is_truthy()).unwrap_or(false)
+                    inner
+                        .pipeline
+                        .bind(py)
+                        .call_method0("is_running")
+                        .and_then(|v| v.is_truthy())
+                        .unwrap_or(false)
                 })
                 .unwrap_or(false)
             {
@@ -922,7 +1166,11 @@ impl AutorepairEngine {
         next.validate().py_err()?;
         *config.get().settings.lock() = next;
         let list = pyo3::types::PyList::new(py, &names)?.into_any().unbind();
-        self.publish_now(py, EventType::AUTOREPAIR_CONFIG_UPDATED, vec![("updated_params", list)])
+        self.publish_now(
+            py,
+            EventType::AUTOREPAIR_CONFIG_UPDATED,
+            vec![("updated_params", list)],
+        )
     }
 
     fn is_running(&self) -> bool {

@@ -9,13 +9,13 @@
 use super::convert::type_name;
 use super::detection_engine::DetectedFault;
 use super::input::{
-    caller_error, count_arg, dict_arg, num_from_py, optional_attr, timestamp_at, truthy, utf8, wall_micros, KeySet,
-    Members, Utf8,
+    caller_error, count_arg, dict_arg, num_from_py, optional_attr, timestamp_at, truthy, utf8,
+    wall_micros, KeySet, Members, Utf8,
 };
 use super::record::{self, Lazy, LazySource};
 use crate::engine::classification_engine::{
-    fixed_texts, Classification, ClassificationEngine as Engine, FaultCategory, FaultMetrics, FaultView, OwnedTag,
-    RepairPriority, MAX_CACHED_KEY_LEN, METRIC_NAMES, METRIC_NAME_LIST,
+    fixed_texts, Classification, ClassificationEngine as Engine, FaultCategory, FaultMetrics,
+    FaultView, OwnedTag, RepairPriority, MAX_CACHED_KEY_LEN, METRIC_NAMES, METRIC_NAME_LIST,
 };
 use crate::engine::clock::unique_id;
 use crate::engine::detection_engine::{Fault, FaultSeverity, FaultSource};
@@ -56,7 +56,11 @@ static SOURCES: Members<FaultSource> = Members::new();
 /// The engine's fixed result texts as Python strings, made once.
 fn fixed_text(py: Python<'_>, text: &str) -> Py<PyAny> {
     static TEXTS: PyOnceLock<HashMap<&'static str, Py<PyString>>> = PyOnceLock::new();
-    let texts = TEXTS.get_or_init(py, || fixed_texts().map(|t| (t, PyString::intern(py, t).unbind())).collect());
+    let texts = TEXTS.get_or_init(py, || {
+        fixed_texts()
+            .map(|t| (t, PyString::intern(py, t).unbind()))
+            .collect()
+    });
     match texts.get(text) {
         Some(s) => s.clone_ref(py).into_any(),
         None => PyString::new(py, text).into_any().unbind(),
@@ -117,7 +121,10 @@ impl<'py> FaultInput<'py> {
         let metrics = optional_attr(fault, intern!(py, "metrics"), "fault.metrics")?;
         let fault_id = optional_attr(fault, intern!(py, "fault_id"), "fault.fault_id")?;
         Ok(FaultInput {
-            fault_type_text: fault_type.as_ref().map(|s| TypeTexts::text_of(type_texts, s).map(TypeText::Shared)).transpose()?,
+            fault_type_text: fault_type
+                .as_ref()
+                .map(|s| TypeTexts::text_of(type_texts, s).map(TypeText::Shared))
+                .transpose()?,
             description: match &description {
                 Some(s) if !s.is_empty()? => Description::Python(utf8(s, "fault.description")?),
                 _ => Description::Empty,
@@ -142,12 +149,20 @@ impl<'py> FaultInput<'py> {
         }
         let core = detected.engine_fault()?;
         let metrics = FaultMetrics::from_map(&core.metrics).ok()?;
-        let fault_id = detected.fault_id.get(fault.py()).ok()?.into_bound(fault.py());
+        let fault_id = detected
+            .fault_id
+            .get(fault.py())
+            .ok()?
+            .into_bound(fault.py());
         Some(FaultInput {
             fault_id: Some(fault_id),
             fault_type: None,
             fault_type_text: Some(TypeText::Static(core.fault_type)),
-            description: if core.description.is_empty() { Description::Empty } else { Description::Detected(core.clone()) },
+            description: if core.description.is_empty() {
+                Description::Empty
+            } else {
+                Description::Detected(core.clone())
+            },
             severity: OwnedTag::Member(core.severity),
             source: OwnedTag::Member(core.source),
             metrics,
@@ -156,7 +171,10 @@ impl<'py> FaultInput<'py> {
 
     fn view(&self) -> FaultView<'_> {
         FaultView {
-            fault_type: self.fault_type_text.as_ref().map_or("unknown", TypeText::as_str),
+            fault_type: self
+                .fault_type_text
+                .as_ref()
+                .map_or("unknown", TypeText::as_str),
             severity: self.severity.as_tag(),
             source: self.source.as_tag(),
             description: match &self.description {
@@ -170,7 +188,12 @@ impl<'py> FaultInput<'py> {
 
     /// The Python result. The fault id and the two enum members are set now; the other fields
     /// come from one shared `ResultSource` when first read.
-    fn into_result(self, py: Python<'py>, c: Classification, micros: i64) -> PyResult<ClassificationResult> {
+    fn into_result(
+        self,
+        py: Python<'py>,
+        c: Classification,
+        micros: i64,
+    ) -> PyResult<ClassificationResult> {
         let fault_id = match self.fault_id {
             Some(id) => id.unbind(),
             None => PyString::new(py, &unique_id("cls_")).into_any().unbind(),
@@ -184,7 +207,18 @@ impl<'py> FaultInput<'py> {
             micros,
         });
         let [subcategory, confidence, root_cause, affected_components, recommended_actions, timestamp, metadata] =
-            Lazy::shared(source, [SUBCATEGORY, CONFIDENCE, ROOT_CAUSE, COMPONENTS, ACTIONS, TIMESTAMP, METADATA]);
+            Lazy::shared(
+                source,
+                [
+                    SUBCATEGORY,
+                    CONFIDENCE,
+                    ROOT_CAUSE,
+                    COMPONENTS,
+                    ACTIONS,
+                    TIMESTAMP,
+                    METADATA,
+                ],
+            );
         Ok(ClassificationResult {
             fault_id: Lazy::ready(fault_id),
             category: Lazy::ready(CATEGORIES.get(py, c.category)?),
@@ -228,7 +262,11 @@ impl LazySource for ResultSource {
             SUBCATEGORY => Ok(fixed_text(py, c.subcategory)),
             CONFIDENCE => Ok(PyFloat::new(py, c.confidence).into_any().unbind()),
             ROOT_CAUSE => {
-                let text = c.root_cause.text(self.fault_type_text.as_ref().map_or("unknown", TypeText::as_str));
+                let text = c.root_cause.text(
+                    self.fault_type_text
+                        .as_ref()
+                        .map_or("unknown", TypeText::as_str),
+                );
                 Ok(PyString::new(py, &text).into_any().unbind())
             }
             COMPONENTS => {
@@ -251,8 +289,13 @@ impl LazySource for ResultSource {
                 match (&self.fault_type, &self.fault_type_text) {
                     (Some(t), _) => meta.set_item(intern!(py, "fault_type"), t.bind(py))?,
                     // The detector's fault types are interned, so this is the fault's own object.
-                    (None, Some(text)) => meta.set_item(intern!(py, "fault_type"), PyString::intern(py, text.as_str()))?,
-                    (None, None) => meta.set_item(intern!(py, "fault_type"), intern!(py, "unknown"))?,
+                    (None, Some(text)) => meta.set_item(
+                        intern!(py, "fault_type"),
+                        PyString::intern(py, text.as_str()),
+                    )?,
+                    (None, None) => {
+                        meta.set_item(intern!(py, "fault_type"), intern!(py, "unknown"))?
+                    }
                 }
                 meta.set_item(intern!(py, "severity"), self.severity.as_tag().label())?;
                 meta.set_item(intern!(py, "source"), self.source.as_tag().label())?;
@@ -276,7 +319,12 @@ struct TypeTexts {
 
 impl TypeTexts {
     fn text_of(memo: &Mutex<TypeTexts>, s: &Bound<'_, PyString>) -> PyResult<Arc<str>> {
-        if let Some((_, text)) = memo.lock().entries.iter().find(|(known, _)| known.as_ptr() == s.as_ptr()) {
+        if let Some((_, text)) = memo
+            .lock()
+            .entries
+            .iter()
+            .find(|(known, _)| known.as_ptr() == s.as_ptr())
+        {
             return Ok(text.clone());
         }
         let text: Arc<str> = Arc::from(utf8(s, "fault.fault_type")?.as_str());
@@ -300,20 +348,33 @@ impl TypeTexts {
 }
 
 /// A text attribute: missing or None gives `None`; anything but a str is a TypeError.
-fn str_attr<'py>(fault: &Bound<'py, PyAny>, name: &Bound<'py, PyString>, what: &str) -> PyResult<Option<Bound<'py, PyString>>> {
+fn str_attr<'py>(
+    fault: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+    what: &str,
+) -> PyResult<Option<Bound<'py, PyString>>> {
     match optional_attr(fault, name, what)? {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) => match v.cast::<PyString>() {
             Ok(s) => Ok(Some(s.clone())),
-            Err(_) => Err(PyTypeError::new_err(format!("{what} must be a str, got {}", type_name(&v)))),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "{what} must be a str, got {}",
+                type_name(&v)
+            ))),
         },
     }
 }
 
 /// Severity or source: a member, other text (by `str()`), or absent when missing or falsy.
-fn tag<E: ValueEnum>(value: Option<Bound<'_, PyAny>>, members: &Members<E>, what: &str) -> PyResult<OwnedTag<E>> {
-    let Some(v) = value else { return Ok(OwnedTag::Absent) };
+fn tag<E: ValueEnum>(
+    value: Option<Bound<'_, PyAny>>,
+    members: &Members<E>,
+    what: &str,
+) -> PyResult<OwnedTag<E>> {
+    let Some(v) = value else {
+        return Ok(OwnedTag::Absent);
+    };
     if v.is_none() {
         return Ok(OwnedTag::Absent);
     }
@@ -326,15 +387,24 @@ fn tag<E: ValueEnum>(value: Option<Bound<'_, PyAny>>, members: &Members<E>, what
         if !truthy(&v, &|| what.to_owned())? {
             return Ok(OwnedTag::Absent);
         }
-        v.str().map_err(|e| caller_error(v.py(), e, what))?.to_cow()?.into_owned()
+        v.str()
+            .map_err(|e| caller_error(v.py(), e, what))?
+            .to_cow()?
+            .into_owned()
     };
-    Ok(if text.is_empty() { OwnedTag::Absent } else { OwnedTag::Text(text) })
+    Ok(if text.is_empty() {
+        OwnedTag::Absent
+    } else {
+        OwnedTag::Text(text)
+    })
 }
 
 /// The readings the classifier uses. A None value counts as missing, so an alias can stand in.
 fn read_metrics(value: Option<Bound<'_, PyAny>>) -> PyResult<FaultMetrics> {
     let mut out = FaultMetrics::default();
-    let Some(dict) = dict_arg(value.as_ref(), "fault.metrics")? else { return Ok(out) };
+    let Some(dict) = dict_arg(value.as_ref(), "fault.metrics")? else {
+        return Ok(out);
+    };
     if dict.is_empty() {
         return Ok(out);
     }
@@ -344,7 +414,11 @@ fn read_metrics(value: Option<Bound<'_, PyAny>>) -> PyResult<FaultMetrics> {
             return Ok(());
         }
         let (_, key, alias) = METRIC_NAMES[i];
-        let reading = if key.is_flag() { Some(Num::Bool(truthy(&v, &|| what(i))?)) } else { num_from_py(&v, &|| what(i))? };
+        let reading = if key.is_flag() {
+            Some(Num::Bool(truthy(&v, &|| what(i))?))
+        } else {
+            num_from_py(&v, &|| what(i))?
+        };
         out.put(key, alias, reading);
         Ok(())
     })?;
@@ -366,12 +440,19 @@ pub struct ClassificationEngine {
 impl ClassificationEngine {
     #[new]
     pub fn py_new() -> Self {
-        ClassificationEngine { engine: Mutex::new(Engine::default()), type_texts: Mutex::default() }
+        ClassificationEngine {
+            engine: Mutex::new(Engine::default()),
+            type_texts: Mutex::default(),
+        }
     }
 
     /// Classifies a fault (any object; missing attributes take the reference's defaults) and
     /// records the result.
-    pub fn classify_fault(&self, py: Python<'_>, fault: &Bound<'_, PyAny>) -> PyResult<Py<ClassificationResult>> {
+    pub fn classify_fault(
+        &self,
+        py: Python<'_>,
+        fault: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<ClassificationResult>> {
         let input = FaultInput::read(fault, &self.type_texts)?;
         let micros = wall_micros();
         let classification = self.engine.lock().classify(&input.view());
@@ -406,7 +487,11 @@ impl ClassificationEngine {
     /// The newest `limit` results, oldest first (the same objects `classify_fault` returned).
     /// `limit` 0 gives an empty list; a negative limit is a ValueError.
     #[pyo3(signature = (limit=None), text_signature = "($self, limit=10)")]
-    fn get_recent_classifications(&self, py: Python<'_>, limit: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Py<ClassificationResult>>> {
+    fn get_recent_classifications(
+        &self,
+        py: Python<'_>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<ClassificationResult>>> {
         let limit = match limit {
             Some(l) => count_arg(l, "limit", 0)?,
             None => 10,

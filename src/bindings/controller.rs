@@ -86,7 +86,12 @@ impl HealingController {
         stabilize_seconds: f64,
     ) -> PyResult<Self> {
         let init_time = now();
-        let layer = |i: usize| -> Py<PyAny> { layers[i].as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()) };
+        let layer = |i: usize| -> Py<PyAny> {
+            layers[i]
+                .as_ref()
+                .map(|o| o.clone_ref(py))
+                .unwrap_or_else(|| py.None())
+        };
         let bus = layer(6);
 
         let event_hooks = class(py, "event_hooks", "EventHooks")?.call1((bus.clone_ref(py),))?;
@@ -94,9 +99,11 @@ impl HealingController {
         for (i, name) in LAYER_ARGS.iter().enumerate() {
             kwargs.set_item(name, layer(i))?;
         }
-        let integration_layer = class(py, "integration_layer", "IntegrationLayer")?.call((), Some(&kwargs))?;
+        let integration_layer =
+            class(py, "integration_layer", "IntegrationLayer")?.call((), Some(&kwargs))?;
         let detection_engine = class(py, "detection_engine", "DetectionEngine")?.call0()?;
-        let classification_engine = class(py, "classification_engine", "ClassificationEngine")?.call0()?;
+        let classification_engine =
+            class(py, "classification_engine", "ClassificationEngine")?.call0()?;
         let graph = class(py, "repair_strategies", "GraphRepairEngine")?.call0()?;
         let agent = class(py, "repair_strategies", "AgentRepairEngine")?.call0()?;
         let scheduler = class(py, "repair_strategies", "SchedulerRepairEngine")?.call0()?;
@@ -109,7 +116,8 @@ impl HealingController {
         let sm_kwargs = PyDict::new(py);
         sm_kwargs.set_item("snapshot_dir", snapshot_dir.unwrap_or_else(|| py.None()))?;
         sm_kwargs.set_item("max_snapshots", max_snapshots)?;
-        let snapshot_manager = class(py, "snapshot_manager", "SnapshotManager")?.call((), Some(&sm_kwargs))?;
+        let snapshot_manager =
+            class(py, "snapshot_manager", "SnapshotManager")?.call((), Some(&sm_kwargs))?;
         let health_engine = class(py, "health_engine", "HealthEngine")?.call0()?;
 
         let p_kwargs = PyDict::new(py);
@@ -121,12 +129,18 @@ impl HealingController {
             p_kwargs.set_item("repair_context", ctx)?;
         }
         // Fresh metrics after the repairs: verification and health_after are measured.
-        p_kwargs.set_item("metrics_provider", integration_layer.getattr("get_all_metrics")?)?;
+        p_kwargs.set_item(
+            "metrics_provider",
+            integration_layer.getattr("get_all_metrics")?,
+        )?;
         let healing_pipeline = class(py, "healing_pipeline", "HealingPipeline")?.call(
             (&detection_engine, &classification_engine, &repair_engines),
             Some(&p_kwargs),
         )?;
-        let config = autorepair_config.as_ref().map(|c| c.clone_ref(py)).unwrap_or_else(|| py.None());
+        let config = autorepair_config
+            .as_ref()
+            .map(|c| c.clone_ref(py))
+            .unwrap_or_else(|| py.None());
         let autorepair_engine = class(py, "autorepair_engine", "AutorepairEngine")?.call1((
             &healing_pipeline,
             &integration_layer,
@@ -151,9 +165,20 @@ impl HealingController {
             layers,
             config_given: autorepair_config,
             init_time,
-            uptime: Mutex::new(Uptime { started: None, frozen: 0.0, running: false }),
+            uptime: Mutex::new(Uptime {
+                started: None,
+                frozen: 0.0,
+                running: false,
+            }),
         };
-        controller.publish(py, EventType::CONTROLLER_INITIALIZED, &[("timestamp", iso(&init_time).into_pyobject(py)?.into_any().unbind())])?;
+        controller.publish(
+            py,
+            EventType::CONTROLLER_INITIALIZED,
+            &[(
+                "timestamp",
+                iso(&init_time).into_pyobject(py)?.into_any().unbind(),
+            )],
+        )?;
         Ok(controller)
     }
 
@@ -162,7 +187,9 @@ impl HealingController {
         for (k, v) in items {
             data.set_item(k, v)?;
         }
-        self.event_hooks.bind(py).call_method1("publish_event", (t.value(), data))?;
+        self.event_hooks
+            .bind(py)
+            .call_method1("publish_event", (t.value(), data))?;
         Ok(())
     }
 
@@ -176,9 +203,18 @@ impl HealingController {
 
     /// The faza30 component of health: FAZA 30's own state (the reference never supplied it).
     fn self_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let det = self.detection_engine.bind(py).call_method0("get_statistics")?;
-        let pipe = self.healing_pipeline.bind(py).call_method0("get_statistics")?;
-        let auto = self.autorepair_engine.bind(py).call_method0("get_statistics")?;
+        let det = self
+            .detection_engine
+            .bind(py)
+            .call_method0("get_statistics")?;
+        let pipe = self
+            .healing_pipeline
+            .bind(py)
+            .call_method0("get_statistics")?;
+        let auto = self
+            .autorepair_engine
+            .bind(py)
+            .call_method0("get_statistics")?;
         let out = PyDict::new(py);
         out.set_item("active_faults", det.get_item("active_faults")?)?;
         out.set_item("critical_faults", det.get_item("critical_active")?)?;
@@ -190,7 +226,10 @@ impl HealingController {
         Ok(out)
     }
 
-    fn cycle_summary<'py>(py: Python<'py>, result: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    fn cycle_summary<'py>(
+        py: Python<'py>,
+        result: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         out.set_item("cycle_id", result.getattr("cycle_id")?)?;
         out.set_item("outcome", result.getattr("outcome")?.getattr("value")?)?;
@@ -200,13 +239,22 @@ impl HealingController {
         Ok(out)
     }
 
-    fn same_wiring(&self, py: Python<'_>, layers: &[Option<Py<PyAny>>; 7], config: &Option<Py<PyAny>>) -> bool {
+    fn same_wiring(
+        &self,
+        py: Python<'_>,
+        layers: &[Option<Py<PyAny>>; 7],
+        config: &Option<Py<PyAny>>,
+    ) -> bool {
         let same = |a: &Option<Py<PyAny>>, b: &Option<Py<PyAny>>| match (a, b) {
             (_, None) => true,
             (Some(x), Some(y)) => x.as_ptr() == y.as_ptr(),
             (None, Some(y)) => y.is_none(py),
         };
-        layers.iter().zip(self.layers.iter()).all(|(given, have)| same(have, given)) && same(&self.config_given, config)
+        layers
+            .iter()
+            .zip(self.layers.iter())
+            .all(|(given, have)| same(have, given))
+            && same(&self.config_given, config)
     }
 }
 
@@ -236,10 +284,20 @@ impl HealingController {
         stabilize_seconds: f64,
     ) -> PyResult<Self> {
         if !stabilize_seconds.is_finite() || stabilize_seconds < 0.0 {
-            return Err(PyValueError::new_err(format!("stabilize_seconds must be a finite number >= 0, got {stabilize_seconds}")));
+            return Err(PyValueError::new_err(format!(
+                "stabilize_seconds must be a finite number >= 0, got {stabilize_seconds}"
+            )));
         }
         let layers = layer_args(
-            [faza25_orchestrator, faza27_task_graph, faza27_5_optimizer, faza28_agent_loop, faza28_5_meta_layer, faza29_governance, event_bus],
+            [
+                faza25_orchestrator,
+                faza27_task_graph,
+                faza27_5_optimizer,
+                faza28_agent_loop,
+                faza28_5_meta_layer,
+                faza29_governance,
+                event_bus,
+            ],
             py,
         );
         let config = autorepair_config.filter(|c| !c.is_none(py));
@@ -252,7 +310,14 @@ impl HealingController {
                 )));
             }
         }
-        Self::build(py, layers, config, snapshot_dir.filter(|d| !d.is_none(py)), max_snapshots, stabilize_seconds)
+        Self::build(
+            py,
+            layers,
+            config,
+            snapshot_dir.filter(|d| !d.is_none(py)),
+            max_snapshots,
+            stabilize_seconds,
+        )
     }
 
     /// Starts the auto-repair loop: `await controller.start()`.
@@ -279,7 +344,11 @@ impl HealingController {
             }
         };
         if started {
-            let mode = auto.getattr("config")?.getattr("mode")?.getattr("value")?.unbind();
+            let mode = auto
+                .getattr("config")?
+                .getattr("mode")?
+                .getattr("value")?
+                .unbind();
             self.publish(py, EventType::CONTROLLER_STARTED, &[("mode", mode)])?;
         }
         Ok(awaitable)
@@ -300,7 +369,11 @@ impl HealingController {
         };
         if was_running {
             let uptime = this.uptime_seconds().into_pyobject(py)?.into_any().unbind();
-            this.publish(py, EventType::CONTROLLER_STOPPED, &[("uptime_seconds", uptime)])?;
+            this.publish(
+                py,
+                EventType::CONTROLLER_STOPPED,
+                &[("uptime_seconds", uptime)],
+            )?;
         }
         Ok(awaitable)
     }
@@ -378,7 +451,10 @@ impl HealingController {
         // Looking must not take the rate deltas the loop will read.
         let peek = PyDict::new(py);
         peek.set_item("advance_baselines", false)?;
-        let metrics = self.integration_layer.bind(py).call_method("get_all_metrics", (), Some(&peek))?;
+        let metrics =
+            self.integration_layer
+                .bind(py)
+                .call_method("get_all_metrics", (), Some(&peek))?;
         let kwargs = PyDict::new(py);
         for (key, kw) in [
             ("faza25", "faza25_metrics"),
@@ -423,25 +499,46 @@ impl HealingController {
     /// Status in time that follows the active faults, not the history.
     fn get_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let auto = self.autorepair_engine.bind(py);
-        let det_stats = self.detection_engine.bind(py).call_method0("get_statistics")?;
-        let recent = self.healing_pipeline.bind(py).call_method1("get_recent_cycles", (5,))?;
+        let det_stats = self
+            .detection_engine
+            .bind(py)
+            .call_method0("get_statistics")?;
+        let recent = self
+            .healing_pipeline
+            .bind(py)
+            .call_method1("get_recent_cycles", (5,))?;
         let recent_len = recent.len()?;
         let last = if recent_len > 0 {
             // Newest first: [0] is the latest cycle.
-            recent.get_item(0)?.getattr("outcome")?.getattr("value")?.unbind()
+            recent
+                .get_item(0)?
+                .getattr("outcome")?
+                .getattr("value")?
+                .unbind()
         } else {
             py.None()
         };
         let out = PyDict::new(py);
         out.set_item("running", self.is_running(py))?;
         out.set_item("uptime_seconds", self.uptime_seconds())?;
-        out.set_item("autorepair_mode", auto.getattr("config")?.getattr("mode")?.getattr("value")?)?;
-        out.set_item("throttle_state", auto.call_method0("get_throttle_state")?.getattr("value")?)?;
+        out.set_item(
+            "autorepair_mode",
+            auto.getattr("config")?.getattr("mode")?.getattr("value")?,
+        )?;
+        out.set_item(
+            "throttle_state",
+            auto.call_method0("get_throttle_state")?.getattr("value")?,
+        )?;
         out.set_item("active_faults", det_stats.get_item("active_faults")?)?;
         out.set_item("critical_faults", det_stats.get_item("critical_active")?)?;
         out.set_item("recent_healing_cycles", recent_len)?;
         out.set_item("last_healing_success", last)?;
-        out.set_item("integration_status", self.integration_layer.bind(py).call_method0("get_integration_status")?)?;
+        out.set_item(
+            "integration_status",
+            self.integration_layer
+                .bind(py)
+                .call_method0("get_integration_status")?,
+        )?;
         out.set_item("timestamp", iso(&now()))?;
         Ok(out)
     }
@@ -453,8 +550,18 @@ impl HealingController {
         controller.set_item("running", self.is_running(py))?;
         controller.set_item("uptime_seconds", self.uptime_seconds())?;
         out.set_item("controller", controller)?;
-        out.set_item("detection", self.detection_engine.bind(py).call_method0("get_statistics")?)?;
-        out.set_item("classification", self.classification_engine.bind(py).call_method0("get_statistics")?)?;
+        out.set_item(
+            "detection",
+            self.detection_engine
+                .bind(py)
+                .call_method0("get_statistics")?,
+        )?;
+        out.set_item(
+            "classification",
+            self.classification_engine
+                .bind(py)
+                .call_method0("get_statistics")?,
+        )?;
         let repair = PyDict::new(py);
         for (name, engine) in [
             ("graph", &self.graph_repair_engine),
@@ -465,18 +572,47 @@ impl HealingController {
             repair.set_item(name, engine.bind(py).call_method0("get_statistics")?)?;
         }
         out.set_item("repair", repair)?;
-        out.set_item("pipeline", self.healing_pipeline.bind(py).call_method0("get_statistics")?)?;
-        out.set_item("snapshots", self.snapshot_manager.bind(py).call_method0("get_statistics")?)?;
-        out.set_item("health", self.health_engine.bind(py).call_method0("get_statistics")?)?;
-        out.set_item("autorepair", self.autorepair_engine.bind(py).call_method0("get_statistics")?)?;
-        out.set_item("integration", self.integration_layer.bind(py).call_method0("get_statistics")?)?;
-        out.set_item("events", self.event_hooks.bind(py).call_method0("get_statistics")?)?;
+        out.set_item(
+            "pipeline",
+            self.healing_pipeline
+                .bind(py)
+                .call_method0("get_statistics")?,
+        )?;
+        out.set_item(
+            "snapshots",
+            self.snapshot_manager
+                .bind(py)
+                .call_method0("get_statistics")?,
+        )?;
+        out.set_item(
+            "health",
+            self.health_engine.bind(py).call_method0("get_statistics")?,
+        )?;
+        out.set_item(
+            "autorepair",
+            self.autorepair_engine
+                .bind(py)
+                .call_method0("get_statistics")?,
+        )?;
+        out.set_item(
+            "integration",
+            self.integration_layer
+                .bind(py)
+                .call_method0("get_statistics")?,
+        )?;
+        out.set_item(
+            "events",
+            self.event_hooks.bind(py).call_method0("get_statistics")?,
+        )?;
         Ok(out)
     }
 
     /// Runs one healing cycle now (no sleep) and returns its summary.
     fn force_healing_cycle<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let result = self.autorepair_engine.bind(py).call_method0("force_healing_cycle")?;
+        let result = self
+            .autorepair_engine
+            .bind(py)
+            .call_method0("force_healing_cycle")?;
         if result.is_none() {
             let out = PyDict::new(py);
             out.set_item("error", "No healing cycle executed")?;
@@ -489,17 +625,29 @@ impl HealingController {
     fn force_healing_cycle_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let glue = py.import(format!("{PKG}._runtime"))?;
-        let auto = slf.get().autorepair_engine.bind(py).getattr("force_healing_cycle_async")?;
+        let auto = slf
+            .get()
+            .autorepair_engine
+            .bind(py)
+            .getattr("force_healing_cycle_async")?;
         let summarize = slf.getattr("_summarize")?;
         glue.getattr("then")?.call1((auto, summarize))
     }
 
-    fn _summarize<'py>(&self, py: Python<'py>, result: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    fn _summarize<'py>(
+        &self,
+        py: Python<'py>,
+        result: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         Self::cycle_summary(py, &result)
     }
 
     #[pyo3(signature = (snapshot_type=None))]
-    fn create_snapshot<'py>(&self, py: Python<'py>, snapshot_type: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn create_snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        snapshot_type: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let snapshot_type = match snapshot_type {
             Some(t) => t,
             None => pyo3::types::PyString::new(py, "manual").into_any(),
@@ -509,23 +657,39 @@ impl HealingController {
         let kwargs = PyDict::new(py);
         kwargs.set_item("snapshot_type", snapshot_type)?;
         kwargs.set_item("metadata", metadata)?;
-        self.snapshot_manager.bind(py).call_method("create_snapshot", (), Some(&kwargs))
+        self.snapshot_manager
+            .bind(py)
+            .call_method("create_snapshot", (), Some(&kwargs))
     }
 
-    fn restore_snapshot<'py>(&self, py: Python<'py>, snapshot_id: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.snapshot_manager.bind(py).call_method1("restore_snapshot", (snapshot_id,))
+    fn restore_snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        snapshot_id: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.snapshot_manager
+            .bind(py)
+            .call_method1("restore_snapshot", (snapshot_id,))
     }
 
     fn set_autorepair_mode(&self, py: Python<'_>, mode: Bound<'_, PyAny>) -> PyResult<()> {
-        let enum_cls = py.import(format!("{PKG}.enums"))?.getattr("AutorepairMode")?;
+        let enum_cls = py
+            .import(format!("{PKG}.enums"))?
+            .getattr("AutorepairMode")?;
         let member = enum_cls.call1((mode,))?;
-        self.autorepair_engine.bind(py).call_method1("set_mode", (member,))?;
+        self.autorepair_engine
+            .bind(py)
+            .call_method1("set_mode", (member,))?;
         Ok(())
     }
 
     /// Active faults; with `include_resolved`, also those resolved but still in the history.
     #[pyo3(signature = (include_resolved=false))]
-    fn get_faults<'py>(&self, py: Python<'py>, include_resolved: bool) -> PyResult<Bound<'py, PyDict>> {
+    fn get_faults<'py>(
+        &self,
+        py: Python<'py>,
+        include_resolved: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let det = self.detection_engine.bind(py);
         let active = det.call_method0("get_active_faults")?;
         let faults = PyList::empty(py);
@@ -545,7 +709,11 @@ impl HealingController {
         };
         for f in active.try_iter()? {
             let f = f?;
-            if f.getattr("severity")?.getattr("value")?.extract::<String>()? == "critical" {
+            if f.getattr("severity")?
+                .getattr("value")?
+                .extract::<String>()?
+                == "critical"
+            {
                 critical += 1;
             }
             seen.insert(f.getattr("fault_id")?.extract::<String>()?);
@@ -620,7 +788,15 @@ pub fn get_healing_controller(
     force_new: bool,
 ) -> PyResult<Py<HealingController>> {
     let layers = layer_args(
-        [faza25_orchestrator, faza27_task_graph, faza27_5_optimizer, faza28_agent_loop, faza28_5_meta_layer, faza29_governance, event_bus],
+        [
+            faza25_orchestrator,
+            faza27_task_graph,
+            faza27_5_optimizer,
+            faza28_agent_loop,
+            faza28_5_meta_layer,
+            faza29_governance,
+            event_bus,
+        ],
         py,
     );
     let config = autorepair_config.filter(|c| !c.is_none(py));
@@ -638,7 +814,10 @@ pub fn get_healing_controller(
         }
     }
     // Built without holding the lock: construction runs Python code.
-    let built = Py::new(py, HealingController::build(py, layers, config, None, 50, 0.0)?)?;
+    let built = Py::new(
+        py,
+        HealingController::build(py, layers, config, None, 50, 0.0)?,
+    )?;
     let mut slot = GLOBAL.lock();
     if !force_new {
         if let Some(existing) = slot.as_ref() {

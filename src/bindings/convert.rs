@@ -52,7 +52,11 @@ enum ErrKind {
 
 impl WalkError {
     fn new(kind: ErrKind, message: impl Into<String>) -> Self {
-        WalkError { kind, message: message.into(), path: Vec::new() }
+        WalkError {
+            kind,
+            message: message.into(),
+            path: Vec::new(),
+        }
     }
     fn at(mut self, segment: String) -> Self {
         self.path.push(segment);
@@ -101,14 +105,20 @@ fn walk_inner(
         } else if let Ok(v) = i.extract::<u64>() {
             sink.uint(v);
         } else {
-            return Err(WalkError::new(ErrKind::Value, "integer does not fit in 64 bits"));
+            return Err(WalkError::new(
+                ErrKind::Value,
+                "integer does not fit in 64 bits",
+            ));
         }
         return Ok(());
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
         if !v.is_finite() {
-            return Err(WalkError::new(ErrKind::Value, format!("{v} is not a finite number")));
+            return Err(WalkError::new(
+                ErrKind::Value,
+                format!("{v} is not a finite number"),
+            ));
         }
         sink.float(v);
         return Ok(());
@@ -116,7 +126,11 @@ fn walk_inner(
     let is_dict = obj.cast::<PyDict>().is_ok();
     let is_seq = obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok();
     if !(is_dict || is_seq) {
-        let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        let type_name = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into());
         return Err(WalkError::new(
             ErrKind::Type,
             format!("a value of type {type_name} cannot be stored (only dict, list, tuple, str, int, float, bool and None)"),
@@ -124,10 +138,16 @@ fn walk_inner(
     }
     let ptr = obj.as_ptr();
     if stack.contains(&ptr) {
-        return Err(WalkError::new(ErrKind::Value, "the container contains itself"));
+        return Err(WalkError::new(
+            ErrKind::Value,
+            "the container contains itself",
+        ));
     }
     if stack.len() >= MAX_DEPTH {
-        return Err(WalkError::new(ErrKind::Value, format!("nested deeper than {MAX_DEPTH} levels")));
+        return Err(WalkError::new(
+            ErrKind::Value,
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
     }
     stack.push(ptr);
     let result = if let Ok(dict) = obj.cast::<PyDict>() {
@@ -185,8 +205,15 @@ fn dict_key(k: &Bound<'_, PyAny>) -> Result<String, WalkError> {
             return Ok(crate::engine::pyfmt::float_repr(v));
         }
     }
-    let type_name = k.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-    Err(WalkError::new(ErrKind::Type, format!("dict keys must be str, int, float, bool or None, not {type_name}")))
+    let type_name = k
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    Err(WalkError::new(
+        ErrKind::Type,
+        format!("dict keys must be str, int, float, bool or None, not {type_name}"),
+    ))
 }
 
 /// Builds a `serde_json::Value` from the walk.
@@ -231,7 +258,11 @@ impl JsonSink for ValueBuilder {
         self.put(Value::Number(v.into()))
     }
     fn float(&mut self, v: f64) {
-        self.put(Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null))
+        self.put(
+            Number::from_f64(v)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+        )
     }
     fn string(&mut self, v: &str) {
         self.put(Value::String(v.to_owned()))
@@ -245,7 +276,8 @@ impl JsonSink for ValueBuilder {
         }
     }
     fn begin_object(&mut self, len: usize) {
-        self.stack.push(Frame::Object(Map::with_capacity(len), None))
+        self.stack
+            .push(Frame::Object(Map::with_capacity(len), None))
     }
     fn key(&mut self, k: &str) {
         if let Some(Frame::Object(_, key)) = self.stack.last_mut() {
@@ -268,7 +300,10 @@ pub struct JsonWriter<'a> {
 
 impl<'a> JsonWriter<'a> {
     pub fn new(out: &'a mut Vec<u8>) -> Self {
-        JsonWriter { out, need_comma: Vec::new() }
+        JsonWriter {
+            out,
+            need_comma: Vec::new(),
+        }
     }
     fn before_value(&mut self) {
         if let Some(last) = self.need_comma.last_mut() {
@@ -291,7 +326,8 @@ impl JsonSink for JsonWriter<'_> {
     }
     fn boolean(&mut self, v: bool) {
         self.before_value();
-        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
     }
     fn int(&mut self, v: i64) {
         self.before_value();
@@ -304,7 +340,8 @@ impl JsonSink for JsonWriter<'_> {
     fn float(&mut self, v: f64) {
         self.before_value();
         // Python's repr form, so a float stays a float when read back (1.0, not 1).
-        self.out.extend_from_slice(crate::engine::pyfmt::float_repr(v).as_bytes());
+        self.out
+            .extend_from_slice(crate::engine::pyfmt::float_repr(v).as_bytes());
     }
     fn string(&mut self, v: &str) {
         self.before_value();
@@ -355,8 +392,14 @@ pub fn to_map(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Map<String
         Some(o) if o.is_none() => Ok(Map::new()),
         Some(o) => {
             if o.cast::<PyDict>().is_err() {
-                let type_name = o.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-                return Err(PyTypeError::new_err(format!("{what} must be a dict, got {type_name}")));
+                let type_name = o
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                return Err(PyTypeError::new_err(format!(
+                    "{what} must be a dict, got {type_name}"
+                )));
             }
             match to_value(o, what)? {
                 Value::Object(map) => Ok(map),
@@ -428,27 +471,49 @@ pub fn datetime_to_py(py: Python<'_>, dt: &NaiveDateTime) -> PyResult<Py<PyAny>>
 pub fn datetime_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<NaiveDateTime> {
     let get = |name: &str| -> PyResult<u32> { obj.getattr(name)?.extract::<u32>() };
     let parts = (|| -> PyResult<NaiveDateTime> {
-        let date = NaiveDate::from_ymd_opt(obj.getattr("year")?.extract::<i32>()?, get("month")?, get("day")?)
-            .ok_or_else(|| PyValueError::new_err("invalid date"))?;
-        date.and_hms_micro_opt(get("hour")?, get("minute")?, get("second")?, get("microsecond")?)
-            .ok_or_else(|| PyValueError::new_err("invalid time"))
+        let date = NaiveDate::from_ymd_opt(
+            obj.getattr("year")?.extract::<i32>()?,
+            get("month")?,
+            get("day")?,
+        )
+        .ok_or_else(|| PyValueError::new_err("invalid date"))?;
+        date.and_hms_micro_opt(
+            get("hour")?,
+            get("minute")?,
+            get("second")?,
+            get("microsecond")?,
+        )
+        .ok_or_else(|| PyValueError::new_err("invalid time"))
     })();
     parts.map_err(|_| {
-        let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        PyTypeError::new_err(format!("{what} must be a datetime.datetime, got {type_name}"))
+        let type_name = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        PyTypeError::new_err(format!(
+            "{what} must be a datetime.datetime, got {type_name}"
+        ))
     })
 }
 
 /// The Python type name of a value, for error messages.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// An int argument: TypeError for anything but an int (bool included), ValueError when it
 /// does not fit in 64 bits, both naming the argument.
 pub fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
     if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {
-        return Err(PyTypeError::new_err(format!("{what} must be an int, got {}", type_name(obj))));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, got {}",
+            type_name(obj)
+        )));
     }
-    obj.extract::<i64>().map_err(|_| PyValueError::new_err(format!("{what} is out of range")))
+    obj.extract::<i64>()
+        .map_err(|_| PyValueError::new_err(format!("{what} is out of range")))
 }

@@ -12,8 +12,8 @@ use super::enums;
 use super::errors::IntoPyResult;
 use super::record::Lazy;
 use crate::engine::detection_engine::{
-    self as engine, AnomalyMethod, Change, DetectInput, Fault, Layer, Rule, DEFAULT_MAX_METRICS, DEFAULT_THRESHOLD,
-    DEFAULT_WINDOW_SIZE,
+    self as engine, AnomalyMethod, Change, DetectInput, Fault, Layer, Rule, DEFAULT_MAX_METRICS,
+    DEFAULT_THRESHOLD, DEFAULT_WINDOW_SIZE,
 };
 use crate::engine::pyfmt::float_repr;
 use parking_lot::Mutex;
@@ -72,7 +72,9 @@ fn enum_value<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     }
     match obj.getattr("value") {
         Ok(v) => Ok(v),
-        Err(err) if err.is_instance_of::<pyo3::exceptions::PyAttributeError>(obj.py()) => Ok(obj.clone()),
+        Err(err) if err.is_instance_of::<pyo3::exceptions::PyAttributeError>(obj.py()) => {
+            Ok(obj.clone())
+        }
         Err(err) => Err(err),
     }
 }
@@ -98,7 +100,12 @@ impl DetectedFault {
             description: lazy_description(fault),
             metrics: lazy_metrics(fault),
             timestamp: Lazy::later(move |py| datetime_to_py(py, &timestamp)),
-            predicted: Lazy::ready(PyBool::new(py, fault.predicted).to_owned().into_any().unbind()),
+            predicted: Lazy::ready(
+                PyBool::new(py, fault.predicted)
+                    .to_owned()
+                    .into_any()
+                    .unbind(),
+            ),
             core: Some(fault.clone()),
             modified: false,
         })
@@ -116,7 +123,9 @@ impl DetectedFault {
 
 /// Points a tracked fault's object at a refreshed engine fault (same id, new values).
 fn refresh(py: Python<'_>, object: &Py<DetectedFault>, fault: &Arc<Fault>) {
-    let Ok(mut obj) = object.bind(py).try_borrow_mut() else { return };
+    let Ok(mut obj) = object.bind(py).try_borrow_mut() else {
+        return;
+    };
     let old_description = std::mem::replace(&mut obj.description, lazy_description(fault));
     let old_metrics = std::mem::replace(&mut obj.metrics, lazy_metrics(fault));
     obj.core = Some(fault.clone());
@@ -134,7 +143,15 @@ static LAYER_KEYS: PyOnceLock<Vec<Vec<Py<PyString>>>> = PyOnceLock::new();
 
 fn layer_keys(py: Python<'_>) -> &'static [Vec<Py<PyString>>] {
     LAYER_KEYS.get_or_init(py, || {
-        Layer::ALL.iter().map(|l| l.keys().iter().map(|k| PyString::intern(py, k.name).unbind()).collect()).collect()
+        Layer::ALL
+            .iter()
+            .map(|l| {
+                l.keys()
+                    .iter()
+                    .map(|k| PyString::intern(py, k.name).unbind())
+                    .collect()
+            })
+            .collect()
     })
 }
 
@@ -151,11 +168,17 @@ fn number_of(v: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<Option
         let x = v.cast::<PyFloat>().map(|f| f.value()).unwrap_or(f64::NAN);
         return match Number::from_f64(x) {
             Some(n) => Ok(Some(n)),
-            None => Err(PyValueError::new_err(format!("{}: {} is not a finite number", path(), float_repr(x)))),
+            None => Err(PyValueError::new_err(format!(
+                "{}: {} is not a finite number",
+                path(),
+                float_repr(x)
+            ))),
         };
     }
     // bool is an int subclass, but not a number here.
-    let Ok(i) = v.cast::<PyInt>() else { return Ok(None) };
+    let Ok(i) = v.cast::<PyInt>() else {
+        return Ok(None);
+    };
     if v.is_instance_of::<PyBool>() {
         return Ok(None);
     }
@@ -165,7 +188,10 @@ fn number_of(v: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<Option
     if let Ok(x) = i.extract::<u64>() {
         return Ok(Some(x.into()));
     }
-    Err(PyValueError::new_err(format!("{}: integer does not fit in 64 bits", path())))
+    Err(PyValueError::new_err(format!(
+        "{}: integer does not fit in 64 bits",
+        path()
+    )))
 }
 
 /// A scalar (number, bool, None, str) as a JSON value, or `None` for containers and other
@@ -187,10 +213,21 @@ fn scalar_of(v: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<Option
 }
 
 /// Reads one layer argument into `input`. `None` and `{}` leave the layer out.
-fn read_layer(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>, layer: Layer, input: &mut DetectInput) -> PyResult<()> {
-    let Some(arg) = arg.filter(|a| !a.is_none()) else { return Ok(()) };
+fn read_layer(
+    py: Python<'_>,
+    arg: Option<&Bound<'_, PyAny>>,
+    layer: Layer,
+    input: &mut DetectInput,
+) -> PyResult<()> {
+    let Some(arg) = arg.filter(|a| !a.is_none()) else {
+        return Ok(());
+    };
     let dict = arg.cast::<PyDict>().map_err(|_| {
-        PyTypeError::new_err(format!("{} must be a dict or None, got {}", layer.param(), type_name(arg)))
+        PyTypeError::new_err(format!(
+            "{} must be a dict or None, got {}",
+            layer.param(),
+            type_name(arg)
+        ))
     })?;
     if dict.is_empty() {
         return Ok(());
@@ -208,14 +245,21 @@ fn read_layer(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>, layer: Layer, inpu
             Some(slot) => Some(slot),
             None => {
                 // Keys that are not str are not metrics.
-                let Ok(text) = k.cast::<PyString>() else { continue };
+                let Ok(text) = k.cast::<PyString>() else {
+                    continue;
+                };
                 let text = text.to_cow()?;
                 match keys.iter().position(|key| key.name == text) {
                     Some(slot) => Some(slot),
                     None => {
                         if let Some(number) = number_of(&v, || key_path(layer, &text))? {
                             let name = Cow::Owned(text.into_owned());
-                            numbers.push(engine::LayerNumber { layer, slot: None, name, number });
+                            numbers.push(engine::LayerNumber {
+                                layer,
+                                slot: None,
+                                name,
+                                number,
+                            });
                         }
                         None
                     }
@@ -228,7 +272,12 @@ fn read_layer(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>, layer: Layer, inpu
             Some(value) => {
                 if let Value::Number(n) = &value {
                     let name = Cow::Borrowed(key.name);
-                    numbers.push(engine::LayerNumber { layer, slot: Some(key.slot), name, number: n.clone() });
+                    numbers.push(engine::LayerNumber {
+                        layer,
+                        slot: Some(key.slot),
+                        name,
+                        number: n.clone(),
+                    });
                 }
                 values.set_slot(slot, value);
             }
@@ -258,10 +307,17 @@ pub struct AnomalyDetector {
 
 fn window_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!("window_size must be an int, got {}", type_name(obj))));
+        return Err(PyTypeError::new_err(format!(
+            "window_size must be an int, got {}",
+            type_name(obj)
+        )));
     }
     // Out-of-range values go to the engine's range check as 0, which it refuses.
-    let n = obj.extract::<i64>().ok().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let n = obj
+        .extract::<i64>()
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
     if n == 0 {
         return Err(PyValueError::new_err(format!(
             "window_size must be between 2 and {}, got {}",
@@ -274,13 +330,19 @@ fn window_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
 
 fn real_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
     if obj.is_instance_of::<PyString>() || obj.is_instance_of::<pyo3::types::PyBytes>() {
-        return Err(PyTypeError::new_err(format!("{what} must be a real number, got {}", type_name(obj))));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a real number, got {}",
+            type_name(obj)
+        )));
     }
     obj.extract::<f64>().map_err(|err| {
         if err.is_instance_of::<pyo3::exceptions::PyOverflowError>(obj.py()) {
             PyValueError::new_err(format!("{what} is too large for a float"))
         } else {
-            PyTypeError::new_err(format!("{what} must be a real number, got {}", type_name(obj)))
+            PyTypeError::new_err(format!(
+                "{what} must be a real number, got {}",
+                type_name(obj)
+            ))
         }
     })
 }
@@ -306,18 +368,36 @@ impl AnomalyDetector {
         method: &str,
         max_metrics: usize,
     ) -> PyResult<Self> {
-        let window = window_size.map(window_arg).transpose()?.unwrap_or(DEFAULT_WINDOW_SIZE);
-        let threshold = threshold.map(|t| real_arg(t, "threshold")).transpose()?.unwrap_or(DEFAULT_THRESHOLD);
+        let window = window_size
+            .map(window_arg)
+            .transpose()?
+            .unwrap_or(DEFAULT_WINDOW_SIZE);
+        let threshold = threshold
+            .map(|t| real_arg(t, "threshold"))
+            .transpose()?
+            .unwrap_or(DEFAULT_THRESHOLD);
         let method = AnomalyMethod::parse(method).py_err()?;
-        let detector = engine::AnomalyDetector::new(window, threshold, method, max_metrics).py_err()?;
-        Ok(AnomalyDetector { inner: Arc::new(Mutex::new(detector)) })
+        let detector =
+            engine::AnomalyDetector::new(window, threshold, method, max_metrics).py_err()?;
+        Ok(AnomalyDetector {
+            inner: Arc::new(Mutex::new(detector)),
+        })
     }
 
     /// Whether `value` is anomalous for `metric_name`; the value is then added to its window.
-    fn detect_anomaly(&self, metric_name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn detect_anomaly(
+        &self,
+        metric_name: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         let name = metric_name
             .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("metric_name must be a str, got {}", type_name(metric_name))))?
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "metric_name must be a str, got {}",
+                    type_name(metric_name)
+                ))
+            })?
             .to_cow()?;
         engine::AnomalyDetector::check_name(&name).py_err()?;
         let x = match value.cast::<PyFloat>() {
@@ -325,7 +405,10 @@ impl AnomalyDetector {
             Err(_) => real_arg(value, "value")?,
         };
         if !x.is_finite() {
-            return Err(PyValueError::new_err(format!("value must be a finite number, got {}", float_repr(x))));
+            return Err(PyValueError::new_err(format!(
+                "value must be a finite number, got {}",
+                float_repr(x)
+            )));
         }
         Ok(self.inner.lock().observe(&name, x))
     }
@@ -371,11 +454,15 @@ impl AnomalyDetector {
             let d = self.inner.lock();
             (
                 d.window_size(),
-                d.series().into_iter().map(|(k, v)| (k.to_string(), v.iter().copied().collect())).collect(),
+                d.series()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.iter().copied().collect()))
+                    .collect(),
             )
         };
-        let deque = DEQUE
-            .get_or_try_init(py, || -> PyResult<_> { Ok(py.import("collections")?.getattr("deque")?.unbind()) })?;
+        let deque = DEQUE.get_or_try_init(py, || -> PyResult<_> {
+            Ok(py.import("collections")?.getattr("deque")?.unbind())
+        })?;
         let out = PyDict::new(py);
         for (name, values) in series {
             out.set_item(name, deque.bind(py).call1((values, window))?)?;
@@ -428,19 +515,30 @@ impl DetectionRule {
         self.rule.layer().param()
     }
 
-    fn __call__(&self, py: Python<'_>, metrics: &Bound<'_, PyAny>) -> PyResult<Option<Py<DetectedFault>>> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        metrics: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Py<DetectedFault>>> {
         let layer = self.rule.layer();
         let mut input = DetectInput::default();
         read_layer(py, Some(metrics), layer, &mut input)?;
         let values = input.layer(layer).cloned().unwrap_or_default();
         match self.rule.evaluate(&values).py_err()? {
-            Some(fault) => Ok(Some(Py::new(py, DetectedFault::from_engine(py, &Arc::new(fault))?)?)),
+            Some(fault) => Ok(Some(Py::new(
+                py,
+                DetectedFault::from_engine(py, &Arc::new(fault))?,
+            )?)),
             None => Ok(None),
         }
     }
 
     fn __repr__(&self) -> String {
-        format!("<DetectionRule {} on {}>", self.rule.name(), self.rule.layer().param())
+        format!(
+            "<DetectionRule {} on {}>",
+            self.rule.name(),
+            self.rule.layer().param()
+        )
     }
 }
 
@@ -470,7 +568,10 @@ static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// Logs at INFO on the module's logger. Logging problems never fail a detection.
 fn log_info(py: Python<'_>, message: String) {
     let logger = LOGGER.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py.import("logging")?.call_method1("getLogger", (MODULE,))?.unbind())
+        Ok(py
+            .import("logging")?
+            .call_method1("getLogger", (MODULE,))?
+            .unbind())
     });
     if let Ok(logger) = logger {
         if let Err(err) = logger.bind(py).call_method1("info", (message,)) {
@@ -481,7 +582,9 @@ fn log_info(py: Python<'_>, message: String) {
 
 fn fault_ids_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err("fault_ids must be a list of fault id strings, not a single str"));
+        return Err(PyTypeError::new_err(
+            "fault_ids must be a list of fault id strings, not a single str",
+        ));
     }
     let ok_container = obj.is_instance_of::<PyList>()
         || obj.is_instance_of::<PyTuple>()
@@ -496,9 +599,12 @@ fn fault_ids_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let mut ids = Vec::new();
     for (i, item) in obj.try_iter()?.enumerate() {
         let item = item?;
-        let s = item
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("fault_ids[{i}] must be a str, got {}", type_name(&item))))?;
+        let s = item.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "fault_ids[{i}] must be a str, got {}",
+                type_name(&item)
+            ))
+        })?;
         ids.push(s.to_cow()?.into_owned());
     }
     Ok(ids)
@@ -516,7 +622,9 @@ fn window_seconds_arg(seconds: f64) -> PyResult<Duration> {
 
 impl DetectionEngine {
     pub fn create(py: Python<'_>) -> PyResult<Self> {
-        let detector = AnomalyDetector { inner: Arc::new(Mutex::new(engine::AnomalyDetector::default())) };
+        let detector = AnomalyDetector {
+            inner: Arc::new(Mutex::new(engine::AnomalyDetector::default())),
+        };
         let shared = detector.shared();
         Ok(DetectionEngine {
             core: Mutex::new(engine::DetectionEngine::new(shared)),
@@ -526,7 +634,11 @@ impl DetectionEngine {
     }
 
     /// One detection pass over Python layer dicts (for the pipeline and the controller).
-    pub fn detect(&self, py: Python<'_>, layers: [Option<&Bound<'_, PyAny>>; 5]) -> PyResult<Vec<Py<DetectedFault>>> {
+    pub fn detect(
+        &self,
+        py: Python<'_>,
+        layers: [Option<&Bound<'_, PyAny>>; 5],
+    ) -> PyResult<Vec<Py<DetectedFault>>> {
         let mut input = DetectInput::with_capacity(16);
         for (layer, arg) in Layer::ALL.into_iter().zip(layers) {
             read_layer(py, arg, layer, &mut input)?;
@@ -558,14 +670,24 @@ impl DetectionEngine {
             }
         }
         if detection.opened > 0 || detection.cleared > 0 {
-            log_info(py, format!("Detected {} new fault(s), {} cleared", detection.opened, detection.cleared));
+            log_info(
+                py,
+                format!(
+                    "Detected {} new fault(s), {} cleared",
+                    detection.opened, detection.cleared
+                ),
+            );
         }
         drop(detection);
         Ok(out)
     }
 
     /// Python objects for engine faults, creating (and attaching) the missing ones.
-    fn objects(&self, py: Python<'_>, faults: Vec<(Arc<Fault>, Option<Handle>)>) -> PyResult<Vec<Py<DetectedFault>>> {
+    fn objects(
+        &self,
+        py: Python<'_>,
+        faults: Vec<(Arc<Fault>, Option<Handle>)>,
+    ) -> PyResult<Vec<Py<DetectedFault>>> {
         let mut out = Vec::with_capacity(faults.len());
         let mut created = Vec::new();
         for (fault, handle) in faults {
@@ -620,12 +742,25 @@ impl DetectionEngine {
         faza28_5_metrics: Option<&Bound<'_, PyAny>>,
         faza29_metrics: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<Py<DetectedFault>>> {
-        self.detect(py, [faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics])
+        self.detect(
+            py,
+            [
+                faza25_metrics,
+                faza27_metrics,
+                faza28_metrics,
+                faza28_5_metrics,
+                faza29_metrics,
+            ],
+        )
     }
 
     /// Predicts an error-rate spike from the last 10 entries of `metrics_history` (a list of
     /// dicts with `error_rate`, or `task_success_rate`). Predictions are not tracked.
-    fn predict_failures(&self, py: Python<'_>, metrics_history: &Bound<'_, PyAny>) -> PyResult<Vec<Py<DetectedFault>>> {
+    fn predict_failures(
+        &self,
+        py: Python<'_>,
+        metrics_history: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Py<DetectedFault>>> {
         let list = metrics_history.cast::<PyList>().ok();
         let tuple = metrics_history.cast::<PyTuple>().ok();
         let len = match (&list, &tuple) {
@@ -652,10 +787,16 @@ impl DetectionEngine {
             };
             let item = &item;
             let dict = item.cast::<PyDict>().map_err(|_| {
-                PyTypeError::new_err(format!("metrics_history[{i}] must be a dict, got {}", type_name(item)))
+                PyTypeError::new_err(format!(
+                    "metrics_history[{i}] must be a dict, got {}",
+                    type_name(item)
+                ))
             })?;
             let mut entry = Map::new();
-            for key in [engine::keys::ERROR_RATE.name, engine::keys::TASK_SUCCESS_RATE.name] {
+            for key in [
+                engine::keys::ERROR_RATE.name,
+                engine::keys::TASK_SUCCESS_RATE.name,
+            ] {
                 if let Some(v) = dict.get_item(key)? {
                     let path = || format!("metrics_history[{i}]['{key}']");
                     let value = match scalar_of(&v, path)? {
@@ -667,8 +808,15 @@ impl DetectionEngine {
             }
             entries.push(entry);
         }
-        let predicted = self.core.lock().predict_from_tail(&entries, start).py_err()?;
-        predicted.into_iter().map(|f| Py::new(py, DetectedFault::from_engine(py, &Arc::new(f))?)).collect()
+        let predicted = self
+            .core
+            .lock()
+            .predict_from_tail(&entries, start)
+            .py_err()?;
+        predicted
+            .into_iter()
+            .map(|f| Py::new(py, DetectedFault::from_engine(py, &Arc::new(f))?))
+            .collect()
     }
 
     /// The active faults, oldest first.
@@ -684,7 +832,11 @@ impl DetectionEngine {
 
     /// Closes the active faults with these ids (a list, tuple or set of str); returns how
     /// many were closed. A condition that persists is detected again as a new fault.
-    fn clear_resolved_faults(&self, py: Python<'_>, fault_ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+    fn clear_resolved_faults(
+        &self,
+        py: Python<'_>,
+        fault_ids: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
         let ids = fault_ids_arg(fault_ids)?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let (cleared, dropped) = self.core.lock().clear_resolved(&refs);
@@ -703,7 +855,10 @@ impl DetectionEngine {
         let out = stats_dict(py, &s.stats, false)?;
         out.set_item(pyo3::intern!(py, "active_faults"), s.active_faults)?;
         out.set_item(pyo3::intern!(py, "critical_active"), s.critical_active)?;
-        out.set_item(pyo3::intern!(py, "total_detections"), s.stats.total_detections)?;
+        out.set_item(
+            pyo3::intern!(py, "total_detections"),
+            s.stats.total_detections,
+        )?;
         Ok(out)
     }
 
@@ -724,9 +879,14 @@ impl DetectionEngine {
     #[setter]
     fn set_anomaly_detector(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let detector = value.cast::<AnomalyDetector>().map_err(|_| {
-            PyTypeError::new_err(format!("anomaly_detector must be an AnomalyDetector, got {}", type_name(value)))
+            PyTypeError::new_err(format!(
+                "anomaly_detector must be an AnomalyDetector, got {}",
+                type_name(value)
+            ))
         })?;
-        self.core.lock().set_anomaly_detector(detector.get().shared());
+        self.core
+            .lock()
+            .set_anomaly_detector(detector.get().shared());
         let old = std::mem::replace(&mut *self.detector.lock(), detector.clone().unbind());
         drop(old);
         Ok(())
@@ -757,7 +917,11 @@ impl DetectionEngine {
         }
         // Two threads may race to build it; the first dict wins and both return it.
         let _ = self.rules.set(dict.unbind());
-        Ok(self.rules.get().map(|r| r.clone_ref(py)).unwrap_or_else(|| PyDict::new(py).unbind()))
+        Ok(self
+            .rules
+            .get()
+            .map(|r| r.clone_ref(py))
+            .unwrap_or_else(|| PyDict::new(py).unbind()))
     }
 
     #[getter]
@@ -795,7 +959,11 @@ impl DetectionEngine {
     }
 }
 
-fn stats_dict<'py>(py: Python<'py>, s: &engine::DetectionStats, with_total: bool) -> PyResult<Bound<'py, PyDict>> {
+fn stats_dict<'py>(
+    py: Python<'py>,
+    s: &engine::DetectionStats,
+    with_total: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     use pyo3::intern;
     let out = PyDict::new(py);
     out.set_item(intern!(py, "faults_detected"), s.faults_detected)?;

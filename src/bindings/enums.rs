@@ -17,7 +17,10 @@ const ENUMS_MODULE: &str = "senti_os.core.faza30.enums";
 fn load_class<E: ValueEnum>(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
     let module = py.import(ENUMS_MODULE)?;
     let class = module.getattr(E::CLASS)?;
-    let list = py.get_type::<PyList>().call1((class,))?.cast_into::<PyList>()?;
+    let list = py
+        .get_type::<PyList>()
+        .call1((class,))?
+        .cast_into::<PyList>()?;
     if list.len() != E::ALL.len() {
         return Err(PyTypeError::new_err(format!(
             "{} in {ENUMS_MODULE} has {} members, the engine expects {}",
@@ -57,14 +60,28 @@ fn members<E: ValueEnum>(py: Python<'_>) -> PyResult<&'static [Py<PyAny>]> {
         use crate::engine::repair_strategies::RepairStatus;
         use crate::engine::snapshot_manager::SnapshotType;
         load!(
-            FaultSeverity, FaultSource, FaultCategory, RepairPriority, RepairStatus, SnapshotType,
-            HealthLevel, TrendDirection, EventType, AutorepairMode, ThrottleState, HealingStage, HealingOutcome
+            FaultSeverity,
+            FaultSource,
+            FaultCategory,
+            RepairPriority,
+            RepairStatus,
+            SnapshotType,
+            HealthLevel,
+            TrendDirection,
+            EventType,
+            AutorepairMode,
+            ThrottleState,
+            HealingStage,
+            HealingOutcome
         );
         Ok(map)
     })?;
-    all.get(E::CLASS)
-        .map(|v| v.as_slice())
-        .ok_or_else(|| PyTypeError::new_err(format!("enum {} is not registered with the engine", E::CLASS)))
+    all.get(E::CLASS).map(|v| v.as_slice()).ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "enum {} is not registered with the engine",
+            E::CLASS
+        ))
+    })
 }
 
 /// The Python member for an engine variant.
@@ -83,7 +100,11 @@ pub fn from_py<E: ValueEnum>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<E> 
     let text = if let Ok(s) = obj.cast::<PyString>() {
         s.to_cow()?.into_owned()
     } else {
-        let class_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let class_name = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         if class_name == E::CLASS {
             // A member of a same-named enum loaded another way (e.g. a reloaded module).
             obj.getattr("value")?.extract::<String>()?

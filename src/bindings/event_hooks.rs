@@ -13,7 +13,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
-
 py_record! {
     /// One published event: its type value, payload, time and source.
     pub struct FazaEvent in "senti_os.core.faza30.event_hooks" {
@@ -54,23 +53,36 @@ pub struct EventHooks {
 fn limit_arg(limit: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
     let limit = super::convert::int_arg(limit, what)?;
     if limit < 0 {
-        return Err(PyValueError::new_err(format!("{what} must be 0 or more, got {limit}")));
+        return Err(PyValueError::new_err(format!(
+            "{what} must be 0 or more, got {limit}"
+        )));
     }
     Ok(limit as usize)
 }
 
 impl EventHooks {
     pub fn new_with_bus(event_bus: Option<Py<PyAny>>) -> Self {
-        EventHooks { store: Mutex::new(EventStore::default()), bus: Mutex::new(event_bus) }
+        EventHooks {
+            store: Mutex::new(EventStore::default()),
+            bus: Mutex::new(event_bus),
+        }
     }
 
     /// Publishes from Rust (the controller and pipeline use this).
-    pub fn publish(&self, py: Python<'_>, t: EventType, data: Option<Bound<'_, PyDict>>) -> PyResult<()> {
+    pub fn publish(
+        &self,
+        py: Python<'_>,
+        t: EventType,
+        data: Option<Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
         let payload: Payload = data.map(|d| Arc::new(d.into_any().unbind()));
         let published = self.store.lock().publish(t, payload.clone(), now());
         drop(published.evicted);
         if !published.subscribers.is_empty() {
-            let event = Py::new(py, FazaEvent::from_engine(py, t, &payload, published.timestamp))?;
+            let event = Py::new(
+                py,
+                FazaEvent::from_engine(py, t, &payload, published.timestamp),
+            )?;
             for callback in &published.subscribers {
                 if let Err(err) = callback.bind(py).call1((event.clone_ref(py),)) {
                     self.store.lock().record_subscriber_error();
@@ -88,8 +100,14 @@ impl EventHooks {
         Ok(())
     }
 
-    fn events_to_py(py: Python<'_>, events: Vec<(EventType, Payload, NaiveDateTime)>) -> PyResult<Vec<Py<FazaEvent>>> {
-        events.into_iter().map(|(t, d, ts)| Py::new(py, FazaEvent::from_engine(py, t, &d, ts))).collect()
+    fn events_to_py(
+        py: Python<'_>,
+        events: Vec<(EventType, Payload, NaiveDateTime)>,
+    ) -> PyResult<Vec<Py<FazaEvent>>> {
+        events
+            .into_iter()
+            .map(|(t, d, ts)| Py::new(py, FazaEvent::from_engine(py, t, &d, ts)))
+            .collect()
     }
 }
 
@@ -130,10 +148,9 @@ fn data_arg<'py>(data: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py,
     match data {
         None => Ok(None),
         Some(d) if d.is_none() => Ok(None),
-        Some(d) => d
-            .cast::<PyDict>()
-            .map(|d| Some(d.clone()))
-            .map_err(|_| PyTypeError::new_err(format!("data must be a dict or None, got {}", type_name(d)))),
+        Some(d) => d.cast::<PyDict>().map(|d| Some(d.clone())).map_err(|_| {
+            PyTypeError::new_err(format!("data must be a dict or None, got {}", type_name(d)))
+        }),
     }
 }
 
@@ -148,36 +165,61 @@ impl EventHooks {
     /// The FAZA 28 event bus events are forwarded to, or None.
     #[getter]
     fn event_bus(&self, py: Python<'_>) -> Py<PyAny> {
-        self.bus.lock().as_ref().map(|b| b.clone_ref(py)).unwrap_or_else(|| py.None())
+        self.bus
+            .lock()
+            .as_ref()
+            .map(|b| b.clone_ref(py))
+            .unwrap_or_else(|| py.None())
     }
 
     #[setter]
     fn set_event_bus(&self, py: Python<'_>, bus: Py<PyAny>) {
-        let old = std::mem::replace(&mut *self.bus.lock(), if bus.is_none(py) { None } else { Some(bus) });
+        let old = std::mem::replace(
+            &mut *self.bus.lock(),
+            if bus.is_none(py) { None } else { Some(bus) },
+        );
         drop(old);
     }
 
     /// Publishes an event. `event_type` is an EventType or its value; other strings are
     /// refused, so a typo cannot create a new event type.
     #[pyo3(signature = (event_type, data=None))]
-    fn publish_event(&self, py: Python<'_>, event_type: &Bound<'_, PyAny>, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn publish_event(
+        &self,
+        py: Python<'_>,
+        event_type: &Bound<'_, PyAny>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let t = event_type_arg(event_type)?;
         let data = data_arg(data)?;
         self.publish(py, t, data)
     }
 
-    fn subscribe(&self, event_type: &Bound<'_, PyAny>, callback: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn subscribe(
+        &self,
+        event_type: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let t = event_type_arg(event_type)?;
         if !callback.is_callable() {
-            return Err(PyTypeError::new_err(format!("callback must be callable, got {}", type_name(callback))));
+            return Err(PyTypeError::new_err(format!(
+                "callback must be callable, got {}",
+                type_name(callback)
+            )));
         }
-        self.store.lock().subscribe(t, Arc::new(callback.clone().unbind()));
+        self.store
+            .lock()
+            .subscribe(t, Arc::new(callback.clone().unbind()));
         Ok(())
     }
 
     /// Removes the first subscription of `callback` (compared with `==`, so a bound method
     /// fetched again still matches). Returns whether one was removed.
-    fn unsubscribe(&self, event_type: &Bound<'_, PyAny>, callback: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn unsubscribe(
+        &self,
+        event_type: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         let py = event_type.py();
         let t = event_type_arg(event_type)?;
         let current = self.store.lock().subscribers(t);
@@ -186,20 +228,30 @@ impl EventHooks {
         });
         let Some(index) = found else { return Ok(false) };
         let target = current[index].clone();
-        let removed = self.store.lock().remove_subscriber_at(t, index, |c| Arc::ptr_eq(c, &target));
+        let removed = self
+            .store
+            .lock()
+            .remove_subscriber_at(t, index, |c| Arc::ptr_eq(c, &target));
         drop(current);
         Ok(removed.is_some())
     }
 
     #[pyo3(signature = (limit=None), text_signature = "($self, limit=50)")]
-    fn get_event_history(&self, py: Python<'_>, limit: Option<Bound<'_, PyAny>>) -> PyResult<Vec<Py<FazaEvent>>> {
+    fn get_event_history(
+        &self,
+        py: Python<'_>,
+        limit: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<Py<FazaEvent>>> {
         let limit = match limit {
             Some(l) => limit_arg(&l, "limit")?,
             None => 50,
         };
         let events: Vec<_> = {
             let store = self.store.lock();
-            store.history(limit).map(|e| (e.event_type, e.data.clone(), e.timestamp)).collect()
+            store
+                .history(limit)
+                .map(|e| (e.event_type, e.data.clone(), e.timestamp))
+                .collect()
         };
         Self::events_to_py(py, events)
     }
@@ -218,7 +270,11 @@ impl EventHooks {
         };
         let events: Vec<_> = {
             let store = self.store.lock();
-            store.history_of(t, limit).into_iter().map(|e| (e.event_type, e.data.clone(), e.timestamp)).collect()
+            store
+                .history_of(t, limit)
+                .into_iter()
+                .map(|e| (e.event_type, e.data.clone(), e.timestamp))
+                .collect()
         };
         Self::events_to_py(py, events)
     }
@@ -237,7 +293,13 @@ impl EventHooks {
         out.set_item("event_types_seen", stats.events_by_type.len())?;
         let top = PyList::empty(py);
         for (t, n) in &stats.top_events {
-            top.append(PyTuple::new(py, [t.value().into_pyobject(py)?.into_any(), n.into_pyobject(py)?.into_any()])?)?;
+            top.append(PyTuple::new(
+                py,
+                [
+                    t.value().into_pyobject(py)?.into_any(),
+                    n.into_pyobject(py)?.into_any(),
+                ],
+            )?)?;
         }
         out.set_item("top_events", top)?;
         out.set_item("subscriber_errors", stats.subscriber_errors)?;
@@ -251,27 +313,75 @@ impl EventHooks {
         drop(old);
     }
 
-    fn publish_fault_detected(&self, py: Python<'_>, fault_id: Py<PyAny>, severity: Py<PyAny>, fault_type: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::FAULT_DETECTED, &[("fault_id", fault_id), ("severity", severity), ("fault_type", fault_type)])
+    fn publish_fault_detected(
+        &self,
+        py: Python<'_>,
+        fault_id: Py<PyAny>,
+        severity: Py<PyAny>,
+        fault_type: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.publish_kv(
+            py,
+            EventType::FAULT_DETECTED,
+            &[
+                ("fault_id", fault_id),
+                ("severity", severity),
+                ("fault_type", fault_type),
+            ],
+        )
     }
     fn publish_fault_resolved(&self, py: Python<'_>, fault_id: Py<PyAny>) -> PyResult<()> {
         self.publish_kv(py, EventType::FAULT_RESOLVED, &[("fault_id", fault_id)])
     }
-    fn publish_critical_fault(&self, py: Python<'_>, fault_id: Py<PyAny>, description: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::CRITICAL_FAULT, &[("fault_id", fault_id), ("description", description)])
+    fn publish_critical_fault(
+        &self,
+        py: Python<'_>,
+        fault_id: Py<PyAny>,
+        description: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.publish_kv(
+            py,
+            EventType::CRITICAL_FAULT,
+            &[("fault_id", fault_id), ("description", description)],
+        )
     }
-    fn publish_repair_started(&self, py: Python<'_>, fault_id: Py<PyAny>, repair_type: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::REPAIR_STARTED, &[("fault_id", fault_id), ("repair_type", repair_type)])
+    fn publish_repair_started(
+        &self,
+        py: Python<'_>,
+        fault_id: Py<PyAny>,
+        repair_type: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.publish_kv(
+            py,
+            EventType::REPAIR_STARTED,
+            &[("fault_id", fault_id), ("repair_type", repair_type)],
+        )
     }
-    fn publish_repair_completed(&self, py: Python<'_>, fault_id: Py<PyAny>, repair_type: Py<PyAny>, success: Py<PyAny>, duration: Py<PyAny>) -> PyResult<()> {
+    fn publish_repair_completed(
+        &self,
+        py: Python<'_>,
+        fault_id: Py<PyAny>,
+        repair_type: Py<PyAny>,
+        success: Py<PyAny>,
+        duration: Py<PyAny>,
+    ) -> PyResult<()> {
         self.publish_kv(
             py,
             EventType::REPAIR_COMPLETED,
-            &[("fault_id", fault_id), ("repair_type", repair_type), ("success", success), ("duration", duration)],
+            &[
+                ("fault_id", fault_id),
+                ("repair_type", repair_type),
+                ("success", success),
+                ("duration", duration),
+            ],
         )
     }
     fn publish_healing_cycle_started(&self, py: Python<'_>, cycle_id: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::HEALING_CYCLE_STARTED, &[("cycle_id", cycle_id)])
+        self.publish_kv(
+            py,
+            EventType::HEALING_CYCLE_STARTED,
+            &[("cycle_id", cycle_id)],
+        )
     }
     fn publish_healing_cycle_completed(
         &self,
@@ -294,17 +404,46 @@ impl EventHooks {
             ],
         )
     }
-    fn publish_health_computed(&self, py: Python<'_>, overall_score: Py<PyAny>, level: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::HEALTH_COMPUTED, &[("overall_score", overall_score), ("level", level)])
+    fn publish_health_computed(
+        &self,
+        py: Python<'_>,
+        overall_score: Py<PyAny>,
+        level: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.publish_kv(
+            py,
+            EventType::HEALTH_COMPUTED,
+            &[("overall_score", overall_score), ("level", level)],
+        )
     }
     fn publish_health_critical(&self, py: Python<'_>, overall_score: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::HEALTH_CRITICAL, &[("overall_score", overall_score)])
+        self.publish_kv(
+            py,
+            EventType::HEALTH_CRITICAL,
+            &[("overall_score", overall_score)],
+        )
     }
-    fn publish_snapshot_created(&self, py: Python<'_>, snapshot_id: Py<PyAny>, snapshot_type: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::SNAPSHOT_CREATED, &[("snapshot_id", snapshot_id), ("snapshot_type", snapshot_type)])
+    fn publish_snapshot_created(
+        &self,
+        py: Python<'_>,
+        snapshot_id: Py<PyAny>,
+        snapshot_type: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.publish_kv(
+            py,
+            EventType::SNAPSHOT_CREATED,
+            &[
+                ("snapshot_id", snapshot_id),
+                ("snapshot_type", snapshot_type),
+            ],
+        )
     }
     fn publish_snapshot_restored(&self, py: Python<'_>, snapshot_id: Py<PyAny>) -> PyResult<()> {
-        self.publish_kv(py, EventType::SNAPSHOT_RESTORED, &[("snapshot_id", snapshot_id)])
+        self.publish_kv(
+            py,
+            EventType::SNAPSHOT_RESTORED,
+            &[("snapshot_id", snapshot_id)],
+        )
     }
     fn publish_autorepair_throttled(&self, py: Python<'_>, reason: Py<PyAny>) -> PyResult<()> {
         self.publish_kv(py, EventType::AUTOREPAIR_THROTTLED, &[("reason", reason)])
@@ -343,7 +482,12 @@ impl EventHooks {
 }
 
 impl EventHooks {
-    fn publish_kv(&self, py: Python<'_>, t: EventType, items: &[(&str, Py<PyAny>)]) -> PyResult<()> {
+    fn publish_kv(
+        &self,
+        py: Python<'_>,
+        t: EventType,
+        items: &[(&str, Py<PyAny>)],
+    ) -> PyResult<()> {
         let data = PyDict::new(py);
         for (k, v) in items {
             data.set_item(k, v.bind(py))?;

@@ -24,7 +24,8 @@ use super::event_hooks::EventHooks;
 use super::health_engine::HealthEngine;
 use super::record::{self, Lazy};
 use super::repair_strategies::{
-    AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult, RepairStrategy, SchedulerRepairEngine,
+    AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairDone, RepairResult,
+    RepairStrategy, SchedulerRepairEngine,
 };
 use super::runtime::{self, CallError, Caller, HostLoop};
 use super::snapshot_manager::SnapshotManager;
@@ -33,9 +34,10 @@ use crate::engine::detection_engine::FaultSeverity;
 use crate::engine::enums::ValueEnum;
 use crate::engine::event_hooks::EventType;
 use crate::engine::healing_pipeline::{
-    condition_present, formula_health, CycleData, CycleHistory, FaultRecord, HealingOutcome, HealingStage,
-    HealthSource, LearnedRecord, LearningTable, PipelineStats, RepairRecord, SnapshotRecord, DEFAULT_HISTORY_SIZE,
-    HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE, MAX_STABILIZE_SECONDS, NOT_ADMITTED,
+    condition_present, formula_health, CycleData, CycleHistory, FaultRecord, HealingOutcome,
+    HealingStage, HealthSource, LearnedRecord, LearningTable, PipelineStats, RepairRecord,
+    SnapshotRecord, DEFAULT_HISTORY_SIZE, HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE,
+    MAX_STABILIZE_SECONDS, NOT_ADMITTED,
 };
 use crate::engine::repair_strategies::{claims, handler_for, EngineKind, RepairStatus};
 use crate::engine::value::Metrics;
@@ -49,8 +51,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The five layer parameters, in order.
-const LAYER_PARAMS: [&str; 5] =
-    ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics"];
+const LAYER_PARAMS: [&str; 5] = [
+    "faza25_metrics",
+    "faza27_metrics",
+    "faza28_metrics",
+    "faza28_5_metrics",
+    "faza29_metrics",
+];
 /// The same layers as `IntegrationLayer.get_all_metrics()` names them.
 const LAYER_SHORT: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza29"];
 // The signatures spell the defaults as literals so Python shows them: history_size=1000 (the
@@ -126,9 +133,21 @@ fn truncate(mut s: String) -> String {
 
 /// "ExceptionType: message", as results record errors.
 fn error_text(py: Python<'_>, err: &PyErr) -> String {
-    let kind = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
-    let msg = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-    truncate(if msg.is_empty() { kind } else { format!("{kind}: {msg}") })
+    let kind = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let msg = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    truncate(if msg.is_empty() {
+        kind
+    } else {
+        format!("{kind}: {msg}")
+    })
 }
 
 /// KeyboardInterrupt, SystemExit, CancelledError and the like stop the cycle; everything
@@ -138,7 +157,10 @@ fn is_fatal(py: Python<'_>, err: &PyErr) -> bool {
 }
 
 /// `getattr(obj, name)`, None when missing or None; other errors are returned.
-fn attr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn attr<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     match obj.getattr(name) {
         Ok(v) if v.is_none() => Ok(None),
         Ok(v) => Ok(Some(v)),
@@ -148,7 +170,10 @@ fn attr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<O
 }
 
 /// A field of a fault object, or of a dict used as one.
-fn field<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn field<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = obj.cast::<PyDict>() {
         return Ok(d.get_item(name)?.filter(|v| !v.is_none()));
     }
@@ -161,7 +186,12 @@ fn label(obj: &Bound<'_, PyAny>) -> Option<String> {
         return s.to_cow().ok().map(|c| c.into_owned());
     }
     let value = obj.getattr(intern!(obj.py(), "value")).ok()?;
-    value.cast::<PyString>().ok()?.to_cow().ok().map(|c| c.into_owned())
+    value
+        .cast::<PyString>()
+        .ok()?
+        .to_cow()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// A real number attribute (bools and non-numbers give None).
@@ -196,9 +226,12 @@ fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<EngineKind> {
 /// Checks that `obj` has the methods the pipeline calls (a raising attribute is an error too).
 fn require_methods(obj: &Bound<'_, PyAny>, what: &str, methods: &[&str]) -> PyResult<()> {
     for m in methods {
-        let present = obj
-            .hasattr(*m)
-            .map_err(|e| PyTypeError::new_err(format!("{what}: reading .{m} raised {}", error_text(obj.py(), &e))))?;
+        let present = obj.hasattr(*m).map_err(|e| {
+            PyTypeError::new_err(format!(
+                "{what}: reading .{m} raised {}",
+                error_text(obj.py(), &e)
+            ))
+        })?;
         if !present {
             return Err(PyTypeError::new_err(format!(
                 "{what} must provide {}(), got {} without it",
@@ -242,25 +275,43 @@ fn check_repair_engines(engines: &Bound<'_, PyAny>) -> PyResult<()> {
         ))
     })?;
     for (k, v) in dict.iter() {
-        let name = k
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k))))?;
+        let name = k.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "repair_engines keys must be str, got {}",
+                type_name(&k)
+            ))
+        })?;
         if engine_kind(&v).is_none() {
-            require_methods(&v, &format!("repair_engines['{}']", name.to_cow()?), &["can_repair", "repair"])?;
+            require_methods(
+                &v,
+                &format!("repair_engines['{}']", name.to_cow()?),
+                &["can_repair", "repair"],
+            )?;
         }
     }
     Ok(())
 }
 
-fn check_callable_or_none(obj: &Option<Py<PyAny>>, py: Python<'_>, what: &str, dict_ok: bool) -> PyResult<()> {
+fn check_callable_or_none(
+    obj: &Option<Py<PyAny>>,
+    py: Python<'_>,
+    what: &str,
+    dict_ok: bool,
+) -> PyResult<()> {
     let Some(o) = obj else { return Ok(()) };
     let o = o.bind(py);
     if o.is_callable() || (dict_ok && o.is_instance_of::<PyDict>()) {
         return Ok(());
     }
-    let expected =
-        if dict_ok { "a dict or a zero-argument callable returning one" } else { "a zero-argument callable" };
-    Err(PyTypeError::new_err(format!("{what} must be {expected}, got {}", type_name(o))))
+    let expected = if dict_ok {
+        "a dict or a zero-argument callable returning one"
+    } else {
+        "a zero-argument callable"
+    };
+    Err(PyTypeError::new_err(format!(
+        "{what} must be {expected}, got {}",
+        type_name(o)
+    )))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -336,7 +387,8 @@ pub struct AdmissionRequest<'a> {
     pub severity: Option<String>,
 }
 
-pub type Admission = std::sync::Arc<dyn Fn(&AdmissionRequest<'_>) -> Result<(), String> + Send + Sync>;
+pub type Admission =
+    std::sync::Arc<dyn Fn(&AdmissionRequest<'_>) -> Result<(), String> + Send + Sync>;
 
 /// Per-call overrides of the pipeline's settings (None keeps the pipeline's value).
 #[derive(Default)]
@@ -361,7 +413,12 @@ impl HealingPipeline {
 
     /// The newest `limit` results, newest first.
     pub fn recent(&self, py: Python<'_>, limit: usize) -> Vec<Py<HealingResult>> {
-        self.state.lock().history.newest_first(limit).map(|r| r.clone_ref(py)).collect()
+        self.state
+            .lock()
+            .history
+            .newest_first(limit)
+            .map(|r| r.clone_ref(py))
+            .collect()
     }
 }
 
@@ -437,7 +494,9 @@ fn build_pipeline(
 
 fn check_detection(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     if obj.is_none() {
-        return Err(PyTypeError::new_err("detection_engine must be a DetectionEngine, got None"));
+        return Err(PyTypeError::new_err(
+            "detection_engine must be a DetectionEngine, got None",
+        ));
     }
     if obj.is_instance_of::<DetectionEngine>() {
         return Ok(());
@@ -447,7 +506,9 @@ fn check_detection(obj: &Bound<'_, PyAny>) -> PyResult<()> {
 
 fn check_classification(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     if obj.is_none() {
-        return Err(PyTypeError::new_err("classification_engine must be a ClassificationEngine, got None"));
+        return Err(PyTypeError::new_err(
+            "classification_engine must be a ClassificationEngine, got None",
+        ));
     }
     require_methods(obj, "classification_engine", &["classify_fault"])
 }
@@ -456,7 +517,11 @@ fn check_snapshot_manager(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     if obj.is_instance_of::<SnapshotManager>() {
         return Ok(());
     }
-    require_methods(obj, "snapshot_manager", &["create_snapshot", "restore_snapshot"])
+    require_methods(
+        obj,
+        "snapshot_manager",
+        &["create_snapshot", "restore_snapshot"],
+    )
 }
 
 fn check_hooks(obj: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -470,7 +535,9 @@ fn check_hooks(obj: &Bound<'_, PyAny>) -> PyResult<()> {
 fn metrics_args(args: [Option<&Bound<'_, PyAny>>; 5]) -> PyResult<[Option<Py<PyAny>>; 5]> {
     let mut out: [Option<Py<PyAny>>; 5] = Default::default();
     for (i, arg) in args.into_iter().enumerate() {
-        let Some(a) = arg.filter(|a| !a.is_none()) else { continue };
+        let Some(a) = arg.filter(|a| !a.is_none()) else {
+            continue;
+        };
         if !a.is_instance_of::<PyDict>() {
             return Err(PyTypeError::new_err(format!(
                 "{} must be a dict or None, got {}",
@@ -545,9 +612,26 @@ impl HealingPipeline {
         metrics_provider: Option<Py<PyAny>>,
     ) -> PyResult<Py<HealingResult>> {
         let py = slf.py();
-        let metrics = metrics_args([faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics])?;
-        let options = cycle_options(py, dry_run, stabilize_seconds, repair_context, metrics_provider)?;
-        runtime::block_on(run_cycle(slf.clone().unbind(), Caller::Inline, metrics, options))
+        let metrics = metrics_args([
+            faza25_metrics,
+            faza27_metrics,
+            faza28_metrics,
+            faza28_5_metrics,
+            faza29_metrics,
+        ])?;
+        let options = cycle_options(
+            py,
+            dry_run,
+            stabilize_seconds,
+            repair_context,
+            metrics_provider,
+        )?;
+        runtime::block_on(run_cycle(
+            slf.clone().unbind(),
+            Caller::Inline,
+            metrics,
+            options,
+        ))
     }
 
     /// `execute_healing_cycle` as an awaitable, for asyncio code: the cycle runs on the
@@ -571,16 +655,35 @@ impl HealingPipeline {
         metrics_provider: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let metrics = metrics_args([faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics])?;
-        let options = cycle_options(py, dry_run, stabilize_seconds, repair_context, metrics_provider)?;
+        let metrics = metrics_args([
+            faza25_metrics,
+            faza27_metrics,
+            faza28_metrics,
+            faza28_5_metrics,
+            faza29_metrics,
+        ])?;
+        let options = cycle_options(
+            py,
+            dry_run,
+            stabilize_seconds,
+            repair_context,
+            metrics_provider,
+        )?;
         let host = HostLoop::current(py).ok_or_else(|| {
-            PyRuntimeError::new_err("execute_healing_cycle_async needs a running event loop; await it from a coroutine")
+            PyRuntimeError::new_err(
+                "execute_healing_cycle_async needs a running event loop; await it from a coroutine",
+            )
         })?;
         let timeout = slf.borrow().parts.lock().callback_timeout;
         let pipeline = slf.clone().unbind();
-        let caller = Caller::Host { host: host.clone(), timeout };
+        let caller = Caller::Host {
+            host: host.clone(),
+            timeout,
+        };
         runtime::spawn_awaitable(py, &host, async move {
-            run_cycle(pipeline, caller, metrics, options).await.map(|r| r.into_any())
+            run_cycle(pipeline, caller, metrics, options)
+                .await
+                .map(|r| r.into_any())
         })
     }
 
@@ -610,7 +713,9 @@ impl HealingPipeline {
     #[pyo3(signature = (limit=10))]
     fn get_recent_cycles(&self, py: Python<'_>, limit: i64) -> PyResult<Vec<Py<HealingResult>>> {
         if limit < 0 {
-            return Err(PyValueError::new_err(format!("limit must be 0 or more, got {limit}")));
+            return Err(PyValueError::new_err(format!(
+                "limit must be 0 or more, got {limit}"
+            )));
         }
         Ok(self.recent(py, limit as usize))
     }
@@ -620,7 +725,11 @@ impl HealingPipeline {
     fn get_learning_table<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let entries: Vec<(String, String, LearnedRecord)> = {
             let st = self.state.lock();
-            st.learning.entries().into_iter().map(|(t, e, r)| (t.to_owned(), e.to_owned(), r)).collect()
+            st.learning
+                .entries()
+                .into_iter()
+                .map(|(t, e, r)| (t.to_owned(), e.to_owned(), r))
+                .collect()
         };
         let out = PyList::empty(py);
         for (t, e, r) in entries {
@@ -663,7 +772,10 @@ impl HealingPipeline {
     #[setter]
     fn set_classification_engine(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
         check_classification(value)?;
-        let old = std::mem::replace(&mut self.parts.lock().classification, value.clone().unbind());
+        let old = std::mem::replace(
+            &mut self.parts.lock().classification,
+            value.clone().unbind(),
+        );
         drop(old);
         Ok(())
     }
@@ -676,14 +788,21 @@ impl HealingPipeline {
     #[setter]
     fn set_repair_engines(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
         check_repair_engines(value)?;
-        let old = std::mem::replace(&mut self.parts.lock().repair_engines, value.clone().unbind());
+        let old = std::mem::replace(
+            &mut self.parts.lock().repair_engines,
+            value.clone().unbind(),
+        );
         drop(old);
         Ok(())
     }
 
     #[getter]
     fn snapshot_manager(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.parts.lock().snapshot_manager.as_ref().map(|o| o.clone_ref(py))
+        self.parts
+            .lock()
+            .snapshot_manager
+            .as_ref()
+            .map(|o| o.clone_ref(py))
     }
     #[setter]
     fn set_snapshot_manager(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
@@ -701,7 +820,11 @@ impl HealingPipeline {
 
     #[getter]
     fn health_engine(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.parts.lock().health_engine.as_ref().map(|o| o.clone_ref(py))
+        self.parts
+            .lock()
+            .health_engine
+            .as_ref()
+            .map(|o| o.clone_ref(py))
     }
     #[setter]
     fn set_health_engine(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
@@ -719,7 +842,11 @@ impl HealingPipeline {
 
     #[getter]
     fn event_hooks(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.parts.lock().event_hooks.as_ref().map(|o| o.clone_ref(py))
+        self.parts
+            .lock()
+            .event_hooks
+            .as_ref()
+            .map(|o| o.clone_ref(py))
     }
     #[setter]
     fn set_event_hooks(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
@@ -737,7 +864,11 @@ impl HealingPipeline {
 
     #[getter]
     fn repair_context(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.parts.lock().repair_context.as_ref().map(|o| o.clone_ref(py))
+        self.parts
+            .lock()
+            .repair_context
+            .as_ref()
+            .map(|o| o.clone_ref(py))
     }
     #[setter]
     fn set_repair_context(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
@@ -753,7 +884,11 @@ impl HealingPipeline {
 
     #[getter]
     fn metrics_provider(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.parts.lock().metrics_provider.as_ref().map(|o| o.clone_ref(py))
+        self.parts
+            .lock()
+            .metrics_provider
+            .as_ref()
+            .map(|o| o.clone_ref(py))
     }
     #[setter]
     fn set_metrics_provider(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
@@ -814,9 +949,15 @@ impl HealingPipeline {
             visit.call(&p.detection)?;
             visit.call(&p.classification)?;
             visit.call(&p.repair_engines)?;
-            for o in [&p.snapshot_manager, &p.health_engine, &p.event_hooks, &p.repair_context, &p.metrics_provider]
-                .into_iter()
-                .flatten()
+            for o in [
+                &p.snapshot_manager,
+                &p.health_engine,
+                &p.event_hooks,
+                &p.repair_context,
+                &p.metrics_provider,
+            ]
+            .into_iter()
+            .flatten()
             {
                 visit.call(o)?;
             }
@@ -853,7 +994,14 @@ fn cycle_options(
     check_callable_or_none(&repair_context, py, "repair_context", true)?;
     let metrics_provider = optional(metrics_provider, py);
     check_callable_or_none(&metrics_provider, py, "metrics_provider", false)?;
-    Ok(CycleOptions { admission: None, dry_run, stabilize_seconds, repair_context, metrics_provider, forced: false })
+    Ok(CycleOptions {
+        admission: None,
+        dry_run,
+        stabilize_seconds,
+        repair_context,
+        metrics_provider,
+        forced: false,
+    })
 }
 
 /// create_healing_pipeline(detection_engine, classification_engine, repair_engines,
@@ -922,11 +1070,18 @@ impl EventBatch {
     }
 }
 
-fn publish_one(py: Python<'_>, hooks: &Bound<'_, PyAny>, t: EventType, data: Bound<'_, PyDict>) -> PyResult<()> {
+fn publish_one(
+    py: Python<'_>,
+    hooks: &Bound<'_, PyAny>,
+    t: EventType,
+    data: Bound<'_, PyDict>,
+) -> PyResult<()> {
     if let Ok(native) = hooks.cast::<EventHooks>() {
         return native.borrow().publish(py, t, Some(data));
     }
-    hooks.call_method1(intern!(py, "publish_event"), (t.value(), data)).map(|_| ())
+    hooks
+        .call_method1(intern!(py, "publish_event"), (t.value(), data))
+        .map(|_| ())
 }
 
 /// `verify(fault)` for the repair engines when the caller gave a metrics provider but no
@@ -942,9 +1097,13 @@ struct FreshVerifier {
 impl FreshVerifier {
     fn __call__(&self, py: Python<'_>, fault: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let answer = self.provider.bind(py).call0()?;
-        let (fresh, _) = parse_fresh(&answer).map_err(|e| PyTypeError::new_err(format!("metrics_provider {e}")))?;
-        let fault_type = field(fault, intern!(py, "fault_type"))?.and_then(|t| label(&t)).unwrap_or_default();
-        let layer = crate::engine::detection_engine::Rule::from_name(&fault_type).map(|r| r.layer().index());
+        let (fresh, _) = parse_fresh(&answer)
+            .map_err(|e| PyTypeError::new_err(format!("metrics_provider {e}")))?;
+        let fault_type = field(fault, intern!(py, "fault_type"))?
+            .and_then(|t| label(&t))
+            .unwrap_or_default();
+        let layer = crate::engine::detection_engine::Rule::from_name(&fault_type)
+            .map(|r| r.layer().index());
         let out = PyDict::new(py);
         for (i, d) in fresh.dicts.iter().enumerate() {
             if let Some(d) = d {
@@ -985,7 +1144,12 @@ impl Emitter {
     }
 
     /// Publishes (or queues) an event whose payload `fill` builds; nothing is built without hooks.
-    fn emit(&mut self, py: Python<'_>, t: EventType, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
+    fn emit(
+        &mut self,
+        py: Python<'_>,
+        t: EventType,
+        fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>,
+    ) {
         let Some(hooks) = &self.hooks else { return };
         let data = PyDict::new(py);
         if let Err(e) = fill(&data) {
@@ -1009,7 +1173,10 @@ impl Emitter {
         let Some(hooks) = &self.hooks else { return };
         let events = std::mem::take(&mut self.pending);
         let made = runtime::attach(|py| -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
-            let batch = EventBatch { hooks: hooks.clone_ref(py), events: Mutex::new(events) };
+            let batch = EventBatch {
+                hooks: hooks.clone_ref(py),
+                events: Mutex::new(events),
+            };
             Ok((Py::new(py, batch)?.into_any(), PyTuple::empty(py).unbind()))
         });
         let (batch, args) = match made {
@@ -1124,7 +1291,7 @@ struct Cycle {
     data: CycleData,
     faults: Vec<Py<PyAny>>,
     classifications: Vec<Option<Py<PyAny>>>,
-    repairs: Vec<Option<Py<PyAny>>>,
+    repairs: Vec<Option<RepairSlot>>,
     context: Option<Py<PyDict>>,
     fresh: Option<Fresh>,
     emitter: Emitter,
@@ -1165,7 +1332,9 @@ pub async fn run_cycle(
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(PyRuntimeError::new_err(EXITING)),
     };
-    cycle.emit(EventType::HEALING_CYCLE_STARTED, |c, d| d.set_item("cycle_id", &c.data.cycle_id));
+    cycle.emit(EventType::HEALING_CYCLE_STARTED, |c, d| {
+        d.set_item("cycle_id", &c.data.cycle_id)
+    });
     let stopped = cycle.run_stages().await;
     cycle.emitter.flush(&cycle.caller).await;
     let fatal = match stopped {
@@ -1255,13 +1424,23 @@ fn start_cycle(
     let mut engines = Vec::new();
     if let Ok(dict) = repair_engines.bind(py).cast::<PyDict>() {
         for (k, v) in dict.iter() {
-            let name = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("repair_engines keys must be str, got {}", type_name(&k))))?;
-            engines.push(EngineSlot { name: name.to_cow()?.into_owned(), kind: engine_kind(&v), object: v.unbind() });
+            let name = k.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "repair_engines keys must be str, got {}",
+                    type_name(&k)
+                ))
+            })?;
+            engines.push(EngineSlot {
+                name: name.to_cow()?.into_owned(),
+                kind: engine_kind(&v),
+                object: v.unbind(),
+            });
         }
     }
-    if p.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if p.running
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         return Err(PyRuntimeError::new_err(
             "a healing cycle is already running on this pipeline; cycles do not overlap",
         ));
@@ -1280,13 +1459,24 @@ fn start_cycle(
         stabilize_seconds: options.stabilize_seconds.unwrap_or(stabilize),
         admission: options.admission,
         metrics,
-        data: CycleData::new(unique_id("healing_"), now(), options.dry_run.unwrap_or(dry_run), options.forced),
+        data: CycleData::new(
+            unique_id("healing_"),
+            now(),
+            options.dry_run.unwrap_or(dry_run),
+            options.forced,
+        ),
         faults: Vec::new(),
         classifications: Vec::new(),
         repairs: Vec::new(),
         context: None,
         fresh: None,
-        emitter: Emitter { hooks, batched: !inline, pending: Vec::new(), errors: Vec::new(), error_count: 0 },
+        emitter: Emitter {
+            hooks,
+            batched: !inline,
+            pending: Vec::new(),
+            errors: Vec::new(),
+            error_count: 0,
+        },
         started: Instant::now(),
         state: p.state.clone(),
         caller,
@@ -1295,13 +1485,23 @@ fn start_cycle(
 }
 
 impl Cycle {
-    fn emit(&mut self, t: EventType, fill: impl FnOnce(&Cycle, &Bound<'_, PyDict>) -> PyResult<()>) {
+    fn emit(
+        &mut self,
+        t: EventType,
+        fill: impl FnOnce(&Cycle, &Bound<'_, PyDict>) -> PyResult<()>,
+    ) {
         if !self.emitter.active() {
             return;
         }
         let mut emitter = std::mem::replace(
             &mut self.emitter,
-            Emitter { hooks: None, batched: false, pending: Vec::new(), errors: Vec::new(), error_count: 0 },
+            Emitter {
+                hooks: None,
+                batched: false,
+                pending: Vec::new(),
+                errors: Vec::new(),
+                error_count: 0,
+            },
         );
         let _ = runtime::attach(|py| emitter.emit(py, t, |d| fill(self, d)));
         self.emitter = emitter;
@@ -1317,8 +1517,12 @@ impl Cycle {
         self.emitter.flush(&self.caller).await;
         match self.caller.call(f, args, kwargs).await {
             Ok(v) => Ok(v),
-            Err(CallError::Raised(e)) => gil(|py| call_fail(py, e)).map_err(CallFail::from).and_then(Err),
-            Err(other) => Err(gil(|py| CallFail::Error(other.describe(py))).unwrap_or(CallFail::Exiting)),
+            Err(CallError::Raised(e)) => gil(|py| call_fail(py, e))
+                .map_err(CallFail::from)
+                .and_then(Err),
+            Err(other) => {
+                Err(gil(|py| CallFail::Error(other.describe(py))).unwrap_or(CallFail::Exiting))
+            }
         }
     }
 
@@ -1346,7 +1550,10 @@ impl Cycle {
         args: Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> Result<Py<PyAny>, CallFail> {
-        obj.bind(py).call_method(name, args, kwargs).map(Bound::unbind).map_err(|e| call_fail(py, e))
+        obj.bind(py)
+            .call_method(name, args, kwargs)
+            .map(Bound::unbind)
+            .map_err(|e| call_fail(py, e))
     }
 
     fn mark(&mut self, stage: HealingStage) {
@@ -1354,7 +1561,11 @@ impl Cycle {
     }
 
     fn next_stage(&self) -> HealingStage {
-        HealingStage::ALL[self.data.stages_completed.len().min(HealingStage::ALL.len() - 1)]
+        HealingStage::ALL[self
+            .data
+            .stages_completed
+            .len()
+            .min(HealingStage::ALL.len() - 1)]
     }
 
     fn fail(&mut self, error: String) {
@@ -1401,12 +1612,24 @@ impl Cycle {
     async fn detect(&mut self) -> Result<(), Stop> {
         let native = gil(|py| -> Result<Option<Vec<Py<PyAny>>>, Stop> {
             let det = self.detection.bind(py);
-            let Ok(engine) = det.cast::<DetectionEngine>() else { return Ok(None) };
-            let Ok(engine) = engine.try_borrow() else { return Ok(None) };
-            let bound: Vec<Option<Bound<'_, PyAny>>> =
-                self.metrics.iter().map(|m| m.as_ref().map(|m| m.bind(py).clone())).collect();
-            let layers =
-                [bound[0].as_ref(), bound[1].as_ref(), bound[2].as_ref(), bound[3].as_ref(), bound[4].as_ref()];
+            let Ok(engine) = det.cast::<DetectionEngine>() else {
+                return Ok(None);
+            };
+            let Ok(engine) = engine.try_borrow() else {
+                return Ok(None);
+            };
+            let bound: Vec<Option<Bound<'_, PyAny>>> = self
+                .metrics
+                .iter()
+                .map(|m| m.as_ref().map(|m| m.bind(py).clone()))
+                .collect();
+            let layers = [
+                bound[0].as_ref(),
+                bound[1].as_ref(),
+                bound[2].as_ref(),
+                bound[3].as_ref(),
+                bound[4].as_ref(),
+            ];
             match engine.detect(py, layers) {
                 Ok(faults) => Ok(Some(faults.into_iter().map(|f| f.into_any()).collect())),
                 Err(e) if is_fatal(py, &e) => Err(Stop::Fatal(e)),
@@ -1418,8 +1641,11 @@ impl Cycle {
             Some(f) => f,
             None => {
                 let (detection, metrics) = gil(|py| {
-                    let m: Vec<Option<Py<PyAny>>> =
-                        self.metrics.iter().map(|m| m.as_ref().map(|m| m.clone_ref(py))).collect();
+                    let m: Vec<Option<Py<PyAny>>> = self
+                        .metrics
+                        .iter()
+                        .map(|m| m.as_ref().map(|m| m.clone_ref(py)))
+                        .collect();
                     (self.detection.clone_ref(py), m)
                 })?;
                 let found = self
@@ -1454,7 +1680,10 @@ impl Cycle {
             }
         };
         let records = gil(|py| -> Result<Vec<FaultRecord>, Stop> {
-            faults.iter().map(|f| read_fault(f.bind(py)).map_err(|e| stage_fail(py, e))).collect()
+            faults
+                .iter()
+                .map(|f| read_fault(f.bind(py)).map_err(|e| stage_fail(py, e)))
+                .collect()
         })??;
         self.faults = faults;
         self.data.faults = records;
@@ -1492,12 +1721,19 @@ impl Cycle {
                 Some(r) => r,
                 None => {
                     let fault = gil(|py| self.faults[i].clone_ref(py))?;
-                    self.call_method(&classification, "classify_fault", move |py| PyTuple::new(py, [fault]), None).await
+                    self.call_method(
+                        &classification,
+                        "classify_fault",
+                        move |py| PyTuple::new(py, [fault]),
+                        None,
+                    )
+                    .await
                 }
             };
             match result {
                 Ok(r) => {
-                    let category = gil(|py| category_of(r.bind(py)).map_err(|e| stage_fail(py, e)))??;
+                    let category =
+                        gil(|py| category_of(r.bind(py)).map_err(|e| stage_fail(py, e)))??;
                     self.data.faults[i].category = category;
                     self.classifications.push(Some(r));
                     self.emit(EventType::FAULT_CLASSIFIED, |c, d| {
@@ -1507,7 +1743,8 @@ impl Cycle {
                         if let Some(r) = &c.classifications[i] {
                             let r = r.bind(py);
                             d.set_item("confidence", attr(r, intern!(py, "confidence"))?)?;
-                            let priority = attr(r, intern!(py, "repair_priority"))?.and_then(|p| label(&p));
+                            let priority =
+                                attr(r, intern!(py, "repair_priority"))?.and_then(|p| label(&p));
                             d.set_item("repair_priority", priority)?;
                         }
                         Ok(())
@@ -1535,7 +1772,8 @@ impl Cycle {
             self.data.snapshot = SnapshotRecord::DryRun;
             return Ok(());
         }
-        let Some(manager) = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))? else {
+        let Some(manager) = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))?
+        else {
             self.data.snapshot = SnapshotRecord::NoManager;
             return Ok(());
         };
@@ -1555,13 +1793,22 @@ impl Cycle {
             // host loop (Host path) or here (Inline path). Without providers nothing of the
             // caller's runs: it is called here too.
             let direct = match manager.bind(py).cast::<SnapshotManager>() {
-                Ok(m) => self.inline || m.try_borrow().map(|m| m.provider_names().is_empty()).unwrap_or(false),
+                Ok(m) => {
+                    self.inline
+                        || m.try_borrow()
+                            .map(|m| m.provider_names().is_empty())
+                            .unwrap_or(false)
+                }
                 Err(_) => false,
             };
             Ok((kw.unbind(), direct, ours))
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
-        let method = if ours { "_create_pre_repair" } else { "create_snapshot" };
+        let method = if ours {
+            "_create_pre_repair"
+        } else {
+            "create_snapshot"
+        };
         let created = if direct {
             gil(|py| {
                 Self::call_direct(
@@ -1573,15 +1820,19 @@ impl Cycle {
                 )
             })?
         } else {
-            self.call_method(&manager, method, |py| Ok(PyTuple::empty(py)), Some(kwargs)).await
+            self.call_method(&manager, method, |py| Ok(PyTuple::empty(py)), Some(kwargs))
+                .await
         };
         self.data.snapshot = match created {
             Ok(id) => gil(|py| match id.bind(py).cast::<PyString>() {
-                Ok(s) => {
-                    SnapshotRecord::Created { snapshot_id: s.to_cow().map(|c| c.into_owned()).unwrap_or_default() }
-                }
+                Ok(s) => SnapshotRecord::Created {
+                    snapshot_id: s.to_cow().map(|c| c.into_owned()).unwrap_or_default(),
+                },
                 Err(_) => SnapshotRecord::Failed {
-                    error: format!("create_snapshot() returned {}, expected the snapshot id", type_name(id.bind(py))),
+                    error: format!(
+                        "create_snapshot() returned {}, expected the snapshot id",
+                        type_name(id.bind(py))
+                    ),
                 },
             })?,
             Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
@@ -1604,7 +1855,11 @@ impl Cycle {
         let any_native = self.engines.iter().any(|e| e.kind.is_some());
         for i in 0..self.faults.len() {
             // Our engines' claims, worked out once per fault for all four kinds.
-            let native_claims = if any_native { self.native_claims(i) } else { [false; 4] };
+            let native_claims = if any_native {
+                self.native_claims(i)
+            } else {
+                [false; 4]
+            };
             let mut candidates: Vec<usize> = Vec::new();
             for e in 0..self.engines.len() {
                 let claimed = match self.engines[e].kind {
@@ -1615,9 +1870,16 @@ impl Cycle {
                     candidates.push(e);
                 }
             }
-            let names: Vec<&str> = candidates.iter().map(|&e| self.engines[e].name.as_str()).collect();
+            let names: Vec<&str> = candidates
+                .iter()
+                .map(|&e| self.engines[e].name.as_str())
+                .collect();
             // A short lock; no Python runs under it.
-            let chosen = self.state.lock().learning.choose(&self.data.faults[i].fault_type, &names);
+            let chosen = self
+                .state
+                .lock()
+                .learning
+                .choose(&self.data.faults[i].fault_type, &names);
             let f = &mut self.data.faults[i];
             f.engine = chosen.map(|c| names[c].to_string());
             f.candidates = names.iter().map(|s| s.to_string()).collect();
@@ -1651,7 +1913,9 @@ impl Cycle {
         match answer {
             Ok(b) => Ok(b),
             Err(CallFail::Error(err)) => {
-                self.data.faults[i].claim_errors.push((self.engines[e].name.clone(), err));
+                self.data.faults[i]
+                    .claim_errors
+                    .push((self.engines[e].name.clone(), err));
                 Ok(false)
             }
             Err(other) => Err(other.into()),
@@ -1665,8 +1929,11 @@ impl Cycle {
         self.data.health.before = before;
         self.data.health.before_source = source;
         // The repair context: a dict, or a callable returning one.
-        let given =
-            gil(|py| self.repair_context.as_ref().map(|c| (c.clone_ref(py), c.bind(py).is_instance_of::<PyDict>())))?;
+        let given = gil(|py| {
+            self.repair_context
+                .as_ref()
+                .map(|c| (c.clone_ref(py), c.bind(py).is_instance_of::<PyDict>()))
+        })?;
         let context = match given {
             None => Ok(None),
             Some((c, true)) => Ok(Some(c)),
@@ -1684,13 +1951,18 @@ impl Cycle {
                 }
                 match ctx.cast::<PyDict>() {
                     Ok(d) => {
-                        self.data.context_keys =
-                            d.keys().iter().filter_map(|k| k.cast::<PyString>().ok().map(|s| s.to_string())).collect();
+                        self.data.context_keys = d
+                            .keys()
+                            .iter()
+                            .filter_map(|k| k.cast::<PyString>().ok().map(|s| s.to_string()))
+                            .collect();
                         self.context = Some(d.clone().unbind());
                     }
                     Err(_) => {
-                        self.data.context_error =
-                            Some(format!("repair_context() returned {}, expected a dict", type_name(ctx)));
+                        self.data.context_error = Some(format!(
+                            "repair_context() returned {}, expected a dict",
+                            type_name(ctx)
+                        ));
                     }
                 }
             })?,
@@ -1709,21 +1981,34 @@ impl Cycle {
             return Ok(());
         }
         gil(|py| -> PyResult<()> {
-            let Some(provider) = &self.metrics_provider else { return Ok(()) };
+            let Some(provider) = &self.metrics_provider else {
+                return Ok(());
+            };
             if let Some(ctx) = &self.context {
                 if ctx.bind(py).contains("verify")? {
                     return Ok(());
                 }
             }
             let inspect = py.import("inspect")?;
-            if inspect.call_method1("iscoroutinefunction", (provider.bind(py),))?.is_truthy()? {
+            if inspect
+                .call_method1("iscoroutinefunction", (provider.bind(py),))?
+                .is_truthy()?
+            {
                 return Ok(());
             }
             let ctx = match &self.context {
                 Some(c) => c.bind(py).copy()?,
                 None => PyDict::new(py),
             };
-            ctx.set_item("verify", Py::new(py, FreshVerifier { provider: provider.clone_ref(py) })?)?;
+            ctx.set_item(
+                "verify",
+                Py::new(
+                    py,
+                    FreshVerifier {
+                        provider: provider.clone_ref(py),
+                    },
+                )?,
+            )?;
             self.context = Some(ctx.unbind());
             self.data.verify_from_provider = true;
             Ok(())
@@ -1735,7 +2020,11 @@ impl Cycle {
     async fn measure_health(&mut self, after: bool) -> Result<(f64, HealthSource), Stop> {
         let (layers, engine) = gil(|py| {
             let layers: [Option<Py<PyAny>>; 5] = std::array::from_fn(|i| {
-                let fresh = if after { self.fresh.as_ref().and_then(|f| f.dicts[i].as_ref()) } else { None };
+                let fresh = if after {
+                    self.fresh.as_ref().and_then(|f| f.dicts[i].as_ref())
+                } else {
+                    None
+                };
                 match fresh {
                     Some(d) => Some(d.clone_ref(py).into_any()),
                     None => self.metrics[i].as_ref().map(|m| m.clone_ref(py)),
@@ -1747,11 +2036,13 @@ impl Cycle {
             let maps = gil(|py| -> Result<[Metrics; 5], Stop> {
                 let mut out: [Metrics; 5] = Default::default();
                 for (i, l) in layers.iter().enumerate() {
-                    out[i] = to_map(l.as_ref().map(|l| l.bind(py)), LAYER_PARAMS[i]).map_err(|e| stage_fail(py, e))?;
+                    out[i] = to_map(l.as_ref().map(|l| l.bind(py)), LAYER_PARAMS[i])
+                        .map_err(|e| stage_fail(py, e))?;
                 }
                 Ok(out)
             })??;
-            let score = formula_health(&maps).map_err(|e| Stop::Stage(format!("ValueError: {e}")))?;
+            let score =
+                formula_health(&maps).map_err(|e| Stop::Stage(format!("ValueError: {e}")))?;
             return Ok((score, HealthSource::Formula));
         };
         if let Some(score) = gil(|py| health_native(py, &engine, &layers, after))? {
@@ -1767,15 +2058,21 @@ impl Cycle {
             Ok(kw.unbind())
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
-        let score =
-            self.call_method(&engine, "compute_health_score", |py| Ok(PyTuple::empty(py)), Some(kwargs)).await?;
+        let score = self
+            .call_method(
+                &engine,
+                "compute_health_score",
+                |py| Ok(PyTuple::empty(py)),
+                Some(kwargs),
+            )
+            .await?;
         gil(|py| {
             let s = score.bind(py);
             let value = match float_of(s) {
                 Some(v) => Some(v),
-                None => {
-                    attr(s, intern!(py, "overall_score")).map_err(|e| stage_fail(py, e))?.and_then(|v| float_of(&v))
-                }
+                None => attr(s, intern!(py, "overall_score"))
+                    .map_err(|e| stage_fail(py, e))?
+                    .and_then(|v| float_of(&v)),
             };
             value.map(|v| (v, HealthSource::HealthEngine)).ok_or_else(|| {
                 Stop::Stage(format!(
@@ -1794,8 +2091,12 @@ impl Cycle {
             return Ok(());
         }
         for i in 0..self.faults.len() {
-            let Some(engine_name) = self.data.faults[i].engine.clone() else { continue };
-            let Some(slot) = self.engines.iter().position(|e| e.name == engine_name) else { continue };
+            let Some(engine_name) = self.data.faults[i].engine.clone() else {
+                continue;
+            };
+            let Some(slot) = self.engines.iter().position(|e| e.name == engine_name) else {
+                continue;
+            };
             if let Some(gate) = self.admission.clone() {
                 let severity = gil(|py| {
                     let f = self.faults[i].bind(py);
@@ -1806,7 +2107,9 @@ impl Cycle {
                 })?;
                 let metrics = gil(|py| {
                     let f = self.faults[i].bind(py);
-                    f.getattr(intern!(py, "metrics")).ok().and_then(|m| to_map(Some(&m), "fault.metrics").ok())
+                    f.getattr(intern!(py, "metrics"))
+                        .ok()
+                        .and_then(|m| to_map(Some(&m), "fault.metrics").ok())
                 })?
                 .unwrap_or_default();
                 let fault_type = &self.data.faults[i].fault_type;
@@ -1830,7 +2133,7 @@ impl Cycle {
                     let fault_id = self.data.faults[i].fault_id.clone();
                     let object = gil(|py| skipped_result(py, &fault_id, &record))?;
                     self.data.faults[i].repair = Some(record);
-                    self.repairs[i] = object;
+                    self.repairs[i] = object.map(RepairSlot::Object);
                     self.emit(EventType::AUTOREPAIR_THROTTLED, |c, d| {
                         d.set_item("fault_id", &c.data.faults[i].fault_id)?;
                         d.set_item("reason", &reason)
@@ -1842,35 +2145,77 @@ impl Cycle {
                 d.set_item("fault_id", &c.data.faults[i].fault_id)?;
                 d.set_item("repair_type", &engine_name)
             });
+            let native = if self.inline {
+                self.engines[slot].kind
+            } else {
+                None
+            };
             let prepared = gil(|py| -> PyResult<_> {
-                // The caller's context plus this fault's classification, in a new dict.
-                let ctx = match &self.context {
-                    Some(c) => c.bind(py).copy()?,
-                    None => PyDict::new(py),
+                let ctx = match (&self.context, native) {
+                    // Our engines never read the classification from the context: the
+                    // caller's dict as it is.
+                    (Some(c), Some(_)) => c.clone_ref(py),
+                    (None, Some(_)) => PyDict::new(py).unbind(),
+                    // Others get the caller's context plus this fault's classification, in a
+                    // new dict.
+                    (c, None) => {
+                        let ctx = match c {
+                            Some(c) => c.bind(py).copy()?,
+                            None => PyDict::new(py),
+                        };
+                        ctx.set_item(
+                            intern!(py, "classification"),
+                            self.classifications[i].as_ref().map(|c| c.clone_ref(py)),
+                        )?;
+                        ctx.unbind()
+                    }
                 };
-                ctx.set_item(intern!(py, "classification"), self.classifications[i].as_ref().map(|c| c.clone_ref(py)))?;
-                Ok((self.engines[slot].object.clone_ref(py), self.faults[i].clone_ref(py), ctx.unbind()))
+                Ok((
+                    self.engines[slot].object.clone_ref(py),
+                    self.faults[i].clone_ref(py),
+                    ctx,
+                ))
             })?;
-            let (engine, fault, ctx) = prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
-            let native = if self.inline { self.engines[slot].kind } else { None };
+            let (engine, fault, ctx) =
+                prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
             let started = Instant::now();
             let outcome = if let Some(kind) = native {
-                // Our engine, on this thread: straight to its Rust entry point.
-                gil(|py| -> Result<Py<PyAny>, CallFail> {
-                    let base = engine.bind(py).cast::<RepairStrategy>().map_err(|e| call_fail(py, e.into()))?;
+                // Our engine, on this thread: straight to its Rust entry point; its result stays
+                // engine data until someone looks at it.
+                gil(|py| -> Result<Done, CallFail> {
+                    let base = engine
+                        .bind(py)
+                        .cast::<RepairStrategy>()
+                        .map_err(|e| call_fail(py, e.into()))?;
                     let base = base.try_borrow().map_err(|e| call_fail(py, e.into()))?;
-                    let result = base.repair_as(py, kind, fault.bind(py), Some(ctx.bind(py).as_any()));
-                    result.and_then(|r| Py::new(py, r)).map(|r| r.into_any()).map_err(|e| call_fail(py, e))
+                    let done =
+                        base.repair_report(py, kind, fault.bind(py), Some(ctx.bind(py).as_any()));
+                    done.map(Done::Native).map_err(|e| call_fail(py, e))
                 })?
             } else {
                 // On the Host path the whole repair runs on the host loop, so the actions the
                 // engine calls run there too.
-                self.call_method(&engine, "repair", move |py| PyTuple::new(py, [fault, ctx.into_any()]), None).await
+                self.call_method(
+                    &engine,
+                    "repair",
+                    move |py| PyTuple::new(py, [fault, ctx.into_any()]),
+                    None,
+                )
+                .await
+                .map(Done::Object)
             };
             let elapsed = started.elapsed().as_secs_f64();
             let fault_id = self.data.faults[i].fault_id.clone();
             let (record, object) = match outcome {
-                Ok(result) => gil(|py| read_repair(py, result, &engine_name, &fault_id, elapsed))?,
+                Ok(Done::Native(done)) => (
+                    native_record(&done, &engine_name),
+                    Some(RepairSlot::Native(done)),
+                ),
+                Ok(Done::Object(result)) => {
+                    let (record, object) =
+                        gil(|py| read_repair(py, result, &engine_name, &fault_id, elapsed))?;
+                    (record, object.map(RepairSlot::Object))
+                }
                 Err(CallFail::Error(error)) => {
                     let record = RepairRecord {
                         engine: engine_name.clone(),
@@ -1882,7 +2227,7 @@ impl Cycle {
                         still_present: None,
                     };
                     let object = gil(|py| failed_result(py, &fault_id, &record))?;
-                    (record, object)
+                    (record, object.map(RepairSlot::Object))
                 }
                 Err(other) => return Err(other.into()),
             };
@@ -1926,7 +2271,9 @@ impl Cycle {
                     }
                     Err(e) => self.data.health.after_note = Some(format!("metrics_provider: {e}")),
                 },
-                Err(CallFail::Error(e)) => self.data.health.after_note = Some(format!("metrics_provider raised {e}")),
+                Err(CallFail::Error(e)) => {
+                    self.data.health.after_note = Some(format!("metrics_provider raised {e}"))
+                }
                 Err(other) => return Err(other.into()),
             }
         }
@@ -1940,17 +2287,24 @@ impl Cycle {
             }
         }
         for i in 0..self.data.faults.len() {
-            let Some(r) = &self.data.faults[i].repair else { continue };
+            let Some(r) = &self.data.faults[i].repair else {
+                continue;
+            };
             let (verified, gone) = (r.verified(), r.still_present == Some(false));
             if verified {
                 self.emit(EventType::REPAIR_VERIFIED, |c, d| {
                     d.set_item("fault_id", &c.data.faults[i].fault_id)?;
-                    d.set_item("repair_type", c.data.faults[i].repair.as_ref().map(|r| r.engine.as_str()))?;
+                    d.set_item(
+                        "repair_type",
+                        c.data.faults[i].repair.as_ref().map(|r| r.engine.as_str()),
+                    )?;
                     d.set_item("source", c.data.verification_source)
                 });
             }
             if gone {
-                self.emit(EventType::FAULT_RESOLVED, |c, d| d.set_item("fault_id", &c.data.faults[i].fault_id));
+                self.emit(EventType::FAULT_RESOLVED, |c, d| {
+                    d.set_item("fault_id", &c.data.faults[i].fault_id)
+                });
             }
         }
         Ok(())
@@ -1987,7 +2341,9 @@ impl Cycle {
             self.emit(EventType::HEALTH_IMPROVED, payload);
         }
         if h.after < HEALTH_CRITICAL_BELOW {
-            self.emit(EventType::HEALTH_CRITICAL, |_, d| d.set_item("overall_score", h.after));
+            self.emit(EventType::HEALTH_CRITICAL, |_, d| {
+                d.set_item("overall_score", h.after)
+            });
         }
         Ok(())
     }
@@ -2004,7 +2360,9 @@ impl Cycle {
         let manager = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))?;
         let (Some(id), Some(manager)) = (id, manager) else {
             self.data.rollback.reason = Some(match &self.data.snapshot {
-                SnapshotRecord::Failed { error } => format!("no pre-repair snapshot to restore: it failed ({error})"),
+                SnapshotRecord::Failed { error } => {
+                    format!("no pre-repair snapshot to restore: it failed ({error})")
+                }
                 _ => "no pre-repair snapshot to restore (no snapshot manager)".into(),
             });
             return Ok(());
@@ -2012,7 +2370,10 @@ impl Cycle {
         let (native, has_report) = gil(|py| {
             let m = manager.bind(py);
             let native = m.is_instance_of::<SnapshotManager>();
-            (native, native || m.hasattr("get_last_restore").unwrap_or(false))
+            (
+                native,
+                native || m.hasattr("get_last_restore").unwrap_or(false),
+            )
         })?;
         // Our manager restores through its state providers: inline only on the Inline path.
         let restored = if native && self.inline {
@@ -2022,7 +2383,13 @@ impl Cycle {
             })?
         } else {
             let id = id.clone();
-            self.call_method(&manager, "restore_snapshot", move |py| PyTuple::new(py, [id]), None).await
+            self.call_method(
+                &manager,
+                "restore_snapshot",
+                move |py| PyTuple::new(py, [id]),
+                None,
+            )
+            .await
         };
         let ok = match restored {
             Ok(v) => gil(|py| v.bind(py).is_truthy().unwrap_or(false))?,
@@ -2037,13 +2404,29 @@ impl Cycle {
         // What was restored: the manager's report of its last restore, when it has one.
         if has_report {
             let report = if native {
-                gil(|py| Self::call_direct(py, &manager, intern!(py, "get_last_restore"), PyTuple::empty(py), None))?
+                gil(|py| {
+                    Self::call_direct(
+                        py,
+                        &manager,
+                        intern!(py, "get_last_restore"),
+                        PyTuple::empty(py),
+                        None,
+                    )
+                })?
             } else {
-                self.call_method(&manager, "get_last_restore", |py| Ok(PyTuple::empty(py)), None).await
+                self.call_method(
+                    &manager,
+                    "get_last_restore",
+                    |py| Ok(PyTuple::empty(py)),
+                    None,
+                )
+                .await
             };
             match report {
                 Ok(r) => gil(|py| read_restore_report(r.bind(py), &mut self.data.rollback))?,
-                Err(CallFail::Error(e)) => self.data.rollback.reason = Some(format!("get_last_restore raised {e}")),
+                Err(CallFail::Error(e)) => {
+                    self.data.rollback.reason = Some(format!("get_last_restore raised {e}"))
+                }
                 Err(other) => return Err(other.into()),
             }
         }
@@ -2053,14 +2436,17 @@ impl Cycle {
             rb.reason = Some(if rb.performed {
                 "health declined after repair: the pre-repair state was restored".into()
             } else if !ok {
-                "health declined after repair, but the pre-repair snapshot could not be restored".into()
+                "health declined after repair, but the pre-repair snapshot could not be restored"
+                    .into()
             } else {
                 "health declined after repair, but nothing was restored: the snapshot manager has no state provider"
                     .into()
             });
         }
         if ok {
-            self.emit(EventType::SNAPSHOT_RESTORED, |c, d| d.set_item("snapshot_id", &c.data.rollback.snapshot_id));
+            self.emit(EventType::SNAPSHOT_RESTORED, |c, d| {
+                d.set_item("snapshot_id", &c.data.rollback.snapshot_id)
+            });
         }
         if self.data.rollback.performed {
             self.emit(EventType::ROLLBACK_PERFORMED, |c, d| {
@@ -2106,7 +2492,9 @@ impl Cycle {
             let mut st = self.state.lock();
             for f in &self.data.faults {
                 if let Some(r) = &f.repair {
-                    let rec = st.learning.record(&f.fault_type, &r.engine, r.learned_status());
+                    let rec = st
+                        .learning
+                        .record(&f.fault_type, &r.engine, r.learned_status());
                     learned.push((f.fault_type.clone(), r.engine.clone(), rec));
                 }
             }
@@ -2124,28 +2512,47 @@ impl Cycle {
             // Recorded for the caller; a failing subscriber does not fail the cycle.
             self.data.event_errors = std::mem::take(&mut self.emitter.errors);
         }
-        let data = Arc::new(std::mem::replace(&mut self.data, CycleData::new(String::new(), now(), false, false)));
-        let made = gil(|py| -> PyResult<(Py<HealingResult>, Option<Py<HealingResult>>)> {
-            let objects = Arc::new(CycleObjects {
-                faults: std::mem::take(&mut self.faults),
-                classifications: self.classifications.drain(..).flatten().collect(),
-                repairs: self.repairs.drain(..).flatten().collect(),
-            });
-            let result = Py::new(py, make_result(py, &data, objects)?)?;
-            let evicted = {
-                let mut st = self.state.lock();
-                st.stats.record(data.outcome, data.duration, data.health_improvement(), data.dry_run);
-                st.history.push(result.clone_ref(py))
-            };
-            Ok((result, evicted))
-        })?;
-        let (result, evicted) = made.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
+        let data = Arc::new(std::mem::replace(
+            &mut self.data,
+            CycleData::new(String::new(), now(), false, false),
+        ));
+        let made = gil(
+            |py| -> PyResult<(Py<HealingResult>, Option<Py<HealingResult>>)> {
+                let objects = Arc::new(CycleObjects {
+                    faults: std::mem::take(&mut self.faults),
+                    classifications: self.classifications.drain(..).flatten().collect(),
+                    repairs: self.repairs.drain(..).flatten().collect(),
+                });
+                let result = Py::new(py, make_result(py, &data, objects)?)?;
+                let evicted = {
+                    let mut st = self.state.lock();
+                    st.stats.record(
+                        data.outcome,
+                        data.duration,
+                        data.health_improvement(),
+                        data.dry_run,
+                    );
+                    st.history.push(result.clone_ref(py))
+                };
+                Ok((result, evicted))
+            },
+        )?;
+        let (result, evicted) =
+            made.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
         // The evicted result is released after the lock, with the GIL.
         let _ = gil(move |_| drop(evicted));
-        let t = if data.error.is_some() { EventType::HEALING_CYCLE_FAILED } else { EventType::HEALING_CYCLE_COMPLETED };
+        let t = if data.error.is_some() {
+            EventType::HEALING_CYCLE_FAILED
+        } else {
+            EventType::HEALING_CYCLE_COMPLETED
+        };
         if self.emitter.active() {
             let tally = data.tally();
-            let (outcome, faults, improvement) = (data.outcome.value(), data.faults.len(), data.health_improvement());
+            let (outcome, faults, improvement) = (
+                data.outcome.value(),
+                data.faults.len(),
+                data.health_improvement(),
+            );
             let error = data.error.clone();
             self.emit(t, |_, d| {
                 d.set_item("cycle_id", &data.cycle_id)?;
@@ -2168,7 +2575,12 @@ impl Cycle {
     /// decides), with the handler rules of a fault type read once per pipeline.
     fn native_claims(&self, i: usize) -> [bool; 4] {
         let f = &self.data.faults[i];
-        let memo = self.state.lock().claims_memo.get(f.fault_type.as_str()).copied();
+        let memo = self
+            .state
+            .lock()
+            .claims_memo
+            .get(f.fault_type.as_str())
+            .copied();
         let handled = match memo {
             Some(h) => h,
             None => {
@@ -2202,7 +2614,12 @@ fn classify_native(
 ) -> Option<Result<Py<PyAny>, CallFail>> {
     let engine = engine.bind(py).cast::<ClassificationEngine>().ok()?;
     let engine = engine.try_borrow().ok()?;
-    Some(engine.classify_fault(py, fault).map(|r| r.into_any()).map_err(|e| call_fail(py, e)))
+    Some(
+        engine
+            .classify_fault(py, fault)
+            .map(|r| r.into_any())
+            .map_err(|e| call_fail(py, e)),
+    )
 }
 
 /// Our HealthEngine, called directly; None for any other health engine. `record` adds the
@@ -2216,7 +2633,10 @@ fn health_native(
 ) -> Option<PyResult<f64>> {
     let engine = engine.bind(py).cast::<HealthEngine>().ok()?;
     let engine = engine.try_borrow().ok()?;
-    let b: Vec<Option<Bound<'_, PyAny>>> = layers.iter().map(|l| l.as_ref().map(|l| l.bind(py).clone())).collect();
+    let b: Vec<Option<Bound<'_, PyAny>>> = layers
+        .iter()
+        .map(|l| l.as_ref().map(|l| l.bind(py).clone()))
+        .collect();
     let score = engine.compute_health_score(
         py,
         b[0].as_ref(),
@@ -2253,21 +2673,72 @@ fn category_of(result: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
 struct CycleObjects {
     faults: Vec<Py<PyAny>>,
     classifications: Vec<Py<PyAny>>,
-    repairs: Vec<Py<PyAny>>,
+    repairs: Vec<RepairSlot>,
+}
+
+/// What a repair engine returned.
+enum Done {
+    Native(RepairDone),
+    Object(Py<PyAny>),
+}
+
+/// A repair result in a cycle's context: a Python object, or our engine's report, which
+/// becomes a `RepairResult` when the context's repairs are first read.
+enum RepairSlot {
+    Object(Py<PyAny>),
+    Native(RepairDone),
+}
+
+fn native_record(done: &RepairDone, engine: &str) -> RepairRecord {
+    let r = &done.report;
+    let error = if r.status == RepairStatus::FAILED {
+        r.metadata.get("error").map(|e| match e {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    } else {
+        None
+    };
+    RepairRecord {
+        engine: engine.to_owned(),
+        status: Some(r.status),
+        success_rate: r.success_rate,
+        duration: done.duration,
+        verification_passed: r.verification_passed,
+        error,
+        still_present: None,
+    }
 }
 
 fn list_of(py: Python<'_>, items: &[Py<PyAny>]) -> PyResult<Py<PyAny>> {
-    Ok(PyList::new(py, items.iter().map(|i| i.clone_ref(py)))?.into_any().unbind())
+    Ok(PyList::new(py, items.iter().map(|i| i.clone_ref(py)))?
+        .into_any()
+        .unbind())
 }
 
-fn make_context(py: Python<'_>, data: &Arc<CycleData>, objects: &Arc<CycleObjects>) -> PyResult<HealingContext> {
+fn repairs_list(py: Python<'_>, slots: &[RepairSlot]) -> PyResult<Py<PyAny>> {
+    let list = PyList::empty(py);
+    for slot in slots {
+        match slot {
+            RepairSlot::Object(o) => list.append(o.clone_ref(py))?,
+            RepairSlot::Native(done) => list.append(done.to_py(py)?)?,
+        }
+    }
+    Ok(list.into_any().unbind())
+}
+
+fn make_context(
+    py: Python<'_>,
+    data: &Arc<CycleData>,
+    objects: &Arc<CycleObjects>,
+) -> PyResult<HealingContext> {
     let (o1, o2, o3) = (objects.clone(), objects.clone(), objects.clone());
     let (d1, d2, d3) = (data.clone(), data.clone(), data.clone());
     Ok(HealingContext {
         cycle_id: Lazy::ready(PyString::new(py, &data.cycle_id).into_any().unbind()),
         faults: Lazy::later(move |py| list_of(py, &o1.faults)),
         classifications: Lazy::later(move |py| list_of(py, &o2.classifications)),
-        repairs: Lazy::later(move |py| list_of(py, &o3.repairs)),
+        repairs: Lazy::later(move |py| repairs_list(py, &o3.repairs)),
         snapshot_id: Lazy::ready(match data.snapshot.snapshot_id() {
             Some(id) => PyString::new(py, id).into_any().unbind(),
             None => py.None(),
@@ -2277,7 +2748,10 @@ fn make_context(py: Python<'_>, data: &Arc<CycleData>, objects: &Arc<CycleObject
         stage_results: Lazy::later(move |py| {
             let out = PyDict::new(py);
             for stage in &d1.stages_completed {
-                out.set_item(enums::to_py(py, *stage)?, from_map(py, &d1.stage_result(*stage))?)?;
+                out.set_item(
+                    enums::to_py(py, *stage)?,
+                    from_map(py, &d1.stage_result(*stage))?,
+                )?;
             }
             Ok(out.into_any().unbind())
         }),
@@ -2287,7 +2761,11 @@ fn make_context(py: Python<'_>, data: &Arc<CycleData>, objects: &Arc<CycleObject
     })
 }
 
-fn make_result(py: Python<'_>, data: &Arc<CycleData>, objects: Arc<CycleObjects>) -> PyResult<HealingResult> {
+fn make_result(
+    py: Python<'_>,
+    data: &Arc<CycleData>,
+    objects: Arc<CycleObjects>,
+) -> PyResult<HealingResult> {
     let tally = data.tally();
     let ended = now();
     let (d1, d2) = (data.clone(), data.clone());
@@ -2296,7 +2774,11 @@ fn make_result(py: Python<'_>, data: &Arc<CycleData>, objects: Arc<CycleObjects>
         outcome: Lazy::ready(enums::to_py(py, data.outcome)?),
         faults_detected: Lazy::ready(data.faults.len().into_pyobject(py)?.into_any().unbind()),
         faults_repaired: Lazy::ready(tally.repaired.into_pyobject(py)?.into_any().unbind()),
-        health_improvement: Lazy::ready(PyFloat::new(py, data.health_improvement()).into_any().unbind()),
+        health_improvement: Lazy::ready(
+            PyFloat::new(py, data.health_improvement())
+                .into_any()
+                .unbind(),
+        ),
         duration: Lazy::ready(PyFloat::new(py, data.duration).into_any().unbind()),
         stages_completed: Lazy::later(move |py| {
             let list = PyList::empty(py);
@@ -2305,8 +2787,15 @@ fn make_result(py: Python<'_>, data: &Arc<CycleData>, objects: Arc<CycleObjects>
             }
             Ok(list.into_any().unbind())
         }),
-        rollback_performed: Lazy::ready(PyBool::new(py, data.rollback.performed).to_owned().into_any().unbind()),
-        context: Lazy::later(move |py| Ok(Py::new(py, make_context(py, &d2, &objects)?)?.into_any())),
+        rollback_performed: Lazy::ready(
+            PyBool::new(py, data.rollback.performed)
+                .to_owned()
+                .into_any()
+                .unbind(),
+        ),
+        context: Lazy::later(move |py| {
+            Ok(Py::new(py, make_context(py, &d2, &objects)?)?.into_any())
+        }),
         timestamp: Lazy::later(move |py| datetime_to_py(py, &ended)),
         core: Some(data.clone()),
         modified: false,
@@ -2351,7 +2840,12 @@ fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultRecord> {
             None => s.str()?.to_cow()?.to_lowercase().contains("critical"),
         },
     };
-    Ok(FaultRecord { fault_id, fault_type, critical, ..FaultRecord::default() })
+    Ok(FaultRecord {
+        fault_id,
+        fault_type,
+        critical,
+        ..FaultRecord::default()
+    })
 }
 
 fn severity_value<'py>(fault: &Bound<'py, PyAny>) -> PyResult<Option<String>> {
@@ -2378,11 +2872,22 @@ fn read_repair(
         still_present: None,
     };
     let status = attr(r, intern!(py, "status")).ok().flatten();
-    match status.as_ref().map(|s| enums::from_py::<RepairStatus>(s, "status")) {
+    match status
+        .as_ref()
+        .map(|s| enums::from_py::<RepairStatus>(s, "status"))
+    {
         Some(Ok(s)) => record.status = Some(s),
-        Some(Err(e)) => record.error = Some(format!("repair() returned an unreadable status: {}", error_text(py, &e))),
+        Some(Err(e)) => {
+            record.error = Some(format!(
+                "repair() returned an unreadable status: {}",
+                error_text(py, &e)
+            ))
+        }
         None => {
-            record.error = Some(format!("repair() returned {} without a status, expected a RepairResult", type_name(r)))
+            record.error = Some(format!(
+                "repair() returned {} without a status, expected a RepairResult",
+                type_name(r)
+            ))
         }
     }
     if record.status.is_some() {
@@ -2391,14 +2896,25 @@ fn read_repair(
             .flatten()
             .and_then(|v| v.is_truthy().ok())
             .unwrap_or(false);
-        record.success_rate =
-            attr(r, intern!(py, "success_rate")).ok().flatten().and_then(|v| float_of(&v)).unwrap_or(0.0);
-        if let Some(d) = attr(r, intern!(py, "duration")).ok().flatten().and_then(|v| float_of(&v)) {
+        record.success_rate = attr(r, intern!(py, "success_rate"))
+            .ok()
+            .flatten()
+            .and_then(|v| float_of(&v))
+            .unwrap_or(0.0);
+        if let Some(d) = attr(r, intern!(py, "duration"))
+            .ok()
+            .flatten()
+            .and_then(|v| float_of(&v))
+        {
             record.duration = d;
         }
         // A failed repair says why in its metadata (read only then: building it costs).
         if record.status == Some(RepairStatus::FAILED) {
-            if let Some(Ok(meta)) = attr(r, intern!(py, "metadata")).ok().flatten().map(|m| m.cast_into::<PyDict>()) {
+            if let Some(Ok(meta)) = attr(r, intern!(py, "metadata"))
+                .ok()
+                .flatten()
+                .map(|m| m.cast_into::<PyDict>())
+            {
                 if let Ok(Some(e)) = meta.get_item("error") {
                     record.error = label(&e).or_else(|| e.str().ok().map(|s| s.to_string()));
                 }
@@ -2421,7 +2937,12 @@ fn skipped_result(py: Python<'_>, fault_id: &str, record: &RepairRecord) -> Opti
     status_result(py, fault_id, record, RepairStatus::SKIPPED)
 }
 
-fn status_result(py: Python<'_>, fault_id: &str, record: &RepairRecord, status: RepairStatus) -> Option<Py<PyAny>> {
+fn status_result(
+    py: Python<'_>,
+    fault_id: &str,
+    record: &RepairRecord,
+    status: RepairStatus,
+) -> Option<Py<PyAny>> {
     let error = record.error.clone().unwrap_or_default();
     let engine = record.engine.clone();
     let ts = now();
@@ -2446,8 +2967,13 @@ fn status_result(py: Python<'_>, fault_id: &str, record: &RepairRecord, status: 
 }
 
 /// Reads `get_last_restore()`: restored, failed, missing, error.
-fn read_restore_report(report: &Bound<'_, PyAny>, rb: &mut crate::engine::healing_pipeline::RollbackRecord) {
-    let Ok(d) = report.cast::<PyDict>() else { return };
+fn read_restore_report(
+    report: &Bound<'_, PyAny>,
+    rb: &mut crate::engine::healing_pipeline::RollbackRecord,
+) {
+    let Ok(d) = report.cast::<PyDict>() else {
+        return;
+    };
     let strings = |key: &str| -> Option<Vec<String>> {
         let v = d.get_item(key).ok().flatten()?;
         let list = v.cast::<PyList>().ok()?;
@@ -2457,7 +2983,10 @@ fn read_restore_report(report: &Bound<'_, PyAny>, rb: &mut crate::engine::healin
     rb.missing = strings("missing").unwrap_or_default();
     if let Ok(Some(f)) = d.get_item("failed") {
         if let Ok(f) = f.cast::<PyDict>() {
-            rb.failed = f.iter().filter_map(|(k, v)| Some((label(&k)?, label(&v).unwrap_or_default()))).collect();
+            rb.failed = f
+                .iter()
+                .filter_map(|(k, v)| Some((label(&k)?, label(&v).unwrap_or_default())))
+                .collect();
         }
     }
     if let Ok(Some(e)) = d.get_item("error") {
@@ -2474,29 +3003,46 @@ fn parse_fresh(obj: &Bound<'_, PyAny>) -> Result<(Fresh, Vec<&'static str>), Str
     let mut items: [Option<Bound<'_, PyAny>>; 5] = Default::default();
     if let Ok(d) = obj.cast::<PyDict>() {
         for i in 0..5 {
-            let v = match d.get_item(LAYER_PARAMS[i]).map_err(|e| error_text(py, &e))? {
+            let v = match d
+                .get_item(LAYER_PARAMS[i])
+                .map_err(|e| error_text(py, &e))?
+            {
                 Some(v) => Some(v),
                 None => d.get_item(LAYER_SHORT[i]).map_err(|e| error_text(py, &e))?,
             };
             items[i] = v.filter(|v| !v.is_none());
         }
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let seq: Vec<Bound<'_, PyAny>> =
-            obj.try_iter().map_err(|e| error_text(py, &e))?.filter_map(Result::ok).collect();
+        let seq: Vec<Bound<'_, PyAny>> = obj
+            .try_iter()
+            .map_err(|e| error_text(py, &e))?
+            .filter_map(Result::ok)
+            .collect();
         if seq.len() != 5 {
-            return Err(format!("returned a sequence of {} items, expected the five layer dicts", seq.len()));
+            return Err(format!(
+                "returned a sequence of {} items, expected the five layer dicts",
+                seq.len()
+            ));
         }
         for (i, v) in seq.into_iter().enumerate() {
             items[i] = Some(v).filter(|v| !v.is_none());
         }
     } else {
-        return Err(format!("returned {}, expected a dict of the five layer metric dicts", type_name(obj)));
+        return Err(format!(
+            "returned {}, expected a dict of the five layer metric dicts",
+            type_name(obj)
+        ));
     }
-    let mut fresh = Fresh { dicts: Default::default(), maps: Default::default() };
+    let mut fresh = Fresh {
+        dicts: Default::default(),
+        maps: Default::default(),
+    };
     let mut refreshed = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let Some(v) = item else { continue };
-        let d = v.cast::<PyDict>().map_err(|_| format!("{} must be a dict, got {}", LAYER_PARAMS[i], type_name(&v)))?;
+        let d = v
+            .cast::<PyDict>()
+            .map_err(|_| format!("{} must be a dict, got {}", LAYER_PARAMS[i], type_name(&v)))?;
         let map = to_map(Some(d.as_any()), LAYER_PARAMS[i]).map_err(|e| error_text(py, &e))?;
         fresh.dicts[i] = Some(d.clone().unbind());
         fresh.maps[i] = Some(map);

@@ -4,11 +4,13 @@
 //! Only the keys the engine uses are read from each metrics dict (see `input::KeySet`), and the
 //! parts of a score callers seldom read (components, metadata, timestamp) are built on access.
 
-use super::input::{count_arg, dict_arg, num_from_py, timestamp_at, truthy, wall_micros, KeySet, Members};
+use super::input::{
+    count_arg, dict_arg, num_from_py, timestamp_at, truthy, wall_micros, KeySet, Members,
+};
 use super::record::{self, Lazy, LazySource};
 use crate::engine::health_engine::{
-    from_alias, Component, Health, HealthEngine as Engine, HealthLevel, Readings, Trend, TrendDirection,
-    DEFAULT_HISTORY_SIZE, DEFAULT_TREND_WINDOW,
+    from_alias, Component, Health, HealthEngine as Engine, HealthLevel, Readings, Trend,
+    TrendDirection, DEFAULT_HISTORY_SIZE, DEFAULT_TREND_WINDOW,
 };
 use crate::engine::pynum::Num;
 use parking_lot::Mutex;
@@ -71,7 +73,9 @@ static KEYS: [KeySet; 6] = [
 /// The component names as Python strings, made once.
 fn component_names(py: Python<'_>) -> &[Py<PyString>; 6] {
     static NAMES: PyOnceLock<[Py<PyString>; 6]> = PyOnceLock::new();
-    NAMES.get_or_init(py, || Component::ALL.map(|c| PyString::intern(py, c.name()).unbind()))
+    NAMES.get_or_init(py, || {
+        Component::ALL.map(|c| PyString::intern(py, c.name()).unbind())
+    })
 }
 
 /// One component's readings: each key, or the alias when the key it stands for is missing or
@@ -86,8 +90,14 @@ fn read_component(component: Component, dict: &Bound<'_, PyDict>) -> PyResult<Re
     };
     let mut out: Readings = [None; 4];
     for (i, slot) in out.iter_mut().enumerate() {
-        let Some(v) = values[i].as_ref().filter(|v| !v.is_none()) else { continue };
-        *slot = if component.is_flag(i) { Some(Num::Bool(truthy(v, &|| what(i))?)) } else { num_from_py(v, &|| what(i))? };
+        let Some(v) = values[i].as_ref().filter(|v| !v.is_none()) else {
+            continue;
+        };
+        *slot = if component.is_flag(i) {
+            Some(Num::Bool(truthy(v, &|| what(i))?))
+        } else {
+            num_from_py(v, &|| what(i))?
+        };
     }
     if let (Some(target), Some(v)) = (component.alias_target(), values[4].as_ref()) {
         if out[target].is_none() {
@@ -101,9 +111,20 @@ fn float(py: Python<'_>, v: f64) -> Py<PyAny> {
     PyFloat::new(py, v).into_any().unbind()
 }
 
-fn score_result(py: Python<'_>, health: Health, dicts: [Option<Py<PyDict>>; 6], micros: i64) -> PyResult<HealthScore> {
-    let [components, timestamp, metadata] =
-        Lazy::shared(Arc::new(ScoreSource { health, dicts, micros }), [COMPONENTS, TIMESTAMP, METADATA]);
+fn score_result(
+    py: Python<'_>,
+    health: Health,
+    dicts: [Option<Py<PyDict>>; 6],
+    micros: i64,
+) -> PyResult<HealthScore> {
+    let [components, timestamp, metadata] = Lazy::shared(
+        Arc::new(ScoreSource {
+            health,
+            dicts,
+            micros,
+        }),
+        [COMPONENTS, TIMESTAMP, METADATA],
+    );
     Ok(HealthScore {
         overall_score: Lazy::ready(float(py, health.overall)),
         level: Lazy::ready(LEVELS.get(py, health.level)?),
@@ -157,8 +178,14 @@ impl LazySource for ScoreSource {
             _ => {
                 let meta = PyDict::new(py);
                 meta.set_item(intern!(py, "component_count"), Component::ALL.len())?;
-                meta.set_item(intern!(py, "lowest_component"), names[self.health.lowest as usize].bind(py))?;
-                meta.set_item(intern!(py, "highest_component"), names[self.health.highest as usize].bind(py))?;
+                meta.set_item(
+                    intern!(py, "lowest_component"),
+                    names[self.health.lowest as usize].bind(py),
+                )?;
+                meta.set_item(
+                    intern!(py, "highest_component"),
+                    names[self.health.highest as usize].bind(py),
+                )?;
                 Ok(meta.into_any().unbind())
             }
         }
@@ -189,8 +216,13 @@ impl LazySource for TrendSource {
 
 fn trend_result(py: Python<'_>, trend: Trend, micros: i64) -> PyResult<HealthTrend> {
     let window = trend.recent.len();
-    let [recent_scores, timestamp] =
-        Lazy::shared(Arc::new(TrendSource { recent: trend.recent, micros }), [RECENT, TIMESTAMP]);
+    let [recent_scores, timestamp] = Lazy::shared(
+        Arc::new(TrendSource {
+            recent: trend.recent,
+            micros,
+        }),
+        [RECENT, TIMESTAMP],
+    );
     Ok(HealthTrend {
         direction: Lazy::ready(DIRECTIONS.get(py, trend.direction)?),
         slope: Lazy::ready(float(py, trend.slope)),
@@ -233,7 +265,9 @@ impl HealthEngine {
             None => DEFAULT_HISTORY_SIZE,
         };
         let engine = Engine::new(size).map_err(super::errors::to_py_err)?;
-        Ok(HealthEngine { engine: Mutex::new(engine) })
+        Ok(HealthEngine {
+            engine: Mutex::new(engine),
+        })
     }
 
     #[getter]
@@ -268,11 +302,20 @@ impl HealthEngine {
         faza30_metrics: Option<&Bound<'_, PyAny>>,
         record: bool,
     ) -> PyResult<Py<HealthScore>> {
-        let args = [faza25_metrics, faza27_metrics, faza28_metrics, faza28_5_metrics, faza29_metrics, faza30_metrics];
+        let args = [
+            faza25_metrics,
+            faza27_metrics,
+            faza28_metrics,
+            faza28_5_metrics,
+            faza29_metrics,
+            faza30_metrics,
+        ];
         let mut readings: [Readings; 6] = [[None; 4]; 6];
         let mut dicts: [Option<Py<PyDict>>; 6] = Default::default();
         for (i, c) in Component::ALL.iter().enumerate() {
-            let Some(dict) = dict_arg(args[i], c.argument())? else { continue };
+            let Some(dict) = dict_arg(args[i], c.argument())? else {
+                continue;
+            };
             if dict.is_empty() {
                 continue;
             }
@@ -280,7 +323,11 @@ impl HealthEngine {
             dicts[i] = Some(dict.clone().unbind());
         }
         let micros = wall_micros();
-        let health = if record { self.engine.lock().compute(&readings) } else { crate::engine::health_engine::score(&readings) };
+        let health = if record {
+            self.engine.lock().compute(&readings)
+        } else {
+            crate::engine::health_engine::score(&readings)
+        };
         Py::new(py, score_result(py, health, dicts, micros)?)
     }
 
@@ -289,7 +336,11 @@ impl HealthEngine {
     /// the latest score (100.0 with no history). `window_size` on the result is the number of
     /// scores analysed.
     #[pyo3(signature = (window_size=None), text_signature = "($self, window_size=10)")]
-    fn analyze_trend(&self, py: Python<'_>, window_size: Option<&Bound<'_, PyAny>>) -> PyResult<Py<HealthTrend>> {
+    fn analyze_trend(
+        &self,
+        py: Python<'_>,
+        window_size: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<HealthTrend>> {
         let window = match window_size {
             Some(w) => count_arg(w, "window_size", 0)?,
             None => DEFAULT_TREND_WINDOW,
@@ -310,7 +361,10 @@ impl HealthEngine {
         out.set_item("min_health", stats.min_health)?;
         out.set_item("max_health", stats.max_health)?;
         out.set_item("history_size", stats.history_size)?;
-        out.set_item("current_trend", crate::engine::enums::ValueEnum::value(trend.direction))?;
+        out.set_item(
+            "current_trend",
+            crate::engine::enums::ValueEnum::value(trend.direction),
+        )?;
         out.set_item("trend_slope", trend.slope)?;
         Ok(out)
     }

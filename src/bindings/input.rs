@@ -23,12 +23,20 @@ pub struct Members<E> {
 
 impl<E: ValueEnum> Members<E> {
     pub const fn new() -> Self {
-        Members { cell: PyOnceLock::new(), _enum: PhantomData }
+        Members {
+            cell: PyOnceLock::new(),
+            _enum: PhantomData,
+        }
     }
 
     fn all(&self, py: Python<'_>) -> PyResult<&[Py<PyAny>]> {
         self.cell
-            .get_or_try_init(py, || E::ALL.iter().map(|v| enums::to_py(py, *v)).collect::<PyResult<Vec<_>>>())
+            .get_or_try_init(py, || {
+                E::ALL
+                    .iter()
+                    .map(|v| enums::to_py(py, *v))
+                    .collect::<PyResult<Vec<_>>>()
+            })
             .map(|v| v.as_slice())
     }
 
@@ -39,7 +47,10 @@ impl<E: ValueEnum> Members<E> {
     /// The variant `obj` is, if it is one of the members.
     pub fn find(&self, obj: &Bound<'_, PyAny>) -> PyResult<Option<E>> {
         let members = self.all(obj.py())?;
-        Ok(members.iter().position(|m| m.as_ptr() == obj.as_ptr()).map(|i| E::ALL[i]))
+        Ok(members
+            .iter()
+            .position(|m| m.as_ptr() == obj.as_ptr())
+            .map(|i| E::ALL[i]))
     }
 }
 
@@ -62,7 +73,10 @@ type Hits<'py> = [Option<(usize, Bound<'py, PyAny>)>; WALK_HITS];
 
 impl KeySet {
     pub const fn new(names: &'static [&'static str]) -> Self {
-        KeySet { names, cell: PyOnceLock::new() }
+        KeySet {
+            names,
+            cell: PyOnceLock::new(),
+        }
     }
 
     pub fn name(&self, i: usize) -> &'static str {
@@ -71,8 +85,15 @@ impl KeySet {
 
     fn interned(&self, py: Python<'_>) -> PyResult<&(Vec<Py<PyString>>, Vec<ffi::Py_hash_t>)> {
         self.cell.get_or_try_init(py, || {
-            let strings: Vec<Py<PyString>> = self.names.iter().map(|n| PyString::intern(py, n).unbind()).collect();
-            let hashes = strings.iter().map(|s| s.bind(py).hash()).collect::<PyResult<Vec<_>>>()?;
+            let strings: Vec<Py<PyString>> = self
+                .names
+                .iter()
+                .map(|n| PyString::intern(py, n).unbind())
+                .collect();
+            let hashes = strings
+                .iter()
+                .map(|s| s.bind(py).hash())
+                .collect::<PyResult<Vec<_>>>()?;
             Ok((strings, hashes))
         })
     }
@@ -133,12 +154,19 @@ impl KeySet {
 /// # Safety
 /// `key` must be a live exact `str` and the GIL held; hashing and comparing exact strs runs no
 /// Python code.
-unsafe fn name_index(key: *mut ffi::PyObject, strings: &[Py<PyString>], hashes: &[ffi::Py_hash_t]) -> Option<usize> {
+unsafe fn name_index(
+    key: *mut ffi::PyObject,
+    strings: &[Py<PyString>],
+    hashes: &[ffi::Py_hash_t],
+) -> Option<usize> {
     if let Some(i) = strings.iter().position(|s| s.as_ptr() == key) {
         return Some(i);
     }
     let h = ffi::PyObject_Hash(key);
-    hashes.iter().zip(strings).position(|(hash, s)| *hash == h && ffi::PyUnicode_Compare(key, s.as_ptr()) == 0)
+    hashes
+        .iter()
+        .zip(strings)
+        .position(|(hash, s)| *hash == h && ffi::PyUnicode_Compare(key, s.as_ptr()) == 0)
 }
 
 /// `walk` into one slot per name; false (slots unspecified) when a key is not an exact str.
@@ -169,7 +197,11 @@ fn walk_slots<'py>(
 }
 
 /// The walk. `None` when a key is not an exact str, or more than `WALK_HITS` names are present.
-fn walk<'py>(dict: &Bound<'py, PyDict>, strings: &[Py<PyString>], hashes: &[ffi::Py_hash_t]) -> Option<Hits<'py>> {
+fn walk<'py>(
+    dict: &Bound<'py, PyDict>,
+    strings: &[Py<PyString>],
+    hashes: &[ffi::Py_hash_t],
+) -> Option<Hits<'py>> {
     let py = dict.py();
     let mut hits: Hits<'py> = Default::default();
     let mut count = 0;
@@ -211,8 +243,13 @@ pub fn caller_error(py: Python<'_>, err: PyErr, what: &str) -> PyErr {
 }
 
 /// `getattr(obj, name, <missing>)`: `None` when the attribute does not exist.
-pub fn optional_attr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>, what: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    obj.getattr_opt(name).map_err(|e| caller_error(obj.py(), e, what))
+pub fn optional_attr<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+    what: &str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    obj.getattr_opt(name)
+        .map_err(|e| caller_error(obj.py(), e, what))
 }
 
 /// A metric value as a reading: None gives `None` (read as a missing key); bools, ints and
@@ -239,7 +276,10 @@ pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<
             if overflow == 0 {
                 return Ok(Some(Num::Int(n)));
             }
-            return Err(PyValueError::new_err(format!("{}: integer does not fit in 64 bits", what())));
+            return Err(PyValueError::new_err(format!(
+                "{}: integer does not fit in 64 bits",
+                what()
+            )));
         }
     }
     if let Ok(b) = v.cast::<PyBool>() {
@@ -257,10 +297,16 @@ pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<
         return int(v, what).map(Some);
     }
     if numeric && v.hasattr(pyo3::intern!(py, "__float__")).unwrap_or(false) {
-        let f = v.extract::<f64>().map_err(|e| caller_error(py, e, &what()))?;
+        let f = v
+            .extract::<f64>()
+            .map_err(|e| caller_error(py, e, &what()))?;
         return finite(f, what).map(Some);
     }
-    Err(PyTypeError::new_err(format!("{} must be a number, got {}", what(), super::convert::type_name(v))))
+    Err(PyTypeError::new_err(format!(
+        "{} must be a number, got {}",
+        what(),
+        super::convert::type_name(v)
+    )))
 }
 
 #[inline]
@@ -290,20 +336,30 @@ pub fn truthy(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<bool>
 }
 
 /// A dict argument: None (or absent) gives `None`; anything but a dict is a TypeError.
-pub fn dict_arg<'a, 'py>(obj: Option<&'a Bound<'py, PyAny>>, what: &str) -> PyResult<Option<&'a Bound<'py, PyDict>>> {
+pub fn dict_arg<'a, 'py>(
+    obj: Option<&'a Bound<'py, PyAny>>,
+    what: &str,
+) -> PyResult<Option<&'a Bound<'py, PyDict>>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
-        Some(o) => o
-            .cast::<PyDict>()
-            .map(Some)
-            .map_err(|_| PyTypeError::new_err(format!("{what} must be a dict or None, got {}", super::convert::type_name(o)))),
+        Some(o) => o.cast::<PyDict>().map(Some).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be a dict or None, got {}",
+                super::convert::type_name(o)
+            ))
+        }),
     }
 }
 
 /// `dict.get(key)`, with a failing key comparison reported against `what`.
-pub fn dict_get<'py>(dict: &Bound<'py, PyDict>, key: &Bound<'py, PyString>, what: &dyn Fn() -> String) -> PyResult<Option<Bound<'py, PyAny>>> {
-    dict.get_item(key).map_err(|e| caller_error(dict.py(), e, &what()))
+pub fn dict_get<'py>(
+    dict: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    what: &dyn Fn() -> String,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    dict.get_item(key)
+        .map_err(|e| caller_error(dict.py(), e, &what()))
 }
 
 /// The UTF-8 encoding of a Python string (the stable ABI has no borrowed view before 3.10).
@@ -320,16 +376,21 @@ impl Utf8<'_> {
 }
 
 pub fn utf8<'py>(s: &Bound<'py, PyString>, what: &str) -> PyResult<Utf8<'py>> {
-    s.encode_utf8()
-        .map(Utf8)
-        .map_err(|_| PyValueError::new_err(format!("{what} is not valid text (it holds a lone surrogate)")))
+    s.encode_utf8().map(Utf8).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} is not valid text (it holds a lone surrogate)"
+        ))
+    })
 }
 
 /// A count argument (`limit`, `window_size`, `history_size`): an int (not a bool) of at least
 /// `min`. Ints too large for the machine saturate, since they only ever mean "everything".
 pub fn count_arg(obj: &Bound<'_, PyAny>, what: &str, min: u64) -> PyResult<usize> {
     if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!("{what} must be an int, got {}", super::convert::type_name(obj))));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, got {}",
+            super::convert::type_name(obj)
+        )));
     }
     let value = match obj.extract::<i64>() {
         Ok(v) => v,
@@ -343,7 +404,10 @@ pub fn count_arg(obj: &Bound<'_, PyAny>, what: &str, min: u64) -> PyResult<usize
         }
     };
     if value < 0 || (value as u64) < min {
-        return Err(PyValueError::new_err(format!("{what} must be at least {min}, got {}", obj.str()?)));
+        return Err(PyValueError::new_err(format!(
+            "{what} must be at least {min}, got {}",
+            obj.str()?
+        )));
     }
     Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }

@@ -37,8 +37,8 @@ use crate::engine::integration_layer::adapters::CANONICAL;
 use crate::engine::integration_layer::reads::LayerRead;
 use crate::engine::integration_layer::registry::CallStats;
 use crate::engine::integration_layer::{
-    layer_of_source, FaultKind, IntegrationCore, Options, RepairType, DEFAULT_ACTION_TIMEOUT, DEFAULT_CALL_TIMEOUT,
-    DEFAULT_STUCK_TASK_SECONDS,
+    layer_of_source, FaultKind, IntegrationCore, Options, RepairType, DEFAULT_ACTION_TIMEOUT,
+    DEFAULT_CALL_TIMEOUT, DEFAULT_STUCK_TASK_SECONDS,
 };
 use crate::engine::value::Metrics;
 use parking_lot::Mutex;
@@ -117,18 +117,31 @@ impl Shared {
         };
         let present = main.is_some();
         // The meta layer's entry reads the governance feedback loop only alongside the meta layer.
-        let extra = if layer == Layer::Faza28_5 && main.is_none() { None } else { extra };
+        let extra = if layer == Layer::Faza28_5 && main.is_none() {
+            None
+        } else {
+            extra
+        };
         (read::Objects { main, extra }, present)
     }
 
     fn record(&self, source: &str, layer: Option<&str>, failure: &Failure) {
-        self.core.lock().record_fault(source, layer, failure.kind, &failure.message, now());
+        self.core
+            .lock()
+            .record_fault(source, layer, failure.kind, &failure.message, now());
     }
 
     /// Reads a layer through the caller: in this thread, or as one call on the host loop.
-    async fn read(&self, layer: Layer, objs: read::Objects, caller: &Caller) -> PyResult<LayerRead> {
+    async fn read(
+        &self,
+        layer: Layer,
+        objs: read::Objects,
+        caller: &Caller,
+    ) -> PyResult<LayerRead> {
         let host = match caller {
-            Caller::Host { host, timeout } if !Python::attach(|py| calls::on_host_thread(py, host)) => {
+            Caller::Host { host, timeout }
+                if !Python::attach(|py| calls::on_host_thread(py, host)) =>
+            {
                 Some((host.clone(), *timeout))
             }
             _ => None,
@@ -139,11 +152,12 @@ impl Shared {
         let slot: Arc<Mutex<Option<LayerRead>>> = Arc::new(Mutex::new(None));
         let (f, args) = Python::attach(|py| -> PyResult<_> {
             let out = slot.clone();
-            let reader = PyCFunction::new_closure(py, None, None, move |args, _kwargs| -> PyResult<()> {
-                let read = read::read_layer(args.py(), layer, &objs)?;
-                *out.lock() = Some(read);
-                Ok(())
-            })?;
+            let reader =
+                PyCFunction::new_closure(py, None, None, move |args, _kwargs| -> PyResult<()> {
+                    let read = read::read_layer(args.py(), layer, &objs)?;
+                    *out.lock() = Some(read);
+                    Ok(())
+                })?;
             Ok((reader.into_any().unbind(), PyTuple::empty(py).unbind()))
         })?;
         let bounded = Caller::Host { host, timeout };
@@ -155,7 +169,9 @@ impl Shared {
                         FaultKind::TimedOut,
                         format!("reading the layer timed out after {:.3}s", d.as_secs_f64()),
                     ),
-                    runtime::CallError::Lost => Failure::new(FaultKind::Lost, "the event loop dropped the read".into()),
+                    runtime::CallError::Lost => {
+                        Failure::new(FaultKind::Lost, "the event loop dropped the read".into())
+                    }
                     e => Python::attach(|py| Failure::raised(e.describe(py))),
                 };
                 self.record(layer.name(), Some(layer.name()), &failure);
@@ -165,7 +181,12 @@ impl Shared {
     }
 
     /// Runs the providers registered for `layer_name`, merging their dicts into `into`.
-    async fn run_providers(&self, layer_name: &str, caller: &Caller, into: &mut Metrics) -> PyResult<bool> {
+    async fn run_providers(
+        &self,
+        layer_name: &str,
+        caller: &Caller,
+        into: &mut Metrics,
+    ) -> PyResult<bool> {
         let providers = self.core.lock().registry().providers_for(layer_name);
         for (id, handle, timeout) in &providers {
             let args = Python::attach(|py| PyTuple::empty(py).unbind());
@@ -183,7 +204,9 @@ impl Shared {
                 }),
                 Err(f) => Err((f.kind, f.message)),
             };
-            self.core.lock().merge_provider(layer_name, *id, answer, into, now());
+            self.core
+                .lock()
+                .merge_provider(layer_name, *id, answer, into, now());
         }
         Ok(!providers.is_empty())
     }
@@ -194,7 +217,12 @@ impl Shared {
     }
 
     /// `collect_layer`; `advance` false leaves the rate baselines where they are.
-    pub async fn collect_layer_as(&self, layer: Layer, caller: &Caller, advance: bool) -> PyResult<Metrics> {
+    pub async fn collect_layer_as(
+        &self,
+        layer: Layer,
+        caller: &Caller,
+        advance: bool,
+    ) -> PyResult<Metrics> {
         let (objs, present) = self.read_objects(layer);
         let mut metrics = if objs.is_empty() {
             Metrics::new()
@@ -202,8 +230,12 @@ impl Shared {
             let read = self.read(layer, objs, caller).await?;
             self.core.lock().map_layer_as(layer, &read, now(), advance)
         };
-        let provided = self.run_providers(layer.name(), caller, &mut metrics).await?;
-        self.core.lock().finish_layer(Some(layer), present || provided, &metrics);
+        let provided = self
+            .run_providers(layer.name(), caller, &mut metrics)
+            .await?;
+        self.core
+            .lock()
+            .finish_layer(Some(layer), present || provided, &metrics);
         Ok(metrics)
     }
 
@@ -245,7 +277,8 @@ impl Shared {
     ) -> PyResult<Metrics> {
         let source = field(fault, "source")?.and_then(|s| label(&s));
         let layer = source.as_deref().and_then(layer_of_source);
-        let wait_for_host = matches!(caller, Caller::Host { host, .. } if !calls::on_host_thread(py, host));
+        let wait_for_host =
+            matches!(caller, Caller::Host { host, .. } if !calls::on_host_thread(py, host));
         let (shared, caller) = (self.clone(), caller.clone());
         let work = async move {
             match layer {
@@ -268,7 +301,11 @@ impl Shared {
 
     /// The context a repair engine needs: the layer objects by the names it reads, the
     /// registered actions (`actions`) and a `verify(fault)` that measures again.
-    pub fn repair_context<'py>(self: &Arc<Self>, py: Python<'py>, caller: &Caller) -> PyResult<Bound<'py, PyDict>> {
+    pub fn repair_context<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+        caller: &Caller,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let s = self.slots();
         let ctx = PyDict::new(py);
         let obj = |i: usize| s[i].as_ref().map(|h| h.bind(py).clone());
@@ -301,13 +338,27 @@ impl Shared {
         if let Some(b) = obj(EVENT_BUS) {
             ctx.set_item("event_bus", b)?;
         }
-        let bound = |target: CallTarget| BoundCall { shared: Arc::downgrade(self), target, caller: caller.clone() };
+        let bound = |target: CallTarget| BoundCall {
+            shared: Arc::downgrade(self),
+            target,
+            caller: caller.clone(),
+        };
         let actions = PyDict::new(py);
         // Restarting a FAZA 28 agent awaits its async hooks, which the repair engine cannot.
         if s[AGENT_LOOP].is_some() {
-            actions.set_item("restart_agent", Py::new(py, bound(CallTarget::RestartAgent))?)?;
+            actions.set_item(
+                "restart_agent",
+                Py::new(py, bound(CallTarget::RestartAgent))?,
+            )?;
         }
-        let verbs: Vec<String> = self.core.lock().registry().actions().iter().map(|a| a.verb.clone()).collect();
+        let verbs: Vec<String> = self
+            .core
+            .lock()
+            .registry()
+            .actions()
+            .iter()
+            .map(|a| a.verb.clone())
+            .collect();
         for verb in verbs {
             actions.set_item(&verb, Py::new(py, bound(CallTarget::Action(verb.clone())))?)?;
         }
@@ -318,14 +369,37 @@ impl Shared {
 
     /// The registered state providers as (name, capture, restore) callables bound to `caller`
     /// and their timeouts, for `SnapshotManager.register_state_provider`.
-    pub fn state_providers(self: &Arc<Self>, py: Python<'_>, caller: &Caller) -> PyResult<Vec<StateCallables>> {
-        let names: Vec<String> = self.core.lock().registry().states().iter().map(|s| s.name.clone()).collect();
+    pub fn state_providers(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        caller: &Caller,
+    ) -> PyResult<Vec<StateCallables>> {
+        let names: Vec<String> = self
+            .core
+            .lock()
+            .registry()
+            .states()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             let make = |target: CallTarget| -> PyResult<Py<PyAny>> {
-                Ok(Py::new(py, BoundCall { shared: Arc::downgrade(self), target, caller: caller.clone() })?.into_any())
+                Ok(Py::new(
+                    py,
+                    BoundCall {
+                        shared: Arc::downgrade(self),
+                        target,
+                        caller: caller.clone(),
+                    },
+                )?
+                .into_any())
             };
-            out.push((name.clone(), make(CallTarget::Capture(name.clone()))?, make(CallTarget::Restore(name))?));
+            out.push((
+                name.clone(),
+                make(CallTarget::Capture(name.clone()))?,
+                make(CallTarget::Restore(name))?,
+            ));
         }
         Ok(out)
     }
@@ -355,9 +429,9 @@ pub struct BoundCall {
 
 impl BoundCall {
     fn shared(&self) -> PyResult<Arc<Shared>> {
-        self.shared
-            .upgrade()
-            .ok_or_else(|| PyRuntimeError::new_err("the integration layer this callable belongs to is gone"))
+        self.shared.upgrade().ok_or_else(|| {
+            PyRuntimeError::new_err("the integration layer this callable belongs to is gone")
+        })
     }
 }
 
@@ -373,7 +447,9 @@ impl BoundCall {
         let shared = self.shared()?;
         let (source, handle, timeout, id) = match &self.target {
             CallTarget::Verify => {
-                let fault = args.get_item(0).map_err(|_| PyTypeError::new_err("verify() takes the fault to check"))?;
+                let fault = args
+                    .get_item(0)
+                    .map_err(|_| PyTypeError::new_err("verify() takes the fault to check"))?;
                 let metrics = shared.verify_metrics(py, &self.caller, &fault)?;
                 return Ok(from_map(py, &metrics)?.into_any().unbind());
             }
@@ -381,10 +457,14 @@ impl BoundCall {
                 let name = kwargs
                     .and_then(|k| k.get_item("name").ok().flatten())
                     .or_else(|| args.get_item(0).ok())
-                    .ok_or_else(|| PyTypeError::new_err("restart_agent() takes the agent's name"))?;
+                    .ok_or_else(|| {
+                        PyTypeError::new_err("restart_agent() takes the agent's name")
+                    })?;
                 let name = pyutil::key_text(&name)?;
                 let agent_loop = shared.slots()[AGENT_LOOP].clone();
-                let Some(l) = agent_loop else { return Ok(PyBool::new(py, false).to_owned().into_any().unbind()) };
+                let Some(l) = agent_loop else {
+                    return Ok(PyBool::new(py, false).to_owned().into_any().unbind());
+                };
                 let done = act::agent_action(
                     py,
                     Route::RestartAgent,
@@ -393,12 +473,20 @@ impl BoundCall {
                     DEFAULT_ACTION_TIMEOUT,
                     &self.caller,
                 )?;
-                return finish_done(&shared, py, &format!("action restart_agent({name})"), Some("faza28"), done);
+                return finish_done(
+                    &shared,
+                    py,
+                    &format!("action restart_agent({name})"),
+                    Some("faza28"),
+                    done,
+                );
             }
             CallTarget::Action(verb) => {
                 let found = shared.core.lock().registry().action(verb);
                 let (id, h, t) = found.ok_or_else(|| {
-                    PyRuntimeError::new_err(format!("repair action {verb:?} is no longer registered"))
+                    PyRuntimeError::new_err(format!(
+                        "repair action {verb:?} is no longer registered"
+                    ))
                 })?;
                 (format!("action {verb}"), h, t, id)
             }
@@ -411,11 +499,31 @@ impl BoundCall {
                     .states()
                     .iter()
                     .find(|s| &s.name == name)
-                    .map(|s| (s.id, if capture { s.capture.clone() } else { s.restore.clone() }, s.timeout));
+                    .map(|s| {
+                        (
+                            s.id,
+                            if capture {
+                                s.capture.clone()
+                            } else {
+                                s.restore.clone()
+                            },
+                            s.timeout,
+                        )
+                    });
                 let (id, h, t) = found.ok_or_else(|| {
-                    PyRuntimeError::new_err(format!("state provider {name:?} is no longer registered"))
+                    PyRuntimeError::new_err(format!(
+                        "state provider {name:?} is no longer registered"
+                    ))
                 })?;
-                (format!("state {name}.{}", if capture { "capture" } else { "restore" }), h, t, id)
+                (
+                    format!(
+                        "state {name}.{}",
+                        if capture { "capture" } else { "restore" }
+                    ),
+                    h,
+                    t,
+                    id,
+                )
             }
         };
         let called = blocking_call(
@@ -456,7 +564,13 @@ impl BoundCall {
     }
 }
 
-fn finish_done(shared: &Shared, py: Python<'_>, source: &str, layer: Option<&str>, done: Done) -> PyResult<Py<PyAny>> {
+fn finish_done(
+    shared: &Shared,
+    py: Python<'_>,
+    source: &str,
+    layer: Option<&str>,
+    done: Done,
+) -> PyResult<Py<PyAny>> {
     match done {
         Done::Ran => {
             shared.core.lock().note_action(true);
@@ -488,14 +602,19 @@ fn text_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
         .map(|c| c.into_owned())
 }
 
-fn params_arg<'py>(py: Python<'py>, params: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
+fn params_arg<'py>(
+    py: Python<'py>,
+    params: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
     match params {
         None => Ok(PyDict::new(py)),
         Some(p) if p.is_none() => Ok(PyDict::new(py)),
-        Some(p) => p
-            .cast::<PyDict>()
-            .cloned()
-            .map_err(|_| PyTypeError::new_err(format!("params must be a dict or None, got {}", type_name(p)))),
+        Some(p) => p.cast::<PyDict>().cloned().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "params must be a dict or None, got {}",
+                type_name(p)
+            ))
+        }),
     }
 }
 
@@ -518,7 +637,10 @@ fn route_values(params: &Bound<'_, PyDict>) -> PyResult<Metrics> {
         "target_id",
     ] {
         if let Some(v) = params.get_item(key)? {
-            out.insert(key.to_owned(), super::convert::to_value(&v, &format!("params['{key}']"))?);
+            out.insert(
+                key.to_owned(),
+                super::convert::to_value(&v, &format!("params['{key}']"))?,
+            );
         }
     }
     Ok(out)
@@ -526,7 +648,10 @@ fn route_values(params: &Bound<'_, PyDict>) -> PyResult<Metrics> {
 
 fn callable_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Handle> {
     if !obj.is_callable() {
-        return Err(PyTypeError::new_err(format!("{what} must be callable, got {}", type_name(obj))));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be callable, got {}",
+            type_name(obj)
+        )));
     }
     Ok(Arc::new(obj.clone().unbind()))
 }
@@ -538,7 +663,10 @@ fn timeout_arg(timeout: f64) -> PyResult<f64> {
 fn repair_type_arg(obj: &Bound<'_, PyAny>) -> PyResult<RepairType> {
     let text = text_arg(obj, "repair_type")?;
     RepairType::from_value(&text).ok_or_else(|| {
-        PyValueError::new_err(format!("unknown repair_type {text:?}; expected one of {}", RepairType::values_list()))
+        PyValueError::new_err(format!(
+            "unknown repair_type {text:?}; expected one of {}",
+            RepairType::values_list()
+        ))
     })
 }
 
@@ -553,7 +681,12 @@ fn stats_dict<'py>(py: Python<'py>, s: &CallStats) -> PyResult<Bound<'py, PyDict
     d.set_item("errors", s.errors)?;
     d.set_item("timeouts", s.timeouts)?;
     d.set_item("last_error", s.last_error.as_deref())?;
-    d.set_item("last_error_at", s.last_error_at.map(|t| datetime_to_py(py, &t)).transpose()?)?;
+    d.set_item(
+        "last_error_at",
+        s.last_error_at
+            .map(|t| datetime_to_py(py, &t))
+            .transpose()?,
+    )?;
     Ok(d)
 }
 
@@ -573,7 +706,10 @@ impl IntegrationLayer {
     }
 
     fn slot(&self, py: Python<'_>, i: usize) -> Py<PyAny> {
-        self.shared.slots.lock()[i].as_ref().map(|h| h.clone_ref(py)).unwrap_or_else(|| py.None())
+        self.shared.slots.lock()[i]
+            .as_ref()
+            .map(|h| h.clone_ref(py))
+            .unwrap_or_else(|| py.None())
     }
 
     fn set_slot(&self, i: usize, value: Option<Bound<'_, PyAny>>) {
@@ -619,7 +755,13 @@ impl IntegrationLayer {
         let source = format!("trigger {}.{}", layer.name(), action);
         let registered = self.shared.core.lock().registry().action(&action);
         if let Some((id, handle, timeout)) = registered {
-            let called = inline_call(py, handle.bind(py), &PyTuple::empty(py), Some(&params), timeout)?;
+            let called = inline_call(
+                py,
+                handle.bind(py),
+                &PyTuple::empty(py),
+                Some(&params),
+                timeout,
+            )?;
             let done = match called {
                 Ok(v) if v.bind(py).cast::<PyBool>().is_ok_and(|b| !b.is_true()) => Done::NotRun,
                 Ok(_) => Done::Ran,
@@ -636,7 +778,9 @@ impl IntegrationLayer {
             );
             return self.finish_trigger(&source, layer, done);
         }
-        let Some(route) = actions::route(layer, &action) else { return Ok(false) };
+        let Some(route) = actions::route(layer, &action) else {
+            return Ok(false);
+        };
         let s = self.shared.slots();
         let obj = |i: usize| s[i].as_ref().map(|h| h.bind(py).clone());
         let targets = Targets {
@@ -657,7 +801,14 @@ impl IntegrationLayer {
         };
         let done = match reference {
             Some(d) => d,
-            None => act::run_route(py, route, &targets, &params, &values, DEFAULT_ACTION_TIMEOUT)?,
+            None => act::run_route(
+                py,
+                route,
+                &targets,
+                &params,
+                &values,
+                DEFAULT_ACTION_TIMEOUT,
+            )?,
         };
         self.finish_trigger(&source, layer, done)
     }
@@ -711,8 +862,16 @@ impl IntegrationLayer {
             opt_obj(faza29_governance),
             opt_obj(event_bus),
         ];
-        let core = IntegrationCore::new(Options { stuck_task_seconds, call_timeout });
-        Ok(IntegrationLayer { shared: Arc::new(Shared { core: Mutex::new(core), slots: Mutex::new(slots) }) })
+        let core = IntegrationCore::new(Options {
+            stuck_task_seconds,
+            call_timeout,
+        });
+        Ok(IntegrationLayer {
+            shared: Arc::new(Shared {
+                core: Mutex::new(core),
+                slots: Mutex::new(slots),
+            }),
+        })
     }
 
     #[getter]
@@ -778,7 +937,10 @@ impl IntegrationLayer {
     fn _repair_callbacks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let lists: Vec<(RepairType, Vec<Handle>)> = {
             let core = self.shared.core.lock();
-            RepairType::ALL.iter().map(|t| (*t, core.registry().callbacks(*t))).collect()
+            RepairType::ALL
+                .iter()
+                .map(|t| (*t, core.registry().callbacks(*t)))
+                .collect()
         };
         let out = PyDict::new(py);
         for (t, handles) in lists {
@@ -818,18 +980,30 @@ impl IntegrationLayer {
     /// collection; `advance_baselines=False` measures without moving that point, for callers
     /// that only look (the controller's `get_health`).
     #[pyo3(signature = (*, advance_baselines=true))]
-    fn get_all_metrics<'py>(&self, py: Python<'py>, advance_baselines: bool) -> PyResult<Bound<'py, PyDict>> {
-        drive_ready(self.shared.collect_all_as(&Caller::Inline, advance_baselines))?.to_py(py)
+    fn get_all_metrics<'py>(
+        &self,
+        py: Python<'py>,
+        advance_baselines: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        drive_ready(
+            self.shared
+                .collect_all_as(&Caller::Inline, advance_baselines),
+        )?
+        .to_py(py)
     }
 
     /// `await layer.collect_async()`: `get_all_metrics()` with every layer read and provider
     /// run on this event loop, each bounded by its timeout, and coroutine providers awaited.
     fn collect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let host = HostLoop::current(py)
-            .ok_or_else(|| PyRuntimeError::new_err("collect_async() must be awaited inside a running event loop"))?;
+        let host = HostLoop::current(py).ok_or_else(|| {
+            PyRuntimeError::new_err("collect_async() must be awaited inside a running event loop")
+        })?;
         let timeout = self.shared.core.lock().options.call_timeout;
         let host_for_result = host.clone();
-        let caller = Caller::Host { host, timeout: Duration::from_secs_f64(timeout) };
+        let caller = Caller::Host {
+            host,
+            timeout: Duration::from_secs_f64(timeout),
+        };
         let shared = self.shared.clone();
         runtime::spawn_awaitable(py, &host_for_result, async move {
             let collected = shared.collect_all(&caller).await?;
@@ -880,10 +1054,19 @@ impl IntegrationLayer {
 
     /// Adds a callback for `graph_repair`, `agent_repair`, `scheduler_repair` or
     /// `governance_repair`; any other type is a ValueError.
-    fn register_repair_callback(&self, repair_type: &Bound<'_, PyAny>, callback: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn register_repair_callback(
+        &self,
+        repair_type: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let t = repair_type_arg(repair_type)?;
         let handle = callable_arg(callback, "callback")?;
-        self.shared.core.lock().registry_mut().add_callback(t, handle).py_err()
+        self.shared
+            .core
+            .lock()
+            .registry_mut()
+            .add_callback(t, handle)
+            .py_err()
     }
 
     /// Calls each callback of the type with `params`, in order. A callback that raises is
@@ -908,7 +1091,11 @@ impl IntegrationLayer {
                     self.shared.core.lock().counters_mut().callbacks_executed += 1;
                 }
                 Err(f) => {
-                    let source = format!("repair_callback {}:{}", t.value(), callable_name(cb.bind(py)));
+                    let source = format!(
+                        "repair_callback {}:{}",
+                        t.value(),
+                        callable_name(cb.bind(py))
+                    );
                     let mut core = self.shared.core.lock();
                     core.counters_mut().callback_errors += 1;
                     core.record_fault(&source, None, f.kind, &f.message, now());
@@ -931,7 +1118,10 @@ impl IntegrationLayer {
         let name = match label(event_type) {
             Some(t) => t,
             None => {
-                return Err(PyTypeError::new_err(format!("event_type must be a str, got {}", type_name(event_type))))
+                return Err(PyTypeError::new_err(format!(
+                    "event_type must be a str, got {}",
+                    type_name(event_type)
+                )))
             }
         };
         let data = params_arg(py, event_data).map_err(|_| {
@@ -940,7 +1130,9 @@ impl IntegrationLayer {
                 event_data.map(type_name).unwrap_or_default()
             ))
         })?;
-        let Some(bus) = self.shared.slots()[EVENT_BUS].clone() else { return Ok(()) };
+        let Some(bus) = self.shared.slots()[EVENT_BUS].clone() else {
+            return Ok(());
+        };
         let bus = bus.bind(py);
         let full = format!("faza30.{name}");
         let result = (|| -> PyResult<bool> {
@@ -961,9 +1153,13 @@ impl IntegrationLayer {
                 self.shared.core.lock().counters_mut().events_published += 1;
                 return Ok(());
             }
-            Ok(false) => {
-                (FaultKind::Invalid, format!("the event bus ({}) has neither emit nor publish", type_name(bus)))
-            }
+            Ok(false) => (
+                FaultKind::Invalid,
+                format!(
+                    "the event bus ({}) has neither emit nor publish",
+                    type_name(bus)
+                ),
+            ),
             Err(e) if pyutil::is_fatal(py, &e) => return Err(e),
             Err(e) => (FaultKind::Raised, pyutil::error_text(py, &e)),
         };
@@ -1000,7 +1196,11 @@ impl IntegrationLayer {
     /// state provider's calls and errors.
     fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let status = self.get_integration_status(py)?;
-        let integrated = status.values().iter().filter(|v| v.is_truthy().unwrap_or(false)).count();
+        let integrated = status
+            .values()
+            .iter()
+            .filter(|v| v.is_truthy().unwrap_or(false))
+            .count();
         // Copy everything out first: building Python objects may run Python code (a collection,
         // a finalizer) that calls back into this layer.
         let (c, sources, providers, actions, states, tracked) = {
@@ -1013,8 +1213,14 @@ impl IntegrationLayer {
                     .iter()
                     .map(|p| (p.layer.clone(), p.label.clone(), p.timeout, p.stats.clone()))
                     .collect::<Vec<_>>(),
-                r.actions().iter().map(|a| (a.verb.clone(), a.timeout, a.stats.clone())).collect::<Vec<_>>(),
-                r.states().iter().map(|s| (s.name.clone(), s.timeout, s.stats.clone())).collect::<Vec<_>>(),
+                r.actions()
+                    .iter()
+                    .map(|a| (a.verb.clone(), a.timeout, a.stats.clone()))
+                    .collect::<Vec<_>>(),
+                r.states()
+                    .iter()
+                    .map(|s| (s.name.clone(), s.timeout, s.stats.clone()))
+                    .collect::<Vec<_>>(),
                 core.baselines().tracked_agents(),
             )
         };
@@ -1105,16 +1311,27 @@ impl IntegrationLayer {
             _ => callable_name(provider),
         };
         let existing = self.shared.core.lock().registry().providers_for(&layer);
-        let same =
-            existing.iter().find(|(_, h, _)| same_callable(h.bind(provider.py()), provider)).map(|(id, _, _)| *id);
-        let replaced =
-            self.shared.core.lock().registry_mut().add_provider(&layer, &label, handle, timeout, same).py_err()?;
+        let same = existing
+            .iter()
+            .find(|(_, h, _)| same_callable(h.bind(provider.py()), provider))
+            .map(|(id, _, _)| *id);
+        let replaced = self
+            .shared
+            .core
+            .lock()
+            .registry_mut()
+            .add_provider(&layer, &label, handle, timeout, same)
+            .py_err()?;
         drop(replaced);
         Ok(())
     }
 
     /// Removes a provider of `layer`, given as the callable or its name. True if one was removed.
-    fn unregister_metric_provider(&self, layer: &Bound<'_, PyAny>, provider: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn unregister_metric_provider(
+        &self,
+        layer: &Bound<'_, PyAny>,
+        provider: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         let layer = text_arg(layer, "layer")?;
         let by_name = provider.cast::<PyString>().ok().map(|s| s.to_string());
         let candidates: Vec<(u64, Handle, String)> = {
@@ -1130,7 +1347,9 @@ impl IntegrationLayer {
             Some(n) => label == n,
             None => same_callable(h.bind(provider.py()), provider),
         });
-        let Some((id, _, _)) = found else { return Ok(false) };
+        let Some((id, _, _)) = found else {
+            return Ok(false);
+        };
         let removed = self.shared.core.lock().registry_mut().remove_provider(*id);
         Ok(removed.is_some())
     }
@@ -1140,10 +1359,21 @@ impl IntegrationLayer {
     /// `actions[verb]`, and `trigger_faza*_action(verb, params)` calls it. Replaces an earlier
     /// action for the verb.
     #[pyo3(signature = (verb, action, timeout=30.0))]
-    fn register_repair_action(&self, verb: &Bound<'_, PyAny>, action: &Bound<'_, PyAny>, timeout: f64) -> PyResult<()> {
+    fn register_repair_action(
+        &self,
+        verb: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+        timeout: f64,
+    ) -> PyResult<()> {
         let verb = text_arg(verb, "verb")?;
         let handle = callable_arg(action, "action")?;
-        let old = self.shared.core.lock().registry_mut().set_action(&verb, handle, timeout).py_err()?;
+        let old = self
+            .shared
+            .core
+            .lock()
+            .registry_mut()
+            .set_action(&verb, handle, timeout)
+            .py_err()?;
         drop(old);
         Ok(())
     }
@@ -1167,7 +1397,13 @@ impl IntegrationLayer {
         let name = text_arg(name, "name")?;
         let c = callable_arg(capture, "capture")?;
         let r = callable_arg(restore, "restore")?;
-        let old = self.shared.core.lock().registry_mut().set_state(&name, c, r, timeout).py_err()?;
+        let old = self
+            .shared
+            .core
+            .lock()
+            .registry_mut()
+            .set_state(&name, c, r, timeout)
+            .py_err()?;
         drop(old);
         Ok(())
     }
@@ -1215,8 +1451,20 @@ impl IntegrationLayer {
 
     fn __repr__(&self) -> String {
         let s = self.shared.slots();
-        let set: Vec<&str> = SLOT_NAMES.iter().zip(s.iter()).filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
-        format!("<IntegrationLayer: {}>", if set.is_empty() { "no layers".to_string() } else { set.join(", ") })
+        let set: Vec<&str> = SLOT_NAMES
+            .iter()
+            .zip(s.iter())
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| *n)
+            .collect();
+        format!(
+            "<IntegrationLayer: {}>",
+            if set.is_empty() {
+                "no layers".to_string()
+            } else {
+                set.join(", ")
+            }
+        )
     }
 
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {

@@ -32,31 +32,37 @@ mod _native {
     #[pymodule_export]
     use super::autorepair_engine::{create_autorepair_engine, AutorepairConfig, AutorepairEngine};
     #[pymodule_export]
+    use super::classification_engine::{
+        create_classification_engine, ClassificationEngine, ClassificationResult,
+    };
+    #[pymodule_export]
+    use super::controller::{create_healing_controller, get_healing_controller, HealingController};
+    #[pymodule_export]
     use super::detection_engine::{
         create_detection_engine, AnomalyDetector, DetectedFault, DetectionEngine, DetectionRule,
     };
     #[pymodule_export]
-    use super::runtime::_shutdown_runtime;
-    #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};
     #[pymodule_export]
-    use super::healing_pipeline::{create_healing_pipeline, HealingContext, HealingPipeline, HealingResult};
+    use super::healing_pipeline::{
+        create_healing_pipeline, HealingContext, HealingPipeline, HealingResult,
+    };
+    #[pymodule_export]
+    use super::health_engine::{
+        create_health_engine, HealthComponent, HealthEngine, HealthScore, HealthTrend,
+    };
     #[pymodule_export]
     use super::integration_layer::{create_integration_layer, BoundCall, IntegrationLayer};
     #[pymodule_export]
     use super::repair_strategies::{
         create_agent_repair_engine, create_governance_repair_engine, create_graph_repair_engine,
-        create_scheduler_repair_engine, AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult,
-        RepairStrategy, SchedulerRepairEngine,
+        create_scheduler_repair_engine, AgentRepairEngine, GovernanceRepairEngine,
+        GraphRepairEngine, RepairResult, RepairStrategy, SchedulerRepairEngine,
     };
     #[pymodule_export]
+    use super::runtime::_shutdown_runtime;
+    #[pymodule_export]
     use super::snapshot_manager::{create_snapshot_manager, Snapshot, SnapshotManager};
-    #[pymodule_export]
-    use super::controller::{create_healing_controller, get_healing_controller, HealingController};
-    #[pymodule_export]
-    use super::classification_engine::{create_classification_engine, ClassificationEngine, ClassificationResult};
-    #[pymodule_export]
-    use super::health_engine::{create_health_engine, HealthComponent, HealthEngine, HealthScore, HealthTrend};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -29,7 +29,10 @@ pub struct Lazy(State);
 enum State {
     /// Built up front: no cell and no synchronisation.
     Ready(Py<PyAny>),
-    Later { cell: OnceLock<Py<PyAny>>, make: Deferred },
+    Later {
+        cell: OnceLock<Py<PyAny>>,
+        make: Deferred,
+    },
     Cleared,
 }
 
@@ -37,7 +40,11 @@ enum Deferred {
     Closure(Maker),
     /// `visits` is set on exactly one field per source, so the collector sees each held
     /// object once per record.
-    Shared { source: Arc<dyn LazySource>, field: u8, visits: bool },
+    Shared {
+        source: Arc<dyn LazySource>,
+        field: u8,
+        visits: bool,
+    },
 }
 
 impl Lazy {
@@ -46,7 +53,10 @@ impl Lazy {
     }
 
     pub fn later(make: impl Fn(Python<'_>) -> PyResult<Py<PyAny>> + Send + Sync + 'static) -> Self {
-        Lazy(State::Later { cell: OnceLock::new(), make: Deferred::Closure(Box::new(make)) })
+        Lazy(State::Later {
+            cell: OnceLock::new(),
+            make: Deferred::Closure(Box::new(make)),
+        })
     }
 
     /// Deferred fields built by one source: `fields[i]` is the field number passed to
@@ -55,8 +65,15 @@ impl Lazy {
         let mut i = 0;
         fields.map(|field| {
             i += 1;
-            let make = Deferred::Shared { source: source.clone(), field, visits: i == 1 };
-            Lazy(State::Later { cell: OnceLock::new(), make })
+            let make = Deferred::Shared {
+                source: source.clone(),
+                field,
+                visits: i == 1,
+            };
+            Lazy(State::Later {
+                cell: OnceLock::new(),
+                make,
+            })
         })
     }
 
@@ -76,7 +93,10 @@ impl Lazy {
         };
         // Two threads may race here; the first value wins and both see it.
         let _ = cell.set(obj);
-        Ok(cell.get().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()))
+        Ok(cell
+            .get()
+            .map(|o| o.clone_ref(py))
+            .unwrap_or_else(|| py.None()))
     }
 
     /// Whether Python code may hold (and may have changed) the object.
@@ -95,7 +115,12 @@ impl Lazy {
                 if let Some(obj) = cell.get() {
                     visit.call(obj)?;
                 }
-                if let Deferred::Shared { source, visits: true, .. } = make {
+                if let Deferred::Shared {
+                    source,
+                    visits: true,
+                    ..
+                } = make
+                {
                     source.traverse(visit)?;
                 }
             }
@@ -126,7 +151,10 @@ pub fn now(py: Python<'_>) -> PyResult<Py<PyAny>> {
 }
 
 pub fn false_(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any().unbind())
+    Ok(pyo3::types::PyBool::new(py, false)
+        .to_owned()
+        .into_any()
+        .unbind())
 }
 
 pub fn zero_float(py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -42,11 +42,13 @@ use crate::engine::repair_strategies::budget::{
 };
 use crate::engine::repair_strategies::cycles::{self, Edge, GraphView};
 use crate::engine::repair_strategies::{
-    claims, continues_after, handler_for, judge, judge_context_error, needs, ready_to_verify, recheck, recheck_probes,
-    takeover_active, EngineKind, Evidence, FaultInfo, Handler, Offer, Plan, Probe, RepairStatus, Report, SkipReason,
-    Step, StepOutcome, StrategyCore, TaskInfo, Verb, DEFAULT_HISTORY_SIZE,
+    claims, continues_after, handler_for, judge, judge_context_error, needs, ready_to_verify,
+    recheck, recheck_probes, takeover_active, EngineKind, Evidence, FaultInfo, Handler, Offer,
+    Plan, Probe, RepairStatus, Report, SkipReason, Step, StepOutcome, StrategyCore, TaskInfo, Verb,
+    DEFAULT_HISTORY_SIZE,
 };
 use crate::engine::value::Metrics;
+use chrono::NaiveDateTime;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyException, PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -88,9 +90,21 @@ fn str_list(py: Python<'_>, items: &[String]) -> PyResult<Py<PyAny>> {
 }
 
 impl RepairResult {
-    fn from_report(py: Python<'_>, fault_id: &str, report: Report, duration: f64) -> PyResult<RepairResult> {
-        let Report { status, verification_passed, success_rate, actions_taken, side_effects, metadata } = report;
-        let ts = now();
+    pub(crate) fn from_report(
+        py: Python<'_>,
+        fault_id: &str,
+        report: Report,
+        duration: f64,
+        ts: NaiveDateTime,
+    ) -> PyResult<RepairResult> {
+        let Report {
+            status,
+            verification_passed,
+            success_rate,
+            actions_taken,
+            side_effects,
+            metadata,
+        } = report;
         Ok(RepairResult {
             fault_id: Lazy::ready(PyString::new(py, fault_id).into_any().unbind()),
             status: Lazy::ready(enums::to_py(py, status)?),
@@ -98,11 +112,39 @@ impl RepairResult {
             success_rate: Lazy::ready(PyFloat::new(py, success_rate).into_any().unbind()),
             duration: Lazy::ready(PyFloat::new(py, duration).into_any().unbind()),
             side_effects: Lazy::later(move |py| str_list(py, &side_effects)),
-            verification_passed: Lazy::ready(PyBool::new(py, verification_passed).to_owned().into_any().unbind()),
+            verification_passed: Lazy::ready(
+                PyBool::new(py, verification_passed)
+                    .to_owned()
+                    .into_any()
+                    .unbind(),
+            ),
             metadata: Lazy::later(move |py| Ok(from_map(py, &metadata)?.into_any().unbind())),
             timestamp: Lazy::later(move |py| datetime_to_py(py, &ts)),
             modified: false,
         })
+    }
+}
+
+/// A finished repair as engine data.
+#[derive(Clone)]
+pub(crate) struct RepairDone {
+    pub fault_id: String,
+    pub report: Report,
+    pub duration: f64,
+    /// The result's timestamp: when the repair finished, not when it is first looked at.
+    pub finished: NaiveDateTime,
+}
+
+impl RepairDone {
+    pub fn to_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let r = RepairResult::from_report(
+            py,
+            &self.fault_id,
+            self.report.clone(),
+            self.duration,
+            self.finished,
+        )?;
+        Ok(Py::new(py, r)?.into_any())
     }
 }
 
@@ -111,12 +153,19 @@ impl RepairResult {
 
 /// `getattr(obj, name, None)`, except that an attribute that raises something other than
 /// AttributeError is reported as a TypeError naming it.
-fn attr<'py>(obj: &Bound<'py, PyAny>, name: &str, what: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn attr<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    what: &str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     match obj.getattr(name) {
         Ok(v) if v.is_none() => Ok(None),
         Ok(v) => Ok(Some(v)),
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(obj.py()) => Ok(None),
-        Err(e) => Err(PyTypeError::new_err(format!("reading {what}.{name} raised {}", error_text(obj.py(), &e)))),
+        Err(e) => Err(PyTypeError::new_err(format!(
+            "reading {what}.{name} raised {}",
+            error_text(obj.py(), &e)
+        ))),
     }
 }
 
@@ -132,9 +181,9 @@ fn text_field(fault: &Bound<'_, PyAny>, name: &str, default: &str) -> PyResult<S
     match fault_field(fault, name)? {
         None => Ok(default.to_owned()),
         Some(v) => {
-            let s = v
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("fault.{name} must be a str, got {}", type_name(&v))))?;
+            let s = v.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("fault.{name} must be a str, got {}", type_name(&v)))
+            })?;
             let s = s.to_cow()?;
             if s.chars().count() > MAX_NAME_LEN {
                 return Err(PyValueError::new_err(format!(
@@ -164,6 +213,18 @@ fn read_fault_type(fault: &Bound<'_, PyAny>) -> PyResult<String> {
 /// The fault as the engine reads it. Missing fields take the reference defaults
 /// (`"unknown"`, `""`, `{}`); present fields of the wrong type are a TypeError.
 fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultInfo> {
+    // Our detector's fault, untouched since: its engine value, without a Python round trip.
+    if let Ok(ours) = fault.cast::<crate::bindings::detection_engine::DetectedFault>() {
+        if let Ok(obj) = ours.try_borrow() {
+            if let Some(core) = obj.engine_fault() {
+                return Ok(FaultInfo {
+                    fault_id: core.fault_id.clone(),
+                    fault_type: core.fault_type.to_owned(),
+                    metrics: core.metrics.clone(),
+                });
+            }
+        }
+    }
     check_fault_object(fault)?;
     let fault_id = text_field(fault, "fault_id", "unknown")?;
     let fault_type = text_field(fault, "fault_type", "")?;
@@ -171,18 +232,37 @@ fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultInfo> {
         None => Metrics::new(),
         Some(m) => {
             if m.cast::<PyDict>().is_err() {
-                return Err(PyTypeError::new_err(format!("fault.metrics must be a dict, got {}", type_name(&m))));
+                return Err(PyTypeError::new_err(format!(
+                    "fault.metrics must be a dict, got {}",
+                    type_name(&m)
+                )));
             }
             to_map(Some(&m), "fault.metrics")?
         }
     };
-    Ok(FaultInfo { fault_id, fault_type, metrics })
+    Ok(FaultInfo {
+        fault_id,
+        fault_type,
+        metrics,
+    })
 }
 
 fn error_text(py: Python<'_>, err: &PyErr) -> String {
-    let kind = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
-    let msg = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-    let text = if msg.is_empty() { kind } else { format!("{kind}: {msg}") };
+    let kind = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let msg = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let text = if msg.is_empty() {
+        kind
+    } else {
+        format!("{kind}: {msg}")
+    };
     truncate(text)
 }
 
@@ -213,7 +293,11 @@ fn label(obj: &Bound<'_, PyAny>) -> Option<String> {
     if let Ok(s) = obj.cast::<PyString>() {
         return s.to_cow().ok().map(|c| c.into_owned());
     }
-    sub(obj, "value").and_then(|v| v.cast::<PyString>().ok().and_then(|s| s.to_cow().ok().map(|c| c.into_owned())))
+    sub(obj, "value").and_then(|v| {
+        v.cast::<PyString>()
+            .ok()
+            .and_then(|s| s.to_cow().ok().map(|c| c.into_owned()))
+    })
 }
 
 /// The parts of the caller's context this module uses.
@@ -225,15 +309,21 @@ struct Ctx<'py> {
 
 impl<'py> Ctx<'py> {
     fn read(context: Option<&Bound<'py, PyAny>>) -> PyResult<Ctx<'py>> {
-        let dict =
-            match context {
-                None => None,
-                Some(c) if c.is_none() => None,
-                Some(c) => Some(c.cast::<PyDict>().cloned().map_err(|_| {
-                    PyTypeError::new_err(format!("context must be a dict or None, got {}", type_name(c)))
-                })?),
-            };
-        let mut ctx = Ctx { dict, actions: HashMap::new(), verify: None };
+        let dict = match context {
+            None => None,
+            Some(c) if c.is_none() => None,
+            Some(c) => Some(c.cast::<PyDict>().cloned().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "context must be a dict or None, got {}",
+                    type_name(c)
+                ))
+            })?),
+        };
+        let mut ctx = Ctx {
+            dict,
+            actions: HashMap::new(),
+            verify: None,
+        };
         if let Some(actions) = ctx.get("actions")? {
             let actions = actions.cast::<PyDict>().map_err(|_| {
                 PyTypeError::new_err(format!(
@@ -243,7 +333,9 @@ impl<'py> Ctx<'py> {
             })?;
             for (k, v) in actions.iter() {
                 // Keys that are not verbs belong to someone else; they are left alone.
-                let Ok(key) = k.cast::<PyString>() else { continue };
+                let Ok(key) = k.cast::<PyString>() else {
+                    continue;
+                };
                 let key = key.to_cow()?.into_owned();
                 if Verb::from_value(&key).is_none() {
                     continue;
@@ -282,13 +374,17 @@ impl<'py> Ctx<'py> {
 
     /// The classification category as text, for the keyword fallback of `can_repair`.
     fn category(&self) -> PyResult<Option<String>> {
-        let Some(cls) = self.get("classification")? else { return Ok(None) };
+        let Some(cls) = self.get("classification")? else {
+            return Ok(None);
+        };
         let category = if let Ok(d) = cls.cast::<PyDict>() {
             d.get_item("category")?.filter(|v| !v.is_none())
         } else {
             attr(&cls, "category", "context['classification']")?
         };
-        let Some(category) = category else { return Ok(None) };
+        let Some(category) = category else {
+            return Ok(None);
+        };
         if let Some(text) = label(&category) {
             return Ok(Some(text));
         }
@@ -316,7 +412,9 @@ impl<'py> Ctx<'py> {
         if let Some(s) = self.layer("scheduler").filter(|s| has(s, "reset")) {
             return Some(s);
         }
-        self.layer("agent_executor").and_then(|e| sub(&e, "scheduler")).filter(|s| has(s, "reset"))
+        self.layer("agent_executor")
+            .and_then(|e| sub(&e, "scheduler"))
+            .filter(|s| has(s, "reset"))
     }
 
     fn governance_part(&self, attr_name: &str, getter: &str) -> Option<Bound<'py, PyAny>> {
@@ -347,11 +445,21 @@ impl<'py> Ctx<'py> {
     }
 
     fn meta_parts(&self) -> Vec<(Bound<'py, PyAny>, &'static str, &'static str)> {
-        let Some(meta) = self.layer("meta_layer") else { return Vec::new() };
-        [("anomaly_detector", "clear_history"), ("stability_engine", "clear_history"), ("strategy_adapter", "reset")]
-            .into_iter()
-            .filter_map(|(part, method)| sub(&meta, part).filter(|p| has(p, method)).map(|p| (p, part, method)))
-            .collect()
+        let Some(meta) = self.layer("meta_layer") else {
+            return Vec::new();
+        };
+        [
+            ("anomaly_detector", "clear_history"),
+            ("stability_engine", "clear_history"),
+            ("strategy_adapter", "reset"),
+        ]
+        .into_iter()
+        .filter_map(|(part, method)| {
+            sub(&meta, part)
+                .filter(|p| has(p, method))
+                .map(|p| (p, part, method))
+        })
+        .collect()
     }
 
     /// Whether a layer object in the context can run `verb`.
@@ -362,11 +470,19 @@ impl<'py> Ctx<'py> {
             Verb::RESTART_AGENT => self.agents().is_some(),
             Verb::ISOLATE_AGENT => self.agents().is_some_and(|a| has(&a, "get_agent")),
             Verb::RESET_META_STATE => !self.meta_parts().is_empty(),
-            Verb::RETRY_TASK => self.orchestrator().is_some_and(|o| has(&o, "tasks") && has(&o, "submit_task")),
+            Verb::RETRY_TASK => self
+                .orchestrator()
+                .is_some_and(|o| has(&o, "tasks") && has(&o, "submit_task")),
             Verb::CANCEL_TASK => self.orchestrator().is_some_and(|o| has(&o, "cancel_task")),
-            Verb::RESET_OVERRIDES => self.override_system().is_some_and(|o| has(&o, "clear_stack")),
-            Verb::REQUEST_RECOVERY => self.takeover_manager().is_some_and(|t| has(&t, "force_recovery")),
-            Verb::GOVERNANCE_ESCALATE => self.override_system().is_some_and(|o| has(&o, "instability_fallback")),
+            Verb::RESET_OVERRIDES => self
+                .override_system()
+                .is_some_and(|o| has(&o, "clear_stack")),
+            Verb::REQUEST_RECOVERY => self
+                .takeover_manager()
+                .is_some_and(|t| has(&t, "force_recovery")),
+            Verb::GOVERNANCE_ESCALATE => self
+                .override_system()
+                .is_some_and(|o| has(&o, "instability_fallback")),
             _ => false,
         }
     }
@@ -404,7 +520,11 @@ fn number_of(obj: &Bound<'_, PyAny>) -> Option<f64> {
 }
 
 /// A field of an edge given as an object, a dict, or a tuple `(src, dst[, weight])`.
-fn edge_field<'py>(edge: &Bound<'py, PyAny>, names: &[&str], position: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn edge_field<'py>(
+    edge: &Bound<'py, PyAny>,
+    names: &[&str],
+    position: usize,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = edge.cast::<PyDict>() {
         for n in names {
             if let Some(v) = d.get_item(n)? {
@@ -415,10 +535,18 @@ fn edge_field<'py>(edge: &Bound<'py, PyAny>, names: &[&str], position: usize) ->
     }
     // Bounds are checked first: building an IndexError per edge would be the slowest part.
     if let Ok(t) = edge.cast::<pyo3::types::PyTuple>() {
-        return if position < t.len() { Ok(Some(t.get_item(position)?)) } else { Ok(None) };
+        return if position < t.len() {
+            Ok(Some(t.get_item(position)?))
+        } else {
+            Ok(None)
+        };
     }
     if let Ok(l) = edge.cast::<PyList>() {
-        return if position < l.len() { Ok(Some(l.get_item(position)?)) } else { Ok(None) };
+        return if position < l.len() {
+            Ok(Some(l.get_item(position)?))
+        } else {
+            Ok(None)
+        };
     }
     for n in names {
         if let Some(v) = attr(edge, n, "edge")? {
@@ -448,7 +576,12 @@ fn read_edge<'py>(edge: &Bound<'py, PyAny>, originals: &mut Originals<'py>) -> P
     if !originals.contains_key(&d) {
         originals.insert(d.clone(), dst);
     }
-    Ok(Edge { src: s, dst: d, weight, weak })
+    Ok(Edge {
+        src: s,
+        dst: d,
+        weight,
+        weak,
+    })
 }
 
 fn iterate<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
@@ -459,9 +592,15 @@ fn iterate<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyI
 }
 
 /// The task graph's edges, or None when the graph does not expose them.
-fn read_graph<'py>(graph: &Bound<'py, PyAny>, originals: &mut Originals<'py>) -> PyResult<Option<GraphView>> {
+fn read_graph<'py>(
+    graph: &Bound<'py, PyAny>,
+    originals: &mut Originals<'py>,
+) -> PyResult<Option<GraphView>> {
     let mut view = GraphView::default();
-    let push = |edge: Bound<'py, PyAny>, view: &mut GraphView, originals: &mut Originals<'py>| -> PyResult<()> {
+    let push = |edge: Bound<'py, PyAny>,
+                view: &mut GraphView,
+                originals: &mut Originals<'py>|
+     -> PyResult<()> {
         if view.edges.len() >= MAX_GRAPH_EDGES {
             return Err(PyValueError::new_err(format!(
                 "the task graph has more than {MAX_GRAPH_EDGES} edges, too many to analyse in one repair"
@@ -496,14 +635,20 @@ fn read_graph<'py>(graph: &Bound<'py, PyAny>, originals: &mut Originals<'py>) ->
 }
 
 fn task_status(task: &Bound<'_, PyAny>) -> Option<String> {
-    let status =
-        if let Ok(d) = task.cast::<PyDict>() { d.get_item("status").ok().flatten() } else { sub(task, "status") };
+    let status = if let Ok(d) = task.cast::<PyDict>() {
+        d.get_item("status").ok().flatten()
+    } else {
+        sub(task, "status")
+    };
     status.and_then(|s| label(&s)).map(|s| s.to_lowercase())
 }
 
 fn task_priority(task: &Bound<'_, PyAny>) -> f64 {
-    let p =
-        if let Ok(d) = task.cast::<PyDict>() { d.get_item("priority").ok().flatten() } else { sub(task, "priority") };
+    let p = if let Ok(d) = task.cast::<PyDict>() {
+        d.get_item("priority").ok().flatten()
+    } else {
+        sub(task, "priority")
+    };
     p.and_then(|p| number_of(&p)).unwrap_or(5.0)
 }
 
@@ -513,7 +658,9 @@ fn read_tasks<'py>(
     statuses: &[&str],
     originals: &mut Originals<'py>,
 ) -> PyResult<Vec<TaskInfo>> {
-    let Some(tasks) = attr(orch, "tasks", "orchestrator")? else { return Ok(Vec::new()) };
+    let Some(tasks) = attr(orch, "tasks", "orchestrator")? else {
+        return Ok(Vec::new());
+    };
     let Ok(tasks) = tasks.cast::<PyDict>() else {
         return Err(PyTypeError::new_err(format!(
             "orchestrator.tasks must be a dict of id -> task, got {}",
@@ -527,7 +674,10 @@ fn read_tasks<'py>(
         }
         if task_status(&task).is_some_and(|s| statuses.contains(&s.as_str())) {
             let text = key_text(&id)?;
-            out.push(TaskInfo { id: text.clone(), priority: task_priority(&task) });
+            out.push(TaskInfo {
+                id: text.clone(),
+                priority: task_priority(&task),
+            });
             originals.entry(text).or_insert(id);
         }
     }
@@ -569,55 +719,99 @@ fn returned_value(obj: &Bound<'_, PyAny>) -> Option<Value> {
     }
     match to_value(obj, "returned") {
         Ok(v) => Some(v),
-        Err(_) => Some(Value::String(truncate(obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| type_name(obj))))),
+        Err(_) => Some(Value::String(truncate(
+            obj.repr()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| type_name(obj)),
+        ))),
     }
 }
 
 /// Interprets what a call gave back.
-fn outcome(py: Python<'_>, via: String, result: PyResult<Bound<'_, PyAny>>) -> Result<StepOutcome, Fatal> {
+fn outcome(
+    py: Python<'_>,
+    via: String,
+    result: PyResult<Bound<'_, PyAny>>,
+) -> Result<StepOutcome, Fatal> {
     match result {
         Err(e) if is_fatal(py, &e) => Err(Fatal(e)),
-        Err(e) => Ok(StepOutcome::Failed { via, error: error_text(py, &e) }),
+        Err(e) => Ok(StepOutcome::Failed {
+            via,
+            error: error_text(py, &e),
+        }),
         Ok(obj) => {
             // Async actions (e.g. the FAZA 28 agents' on_shutdown/on_start) are settled here.
             let obj = if has(&obj, "__await__") {
                 match super::runtime::settle(&obj, &via) {
                     Ok(v) => v,
                     Err(e) if is_fatal(py, &e) => return Err(Fatal(e)),
-                    Err(e) => return Ok(StepOutcome::Failed { via, error: error_text(py, &e) }),
+                    Err(e) => {
+                        return Ok(StepOutcome::Failed {
+                            via,
+                            error: error_text(py, &e),
+                        })
+                    }
                 }
             } else {
                 obj
             };
             if obj.cast::<PyBool>().is_ok_and(|b| !b.is_true()) {
-                return Ok(StepOutcome::Declined { via, detail: "returned False".into() });
+                return Ok(StepOutcome::Declined {
+                    via,
+                    detail: "returned False".into(),
+                });
             }
-            Ok(StepOutcome::Done { via, returned: returned_value(&obj) })
+            Ok(StepOutcome::Done {
+                via,
+                returned: returned_value(&obj),
+            })
         }
     }
 }
 
 /// A named call into a layer, run later by `chain`.
-type Call<'py> = (String, Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py>);
+type Call<'py> = (
+    String,
+    Box<dyn FnOnce() -> PyResult<Bound<'py, PyAny>> + 'py>,
+);
 
 /// Runs a sequence of calls, stopping at the first that does not complete.
 fn chain<'py>(py: Python<'py>, via: String, calls: Vec<Call<'py>>) -> Result<StepOutcome, Fatal> {
-    let mut last = StepOutcome::Done { via: via.clone(), returned: None };
+    let mut last = StepOutcome::Done {
+        via: via.clone(),
+        returned: None,
+    };
     for (name, call) in calls {
         match outcome(py, via.clone(), call())? {
-            StepOutcome::Done { returned, .. } => last = StepOutcome::Done { via: via.clone(), returned },
+            StepOutcome::Done { returned, .. } => {
+                last = StepOutcome::Done {
+                    via: via.clone(),
+                    returned,
+                }
+            }
             StepOutcome::Failed { error, .. } => {
-                return Ok(StepOutcome::Failed { via, error: format!("{name}: {error}") })
+                return Ok(StepOutcome::Failed {
+                    via,
+                    error: format!("{name}: {error}"),
+                })
             }
             StepOutcome::Declined { detail, .. } => {
-                return Ok(StepOutcome::Declined { via, detail: format!("{name} {detail}") })
+                return Ok(StepOutcome::Declined {
+                    via,
+                    detail: format!("{name} {detail}"),
+                })
             }
         }
     }
     Ok(last)
 }
 
-fn param<'py>(py: Python<'py>, step: &Step, key: &str, originals: &Originals<'py>) -> PyResult<Bound<'py, PyAny>> {
+fn param<'py>(
+    py: Python<'py>,
+    step: &Step,
+    key: &str,
+    originals: &Originals<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
     match step.params.get(key) {
         Some(Value::String(s)) if originals.contains_key(s) => Ok(originals[s].clone()),
         Some(Value::Array(items)) => {
@@ -636,7 +830,10 @@ fn param<'py>(py: Python<'py>, step: &Step, key: &str, originals: &Originals<'py
 }
 
 fn not_available(via: &str) -> StepOutcome {
-    StepOutcome::Failed { via: via.into(), error: "the layer no longer offers this action".into() }
+    StepOutcome::Failed {
+        via: via.into(),
+        error: "the layer no longer offers this action".into(),
+    }
 }
 
 fn run_step<'py>(
@@ -650,7 +847,10 @@ fn run_step<'py>(
         if is_fatal(py, &e) {
             Err(Fatal(e))
         } else {
-            Ok(StepOutcome::Failed { via: via.into(), error: error_text(py, &e) })
+            Ok(StepOutcome::Failed {
+                via: via.into(),
+                error: error_text(py, &e),
+            })
         }
     };
     if let Some(callable) = ctx.actions.get(verb.value()) {
@@ -667,7 +867,9 @@ fn run_step<'py>(
     let p = |key: &str| param(py, step, key, originals);
     match verb {
         Verb::BREAK_CYCLE => {
-            let Some(graph) = ctx.task_graph() else { return Ok(not_available("task_graph.remove_edge")) };
+            let Some(graph) = ctx.task_graph() else {
+                return Ok(not_available("task_graph.remove_edge"));
+            };
             let via = "task_graph.remove_edge".to_string();
             let (src, dst) = match (p("src"), p("dst")) {
                 (Ok(s), Ok(d)) => (s, d),
@@ -676,7 +878,9 @@ fn run_step<'py>(
             outcome(py, via, graph.call_method1("remove_edge", (src, dst)))
         }
         Verb::RESET_SCHEDULER => {
-            let Some(s) = ctx.scheduler() else { return Ok(not_available("scheduler.reset")) };
+            let Some(s) = ctx.scheduler() else {
+                return Ok(not_available("scheduler.reset"));
+            };
             outcome(py, "scheduler.reset".into(), s.call_method0("reset"))
         }
         Verb::RESTART_AGENT | Verb::ISOLATE_AGENT => run_agent_step(py, ctx, step, verb),
@@ -685,7 +889,10 @@ fn run_step<'py>(
             if parts.is_empty() {
                 return Ok(not_available("meta_layer"));
             }
-            let names: Vec<String> = parts.iter().map(|(_, part, method)| format!("{part}.{method}")).collect();
+            let names: Vec<String> = parts
+                .iter()
+                .map(|(_, part, method)| format!("{part}.{method}"))
+                .collect();
             let via = format!("meta_layer.{{{}}}", names.join(", "));
             let calls = parts
                 .into_iter()
@@ -699,7 +906,9 @@ fn run_step<'py>(
         }
         Verb::RETRY_TASK => run_retry(py, ctx, step, originals),
         Verb::CANCEL_TASK => {
-            let Some(orch) = ctx.orchestrator() else { return Ok(not_available("orchestrator.cancel_task")) };
+            let Some(orch) = ctx.orchestrator() else {
+                return Ok(not_available("orchestrator.cancel_task"));
+            };
             let via = "orchestrator.cancel_task".to_string();
             match p("task_id") {
                 Ok(id) => outcome(py, via, orch.call_method1("cancel_task", (id,))),
@@ -707,8 +916,14 @@ fn run_step<'py>(
             }
         }
         Verb::RESET_OVERRIDES => {
-            let Some(os) = ctx.override_system() else { return Ok(not_available("override_system.clear_stack")) };
-            outcome(py, "governance_controller.override_system.clear_stack".into(), os.call_method0("clear_stack"))
+            let Some(os) = ctx.override_system() else {
+                return Ok(not_available("override_system.clear_stack"));
+            };
+            outcome(
+                py,
+                "governance_controller.override_system.clear_stack".into(),
+                os.call_method0("clear_stack"),
+            )
         }
         Verb::GOVERNANCE_ESCALATE => {
             let Some(os) = ctx.override_system() else {
@@ -721,7 +936,9 @@ fn run_step<'py>(
             }
         }
         Verb::REQUEST_RECOVERY => {
-            let Some(tm) = ctx.takeover_manager() else { return Ok(not_available("takeover_manager.force_recovery")) };
+            let Some(tm) = ctx.takeover_manager() else {
+                return Ok(not_available("takeover_manager.force_recovery"));
+            };
             let via = "governance_controller.takeover_manager.force_recovery".to_string();
             // The takeover manager's own cooldown decides whether recovery is allowed yet.
             if has(&tm, "_can_recover") {
@@ -745,11 +962,22 @@ fn run_step<'py>(
     }
 }
 
-fn run_agent_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, verb: Verb) -> Result<StepOutcome, Fatal> {
-    let Some(agents) = ctx.agents() else { return Ok(not_available("agent_manager")) };
+fn run_agent_step<'py>(
+    py: Python<'py>,
+    ctx: &Ctx<'py>,
+    step: &Step,
+    verb: Verb,
+) -> Result<StepOutcome, Fatal> {
+    let Some(agents) = ctx.agents() else {
+        return Ok(not_available("agent_manager"));
+    };
     let name = step.target.clone().unwrap_or_default();
     if verb == Verb::RESTART_AGENT && has(&agents, "restart_agent") {
-        return outcome(py, "agent_manager.restart_agent".into(), agents.call_method1("restart_agent", (name,)));
+        return outcome(
+            py,
+            "agent_manager.restart_agent".into(),
+            agents.call_method1("restart_agent", (name,)),
+        );
     }
     let via = if verb == Verb::RESTART_AGENT {
         "agent.on_shutdown + agent.on_start".to_string()
@@ -765,20 +993,39 @@ fn run_agent_step<'py>(py: Python<'py>, ctx: &Ctx<'py>, step: &Step, verb: Verb)
         }
         Ok(a) => a,
         Err(e) if is_fatal(py, &e) => return Err(Fatal(e)),
-        Err(e) => return Ok(StepOutcome::Failed { via, error: format!("get_agent: {}", error_text(py, &e)) }),
+        Err(e) => {
+            return Ok(StepOutcome::Failed {
+                via,
+                error: format!("get_agent: {}", error_text(py, &e)),
+            })
+        }
     };
     if verb == Verb::ISOLATE_AGENT {
-        return outcome(py, via, agent.setattr("enabled", false).map(|_| py.None().into_bound(py)));
+        return outcome(
+            py,
+            via,
+            agent
+                .setattr("enabled", false)
+                .map(|_| py.None().into_bound(py)),
+        );
     }
     if !has(&agent, "on_shutdown") && !has(&agent, "on_start") {
-        return Ok(StepOutcome::Failed { via, error: format!("agent {name:?} has neither on_shutdown nor on_start") });
+        return Ok(StepOutcome::Failed {
+            via,
+            error: format!("agent {name:?} has neither on_shutdown nor on_start"),
+        });
     }
-    let state = ctx.layer("state_context").unwrap_or_else(|| py.None().into_bound(py));
+    let state = ctx
+        .layer("state_context")
+        .unwrap_or_else(|| py.None().into_bound(py));
     let mut calls: Vec<Call<'py>> = Vec::new();
     for hook in ["on_shutdown", "on_start"] {
         if has(&agent, hook) {
             let (a, s) = (agent.clone(), state.clone());
-            calls.push((format!("{hook}()"), Box::new(move || a.call_method1(hook, (s,)))));
+            calls.push((
+                format!("{hook}()"),
+                Box::new(move || a.call_method1(hook, (s,))),
+            ));
         }
     }
     chain(py, via, calls)
@@ -792,7 +1039,9 @@ fn run_retry<'py>(
     originals: &Originals<'py>,
 ) -> Result<StepOutcome, Fatal> {
     let via = "orchestrator.submit_task".to_string();
-    let Some(orch) = ctx.orchestrator() else { return Ok(not_available(&via)) };
+    let Some(orch) = ctx.orchestrator() else {
+        return Ok(not_available(&via));
+    };
     let attempt = || -> PyResult<Result<Bound<'py, PyAny>, String>> {
         let id = param(py, step, "task_id", originals)?;
         let Some(tasks) = attr(&orch, "tasks", "orchestrator")? else {
@@ -801,14 +1050,20 @@ fn run_retry<'py>(
         let task = match tasks.get_item(&id) {
             Ok(t) => t,
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => {
-                return Ok(Err(format!("task {} not found in orchestrator.tasks", key_text(&id)?)))
+                return Ok(Err(format!(
+                    "task {} not found in orchestrator.tasks",
+                    key_text(&id)?
+                )))
             }
             Err(e) => return Err(e),
         };
         let kwargs = PyDict::new(py);
         for field in ["name", "executor", "priority", "task_type", "context"] {
-            let value =
-                if let Ok(d) = task.cast::<PyDict>() { d.get_item(field)? } else { attr(&task, field, "task")? };
+            let value = if let Ok(d) = task.cast::<PyDict>() {
+                d.get_item(field)?
+            } else {
+                attr(&task, field, "task")?
+            };
             let Some(value) = value else {
                 if field == "name" || field == "executor" {
                     return Ok(Err(format!("task {} has no {field}", key_text(&id)?)));
@@ -837,7 +1092,10 @@ fn run_retry<'py>(
 fn measured(source: &str, key: &str, value: Value) -> Evidence {
     let mut metrics = Metrics::new();
     metrics.insert(key.into(), value);
-    Evidence::Measured { source: source.into(), metrics }
+    Evidence::Measured {
+        source: source.into(),
+        metrics,
+    }
 }
 
 fn number_value(obj: &Bound<'_, PyAny>) -> Option<Value> {
@@ -848,13 +1106,22 @@ fn probe_error(py: Python<'_>, source: &str, e: PyErr) -> Result<Option<Evidence
     if is_fatal(py, &e) {
         return Err(Fatal(e));
     }
-    Ok(Some(Evidence::Error { source: source.into(), error: error_text(py, &e) }))
+    Ok(Some(Evidence::Error {
+        source: source.into(),
+        error: error_text(py, &e),
+    }))
 }
 
-fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Option<Evidence>, Fatal> {
+fn run_probe<'py>(
+    py: Python<'py>,
+    ctx: &Ctx<'py>,
+    probe: &Probe,
+) -> Result<Option<Evidence>, Fatal> {
     match probe {
         Probe::HasCycle => {
-            let Some(graph) = ctx.task_graph() else { return Ok(None) };
+            let Some(graph) = ctx.task_graph() else {
+                return Ok(None);
+            };
             if has(&graph, "has_cycle") {
                 let source = "task_graph.has_cycle()";
                 return match graph.call_method0("has_cycle").and_then(|v| v.is_truthy()) {
@@ -865,13 +1132,19 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             let source = "task_graph edges (cycle search)";
             let mut originals = Originals::new();
             match read_graph(&graph, &mut originals) {
-                Ok(Some(view)) => Ok(Some(measured(source, "has_cycle", Value::Bool(cycles::has_cycle(&view))))),
+                Ok(Some(view)) => Ok(Some(measured(
+                    source,
+                    "has_cycle",
+                    Value::Bool(cycles::has_cycle(&view)),
+                ))),
                 Ok(None) => Ok(None),
                 Err(e) => probe_error(py, source, e),
             }
         }
         Probe::QueueSize => {
-            let Some(orch) = ctx.orchestrator() else { return Ok(None) };
+            let Some(orch) = ctx.orchestrator() else {
+                return Ok(None);
+            };
             if let Some(queue) = sub(&orch, "task_queue").filter(|q| has(q, "size")) {
                 let source = "orchestrator.task_queue.size()";
                 return match queue.call_method0("size") {
@@ -881,7 +1154,10 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             }
             if has(&orch, "get_queue_status") {
                 let source = "orchestrator.get_queue_status()";
-                return match orch.call_method0("get_queue_status").and_then(|s| s.get_item("queue_size")) {
+                return match orch
+                    .call_method0("get_queue_status")
+                    .and_then(|s| s.get_item("queue_size"))
+                {
                     Ok(v) => Ok(number_value(&v).map(|n| measured(source, "queue_size", n))),
                     Err(e) => probe_error(py, source, e),
                 };
@@ -889,13 +1165,17 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             let source = "orchestrator.tasks (queued)";
             let mut originals = Originals::new();
             match read_tasks(&orch, &["queued"], &mut originals) {
-                Ok(t) if has(&orch, "tasks") => Ok(Some(measured(source, "queue_size", Value::from(t.len())))),
+                Ok(t) if has(&orch, "tasks") => {
+                    Ok(Some(measured(source, "queue_size", Value::from(t.len()))))
+                }
                 Ok(_) => Ok(None),
                 Err(e) => probe_error(py, source, e),
             }
         }
         Probe::OverrideStack => {
-            let Some(os) = ctx.override_system().filter(|o| has(o, "get_stack_size")) else { return Ok(None) };
+            let Some(os) = ctx.override_system().filter(|o| has(o, "get_stack_size")) else {
+                return Ok(None);
+            };
             let source = "override_system.get_stack_size()";
             match os.call_method0("get_stack_size") {
                 Ok(v) => Ok(number_value(&v).map(|n| measured(source, "override_count", n))),
@@ -903,31 +1183,48 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             }
         }
         Probe::TakeoverState => {
-            let Some(gov) = ctx.layer("governance_controller") else { return Ok(None) };
+            let Some(gov) = ctx.layer("governance_controller") else {
+                return Ok(None);
+            };
             if has(&gov, "get_takeover_state") {
                 let source = "governance_controller.get_takeover_state()";
                 return match gov.call_method0("get_takeover_state") {
-                    Ok(v) => {
-                        Ok(label(&v).map(|s| measured(source, "takeover_active", Value::Bool(takeover_active(&s)))))
-                    }
+                    Ok(v) => Ok(label(&v).map(|s| {
+                        measured(source, "takeover_active", Value::Bool(takeover_active(&s)))
+                    })),
                     Err(e) => probe_error(py, source, e),
                 };
             }
-            let Some(tm) = ctx.takeover_manager().filter(|t| has(t, "is_takeover_active")) else { return Ok(None) };
+            let Some(tm) = ctx
+                .takeover_manager()
+                .filter(|t| has(t, "is_takeover_active"))
+            else {
+                return Ok(None);
+            };
             let source = "takeover_manager.is_takeover_active()";
-            match tm.call_method0("is_takeover_active").and_then(|v| v.is_truthy()) {
+            match tm
+                .call_method0("is_takeover_active")
+                .and_then(|v| v.is_truthy())
+            {
                 Ok(b) => Ok(Some(measured(source, "takeover_active", Value::Bool(b)))),
                 Err(e) => probe_error(py, source, e),
             }
         }
         Probe::RiskScore => {
-            let Some(gov) = ctx.layer("governance_controller").filter(|g| has(g, "get_risk")) else { return Ok(None) };
+            let Some(gov) = ctx
+                .layer("governance_controller")
+                .filter(|g| has(g, "get_risk"))
+            else {
+                return Ok(None);
+            };
             let source = "governance_controller.get_risk()";
             let risk = match gov.call_method0("get_risk") {
                 Ok(r) => r,
                 Err(e) => return probe_error(py, source, e),
             };
-            let Ok(risk) = risk.cast::<PyDict>() else { return Ok(None) };
+            let Ok(risk) = risk.cast::<PyDict>() else {
+                return Ok(None);
+            };
             for key in ["total_risk", "overall_score", "risk_score"] {
                 if let Ok(Some(v)) = risk.get_item(key) {
                     if let Some(n) = number_value(&v) {
@@ -938,14 +1235,21 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
             Ok(None)
         }
         Probe::AgentEnabled(name) => {
-            let Some(agents) = ctx.agents().filter(|a| has(a, "get_agent")) else { return Ok(None) };
+            let Some(agents) = ctx.agents().filter(|a| has(a, "get_agent")) else {
+                return Ok(None);
+            };
             let source = "agent_manager.get_agent().enabled";
             match agents.call_method1("get_agent", (name.clone(),)) {
-                Ok(a) if a.is_none() => {
-                    Ok(Some(Evidence::Error { source: source.into(), error: format!("agent {name:?} not found") }))
-                }
+                Ok(a) if a.is_none() => Ok(Some(Evidence::Error {
+                    source: source.into(),
+                    error: format!("agent {name:?} not found"),
+                })),
                 Ok(a) => match a.getattr("enabled").and_then(|e| e.is_truthy()) {
-                    Ok(enabled) => Ok(Some(Evidence::Enabled { source: source.into(), agent: name.clone(), enabled })),
+                    Ok(enabled) => Ok(Some(Evidence::Enabled {
+                        source: source.into(),
+                        agent: name.clone(),
+                        enabled,
+                    })),
                     Err(e) => probe_error(py, source, e),
                 },
                 Err(e) => probe_error(py, source, e),
@@ -954,36 +1258,59 @@ fn run_probe<'py>(py: Python<'py>, ctx: &Ctx<'py>, probe: &Probe) -> Result<Opti
     }
 }
 
-fn run_verify<'py>(py: Python<'py>, verify: &Bound<'py, PyAny>, fault: &Bound<'py, PyAny>) -> Result<Evidence, Fatal> {
+fn run_verify<'py>(
+    py: Python<'py>,
+    verify: &Bound<'py, PyAny>,
+    fault: &Bound<'py, PyAny>,
+) -> Result<Evidence, Fatal> {
     let source = "verify(fault)".to_string();
     match verify.call1((fault,)) {
         Err(e) if is_fatal(py, &e) => Err(Fatal(e)),
-        Err(e) => Ok(Evidence::Error { source, error: error_text(py, &e) }),
+        Err(e) => Ok(Evidence::Error {
+            source,
+            error: error_text(py, &e),
+        }),
         Ok(v) => {
             if let Ok(b) = v.cast::<PyBool>() {
-                return Ok(Evidence::Verdict { source, passed: b.is_true() });
+                return Ok(Evidence::Verdict {
+                    source,
+                    passed: b.is_true(),
+                });
             }
             if v.cast::<PyDict>().is_ok() {
                 return Ok(match to_map(Some(&v), "verify() result") {
                     Ok(metrics) => Evidence::Measured { source, metrics },
-                    Err(e) => Evidence::Invalid { source, message: error_text(py, &e) },
+                    Err(e) => Evidence::Invalid {
+                        source,
+                        message: error_text(py, &e),
+                    },
                 });
             }
             if has(&v, "__await__") {
                 return Ok(match super::runtime::settle(&v, "verify") {
-                    Ok(settled) if settled.cast::<PyBool>().is_ok() => {
-                        Evidence::Verdict { source, passed: settled.is_truthy().unwrap_or(false) }
-                    }
+                    Ok(settled) if settled.cast::<PyBool>().is_ok() => Evidence::Verdict {
+                        source,
+                        passed: settled.is_truthy().unwrap_or(false),
+                    },
                     Ok(settled) => match to_map(Some(&settled), "verify() result") {
                         Ok(metrics) => Evidence::Measured { source, metrics },
-                        Err(e) => Evidence::Invalid { source, message: error_text(py, &e) },
+                        Err(e) => Evidence::Invalid {
+                            source,
+                            message: error_text(py, &e),
+                        },
                     },
-                    Err(e) => Evidence::Invalid { source, message: error_text(py, &e) },
+                    Err(e) => Evidence::Invalid {
+                        source,
+                        message: error_text(py, &e),
+                    },
                 });
             }
             Ok(Evidence::Invalid {
                 source,
-                message: format!("returned {}, expected a bool or a dict of metrics", type_name(&v)),
+                message: format!(
+                    "returned {}, expected a bool or a dict of metrics",
+                    type_name(&v)
+                ),
             })
         }
     }
@@ -1061,15 +1388,28 @@ impl RepairStrategy {
             }
             other => other,
         };
-        let policy = BudgetPolicy { max_attempts: max_attempts as u32, quiet_period, max_targets: DEFAULT_MAX_TARGETS };
-        Ok(RepairStrategy { kind, core: Mutex::new(StrategyCore::new(kind, policy, history_size as usize)), clock })
+        let policy = BudgetPolicy {
+            max_attempts: max_attempts as u32,
+            quiet_period,
+            max_targets: DEFAULT_MAX_TARGETS,
+        };
+        Ok(RepairStrategy {
+            kind,
+            core: Mutex::new(StrategyCore::new(kind, policy, history_size as usize)),
+            clock,
+        })
     }
 
     fn now(&self, py: Python<'_>) -> PyResult<f64> {
-        let Some(clock) = &self.clock else { return Ok(monotonic()) };
+        let Some(clock) = &self.clock else {
+            return Ok(monotonic());
+        };
         let value = clock.bind(py).call0()?;
         let seconds = number_of(&value).ok_or_else(|| {
-            PyValueError::new_err(format!("clock() must return a finite number of seconds, got {}", type_name(&value)))
+            PyValueError::new_err(format!(
+                "clock() must return a finite number of seconds, got {}",
+                type_name(&value)
+            ))
         })?;
         Ok(seconds)
     }
@@ -1093,6 +1433,25 @@ impl RepairStrategy {
         fault: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<RepairResult> {
+        let done = self.repair_report(py, kind, fault, context)?;
+        RepairResult::from_report(
+            py,
+            &done.fault_id,
+            done.report,
+            done.duration,
+            done.finished,
+        )
+    }
+
+    /// The repair as engine data: the pipeline keeps it so and makes the `RepairResult` only
+    /// if someone looks at it.
+    pub(crate) fn repair_report(
+        &self,
+        py: Python<'_>,
+        kind: EngineKind,
+        fault: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<RepairDone> {
         let started = Instant::now();
         let info = read_fault(fault)?;
         let ctx = Ctx::read(context)?;
@@ -1106,7 +1465,11 @@ impl RepairStrategy {
                     return Err(e);
                 }
                 let report = judge_context_error(kind, &info, Some(h), &error_text(py, &e));
-                let plan = Plan::Skip { handler: Some(h), reason: SkipReason::NoAction, message: String::new() };
+                let plan = Plan::Skip {
+                    handler: Some(h),
+                    reason: SkipReason::NoAction,
+                    message: String::new(),
+                };
                 return self.finish(py, &info, report, &[], &plan, started);
             }
         }
@@ -1126,7 +1489,10 @@ impl RepairStrategy {
                         }
                     }
                     Err(Fatal(e)) => {
-                        outcomes.push(StepOutcome::Failed { via: "callback".into(), error: error_text(py, &e) });
+                        outcomes.push(StepOutcome::Failed {
+                            via: "callback".into(),
+                            error: error_text(py, &e),
+                        });
                         fatal = Some(e);
                         break;
                     }
@@ -1136,7 +1502,10 @@ impl RepairStrategy {
                 match measure(py, &ctx, &act.probes, fault) {
                     Ok(ev) => evidence = ev,
                     Err(Fatal(e)) => {
-                        evidence.push(Evidence::Error { source: "verification".into(), error: error_text(py, &e) });
+                        evidence.push(Evidence::Error {
+                            source: "verification".into(),
+                            error: error_text(py, &e),
+                        });
                         fatal = Some(e);
                     }
                 }
@@ -1152,22 +1521,32 @@ impl RepairStrategy {
 
     fn finish(
         &self,
-        py: Python<'_>,
+        _py: Python<'_>,
         info: &FaultInfo,
         report: Report,
         outcomes: &[StepOutcome],
         plan: &Plan,
         started: Instant,
-    ) -> PyResult<RepairResult> {
+    ) -> PyResult<RepairDone> {
         let duration = started.elapsed().as_secs_f64();
-        self.core.lock().record(info, &report, outcomes, plan, duration);
-        RepairResult::from_report(py, &info.fault_id, report, duration)
+        self.core
+            .lock()
+            .record(info, &report, outcomes, plan, duration);
+        Ok(RepairDone {
+            fault_id: info.fault_id.clone(),
+            report,
+            duration,
+            finished: now(),
+        })
     }
 }
 
 fn status_of(result: &Bound<'_, PyAny>) -> PyResult<RepairStatus> {
     let status = attr(result, "status", "result")?.ok_or_else(|| {
-        PyTypeError::new_err(format!("result must have a status (a RepairStatus), got {}", type_name(result)))
+        PyTypeError::new_err(format!(
+            "result must have a status (a RepairStatus), got {}",
+            type_name(result)
+        ))
     })?;
     enums::from_py::<RepairStatus>(&status, "result.status")
 }
@@ -1209,16 +1588,28 @@ impl RepairStrategy {
 
     /// Whether this strategy claims the fault. Abstract.
     #[pyo3(signature = (fault, context=None))]
-    fn can_repair(&self, fault: &Bound<'_, PyAny>, context: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn can_repair(
+        &self,
+        fault: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let _ = (fault, context);
-        Err(PyNotImplementedError::new_err("RepairStrategy.can_repair is abstract; a subclass implements it"))
+        Err(PyNotImplementedError::new_err(
+            "RepairStrategy.can_repair is abstract; a subclass implements it",
+        ))
     }
 
     /// Repairs the fault and returns a RepairResult. Abstract.
     #[pyo3(signature = (fault, context=None))]
-    fn repair(&self, fault: &Bound<'_, PyAny>, context: Option<&Bound<'_, PyAny>>) -> PyResult<RepairResult> {
+    fn repair(
+        &self,
+        fault: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<RepairResult> {
         let _ = (fault, context);
-        Err(PyNotImplementedError::new_err("RepairStrategy.repair is abstract; a subclass implements it"))
+        Err(PyNotImplementedError::new_err(
+            "RepairStrategy.repair is abstract; a subclass implements it",
+        ))
     }
 
     /// Whether the repair holds: the result must be SUCCESS, and when the context can measure
@@ -1239,10 +1630,14 @@ impl RepairStrategy {
             Some(v) => v.is_truthy()?,
             None => false,
         };
-        let Some(kind) = self.kind else { return Ok(recorded) };
+        let Some(kind) = self.kind else {
+            return Ok(recorded);
+        };
         let info = read_fault(fault)?;
         let ctx = Ctx::read(context)?;
-        let Some(handler) = handler_for(kind, &info.fault_type) else { return Ok(recorded) };
+        let Some(handler) = handler_for(kind, &info.fault_type) else {
+            return Ok(recorded);
+        };
         let evidence = measure(py, &ctx, &recheck_probes(handler), fault).map_err(|Fatal(e)| e)?;
         Ok(recheck(handler, &info, &evidence).unwrap_or(recorded))
     }
@@ -1273,7 +1668,9 @@ impl RepairStrategy {
     #[pyo3(signature = (limit=10))]
     fn get_repair_history<'py>(&self, py: Python<'py>, limit: i64) -> PyResult<Bound<'py, PyList>> {
         if limit < 0 {
-            return Err(PyValueError::new_err(format!("limit must be 0 or more, got {limit}")));
+            return Err(PyValueError::new_err(format!(
+                "limit must be 0 or more, got {limit}"
+            )));
         }
         let entries = self.core.lock().history(limit as usize);
         let out = PyList::empty(py);
@@ -1321,16 +1718,26 @@ impl RepairStrategy {
     /// Records a result made by a subclass (status and duration are read from it).
     fn _update_statistics(&self, result: &Bound<'_, PyAny>) -> PyResult<()> {
         let status = status_of(result)?;
-        let duration = attr(result, "duration", "result")?.and_then(|d| number_of(&d)).unwrap_or(0.0);
+        let duration = attr(result, "duration", "result")?
+            .and_then(|d| number_of(&d))
+            .unwrap_or(0.0);
         let text = |name: &str| -> PyResult<String> {
-            Ok(attr(result, name, "result")?.and_then(|v| label(&v)).unwrap_or_default())
+            Ok(attr(result, name, "result")?
+                .and_then(|v| label(&v))
+                .unwrap_or_default())
         };
         let fault_id = text("fault_id")?;
         let fault_type = attr(result, "metadata", "result")?
-            .and_then(|m| m.cast::<PyDict>().ok().and_then(|d| d.get_item("fault_type").ok().flatten()))
+            .and_then(|m| {
+                m.cast::<PyDict>()
+                    .ok()
+                    .and_then(|d| d.get_item("fault_type").ok().flatten())
+            })
             .and_then(|v| label(&v))
             .unwrap_or_default();
-        self.core.lock().record_result(fault_id, fault_type, status, duration);
+        self.core
+            .lock()
+            .record_result(fault_id, fault_type, status, duration);
         Ok(())
     }
 

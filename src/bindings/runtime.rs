@@ -34,11 +34,14 @@ pub struct Exiting;
 /// `Python::attach` for code that may run on a runtime thread.
 pub fn attach<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, Exiting> {
     IN_PYTHON.fetch_add(1, Ordering::SeqCst);
-    let out = if EXITING.load(Ordering::SeqCst) { Err(Exiting) } else { Ok(Python::attach(f)) };
+    let out = if EXITING.load(Ordering::SeqCst) {
+        Err(Exiting)
+    } else {
+        Ok(Python::attach(f))
+    };
     IN_PYTHON.fetch_sub(1, Ordering::SeqCst);
     out
 }
-
 
 /// Called by atexit: stop runtime threads from entering Python and wait (GIL released, at
 /// most two seconds) for those inside to leave.
@@ -64,14 +67,22 @@ static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// `_runtime.settle`): run to completion when possible, else a clear RuntimeError.
 pub fn settle<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let f = SETTLE.get_or_try_init(py, || Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("settle")?.unbind()))?;
+    let f = SETTLE.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("settle")?.unbind())
+    })?;
     f.bind(py).call1((obj, what))
 }
 
 /// A coroutine that calls `method(*args)` once it runs inside an event loop and awaits what
 /// it returns.
-pub fn as_coroutine<'py>(py: Python<'py>, method: Bound<'py, PyAny>, args: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-    let f = AS_COROUTINE.get_or_try_init(py, || Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("as_coroutine")?.unbind()))?;
+pub fn as_coroutine<'py>(
+    py: Python<'py>,
+    method: Bound<'py, PyAny>,
+    args: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let f = AS_COROUTINE.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("as_coroutine")?.unbind())
+    })?;
     let mut all = vec![method];
     all.extend(args);
     f.bind(py).call1(PyTuple::new(py, all)?)
@@ -80,7 +91,11 @@ pub fn as_coroutine<'py>(py: Python<'py>, method: Bound<'py, PyAny>, args: Vec<B
 fn glue_all(py: Python<'_>) -> PyResult<&'static (Py<PyAny>, Py<PyAny>, Py<PyAny>)> {
     GLUE.get_or_try_init(py, || {
         let m = py.import(GLUE_MODULE)?;
-        Ok((m.getattr("submit")?.unbind(), m.getattr("run_inline")?.unbind(), m.getattr("resolve")?.unbind()))
+        Ok((
+            m.getattr("submit")?.unbind(),
+            m.getattr("run_inline")?.unbind(),
+            m.getattr("resolve")?.unbind(),
+        ))
     })
 }
 
@@ -103,14 +118,17 @@ impl CallError {
     pub fn describe(&self, py: Python<'_>) -> String {
         match self {
             CallError::Raised(err) => {
-                let name = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_default();
+                let name = err
+                    .get_type(py)
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
                 format!("{name}: {}", err.value(py))
             }
             CallError::TimedOut(d) => format!("timed out after {:.3}s", d.as_secs_f64()),
             CallError::Lost => "the event loop dropped the call".to_string(),
         }
     }
-
 }
 
 /// The host's event loop, captured when the engine is started from a coroutine.
@@ -124,7 +142,9 @@ impl HostLoop {
     pub fn current(py: Python<'_>) -> Option<HostLoop> {
         let asyncio = py.import("asyncio").ok()?;
         let running = asyncio.call_method0("get_running_loop").ok()?;
-        Some(HostLoop { event_loop: Arc::new(running.unbind()) })
+        Some(HostLoop {
+            event_loop: Arc::new(running.unbind()),
+        })
     }
 
     pub fn is_closed(&self, py: Python<'_>) -> bool {
@@ -152,7 +172,11 @@ struct Completion {
 impl Completion {
     fn __call__(&self, ok: bool, value: Bound<'_, PyAny>) {
         if let Some(tx) = self.tx.lock().take() {
-            let outcome = if ok { Ok(value.unbind()) } else { Err(PyErr::from_value(value)) };
+            let outcome = if ok {
+                Ok(value.unbind())
+            } else {
+                Err(PyErr::from_value(value))
+            };
             let _ = tx.send(outcome);
         }
     }
@@ -175,7 +199,9 @@ impl Caller {
         match self {
             Caller::Inline => Python::attach(|py| {
                 let (_, run_inline) = glue(py).map_err(CallError::Raised)?;
-                let kwargs = kwargs.map(|k| k.into_bound(py)).unwrap_or_else(|| PyDict::new(py));
+                let kwargs = kwargs
+                    .map(|k| k.into_bound(py))
+                    .unwrap_or_else(|| PyDict::new(py));
                 run_inline
                     .bind(py)
                     .call1((f, args, kwargs))
@@ -186,9 +212,19 @@ impl Caller {
                 let (tx, rx) = oneshot::channel();
                 let handle = attach(|py| -> PyResult<Py<PyAny>> {
                     let (submit, _) = glue(py)?;
-                    let done = Py::new(py, Completion { tx: parking_lot::Mutex::new(Some(tx)) })?;
-                    let kwargs = kwargs.map(|k| k.into_bound(py)).unwrap_or_else(|| PyDict::new(py));
-                    Ok(submit.bind(py).call1((host.event_loop(py), f, args, kwargs, done))?.unbind())
+                    let done = Py::new(
+                        py,
+                        Completion {
+                            tx: parking_lot::Mutex::new(Some(tx)),
+                        },
+                    )?;
+                    let kwargs = kwargs
+                        .map(|k| k.into_bound(py))
+                        .unwrap_or_else(|| PyDict::new(py));
+                    Ok(submit
+                        .bind(py)
+                        .call1((host.event_loop(py), f, args, kwargs, done))?
+                        .unbind())
                 })
                 .map_err(|_| CallError::Lost)?
                 .map_err(CallError::Raised)?;
@@ -242,7 +278,11 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 /// completes with its outcome. Every Python object the task touches is released while it
 /// holds the GIL, before the awaiting coroutine can resume, so no runtime thread touches
 /// Python after the caller has moved on (or after the interpreter started to exit).
-pub fn spawn_awaitable<'py, F>(py: Python<'py>, host: &HostLoop, fut: F) -> PyResult<Bound<'py, PyAny>>
+pub fn spawn_awaitable<'py, F>(
+    py: Python<'py>,
+    host: &HostLoop,
+    fut: F,
+) -> PyResult<Bound<'py, PyAny>>
 where
     F: std::future::Future<Output = PyResult<Py<PyAny>>> + Send + 'static,
 {

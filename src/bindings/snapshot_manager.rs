@@ -10,8 +10,8 @@ use super::errors::{IntoPyResult, SnapshotError};
 use super::record::{self, Lazy};
 use crate::engine::clock::{iso, now};
 use crate::engine::snapshot_manager::{
-    self as engine, FsyncPolicy, LoadFailureKind, Options, RestoreReport, SnapshotInfo, SnapshotType,
-    DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_STATE_CACHE_BYTES,
+    self as engine, FsyncPolicy, LoadFailureKind, Options, RestoreReport, SnapshotInfo,
+    SnapshotType, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_STATE_CACHE_BYTES,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
@@ -47,7 +47,11 @@ py_record! {
 }
 
 impl Snapshot {
-    fn from_info(py: Python<'_>, info: SnapshotInfo, store: &Arc<engine::SnapshotManager>) -> Snapshot {
+    fn from_info(
+        py: Python<'_>,
+        info: SnapshotInfo,
+        store: &Arc<engine::SnapshotManager>,
+    ) -> Snapshot {
         let t = info.snapshot_type;
         let ts = info.timestamp;
         let meta = info.metadata.clone();
@@ -60,16 +64,29 @@ impl Snapshot {
             timestamp: Lazy::later(move |py| datetime_to_py(py, &ts)),
             state: Lazy::later(move |py| load_state_dict(py, &store, &id)),
             metadata: Lazy::later(move |py| Ok(from_map(py, &meta)?.into_any().unbind())),
-            file_path: Lazy::ready(PyString::new(py, &info.file_path.to_string_lossy()).into_any().unbind()),
+            file_path: Lazy::ready(
+                PyString::new(py, &info.file_path.to_string_lossy())
+                    .into_any()
+                    .unbind(),
+            ),
             size_bytes: Lazy::ready(size.into_any().unbind()),
-            verified: Lazy::ready(PyBool::new(py, info.verified).to_owned().into_any().unbind()),
+            verified: Lazy::ready(
+                PyBool::new(py, info.verified)
+                    .to_owned()
+                    .into_any()
+                    .unbind(),
+            ),
             modified: false,
         }
     }
 }
 
 /// Loads, checks and converts a snapshot's state for `Snapshot.state`.
-fn load_state_dict(py: Python<'_>, store: &Arc<engine::SnapshotManager>, id: &str) -> PyResult<Py<PyAny>> {
+fn load_state_dict(
+    py: Python<'_>,
+    store: &Arc<engine::SnapshotManager>,
+    id: &str,
+) -> PyResult<Py<PyAny>> {
     let parsed = py.detach(|| -> Result<_, crate::engine::EngineError> {
         let loaded = store.load_state(id)??;
         loaded.state.parse()
@@ -107,7 +124,10 @@ mod fast_walk {
         // abi3-py39 builds, but every CPython this module loads into exports it. It returns
         // the string's own UTF-8 buffer without copying ASCII strings.
         #[link_name = "PyUnicode_AsUTF8AndSize"]
-        fn unicode_as_utf8(unicode: *mut ffi::PyObject, size: *mut ffi::Py_ssize_t) -> *const c_char;
+        fn unicode_as_utf8(
+            unicode: *mut ffi::PyObject,
+            size: *mut ffi::Py_ssize_t,
+        ) -> *const c_char;
     }
 
     pub struct GiveUp;
@@ -143,7 +163,11 @@ mod fast_walk {
             return Ok(());
         }
         if t == addr_of_mut!(ffi::PyBool_Type) {
-            out.extend_from_slice(if obj == ffi::Py_True() { b"true" } else { b"false" });
+            out.extend_from_slice(if obj == ffi::Py_True() {
+                b"true"
+            } else {
+                b"false"
+            });
             return Ok(());
         }
         if t == addr_of_mut!(ffi::PyLong_Type) {
@@ -194,7 +218,11 @@ mod fast_walk {
         }
         let is_list = t == addr_of_mut!(ffi::PyList_Type);
         if is_list || t == addr_of_mut!(ffi::PyTuple_Type) {
-            let len = if is_list { ffi::PyList_Size(obj) } else { ffi::PyTuple_Size(obj) };
+            let len = if is_list {
+                ffi::PyList_Size(obj)
+            } else {
+                ffi::PyTuple_Size(obj)
+            };
             if len < 0 {
                 ffi::PyErr_Clear();
                 return Err(GiveUp);
@@ -204,7 +232,11 @@ mod fast_walk {
                 if i > 0 {
                     out.push(b',');
                 }
-                let item = if is_list { ffi::PyList_GetItem(obj, i) } else { ffi::PyTuple_GetItem(obj, i) };
+                let item = if is_list {
+                    ffi::PyList_GetItem(obj, i)
+                } else {
+                    ffi::PyTuple_GetItem(obj, i)
+                };
                 if item.is_null() {
                     ffi::PyErr_Clear();
                     return Err(GiveUp);
@@ -251,12 +283,17 @@ pub struct SnapshotManager {
 fn resolve_dir(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>) -> PyResult<(String, bool)> {
     let os = py.import("os")?;
     let expand = |text: &Bound<'_, PyAny>| -> PyResult<String> {
-        os.getattr("path")?.call_method1("expanduser", (text,))?.extract::<String>()
+        os.getattr("path")?
+            .call_method1("expanduser", (text,))?
+            .extract::<String>()
     };
     let given = arg.filter(|a| !a.is_none());
     if let Some(arg) = given {
         let text = os.call_method1("fspath", (arg,)).map_err(|_| {
-            PyTypeError::new_err(format!("snapshot_dir must be a str or os.PathLike, got {}", type_name(arg)))
+            PyTypeError::new_err(format!(
+                "snapshot_dir must be a str or os.PathLike, got {}",
+                type_name(arg)
+            ))
         })?;
         if !text.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err(format!(
@@ -274,16 +311,21 @@ fn resolve_dir(py: Python<'_>, arg: Option<&Bound<'_, PyAny>>) -> PyResult<(Stri
     if !env.is_none() && env.is_truthy()? {
         return Ok((expand(&env)?, false));
     }
-    let tmp: String = py.import("tempfile")?.call_method0("gettempdir")?.extract()?;
+    let tmp: String = py
+        .import("tempfile")?
+        .call_method0("gettempdir")?
+        .extract()?;
     let path = engine::default_dir(std::path::Path::new(&tmp));
     Ok((path.to_string_lossy().into_owned(), true))
 }
 
 fn id_arg(obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    let s = obj
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("snapshot_id must be a str, got {}", type_name(obj))))?;
-    let text = s.to_cow().map_err(|_| PyValueError::new_err("invalid snapshot id: not valid text"))?;
+    let s = obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("snapshot_id must be a str, got {}", type_name(obj)))
+    })?;
+    let text = s
+        .to_cow()
+        .map_err(|_| PyValueError::new_err("invalid snapshot id: not valid text"))?;
     engine::validate_id(&text).py_err()?;
     Ok(text.into_owned())
 }
@@ -293,20 +335,33 @@ fn type_filter(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<SnapshotType>>
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
-        Some(o) if o.cast::<PyString>().is_ok_and(|s| s.to_cow().is_ok_and(|t| t.is_empty())) => Ok(None),
+        Some(o)
+            if o.cast::<PyString>()
+                .is_ok_and(|s| s.to_cow().is_ok_and(|t| t.is_empty())) =>
+        {
+            Ok(None)
+        }
         Some(o) => enums::from_py::<SnapshotType>(o, "snapshot_type").map(Some),
     }
 }
 
 fn describe_err(py: Python<'_>, err: &PyErr) -> String {
-    let name = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let name = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
     format!("{name}: {}", err.value(py))
 }
 
 impl SnapshotManager {
     /// Names of the registered state providers.
     pub fn provider_names(&self) -> Vec<String> {
-        self.providers.lock().iter().map(|p| p.name.clone()).collect()
+        self.providers
+            .lock()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
     }
 }
 
@@ -346,7 +401,11 @@ impl SnapshotManager {
         snapshot_type: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
         state_override: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<(SnapshotType, serde_json::Map<String, serde_json::Value>, Vec<u8>)> {
+    ) -> PyResult<(
+        SnapshotType,
+        serde_json::Map<String, serde_json::Value>,
+        Vec<u8>,
+    )> {
         // None means the default type, as if the argument were left out.
         let t = match snapshot_type.filter(|t| !t.is_none()) {
             Some(t) => enums::from_py::<SnapshotType>(t, "snapshot_type")?,
@@ -370,7 +429,8 @@ impl SnapshotManager {
                 state_json(state.as_any(), "state", &mut bytes)?;
             }
         }
-        self.state_size_hint.store(bytes.len().min(engine::MAX_STATE_BYTES), Ordering::Relaxed);
+        self.state_size_hint
+            .store(bytes.len().min(engine::MAX_STATE_BYTES), Ordering::Relaxed);
         // The buffer is kept in the state cache, which counts its length: do not keep slack.
         if bytes.capacity() > bytes.len() + bytes.len() / 4 + 4096 {
             bytes.shrink_to_fit();
@@ -381,8 +441,11 @@ impl SnapshotManager {
     fn run_restore(&self, py: Python<'_>, id: String) -> PyResult<bool> {
         let providers = self.providers_snapshot();
         let store = self.store.clone();
-        let mut report =
-            RestoreReport { snapshot_id: id.clone(), timestamp: Some(now()), ..Default::default() };
+        let mut report = RestoreReport {
+            snapshot_id: id.clone(),
+            timestamp: Some(now()),
+            ..Default::default()
+        };
         let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
         // Load, check and pick out the providers' sections without the GIL.
         let loaded = py.detach(|| -> Result<_, crate::engine::EngineError> {
@@ -390,7 +453,11 @@ impl SnapshotManager {
                 Ok(l) => l,
                 Err(failure) => return Ok(Err(failure)),
             };
-            let sections = if names.is_empty() { Ok(Vec::new()) } else { loaded.state.sections(&names) };
+            let sections = if names.is_empty() {
+                Ok(Vec::new())
+            } else {
+                loaded.state.sections(&names)
+            };
             Ok(Ok((loaded.info.integrity, loaded.from_cache, sections)))
         });
         let (integrity, from_cache, sections) = match loaded.py_err()? {
@@ -423,8 +490,12 @@ impl SnapshotManager {
             };
             let outcome = from_value(py, &section).and_then(|obj| p.restore.bind(py).call1((obj,)));
             match outcome {
-                Ok(result) if result.is_instance_of::<PyBool>() && !result.is_truthy().unwrap_or(true) => {
-                    report.failed.push((p.name.clone(), "restore returned False".into()));
+                Ok(result)
+                    if result.is_instance_of::<PyBool>() && !result.is_truthy().unwrap_or(true) =>
+                {
+                    report
+                        .failed
+                        .push((p.name.clone(), "restore returned False".into()));
                 }
                 Ok(_) => report.restored.push(p.name.clone()),
                 Err(e) => {
@@ -496,7 +567,11 @@ impl SnapshotManager {
         }
         let policy = FsyncPolicy::parse(fsync, fsync_interval_ms).py_err()?;
         let (dir, private) = resolve_dir(py, snapshot_dir)?;
-        let path_obj = py.import("pathlib")?.getattr("Path")?.call1((dir.as_str(),))?.unbind();
+        let path_obj = py
+            .import("pathlib")?
+            .getattr("Path")?
+            .call1((dir.as_str(),))?
+            .unbind();
         let opts = Options {
             dir: PathBuf::from(&dir),
             max_snapshots: max_snapshots as usize,
@@ -528,7 +603,9 @@ impl SnapshotManager {
     #[setter]
     fn set_max_snapshots(&self, value: i64) -> PyResult<()> {
         if value < 1 {
-            return Err(PyValueError::new_err(format!("max_snapshots must be at least 1, got {value}")));
+            return Err(PyValueError::new_err(format!(
+                "max_snapshots must be at least 1, got {value}"
+            )));
         }
         self.store.set_max_snapshots(value as usize).py_err()
     }
@@ -554,22 +631,29 @@ impl SnapshotManager {
         metadata: Option<&Bound<'_, PyAny>>,
         state_override: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let (t, metadata, bytes) = match self.prepare_create(py, snapshot_type, metadata, state_override) {
-            Ok(parts) => parts,
-            Err(e) => {
-                self.store.record_failed_create();
-                return Err(e);
-            }
-        };
+        let (t, metadata, bytes) =
+            match self.prepare_create(py, snapshot_type, metadata, state_override) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    self.store.record_failed_create();
+                    return Err(e);
+                }
+            };
         let store = self.store.clone();
-        let info = py.detach(move || store.create(t, metadata, bytes)).py_err()?;
+        let info = py
+            .detach(move || store.create(t, metadata, bytes))
+            .py_err()?;
         Ok(info.snapshot_id)
     }
 
     /// The pipeline's pre-repair snapshot: the state is captured now and its file is written
     /// behind by the manager's writer thread (`flush()` waits for it). Not public API.
     #[pyo3(signature = (metadata=None))]
-    fn _create_pre_repair(&self, py: Python<'_>, metadata: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    fn _create_pre_repair(
+        &self,
+        py: Python<'_>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
         let (t, metadata, bytes) = match self.prepare_create(py, None, metadata, None) {
             Ok(parts) => parts,
             Err(e) => {
@@ -579,7 +663,9 @@ impl SnapshotManager {
         };
         let _ = t;
         let store = self.store.clone();
-        let info = py.detach(move || store.create_deferred(SnapshotType::PRE_REPAIR, metadata, bytes)).py_err()?;
+        let info = py
+            .detach(move || store.create_deferred(SnapshotType::PRE_REPAIR, metadata, bytes))
+            .py_err()?;
         Ok(info.snapshot_id)
     }
 
@@ -593,7 +679,10 @@ impl SnapshotManager {
 
     /// What the last `restore_snapshot` did, or None before the first one.
     fn get_last_restore<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.store.last_restore().map(|r| report_to_py(py, &r)).transpose()
+        self.store
+            .last_restore()
+            .map(|r| report_to_py(py, &r))
+            .transpose()
     }
 
     /// Deletes a snapshot's file, also when this manager never loaded it.
@@ -612,14 +701,22 @@ impl SnapshotManager {
     ) -> PyResult<Vec<Py<Snapshot>>> {
         let filter = type_filter(snapshot_type)?;
         let infos = self.store.list(filter);
-        infos.into_iter().map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store))).collect()
+        infos
+            .into_iter()
+            .map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store)))
+            .collect()
     }
 
-    fn get_snapshot(&self, py: Python<'_>, snapshot_id: &Bound<'_, PyAny>) -> PyResult<Option<Py<Snapshot>>> {
+    fn get_snapshot(
+        &self,
+        py: Python<'_>,
+        snapshot_id: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Py<Snapshot>>> {
         let id = id_arg(snapshot_id)?;
         let store = self.store.clone();
         let info = py.detach(move || store.get(&id)).py_err()?;
-        info.map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store))).transpose()
+        info.map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store)))
+            .transpose()
     }
 
     #[pyo3(signature = (snapshot_type=None))]
@@ -629,7 +726,10 @@ impl SnapshotManager {
         snapshot_type: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<Py<Snapshot>>> {
         let filter = type_filter(snapshot_type)?;
-        self.store.latest(filter).map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store))).transpose()
+        self.store
+            .latest(filter)
+            .map(|i| Py::new(py, Snapshot::from_info(py, i, &self.store)))
+            .transpose()
     }
 
     /// Deletes every snapshot file in the folder; returns how many.
@@ -649,7 +749,9 @@ impl SnapshotManager {
     ) -> PyResult<()> {
         let name: String = name
             .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("name must be a str, got {}", type_name(name))))?
+            .map_err(|_| {
+                PyTypeError::new_err(format!("name must be a str, got {}", type_name(name)))
+            })?
             .to_cow()?
             .into_owned();
         if name.is_empty() || name.chars().count() > MAX_PROVIDER_NAME {
@@ -665,11 +767,17 @@ impl SnapshotManager {
         }
         for (what, f) in [("capture", capture), ("restore", restore)] {
             if !f.is_callable() {
-                return Err(PyTypeError::new_err(format!("{what} must be callable, got {}", type_name(f))));
+                return Err(PyTypeError::new_err(format!(
+                    "{what} must be callable, got {}",
+                    type_name(f)
+                )));
             }
         }
-        let provider =
-            Arc::new(Provider { name, capture: capture.clone().unbind(), restore: restore.clone().unbind() });
+        let provider = Arc::new(Provider {
+            name,
+            capture: capture.clone().unbind(),
+            restore: restore.clone().unbind(),
+        });
         let old = {
             let mut list = self.providers.lock();
             if let Some(slot) = list.iter_mut().find(|p| p.name == provider.name) {
@@ -691,7 +799,9 @@ impl SnapshotManager {
     fn unregister_state_provider(&self, name: &str) -> bool {
         let removed = {
             let mut list = self.providers.lock();
-            list.iter().position(|p| p.name == name).map(|i| list.remove(i))
+            list.iter()
+                .position(|p| p.name == name)
+                .map(|i| list.remove(i))
         };
         removed.is_some()
     }
@@ -737,7 +847,10 @@ impl SnapshotManager {
         d.set_item("verified_snapshots", s.verified_snapshots)?;
         d.set_item("checksum_failures", s.checksum_failures)?;
         d.set_item("skipped_files", s.skipped_files)?;
-        d.set_item("skipped_file_names", PyList::new(py, &s.skipped_file_names)?)?;
+        d.set_item(
+            "skipped_file_names",
+            PyList::new(py, &s.skipped_file_names)?,
+        )?;
         d.set_item("stale_temp_removed", s.stale_temp_removed)?;
         d.set_item("retention_deleted", s.retention_deleted)?;
         d.set_item("fsync_policy", s.fsync_policy)?;
@@ -752,7 +865,10 @@ impl SnapshotManager {
         d.set_item("state_cache_limit_bytes", s.cache_limit_bytes)?;
         d.set_item("pending_writes", s.pending_writes)?;
         d.set_item("last_write_error", s.last_write_error.as_deref())?;
-        d.set_item("state_providers", PyList::new(py, self.get_state_providers())?)?;
+        d.set_item(
+            "state_providers",
+            PyList::new(py, self.get_state_providers())?,
+        )?;
         Ok(d)
     }
 
@@ -761,7 +877,11 @@ impl SnapshotManager {
             "SnapshotManager(snapshot_dir={}, max_snapshots={}, auto_cleanup={})",
             self.snapshot_dir.bind(py).repr()?,
             self.store.max_snapshots(),
-            if self.store.auto_cleanup() { "True" } else { "False" }
+            if self.store.auto_cleanup() {
+                "True"
+            } else {
+                "False"
+            }
         ))
     }
 

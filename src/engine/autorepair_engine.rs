@@ -34,7 +34,12 @@ pub fn target_key(fault_type: &str, metrics: &crate::engine::value::Metrics) -> 
             return format!("{fault_type}:{s}");
         }
     }
-    for key in ["failing_agents", "failed_task_ids", "task_ids", "stuck_task_ids"] {
+    for key in [
+        "failing_agents",
+        "failed_task_ids",
+        "task_ids",
+        "stuck_task_ids",
+    ] {
         if let Some(Value::Array(items)) = metrics.get(key) {
             if let Some(Value::String(s)) = items.first() {
                 return format!("{fault_type}:{s}");
@@ -91,7 +96,9 @@ pub const MIN_INTERVAL_SECONDS: f64 = 0.001;
 
 pub fn check_seconds(name: &str, v: f64, min: f64) -> EngineResult<f64> {
     if !v.is_finite() || v < min {
-        return Err(EngineError::invalid(format!("{name} must be a finite number >= {min}, got {v}")));
+        return Err(EngineError::invalid(format!(
+            "{name} must be a finite number >= {min}, got {v}"
+        )));
     }
     Ok(v)
 }
@@ -101,16 +108,26 @@ pub const MAX_REPAIR_LIMIT: i64 = 1_000_000_000;
 
 pub fn check_count(name: &str, v: i64) -> EngineResult<u32> {
     if !(1..=MAX_REPAIR_LIMIT).contains(&v) {
-        return Err(EngineError::invalid(format!("{name} must be between 1 and {MAX_REPAIR_LIMIT}, got {v}")));
+        return Err(EngineError::invalid(format!(
+            "{name} must be between 1 and {MAX_REPAIR_LIMIT}, got {v}"
+        )));
     }
     Ok(v as u32)
 }
 
 impl AutorepairSettings {
     pub fn validate(&self) -> EngineResult<()> {
-        check_seconds("interval_seconds", self.interval_seconds, MIN_INTERVAL_SECONDS)?;
+        check_seconds(
+            "interval_seconds",
+            self.interval_seconds,
+            MIN_INTERVAL_SECONDS,
+        )?;
         check_seconds("cooldown_seconds", self.cooldown_seconds, 0.0)?;
-        check_seconds("callback_timeout_seconds", self.callback_timeout_seconds, 0.001)?;
+        check_seconds(
+            "callback_timeout_seconds",
+            self.callback_timeout_seconds,
+            0.001,
+        )?;
         if !(0.0..=100.0).contains(&self.min_health_for_repair) {
             return Err(EngineError::invalid(format!(
                 "min_health_for_repair must be between 0 and 100, got {}",
@@ -176,7 +193,12 @@ pub struct AutorepairPolicy {
 impl AutorepairPolicy {
     pub fn new(settings: AutorepairSettings) -> Self {
         let throttle = Throttle::new(settings.throttle_policy(&ThrottlePolicy::default()));
-        AutorepairPolicy { settings, throttle, stats: LoopStats::default(), last_state: ThrottleState::NORMAL }
+        AutorepairPolicy {
+            settings,
+            throttle,
+            stats: LoopStats::default(),
+            last_state: ThrottleState::NORMAL,
+        }
     }
 
     /// Applies new settings, keeping the throttle's history.
@@ -189,7 +211,11 @@ impl AutorepairPolicy {
 
     /// Called at the top of each loop iteration. `forced` cycles skip the cooldown only.
     /// Returns the decision and, when the throttle state changed, the new state to publish.
-    pub fn begin_iteration(&mut self, now: f64, forced: bool) -> (CycleDecision, Option<ThrottleState>) {
+    pub fn begin_iteration(
+        &mut self,
+        now: f64,
+        forced: bool,
+    ) -> (CycleDecision, Option<ThrottleState>) {
         self.stats.total_cycles += 1;
         let state = self.throttle.state(now);
         let changed = if state != self.last_state {
@@ -199,12 +225,18 @@ impl AutorepairPolicy {
             None
         };
         if self.settings.mode == AutorepairMode::DISABLED && !forced {
-            return (CycleDecision::Skip("mode disabled: observing only".into()), changed);
+            return (
+                CycleDecision::Skip("mode disabled: observing only".into()),
+                changed,
+            );
         }
         if !forced {
             let remaining = self.throttle.cooldown_remaining(now);
             if remaining > 0.0 {
-                return (CycleDecision::Skip(format!("cooldown: {remaining:.1}s left")), changed);
+                return (
+                    CycleDecision::Skip(format!("cooldown: {remaining:.1}s left")),
+                    changed,
+                );
             }
         }
         match state {
@@ -219,8 +251,16 @@ impl AutorepairPolicy {
     }
 
     /// Per-repair admission, consulted by the pipeline before each repair.
-    pub fn admit(&mut self, severity: FaultSeverity, target: &str, action: &str, now: f64, forced: bool) -> Result<(), Denial> {
-        self.throttle.admit(self.settings.mode, severity, target, action, now, forced)
+    pub fn admit(
+        &mut self,
+        severity: FaultSeverity,
+        target: &str,
+        action: &str,
+        now: f64,
+        forced: bool,
+    ) -> Result<(), Denial> {
+        self.throttle
+            .admit(self.settings.mode, severity, target, action, now, forced)
     }
 
     /// Records the repairs a cycle ran; returns throttle events (quarantines, breakers).
@@ -233,7 +273,10 @@ impl AutorepairPolicy {
             }
             events.extend(self.throttle.record(&r.target, &r.action, r.succeeded, now));
         }
-        self.stats.escalations += events.iter().filter(|e| matches!(e, ThrottleEvent::Quarantined { .. })).count() as u64;
+        self.stats.escalations += events
+            .iter()
+            .filter(|e| matches!(e, ThrottleEvent::Quarantined { .. }))
+            .count() as u64;
         events
     }
 
@@ -258,11 +301,38 @@ mod tests {
     #[test]
     fn target_keys_name_the_agent_task_or_cycle() {
         let m = |v: serde_json::Value| v.as_object().unwrap().clone();
-        assert_eq!(target_key("agent_failure", &m(serde_json::json!({"failing_agents": ["crawler", "x"]}))), "agent_failure:crawler");
-        assert_eq!(target_key("agent_failure", &m(serde_json::json!({"agent_id": "a1", "failing_agents": ["b"]}))), "agent_failure:a1");
-        assert_eq!(target_key("graph_cycle", &m(serde_json::json!({"cycles": [["a", "b", "c"]]}))), "graph_cycle:a->b->c");
-        assert_eq!(target_key("high_error_rate", &m(serde_json::json!({"failed_task_ids": ["t9"]}))), "high_error_rate:t9");
-        assert_eq!(target_key("queue_overload", &m(serde_json::json!({"queue_size": 500}))), "queue_overload");
+        assert_eq!(
+            target_key(
+                "agent_failure",
+                &m(serde_json::json!({"failing_agents": ["crawler", "x"]}))
+            ),
+            "agent_failure:crawler"
+        );
+        assert_eq!(
+            target_key(
+                "agent_failure",
+                &m(serde_json::json!({"agent_id": "a1", "failing_agents": ["b"]}))
+            ),
+            "agent_failure:a1"
+        );
+        assert_eq!(
+            target_key(
+                "graph_cycle",
+                &m(serde_json::json!({"cycles": [["a", "b", "c"]]}))
+            ),
+            "graph_cycle:a->b->c"
+        );
+        assert_eq!(
+            target_key(
+                "high_error_rate",
+                &m(serde_json::json!({"failed_task_ids": ["t9"]}))
+            ),
+            "high_error_rate:t9"
+        );
+        assert_eq!(
+            target_key("queue_overload", &m(serde_json::json!({"queue_size": 500}))),
+            "queue_overload"
+        );
     }
 
     #[test]
@@ -270,16 +340,33 @@ mod tests {
         let mut s = AutorepairSettings::default();
         assert!(s.validate().is_ok());
         s.interval_seconds = f64::NAN;
-        assert!(s.validate().unwrap_err().to_string().contains("interval_seconds"));
-        let s = AutorepairSettings { max_repairs_per_minute: 0, ..Default::default() };
-        assert!(s.validate().unwrap_err().to_string().contains("max_repairs_per_minute"));
-        let s = AutorepairSettings { min_health_for_repair: 150.0, ..Default::default() };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("interval_seconds"));
+        let s = AutorepairSettings {
+            max_repairs_per_minute: 0,
+            ..Default::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_repairs_per_minute"));
+        let s = AutorepairSettings {
+            min_health_for_repair: 150.0,
+            ..Default::default()
+        };
         assert!(s.validate().is_err());
     }
 
     #[test]
     fn cycles_without_repairs_never_throttle_the_loop() {
-        let mut p = AutorepairPolicy::new(AutorepairSettings { cooldown_seconds: 0.0, ..Default::default() });
+        let mut p = AutorepairPolicy::new(AutorepairSettings {
+            cooldown_seconds: 0.0,
+            ..Default::default()
+        });
         for i in 0..500 {
             let (decision, _) = p.begin_iteration(i as f64, false);
             assert_eq!(decision, CycleDecision::Run);
@@ -292,17 +379,35 @@ mod tests {
 
     #[test]
     fn disabled_mode_observes_only_unless_forced() {
-        let mut p = AutorepairPolicy::new(AutorepairSettings { mode: AutorepairMode::DISABLED, ..Default::default() });
-        assert!(matches!(p.begin_iteration(0.0, false).0, CycleDecision::Skip(_)));
+        let mut p = AutorepairPolicy::new(AutorepairSettings {
+            mode: AutorepairMode::DISABLED,
+            ..Default::default()
+        });
+        assert!(matches!(
+            p.begin_iteration(0.0, false).0,
+            CycleDecision::Skip(_)
+        ));
         assert_eq!(p.begin_iteration(0.0, true).0, CycleDecision::Run);
-        assert!(p.admit(FaultSeverity::CRITICAL, "t", "a", 0.0, true).is_err());
+        assert!(p
+            .admit(FaultSeverity::CRITICAL, "t", "a", 0.0, true)
+            .is_err());
     }
 
     #[test]
     fn cooldown_follows_a_repair_and_forced_cycles_skip_it() {
         let mut p = AutorepairPolicy::new(AutorepairSettings::default());
-        p.record_repairs(&[RepairRecord { target: "agent:a".into(), action: "restart_agent".into(), succeeded: true }], 10.0);
-        assert!(matches!(p.begin_iteration(11.0, false).0, CycleDecision::Skip(_)));
+        p.record_repairs(
+            &[RepairRecord {
+                target: "agent:a".into(),
+                action: "restart_agent".into(),
+                succeeded: true,
+            }],
+            10.0,
+        );
+        assert!(matches!(
+            p.begin_iteration(11.0, false).0,
+            CycleDecision::Skip(_)
+        ));
         assert_eq!(p.begin_iteration(11.0, true).0, CycleDecision::Run);
         assert_eq!(p.begin_iteration(13.1, false).0, CycleDecision::Run);
         assert_eq!(p.stats.repairs_attempted, 1);
@@ -317,22 +422,48 @@ mod tests {
             ..Default::default()
         });
         let recs: Vec<RepairRecord> = (0..2)
-            .map(|i| RepairRecord { target: format!("t{i}"), action: "a".into(), succeeded: true })
+            .map(|i| RepairRecord {
+                target: format!("t{i}"),
+                action: "a".into(),
+                succeeded: true,
+            })
             .collect();
         p.record_repairs(&recs, 0.0);
-        assert_eq!(p.begin_iteration(1.0, false).1, Some(ThrottleState::BLOCKED));
+        assert_eq!(
+            p.begin_iteration(1.0, false).1,
+            Some(ThrottleState::BLOCKED)
+        );
         assert_eq!(p.begin_iteration(2.0, false).1, None);
         assert_eq!(p.stats.blocked_count, 2);
-        assert_eq!(p.begin_iteration(61.0, false).1, Some(ThrottleState::NORMAL));
+        assert_eq!(
+            p.begin_iteration(61.0, false).1,
+            Some(ThrottleState::NORMAL)
+        );
     }
 
     #[test]
     fn apply_keeps_history_and_rejects_bad_settings() {
-        let mut p = AutorepairPolicy::new(AutorepairSettings { cooldown_seconds: 0.0, ..Default::default() });
-        p.record_repairs(&[RepairRecord { target: "x".into(), action: "a".into(), succeeded: true }], 0.0);
-        let bad = AutorepairSettings { interval_seconds: -1.0, ..p.settings.clone() };
+        let mut p = AutorepairPolicy::new(AutorepairSettings {
+            cooldown_seconds: 0.0,
+            ..Default::default()
+        });
+        p.record_repairs(
+            &[RepairRecord {
+                target: "x".into(),
+                action: "a".into(),
+                succeeded: true,
+            }],
+            0.0,
+        );
+        let bad = AutorepairSettings {
+            interval_seconds: -1.0,
+            ..p.settings.clone()
+        };
         assert!(p.apply(bad).is_err());
-        let tighter = AutorepairSettings { max_repairs_per_minute: 1, ..p.settings.clone() };
+        let tighter = AutorepairSettings {
+            max_repairs_per_minute: 1,
+            ..p.settings.clone()
+        };
         p.apply(tighter).unwrap();
         assert_eq!(p.throttle.state(1.0), ThrottleState::BLOCKED);
     }

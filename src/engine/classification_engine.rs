@@ -70,37 +70,109 @@ const SCORED: [FaultCategory; 5] = [
 /// lets every fault type the detector emits land in a fitting category.
 static KEYWORDS: [&[&str]; 5] = [
     &[
-        "timeout", "execution", "runtime", "task_failed", "agent_error", "performance", "latency", "resource",
+        "timeout",
+        "execution",
+        "runtime",
+        "task_failed",
+        "agent_error",
+        "performance",
+        "latency",
+        "resource",
         // high_error_rate, queue_overload, predicted_error_spike, resource_exhaustion, metric_anomaly
-        "error", "queue", "overload", "backlog", "spike", "exhaust", "throughput", "metric",
+        "error",
+        "queue",
+        "overload",
+        "backlog",
+        "spike",
+        "exhaust",
+        "throughput",
+        "metric",
     ],
     &[
-        "cycle", "graph", "topology", "bottleneck", "deadlock", "dependency", "circular", "structure", "node", "edge",
+        "cycle",
+        "graph",
+        "topology",
+        "bottleneck",
+        "deadlock",
+        "dependency",
+        "circular",
+        "structure",
+        "node",
+        "edge",
     ],
     &[
-        "agent", "cooperation", "communication", "message", "handoff", "delegation", "agent_crash", "agent_stall",
+        "agent",
+        "cooperation",
+        "communication",
+        "message",
+        "handoff",
+        "delegation",
+        "agent_crash",
+        "agent_stall",
         // high_anomaly_rate: the meta layer's anomaly rate is the share of agents behaving abnormally
         "anomaly",
     ],
     &[
-        "governance", "policy", "violation", "rule", "override", "permission", "threshold", "limit", "constraint",
+        "governance",
+        "policy",
+        "violation",
+        "rule",
+        "override",
+        "permission",
+        "threshold",
+        "limit",
+        "constraint",
         // high_risk_score: FAZA 29's governance risk
         "risk",
     ],
     &[
-        "instability", "oscillation", "cascade", "runaway", "instable", "unstable", "divergence", "chaos", "thrashing",
+        "instability",
+        "oscillation",
+        "cascade",
+        "runaway",
+        "instable",
+        "unstable",
+        "divergence",
+        "chaos",
+        "thrashing",
         // stability_degradation, system_takeover
-        "stability", "takeover",
+        "stability",
+        "takeover",
     ],
 ];
 
 /// Subcategory candidates per scored category, checked in order.
 static SUBCATEGORIES: [[&str; 4]; 5] = [
-    ["execution_timeout", "resource_exhaustion", "task_failure", "performance_degradation"],
-    ["circular_dependency", "bottleneck", "graph_complexity", "topology_issue"],
-    ["agent_crash", "cooperation_failure", "communication_breakdown", "agent_stall"],
-    ["policy_violation", "threshold_breach", "rule_conflict", "override_abuse"],
-    ["oscillation", "cascade_failure", "runaway_process", "feedback_loop"],
+    [
+        "execution_timeout",
+        "resource_exhaustion",
+        "task_failure",
+        "performance_degradation",
+    ],
+    [
+        "circular_dependency",
+        "bottleneck",
+        "graph_complexity",
+        "topology_issue",
+    ],
+    [
+        "agent_crash",
+        "cooperation_failure",
+        "communication_breakdown",
+        "agent_stall",
+    ],
+    [
+        "policy_violation",
+        "threshold_breach",
+        "rule_conflict",
+        "override_abuse",
+    ],
+    [
+        "oscillation",
+        "cascade_failure",
+        "runaway_process",
+        "feedback_loop",
+    ],
 ];
 
 /// `<category>_general`, in category order (UNKNOWN last).
@@ -132,10 +204,26 @@ static ACTIONS: [[&str; 3]; 6] = [
         "Scale resources if resource exhaustion detected",
         "Reschedule task to different agent/slot",
     ],
-    ["Break circular dependencies", "Optimize graph topology", "Redistribute bottleneck load"],
-    ["Restart failing agent", "Reassign tasks to healthy agents", "Investigate agent cooperation issues"],
-    ["Review and adjust governance policies", "Investigate override usage patterns", "Recalibrate thresholds"],
-    ["Engage FAZA 29 takeover if needed", "Apply feedback loop damping", "Reduce system load temporarily"],
+    [
+        "Break circular dependencies",
+        "Optimize graph topology",
+        "Redistribute bottleneck load",
+    ],
+    [
+        "Restart failing agent",
+        "Reassign tasks to healthy agents",
+        "Investigate agent cooperation issues",
+    ],
+    [
+        "Review and adjust governance policies",
+        "Investigate override usage patterns",
+        "Recalibrate thresholds",
+    ],
+    [
+        "Engage FAZA 29 takeover if needed",
+        "Apply feedback loop damping",
+        "Reduce system load temporarily",
+    ],
     // The reference produced none for an unclassified fault; an operator still needs a lead.
     [
         "Collect diagnostics for the unclassified fault",
@@ -185,7 +273,12 @@ const METRIC_KEY_COUNT: usize = 16;
 impl MetricKey {
     /// Flags are read for their truthiness; every other key must hold a number.
     pub fn is_flag(self) -> bool {
-        matches!(self, MetricKey::BottleneckDetected | MetricKey::AgentAnomalyDetected | MetricKey::OscillationDetected)
+        matches!(
+            self,
+            MetricKey::BottleneckDetected
+                | MetricKey::AgentAnomalyDetected
+                | MetricKey::OscillationDetected
+        )
     }
 }
 
@@ -201,12 +294,24 @@ pub const METRIC_NAMES: [(&str, MetricKey, bool); 21] = [
     ("bottleneck_detected", MetricKey::BottleneckDetected, false),
     ("agent_failure_rate", MetricKey::AgentFailureRate, false),
     ("cooperation_score", MetricKey::CooperationScore, false),
-    ("agent_anomaly_detected", MetricKey::AgentAnomalyDetected, false),
-    ("governance_violations", MetricKey::GovernanceViolations, false),
+    (
+        "agent_anomaly_detected",
+        MetricKey::AgentAnomalyDetected,
+        false,
+    ),
+    (
+        "governance_violations",
+        MetricKey::GovernanceViolations,
+        false,
+    ),
     ("policy_drift", MetricKey::PolicyDrift, false),
     ("override_count", MetricKey::OverrideCount, false),
     ("stability_score", MetricKey::StabilityScore, false),
-    ("oscillation_detected", MetricKey::OscillationDetected, false),
+    (
+        "oscillation_detected",
+        MetricKey::OscillationDetected,
+        false,
+    ),
     ("cascade_risk", MetricKey::CascadeRisk, false),
     // The detector's agent fault carries `failure_rate`, its governance fault `violation_count`,
     // its bottleneck fault `bottleneck_count` and its resource rule `cpu` / `memory`.
@@ -241,7 +346,10 @@ pub struct FaultMetrics {
 }
 
 impl FaultMetrics {
-    pub const EMPTY: FaultMetrics = FaultMetrics { slots: [None; METRIC_KEY_COUNT], canonical: 0 };
+    pub const EMPTY: FaultMetrics = FaultMetrics {
+        slots: [None; METRIC_KEY_COUNT],
+        canonical: 0,
+    };
 
     /// Records a reading. A canonical key replaces an alias reading; an alias never replaces a
     /// canonical reading. `None` (a missing or None value) records nothing.
@@ -264,7 +372,10 @@ impl FaultMetrics {
         // usual one or two readings) is walked instead of hashed once per known name.
         if map.len() <= SMALL_MAP {
             for (name, v) in map {
-                if let Some((name, key, alias)) = METRIC_NAMES.iter().find(|(known, _, _)| *known == name.as_str()) {
+                if let Some((name, key, alias)) = METRIC_NAMES
+                    .iter()
+                    .find(|(known, _, _)| *known == name.as_str())
+                {
                     out.put(*key, *alias, Self::reading(name, *key, v)?);
                 }
             }
@@ -281,7 +392,11 @@ impl FaultMetrics {
     /// What `put` records for `name`'s value `v`: flags by truthiness, None as missing.
     fn reading(name: &str, key: MetricKey, v: &serde_json::Value) -> EngineResult<Option<Num>> {
         if key.is_flag() {
-            return Ok(if v.is_null() { None } else { Some(Num::Bool(value::truthy(v))) });
+            return Ok(if v.is_null() {
+                None
+            } else {
+                Some(Num::Bool(value::truthy(v)))
+            });
         }
         // The path is only spelled out for an error, so good readings allocate nothing.
         match Num::from_value(v, name) {
@@ -348,7 +463,10 @@ fn parse_member<E: ValueEnum>(text: &str) -> Option<E> {
         Some((class, name)) if class.eq_ignore_ascii_case(E::CLASS) => name,
         _ => text,
     };
-    E::ALL.iter().copied().find(|m| m.value().eq_ignore_ascii_case(name) || m.name().eq_ignore_ascii_case(name))
+    E::ALL
+        .iter()
+        .copied()
+        .find(|m| m.value().eq_ignore_ascii_case(name) || m.name().eq_ignore_ascii_case(name))
 }
 
 /// An owned `Tag`, for results that render their labels later.
@@ -420,20 +538,45 @@ impl RootCause {
     fn analyse(category: FaultCategory, m: &FaultMetrics) -> RootCause {
         use MetricKey::*;
         let checks: [bool; 3] = match category {
-            FaultCategory::OPERATIONAL => [m.above(CpuUsage, 0.9), m.above(MemoryUsage, 0.9), m.above(ExecutionTime, 30.0)],
-            FaultCategory::STRUCTURAL => [m.above(CycleCount, 0.0), m.flag(BottleneckDetected), false],
-            FaultCategory::AGENT_FAULT => [m.above(AgentFailureRate, 0.3), m.below(CooperationScore, 0.5), false],
-            FaultCategory::GOVERNANCE_DRIFT => [m.above(GovernanceViolations, 0.0), m.above(OverrideCount, 5.0), false],
-            FaultCategory::STABILITY_THREAT => [m.below(StabilityScore, 0.5), m.flag(OscillationDetected), false],
+            FaultCategory::OPERATIONAL => [
+                m.above(CpuUsage, 0.9),
+                m.above(MemoryUsage, 0.9),
+                m.above(ExecutionTime, 30.0),
+            ],
+            FaultCategory::STRUCTURAL => {
+                [m.above(CycleCount, 0.0), m.flag(BottleneckDetected), false]
+            }
+            FaultCategory::AGENT_FAULT => [
+                m.above(AgentFailureRate, 0.3),
+                m.below(CooperationScore, 0.5),
+                false,
+            ],
+            FaultCategory::GOVERNANCE_DRIFT => [
+                m.above(GovernanceViolations, 0.0),
+                m.above(OverrideCount, 5.0),
+                false,
+            ],
+            FaultCategory::STABILITY_THREAT => [
+                m.below(StabilityScore, 0.5),
+                m.flag(OscillationDetected),
+                false,
+            ],
             FaultCategory::UNKNOWN => [false; 3],
         };
-        let phrases = checks.iter().enumerate().fold(0u8, |acc, (i, hit)| acc | (u8::from(*hit) << i));
+        let phrases = checks
+            .iter()
+            .enumerate()
+            .fold(0u8, |acc, (i, hit)| acc | (u8::from(*hit) << i));
         let count = match category {
             FaultCategory::STRUCTURAL => m.get(CycleCount),
             FaultCategory::GOVERNANCE_DRIFT => m.get(GovernanceViolations),
             _ => None,
         };
-        RootCause { category, phrases, count }
+        RootCause {
+            category,
+            phrases,
+            count,
+        }
     }
 
     /// The text: the applicable phrases joined with `"; "`, or a fallback naming the fault type.
@@ -448,11 +591,15 @@ impl RootCause {
                 (FaultCategory::OPERATIONAL, 0) => "CPU resource exhaustion".into(),
                 (FaultCategory::OPERATIONAL, 1) => "Memory pressure".into(),
                 (FaultCategory::OPERATIONAL, _) => "Task execution timeout".into(),
-                (FaultCategory::STRUCTURAL, 0) => format!("Circular dependencies detected ({} cycles)", count()).into(),
+                (FaultCategory::STRUCTURAL, 0) => {
+                    format!("Circular dependencies detected ({} cycles)", count()).into()
+                }
                 (FaultCategory::STRUCTURAL, _) => "Graph bottleneck".into(),
                 (FaultCategory::AGENT_FAULT, 0) => "High agent failure rate".into(),
                 (FaultCategory::AGENT_FAULT, _) => "Agent cooperation breakdown".into(),
-                (FaultCategory::GOVERNANCE_DRIFT, 0) => format!("{} governance violations", count()).into(),
+                (FaultCategory::GOVERNANCE_DRIFT, 0) => {
+                    format!("{} governance violations", count()).into()
+                }
                 (FaultCategory::GOVERNANCE_DRIFT, _) => "Excessive override usage".into(),
                 (FaultCategory::STABILITY_THREAT, 0) => "System instability detected".into(),
                 (FaultCategory::STABILITY_THREAT, _) => "Feedback oscillation".into(),
@@ -486,7 +633,9 @@ impl Classification {
     /// category's three actions.
     pub fn recommended_actions(&self) -> impl Iterator<Item = &'static str> {
         let immediate = (self.priority == RepairPriority::IMMEDIATE).then_some(IMMEDIATE_ACTION);
-        immediate.into_iter().chain(ACTIONS[self.category.index()].iter().copied())
+        immediate
+            .into_iter()
+            .chain(ACTIONS[self.category.index()].iter().copied())
     }
 
     /// The affected components: the source's `str()` (when there is a source), then the
@@ -581,8 +730,13 @@ impl Matcher {
                 subcategories[i][j] = (bit_of(spaced), bit_of(cand));
             }
         }
-        assert!(patterns.len() <= MAX_PATTERNS, "the pattern masks hold 128 patterns");
-        assert!(patterns.iter().all(|p| p.len() >= 4 && p.iter().all(|b| !b.is_ascii_uppercase())));
+        assert!(
+            patterns.len() <= MAX_PATTERNS,
+            "the pattern masks hold 128 patterns"
+        );
+        assert!(patterns
+            .iter()
+            .all(|p| p.len() >= 4 && p.iter().all(|b| !b.is_ascii_uppercase())));
         let mut heads = [0u32; MAX_PATTERNS];
         let mut table: [&'static [u8]; MAX_PATTERNS] = [b""; MAX_PATTERNS];
         for (i, p) in patterns.iter().enumerate() {
@@ -601,7 +755,14 @@ impl Matcher {
             }
             buckets[b].1 = slot as u8 + 1;
         }
-        Matcher { patterns: table, heads, buckets, candidates, keywords, subcategories }
+        Matcher {
+            patterns: table,
+            heads,
+            buckets,
+            candidates,
+            keywords,
+            subcategories,
+        }
     }
 
     /// The patterns occurring in `text.lower()`.
@@ -658,11 +819,31 @@ fn category_scores(found: u128, m: &FaultMetrics) -> [f64; 5] {
     }
     // Metric bonuses, in the reference's order within each category.
     let bonuses: [[(bool, f64); 3]; 5] = [
-        [(m.above(ExecutionTime, 10.0), 0.2), (m.above(ErrorCount, 0.0), 0.15), (m.above(CpuUsage, 0.9), 0.1)],
-        [(m.above(CycleCount, 0.0), 0.3), (m.above(GraphComplexity, 100.0), 0.2), (m.flag(BottleneckDetected), 0.2)],
-        [(m.above(AgentFailureRate, 0.1), 0.25), (m.below(CooperationScore, 0.5), 0.2), (m.flag(AgentAnomalyDetected), 0.25)],
-        [(m.above(GovernanceViolations, 0.0), 0.3), (m.above(PolicyDrift, 0.2), 0.2), (m.above(OverrideCount, 5.0), 0.15)],
-        [(m.below(StabilityScore, 0.5), 0.3), (m.flag(OscillationDetected), 0.25), (m.above(CascadeRisk, 0.7), 0.2)],
+        [
+            (m.above(ExecutionTime, 10.0), 0.2),
+            (m.above(ErrorCount, 0.0), 0.15),
+            (m.above(CpuUsage, 0.9), 0.1),
+        ],
+        [
+            (m.above(CycleCount, 0.0), 0.3),
+            (m.above(GraphComplexity, 100.0), 0.2),
+            (m.flag(BottleneckDetected), 0.2),
+        ],
+        [
+            (m.above(AgentFailureRate, 0.1), 0.25),
+            (m.below(CooperationScore, 0.5), 0.2),
+            (m.flag(AgentAnomalyDetected), 0.25),
+        ],
+        [
+            (m.above(GovernanceViolations, 0.0), 0.3),
+            (m.above(PolicyDrift, 0.2), 0.2),
+            (m.above(OverrideCount, 5.0), 0.15),
+        ],
+        [
+            (m.below(StabilityScore, 0.5), 0.3),
+            (m.flag(OscillationDetected), 0.25),
+            (m.above(CascadeRisk, 0.7), 0.2),
+        ],
     ];
     for (score, list) in scores.iter_mut().zip(bonuses.iter()) {
         for (hit, bonus) in list {
@@ -687,7 +868,11 @@ fn subcategory(category: FaultCategory, type_found: u128, description_found: u12
     GENERAL_SUBCATEGORIES[category.index()]
 }
 
-fn repair_priority(category: FaultCategory, severity: Option<FaultSeverity>, m: &FaultMetrics) -> RepairPriority {
+fn repair_priority(
+    category: FaultCategory,
+    severity: Option<FaultSeverity>,
+    m: &FaultMetrics,
+) -> RepairPriority {
     use MetricKey::*;
     use RepairPriority::*;
     if severity == Some(FaultSeverity::CRITICAL) {
@@ -760,20 +945,39 @@ struct PatternCache {
 
 impl PatternCache {
     fn new(cap: usize) -> Self {
-        PatternCache { by_type: HashMap::new(), len: 0, cap, clock: 0 }
+        PatternCache {
+            by_type: HashMap::new(),
+            len: 0,
+            cap,
+            clock: 0,
+        }
     }
 
-    fn get(&mut self, fault_type: &str, source: &Tag<'_, FaultSource>) -> Option<(FaultCategory, f64)> {
+    fn get(
+        &mut self,
+        fault_type: &str,
+        source: &Tag<'_, FaultSource>,
+    ) -> Option<(FaultCategory, f64)> {
         if self.len == 0 {
             return None;
         }
         self.clock += 1;
-        let entry = self.by_type.get_mut(fault_type)?.iter_mut().find(|e| e.source.matches(source))?;
+        let entry = self
+            .by_type
+            .get_mut(fault_type)?
+            .iter_mut()
+            .find(|e| e.source.matches(source))?;
         entry.last_used = self.clock;
         Some((entry.category, entry.score))
     }
 
-    fn insert(&mut self, fault_type: &str, source: &Tag<'_, FaultSource>, category: FaultCategory, score: f64) {
+    fn insert(
+        &mut self,
+        fault_type: &str,
+        source: &Tag<'_, FaultSource>,
+        category: FaultCategory,
+        score: f64,
+    ) {
         let long_source = matches!(source, Tag::Text(t) if t.len() > MAX_CACHED_KEY_LEN);
         if self.cap == 0 || fault_type.len() > MAX_CACHED_KEY_LEN || long_source {
             return;
@@ -782,8 +986,16 @@ impl PatternCache {
             self.evict_oldest();
         }
         self.clock += 1;
-        let entry = CacheEntry { source: SourceKey::of(source), category, score, last_used: self.clock };
-        self.by_type.entry(fault_type.into()).or_default().push(entry);
+        let entry = CacheEntry {
+            source: SourceKey::of(source),
+            category,
+            score,
+            last_used: self.clock,
+        };
+        self.by_type
+            .entry(fault_type.into())
+            .or_default()
+            .push(entry);
         self.len += 1;
     }
 
@@ -792,7 +1004,12 @@ impl PatternCache {
         let oldest = self
             .by_type
             .iter()
-            .flat_map(|(t, entries)| entries.iter().enumerate().map(move |(i, e)| (e.last_used, t, i)))
+            .flat_map(|(t, entries)| {
+                entries
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, e)| (e.last_used, t, i))
+            })
             .min_by_key(|(used, _, _)| *used)
             .map(|(_, t, i)| (t.clone(), i));
         if let Some((fault_type, i)) = oldest {
@@ -881,10 +1098,14 @@ impl<H> ClassificationEngine<H> {
                         best = i;
                     }
                 }
-                let (category, confidence) =
-                    if scores[best] > 0.0 { (SCORED[best], scores[best]) } else { (FaultCategory::UNKNOWN, 0.0) };
+                let (category, confidence) = if scores[best] > 0.0 {
+                    (SCORED[best], scores[best])
+                } else {
+                    (FaultCategory::UNKNOWN, 0.0)
+                };
                 if confidence > CACHE_THRESHOLD {
-                    self.cache.insert(fault.fault_type, &fault.source, category, confidence);
+                    self.cache
+                        .insert(fault.fault_type, &fault.source, category, confidence);
                 }
                 (category, confidence)
             }
@@ -945,7 +1166,9 @@ impl<H> ClassificationEngine<H> {
 
     /// The newest `limit` entries, oldest first (`limit` 0 gives none).
     pub fn recent(&self, limit: usize) -> impl Iterator<Item = &H> {
-        self.history.iter().skip(self.history.len().saturating_sub(limit))
+        self.history
+            .iter()
+            .skip(self.history.len().saturating_sub(limit))
     }
 
     pub fn stats(&self) -> ClassificationStats {
@@ -978,7 +1201,9 @@ mod tests {
 
     /// Test metrics, leaked so views can borrow them for the whole test.
     fn metrics(v: serde_json::Value) -> &'static FaultMetrics {
-        Box::leak(Box::new(FaultMetrics::from_map(v.as_object().unwrap()).unwrap()))
+        Box::leak(Box::new(
+            FaultMetrics::from_map(v.as_object().unwrap()).unwrap(),
+        ))
     }
 
     fn fault<'a>(
@@ -1004,24 +1229,204 @@ mod tests {
         use FaultSource as Src;
         use RepairPriority as P;
         vec![
-            (fault("high_error_rate", S::HIGH, Src::FAZA25_ORCHESTRATOR, "High orchestrator error rate: 60.00%", json!({"error_rate": 0.6})), OPERATIONAL, P::HIGH),
-            (fault("high_error_rate", S::MEDIUM, Src::FAZA25_ORCHESTRATOR, "High orchestrator error rate: 40.00%", json!({"error_rate": 0.4})), OPERATIONAL, P::MEDIUM),
-            (fault("queue_overload", S::MEDIUM, Src::FAZA25_ORCHESTRATOR, "Task queue overloaded: 150 tasks", json!({"queue_size": 150})), OPERATIONAL, P::MEDIUM),
-            (fault("graph_cycle", S::CRITICAL, Src::FAZA27_TASKGRAPH, "Graph contains 2 cycle(s)", json!({"cycle_count": 2})), STRUCTURAL, P::IMMEDIATE),
-            (fault("graph_bottleneck", S::MEDIUM, Src::FAZA27_TASKGRAPH, "Graph has 9 bottlenecks", json!({"bottleneck_count": 9})), STRUCTURAL, P::HIGH),
-            (fault("agent_failure", S::HIGH, Src::FAZA28_AGENT_LOOP, "High agent failure rate: 30.00%", json!({"failure_rate": 0.3})), AGENT_FAULT, P::MEDIUM),
-            (fault("agent_failure", S::HIGH, Src::FAZA28_AGENT_LOOP, "High agent failure rate: 60.00%", json!({"failure_rate": 0.6})), AGENT_FAULT, P::URGENT),
-            (fault("scheduler_deadlock", S::CRITICAL, Src::FAZA28_AGENT_LOOP, "Scheduler deadlock detected", json!({"stuck": true})), STRUCTURAL, P::IMMEDIATE),
-            (fault("stability_degradation", S::HIGH, Src::FAZA28_5_META_LAYER, "Low stability score: 0.20", json!({"stability_score": 0.2})), STABILITY_THREAT, P::IMMEDIATE),
-            (fault("high_anomaly_rate", S::MEDIUM, Src::FAZA28_5_META_LAYER, "High anomaly rate: 90.00%", json!({"anomaly_rate": 0.9})), AGENT_FAULT, P::MEDIUM),
-            (fault("governance_violation", S::HIGH, Src::FAZA29_GOVERNANCE, "Governance violations detected: 3", json!({"violation_count": 3})), GOVERNANCE_DRIFT, P::HIGH),
-            (fault("governance_violation", S::HIGH, Src::FAZA29_GOVERNANCE, "Governance violations detected: 12", json!({"violation_count": 12})), GOVERNANCE_DRIFT, P::URGENT),
-            (fault("system_takeover", S::CRITICAL, Src::FAZA29_GOVERNANCE, "System takeover active", json!({"takeover": true})), STABILITY_THREAT, P::IMMEDIATE),
-            (fault("high_risk_score", S::HIGH, Src::FAZA29_GOVERNANCE, "High governance risk score: 80", json!({"risk_score": 80})), GOVERNANCE_DRIFT, P::HIGH),
-            (fault("high_risk_score", S::CRITICAL, Src::FAZA29_GOVERNANCE, "High governance risk score: 95", json!({"risk_score": 95})), GOVERNANCE_DRIFT, P::IMMEDIATE),
-            (fault("resource_exhaustion", S::CRITICAL, Src::SYSTEM, "System resources exhausted", json!({"cpu": 0.97, "memory": 0.5})), OPERATIONAL, P::IMMEDIATE),
-            (fault("predicted_error_spike", S::MEDIUM, Src::SYSTEM, "Error rate trend suggests upcoming spike", json!({"trend": "increasing", "rate": 0.3})), OPERATIONAL, P::MEDIUM),
-            (fault("metric_anomaly", S::MEDIUM, Src::SYSTEM, "Metric anomaly: queue_size = 900 (z = 4.1)", json!({"metric": "queue_size", "value": 900})), OPERATIONAL, P::MEDIUM),
+            (
+                fault(
+                    "high_error_rate",
+                    S::HIGH,
+                    Src::FAZA25_ORCHESTRATOR,
+                    "High orchestrator error rate: 60.00%",
+                    json!({"error_rate": 0.6}),
+                ),
+                OPERATIONAL,
+                P::HIGH,
+            ),
+            (
+                fault(
+                    "high_error_rate",
+                    S::MEDIUM,
+                    Src::FAZA25_ORCHESTRATOR,
+                    "High orchestrator error rate: 40.00%",
+                    json!({"error_rate": 0.4}),
+                ),
+                OPERATIONAL,
+                P::MEDIUM,
+            ),
+            (
+                fault(
+                    "queue_overload",
+                    S::MEDIUM,
+                    Src::FAZA25_ORCHESTRATOR,
+                    "Task queue overloaded: 150 tasks",
+                    json!({"queue_size": 150}),
+                ),
+                OPERATIONAL,
+                P::MEDIUM,
+            ),
+            (
+                fault(
+                    "graph_cycle",
+                    S::CRITICAL,
+                    Src::FAZA27_TASKGRAPH,
+                    "Graph contains 2 cycle(s)",
+                    json!({"cycle_count": 2}),
+                ),
+                STRUCTURAL,
+                P::IMMEDIATE,
+            ),
+            (
+                fault(
+                    "graph_bottleneck",
+                    S::MEDIUM,
+                    Src::FAZA27_TASKGRAPH,
+                    "Graph has 9 bottlenecks",
+                    json!({"bottleneck_count": 9}),
+                ),
+                STRUCTURAL,
+                P::HIGH,
+            ),
+            (
+                fault(
+                    "agent_failure",
+                    S::HIGH,
+                    Src::FAZA28_AGENT_LOOP,
+                    "High agent failure rate: 30.00%",
+                    json!({"failure_rate": 0.3}),
+                ),
+                AGENT_FAULT,
+                P::MEDIUM,
+            ),
+            (
+                fault(
+                    "agent_failure",
+                    S::HIGH,
+                    Src::FAZA28_AGENT_LOOP,
+                    "High agent failure rate: 60.00%",
+                    json!({"failure_rate": 0.6}),
+                ),
+                AGENT_FAULT,
+                P::URGENT,
+            ),
+            (
+                fault(
+                    "scheduler_deadlock",
+                    S::CRITICAL,
+                    Src::FAZA28_AGENT_LOOP,
+                    "Scheduler deadlock detected",
+                    json!({"stuck": true}),
+                ),
+                STRUCTURAL,
+                P::IMMEDIATE,
+            ),
+            (
+                fault(
+                    "stability_degradation",
+                    S::HIGH,
+                    Src::FAZA28_5_META_LAYER,
+                    "Low stability score: 0.20",
+                    json!({"stability_score": 0.2}),
+                ),
+                STABILITY_THREAT,
+                P::IMMEDIATE,
+            ),
+            (
+                fault(
+                    "high_anomaly_rate",
+                    S::MEDIUM,
+                    Src::FAZA28_5_META_LAYER,
+                    "High anomaly rate: 90.00%",
+                    json!({"anomaly_rate": 0.9}),
+                ),
+                AGENT_FAULT,
+                P::MEDIUM,
+            ),
+            (
+                fault(
+                    "governance_violation",
+                    S::HIGH,
+                    Src::FAZA29_GOVERNANCE,
+                    "Governance violations detected: 3",
+                    json!({"violation_count": 3}),
+                ),
+                GOVERNANCE_DRIFT,
+                P::HIGH,
+            ),
+            (
+                fault(
+                    "governance_violation",
+                    S::HIGH,
+                    Src::FAZA29_GOVERNANCE,
+                    "Governance violations detected: 12",
+                    json!({"violation_count": 12}),
+                ),
+                GOVERNANCE_DRIFT,
+                P::URGENT,
+            ),
+            (
+                fault(
+                    "system_takeover",
+                    S::CRITICAL,
+                    Src::FAZA29_GOVERNANCE,
+                    "System takeover active",
+                    json!({"takeover": true}),
+                ),
+                STABILITY_THREAT,
+                P::IMMEDIATE,
+            ),
+            (
+                fault(
+                    "high_risk_score",
+                    S::HIGH,
+                    Src::FAZA29_GOVERNANCE,
+                    "High governance risk score: 80",
+                    json!({"risk_score": 80}),
+                ),
+                GOVERNANCE_DRIFT,
+                P::HIGH,
+            ),
+            (
+                fault(
+                    "high_risk_score",
+                    S::CRITICAL,
+                    Src::FAZA29_GOVERNANCE,
+                    "High governance risk score: 95",
+                    json!({"risk_score": 95}),
+                ),
+                GOVERNANCE_DRIFT,
+                P::IMMEDIATE,
+            ),
+            (
+                fault(
+                    "resource_exhaustion",
+                    S::CRITICAL,
+                    Src::SYSTEM,
+                    "System resources exhausted",
+                    json!({"cpu": 0.97, "memory": 0.5}),
+                ),
+                OPERATIONAL,
+                P::IMMEDIATE,
+            ),
+            (
+                fault(
+                    "predicted_error_spike",
+                    S::MEDIUM,
+                    Src::SYSTEM,
+                    "Error rate trend suggests upcoming spike",
+                    json!({"trend": "increasing", "rate": 0.3}),
+                ),
+                OPERATIONAL,
+                P::MEDIUM,
+            ),
+            (
+                fault(
+                    "metric_anomaly",
+                    S::MEDIUM,
+                    Src::SYSTEM,
+                    "Metric anomaly: queue_size = 900 (z = 4.1)",
+                    json!({"metric": "queue_size", "value": 900}),
+                ),
+                OPERATIONAL,
+                P::MEDIUM,
+            ),
         ]
     }
 
@@ -1029,7 +1434,13 @@ mod tests {
     fn every_detector_fault_gets_a_fitting_category_and_priority() {
         for (view, category, priority) in detector_faults() {
             let r = Engine::default().classify(&view);
-            assert_eq!((r.category, r.priority), (category, priority), "{}: {}", view.fault_type, view.description);
+            assert_eq!(
+                (r.category, r.priority),
+                (category, priority),
+                "{}: {}",
+                view.fault_type,
+                view.description
+            );
             assert!(r.confidence > 0.0, "{} scored 0", view.fault_type);
         }
     }
@@ -1058,7 +1469,9 @@ mod tests {
         let view = FaultView {
             fault_type: "cycle_graph_topology_bottleneck_deadlock",
             description: "circular dependency structure node edge",
-            metrics: metrics(json!({"cycle_count": 3, "graph_complexity": 500, "bottleneck_detected": true})),
+            metrics: metrics(
+                json!({"cycle_count": 3, "graph_complexity": 500, "bottleneck_detected": true}),
+            ),
             ..FaultView::default()
         };
         let r = Engine::default().classify(&view);
@@ -1067,27 +1480,52 @@ mod tests {
 
     #[test]
     fn nothing_matched_is_unknown_with_zero_confidence() {
-        let view = FaultView { fault_type: "mystery", description: "something odd", ..FaultView::default() };
+        let view = FaultView {
+            fault_type: "mystery",
+            description: "something odd",
+            ..FaultView::default()
+        };
         let r = Engine::default().classify(&view);
         assert_eq!(r.category, FaultCategory::UNKNOWN);
         assert_eq!(r.confidence, 0.0);
         assert_eq!(r.subcategory, "unknown_general");
         assert_eq!(r.priority, RepairPriority::LOW);
-        assert_eq!(r.root_cause.text("mystery"), "Unknown root cause for mystery");
+        assert_eq!(
+            r.root_cause.text("mystery"),
+            "Unknown root cause for mystery"
+        );
         assert_eq!(r.recommended_actions().count(), 3);
         assert!(r.affected_components(&Tag::Absent).is_empty());
-        let severe = FaultView { severity: Tag::Member(FaultSeverity::HIGH), ..view };
-        assert_eq!(Engine::default().classify(&severe).priority, RepairPriority::HIGH);
-        let info = FaultView { severity: Tag::Member(FaultSeverity::INFO), ..view };
-        assert_eq!(Engine::default().classify(&info).priority, RepairPriority::DEFERRED);
+        let severe = FaultView {
+            severity: Tag::Member(FaultSeverity::HIGH),
+            ..view
+        };
+        assert_eq!(
+            Engine::default().classify(&severe).priority,
+            RepairPriority::HIGH
+        );
+        let info = FaultView {
+            severity: Tag::Member(FaultSeverity::INFO),
+            ..view
+        };
+        assert_eq!(
+            Engine::default().classify(&info).priority,
+            RepairPriority::DEFERRED
+        );
     }
 
     #[test]
     fn ties_go_to_the_earliest_category() {
         // One OPERATIONAL keyword ("queue") and one AGENT_FAULT keyword ("message").
-        let view = FaultView { fault_type: "message_queue", ..FaultView::default() };
+        let view = FaultView {
+            fault_type: "message_queue",
+            ..FaultView::default()
+        };
         let r = Engine::default().classify(&view);
-        assert_eq!((r.category, r.confidence), (FaultCategory::OPERATIONAL, 0.15));
+        assert_eq!(
+            (r.category, r.confidence),
+            (FaultCategory::OPERATIONAL, 0.15)
+        );
     }
 
     #[test]
@@ -1099,29 +1537,68 @@ mod tests {
         };
         assert_eq!(Engine::default().classify(&view).confidence, 0.15);
         // Non-ASCII text is lower-cased in full: the Kelvin sign becomes `k`.
-        let kelvin = FaultView { fault_type: "x", description: "networ\u{212A} bottleneck", ..FaultView::default() };
-        assert_eq!(Engine::default().classify(&kelvin).category, FaultCategory::STRUCTURAL);
+        let kelvin = FaultView {
+            fault_type: "x",
+            description: "networ\u{212A} bottleneck",
+            ..FaultView::default()
+        };
+        assert_eq!(
+            Engine::default().classify(&kelvin).category,
+            FaultCategory::STRUCTURAL
+        );
     }
 
     #[test]
     fn subcategories_match_underscores_in_the_type_and_spaces_in_the_description() {
-        let by_type = FaultView { fault_type: "resource_exhaustion", ..FaultView::default() };
-        assert_eq!(Engine::default().classify(&by_type).subcategory, "resource_exhaustion");
-        let by_description =
-            FaultView { fault_type: "x", description: "Circular dependency in graph", ..FaultView::default() };
-        assert_eq!(Engine::default().classify(&by_description).subcategory, "circular_dependency");
+        let by_type = FaultView {
+            fault_type: "resource_exhaustion",
+            ..FaultView::default()
+        };
+        assert_eq!(
+            Engine::default().classify(&by_type).subcategory,
+            "resource_exhaustion"
+        );
+        let by_description = FaultView {
+            fault_type: "x",
+            description: "Circular dependency in graph",
+            ..FaultView::default()
+        };
+        assert_eq!(
+            Engine::default().classify(&by_description).subcategory,
+            "circular_dependency"
+        );
         // The spaced form is not looked for in the fault type, nor the underscore form in the text.
-        let mixed = FaultView { fault_type: "graph", description: "circular_dependency", ..FaultView::default() };
-        assert_eq!(Engine::default().classify(&mixed).subcategory, "structural_general");
+        let mixed = FaultView {
+            fault_type: "graph",
+            description: "circular_dependency",
+            ..FaultView::default()
+        };
+        assert_eq!(
+            Engine::default().classify(&mixed).subcategory,
+            "structural_general"
+        );
     }
 
     #[test]
     fn priority_reads_severity_values_not_substrings() {
-        let base = FaultView { fault_type: "queue_overload", ..FaultView::default() };
-        let with = |severity| Engine::default().classify(&FaultView { severity, ..base }).priority;
-        assert_eq!(with(Tag::Member(FaultSeverity::CRITICAL)), RepairPriority::IMMEDIATE);
+        let base = FaultView {
+            fault_type: "queue_overload",
+            ..FaultView::default()
+        };
+        let with = |severity| {
+            Engine::default()
+                .classify(&FaultView { severity, ..base })
+                .priority
+        };
+        assert_eq!(
+            with(Tag::Member(FaultSeverity::CRITICAL)),
+            RepairPriority::IMMEDIATE
+        );
         assert_eq!(with(Tag::Text("critical")), RepairPriority::IMMEDIATE);
-        assert_eq!(with(Tag::Text("FaultSeverity.CRITICAL")), RepairPriority::IMMEDIATE);
+        assert_eq!(
+            with(Tag::Text("FaultSeverity.CRITICAL")),
+            RepairPriority::IMMEDIATE
+        );
         assert_eq!(with(Tag::Text("High")), RepairPriority::HIGH);
         assert_eq!(with(Tag::Member(FaultSeverity::HIGH)), RepairPriority::HIGH);
         // The reference matched substrings: "not critical" was IMMEDIATE, "highway" HIGH.
@@ -1137,22 +1614,36 @@ mod tests {
             metrics: metrics(json!({"governance_violations": n})),
             ..FaultView::default()
         };
-        assert_eq!(Engine::default().classify(&gov(10)).priority, RepairPriority::HIGH);
-        assert_eq!(Engine::default().classify(&gov(11)).priority, RepairPriority::URGENT);
+        assert_eq!(
+            Engine::default().classify(&gov(10)).priority,
+            RepairPriority::HIGH
+        );
+        assert_eq!(
+            Engine::default().classify(&gov(11)).priority,
+            RepairPriority::URGENT
+        );
         let cycles = |n: i64| FaultView {
             fault_type: "graph_cycle",
             metrics: metrics(json!({"cycle_count": n})),
             ..FaultView::default()
         };
-        assert_eq!(Engine::default().classify(&cycles(5)).priority, RepairPriority::HIGH);
-        assert_eq!(Engine::default().classify(&cycles(6)).priority, RepairPriority::URGENT);
+        assert_eq!(
+            Engine::default().classify(&cycles(5)).priority,
+            RepairPriority::HIGH
+        );
+        assert_eq!(
+            Engine::default().classify(&cycles(6)).priority,
+            RepairPriority::URGENT
+        );
     }
 
     #[test]
     fn root_causes_join_phrases_in_order() {
         let view = FaultView {
             fault_type: "task_timeout",
-            metrics: metrics(json!({"cpu_usage": 0.95, "memory_usage": 0.99, "execution_time": 45})),
+            metrics: metrics(
+                json!({"cpu_usage": 0.95, "memory_usage": 0.99, "execution_time": 45}),
+            ),
             ..FaultView::default()
         };
         let r = Engine::default().classify(&view);
@@ -1167,14 +1658,20 @@ mod tests {
             ..FaultView::default()
         };
         let r = Engine::default().classify(&cycles);
-        assert_eq!(r.root_cause.text("graph_cycle"), "Circular dependencies detected (3 cycles); Graph bottleneck");
+        assert_eq!(
+            r.root_cause.text("graph_cycle"),
+            "Circular dependencies detected (3 cycles); Graph bottleneck"
+        );
         let gov = FaultView {
             fault_type: "governance_violation",
             metrics: metrics(json!({"violation_count": 4.0, "override_count": 6})),
             ..FaultView::default()
         };
         let r = Engine::default().classify(&gov);
-        assert_eq!(r.root_cause.text("governance_violation"), "4.0 governance violations; Excessive override usage");
+        assert_eq!(
+            r.root_cause.text("governance_violation"),
+            "4.0 governance violations; Excessive override usage"
+        );
     }
 
     #[test]
@@ -1203,9 +1700,17 @@ mod tests {
         let r = Engine::default().classify(&view);
         assert_eq!(
             r.affected_components(&view.source),
-            vec!["FaultSource.FAZA28_5_META_LAYER", "feedback_loop", "meta_layer", "takeover_manager"]
+            vec![
+                "FaultSource.FAZA28_5_META_LAYER",
+                "feedback_loop",
+                "meta_layer",
+                "takeover_manager"
+            ]
         );
-        assert_eq!(r.affected_components(&Tag::Text("meta_layer")), vec!["meta_layer", "feedback_loop", "takeover_manager"]);
+        assert_eq!(
+            r.affected_components(&Tag::Text("meta_layer")),
+            vec!["meta_layer", "feedback_loop", "takeover_manager"]
+        );
         let actions: Vec<_> = r.recommended_actions().collect();
         assert_eq!(actions.len(), 4);
         assert_eq!(actions[0], IMMEDIATE_ACTION);
@@ -1233,12 +1738,21 @@ mod tests {
         // Same type and source: the cached category with the score it had, not a fixed 0.95.
         let again = engine.classify(&high_scoring("graph_cycle", ""));
         assert!(again.cached);
-        assert_eq!((again.category, again.confidence), (FaultCategory::STRUCTURAL, first.confidence));
+        assert_eq!(
+            (again.category, again.confidence),
+            (FaultCategory::STRUCTURAL, first.confidence)
+        );
         // The source given as its value string is the same key.
-        let as_text = FaultView { source: Tag::Text("faza27_taskgraph"), ..high_scoring("graph_cycle", "") };
+        let as_text = FaultView {
+            source: Tag::Text("faza27_taskgraph"),
+            ..high_scoring("graph_cycle", "")
+        };
         assert!(engine.classify(&as_text).cached);
         // Another source is another key.
-        let other = FaultView { source: Tag::Member(FaultSource::SYSTEM), ..high_scoring("graph_cycle", "") };
+        let other = FaultView {
+            source: Tag::Member(FaultSource::SYSTEM),
+            ..high_scoring("graph_cycle", "")
+        };
         assert!(!engine.classify(&other).cached);
         engine.clear_cache();
         assert_eq!(engine.stats().pattern_cache_size, 0);
@@ -1268,7 +1782,10 @@ mod tests {
         // Enough other fault types to cycle the memo, then the same faults again.
         for i in 0..(2 * TYPE_MEMO_CAP) {
             let name = format!("filler_{i}_queue");
-            engine.classify(&FaultView { fault_type: &name, ..FaultView::default() });
+            engine.classify(&FaultView {
+                fault_type: &name,
+                ..FaultView::default()
+            });
         }
         for ((view, _, _), before) in faults.iter().zip(&first) {
             assert_eq!(engine.classify(view), *before, "{}", view.fault_type);
@@ -1294,7 +1811,10 @@ mod tests {
             let evicted = engine.record(i as u32);
             assert_eq!(evicted, if i >= 3 { Some(i as u32 - 3) } else { None });
         }
-        assert_eq!(engine.recent(10).copied().collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(
+            engine.recent(10).copied().collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
         assert_eq!(engine.recent(2).copied().collect::<Vec<_>>(), vec![3, 4]);
         assert_eq!(engine.recent(0).count(), 0);
         let stats = engine.stats();
@@ -1319,7 +1839,10 @@ mod tests {
         assert_eq!(tag.label(), "FaultSeverity.HIGH");
         assert_eq!(Tag::<FaultSeverity>::Absent.label(), "unknown");
         assert_eq!(Tag::<FaultSeverity>::Text("weird").label(), "weird");
-        assert_eq!(OwnedTag::from(Tag::<FaultSource>::Text("x")).as_tag(), Tag::Text("x"));
+        assert_eq!(
+            OwnedTag::from(Tag::<FaultSource>::Text("x")).as_tag(),
+            Tag::Text("x")
+        );
     }
 
     #[test]

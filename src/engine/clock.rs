@@ -104,7 +104,9 @@ mod tests {
         let ids: std::collections::HashSet<String> =
             (0..5_000).map(|_| unique_id("f25_err_")).collect();
         assert_eq!(ids.len(), 5_000);
-        assert!(ids.iter().all(|id| id.starts_with("f25_err_") && id.contains('.')));
+        assert!(ids
+            .iter()
+            .all(|id| id.starts_with("f25_err_") && id.contains('.')));
     }
 
     #[test]

@@ -135,21 +135,51 @@ pub mod keys {
     pub const TAKEOVER_ACTIVE: Key = key(Faza29, 3, "takeover_active");
     pub const RISK_SCORE: Key = key(Faza29, 4, "risk_score");
 
-    pub(super) const FAZA25: &[Key] =
-        &[ERROR_RATE, TASK_SUCCESS_RATE, FAILED_TASK_IDS, TASK_ID, QUEUE_SIZE, CPU_USAGE, MEMORY_USAGE];
-    pub(super) const FAZA27: &[Key] =
-        &[CYCLE_COUNT, CYCLES, BOTTLENECK_COUNT, BOTTLENECK_DETECTED, BOTTLENECK_NODE, GRAPH_COMPLEXITY];
-    pub(super) const FAZA28: &[Key] = &[AGENT_FAILURE_RATE, FAILING_AGENTS, AGENT_ID, SCHEDULER_STUCK, STUCK_TASK_IDS];
+    pub(super) const FAZA25: &[Key] = &[
+        ERROR_RATE,
+        TASK_SUCCESS_RATE,
+        FAILED_TASK_IDS,
+        TASK_ID,
+        QUEUE_SIZE,
+        CPU_USAGE,
+        MEMORY_USAGE,
+    ];
+    pub(super) const FAZA27: &[Key] = &[
+        CYCLE_COUNT,
+        CYCLES,
+        BOTTLENECK_COUNT,
+        BOTTLENECK_DETECTED,
+        BOTTLENECK_NODE,
+        GRAPH_COMPLEXITY,
+    ];
+    pub(super) const FAZA28: &[Key] = &[
+        AGENT_FAILURE_RATE,
+        FAILING_AGENTS,
+        AGENT_ID,
+        SCHEDULER_STUCK,
+        STUCK_TASK_IDS,
+    ];
     pub(super) const FAZA28_5: &[Key] = &[STABILITY_SCORE, ANOMALY_RATE, ANOMALY_COUNT];
-    pub(super) const FAZA29: &[Key] =
-        &[VIOLATION_COUNT, GOVERNANCE_VIOLATIONS, OVERRIDE_COUNT, TAKEOVER_ACTIVE, RISK_SCORE];
+    pub(super) const FAZA29: &[Key] = &[
+        VIOLATION_COUNT,
+        GOVERNANCE_VIOLATIONS,
+        OVERRIDE_COUNT,
+        TAKEOVER_ACTIVE,
+        RISK_SCORE,
+    ];
 }
 
 /// The most keys one layer's rules read.
 pub const MAX_LAYER_KEYS: usize = 8;
 
 impl Layer {
-    pub const ALL: [Layer; 5] = [Layer::Faza25, Layer::Faza27, Layer::Faza28, Layer::Faza28_5, Layer::Faza29];
+    pub const ALL: [Layer; 5] = [
+        Layer::Faza25,
+        Layer::Faza27,
+        Layer::Faza28,
+        Layer::Faza28_5,
+        Layer::Faza29,
+    ];
 
     pub fn index(self) -> usize {
         self as usize
@@ -299,7 +329,9 @@ impl LayerValues {
 }
 
 fn float_value(v: f64) -> Value {
-    Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
+    Number::from_f64(v)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// The metric name of a number fed to the anomaly detector: a rule key, or any other key.
@@ -335,16 +367,27 @@ impl DetectInput {
     /// The layer's values (marking the layer as given) and the list of numbers, to fill both
     /// in one pass over a layer's metrics.
     pub fn layer_mut(&mut self, layer: Layer) -> (&mut LayerValues, &mut Vec<LayerNumber>) {
-        (self.layers[layer.index()].get_or_insert_with(LayerValues::default), &mut self.numbers)
+        (
+            self.layers[layer.index()].get_or_insert_with(LayerValues::default),
+            &mut self.numbers,
+        )
     }
 
     pub fn with_capacity(numbers: usize) -> Self {
-        DetectInput { layers: Default::default(), numbers: Vec::with_capacity(numbers) }
+        DetectInput {
+            layers: Default::default(),
+            numbers: Vec::with_capacity(numbers),
+        }
     }
 
     pub fn push_number(&mut self, layer: Layer, name: MetricName, number: Number) {
         let slot = layer.key(&name).map(|k| k.slot);
-        self.numbers.push(LayerNumber { layer, slot, name, number });
+        self.numbers.push(LayerNumber {
+            layer,
+            slot,
+            name,
+            number,
+        });
     }
 
     /// Builds the input from plain maps, the way the binding does from Python dicts: an
@@ -352,7 +395,9 @@ impl DetectInput {
     pub fn from_maps(layers: [Option<&Metrics>; 5]) -> Self {
         let mut input = DetectInput::default();
         for (layer, metrics) in Layer::ALL.into_iter().zip(layers) {
-            let Some(metrics) = metrics.filter(|m| !m.is_empty()) else { continue };
+            let Some(metrics) = metrics.filter(|m| !m.is_empty()) else {
+                continue;
+            };
             input.set_layer(layer, LayerValues::from_map(layer, metrics));
             for (name, v) in metrics {
                 if let Value::Number(n) = v {
@@ -360,7 +405,12 @@ impl DetectInput {
                         Some(k) => (Some(k.slot), Cow::Borrowed(k.name)),
                         None => (None, Cow::Owned(name.clone())),
                     };
-                    input.numbers.push(LayerNumber { layer, slot, name, number: n.clone() });
+                    input.numbers.push(LayerNumber {
+                        layer,
+                        slot,
+                        name,
+                        number: n.clone(),
+                    });
                 }
             }
         }
@@ -490,7 +540,12 @@ impl Rule {
             Rule::QueueOverload => &[QUEUE_SIZE],
             Rule::ResourceExhaustion => &[CPU_USAGE, MEMORY_USAGE],
             Rule::GraphCycle => &[CYCLE_COUNT, CYCLES],
-            Rule::GraphBottleneck => &[BOTTLENECK_COUNT, BOTTLENECK_DETECTED, BOTTLENECK_NODE, GRAPH_COMPLEXITY],
+            Rule::GraphBottleneck => &[
+                BOTTLENECK_COUNT,
+                BOTTLENECK_DETECTED,
+                BOTTLENECK_NODE,
+                GRAPH_COMPLEXITY,
+            ],
             Rule::AgentFailure => &[AGENT_FAILURE_RATE, FAILING_AGENTS, AGENT_ID],
             Rule::SchedulerDeadlock => &[SCHEDULER_STUCK, STUCK_TASK_IDS],
             Rule::StabilityDegradation => &[STABILITY_SCORE],
@@ -509,9 +564,15 @@ impl Rule {
         let severity = match self {
             Rule::HighErrorRate => {
                 let rate = error_rate(m)?.map(|(v, _)| v).unwrap_or(0.0);
-                (rate > ERROR_RATE_THRESHOLD).then_some(if rate > ERROR_RATE_HIGH { HIGH } else { MEDIUM })
+                (rate > ERROR_RATE_THRESHOLD).then_some(if rate > ERROR_RATE_HIGH {
+                    HIGH
+                } else {
+                    MEDIUM
+                })
             }
-            Rule::QueueOverload => (m.number(QUEUE_SIZE)?.unwrap_or(0.0) > QUEUE_SIZE_THRESHOLD).then_some(MEDIUM),
+            Rule::QueueOverload => {
+                (m.number(QUEUE_SIZE)?.unwrap_or(0.0) > QUEUE_SIZE_THRESHOLD).then_some(MEDIUM)
+            }
             Rule::ResourceExhaustion => exhausted_resource(m)?.map(|_| CRITICAL),
             Rule::GraphCycle => (m.number(CYCLE_COUNT)?.unwrap_or(0.0) > 0.0).then_some(CRITICAL),
             Rule::GraphBottleneck => {
@@ -521,9 +582,9 @@ impl Rule {
                 };
                 hit.then_some(MEDIUM)
             }
-            Rule::AgentFailure => {
-                (m.number(AGENT_FAILURE_RATE)?.unwrap_or(0.0) > AGENT_FAILURE_THRESHOLD).then_some(HIGH)
-            }
+            Rule::AgentFailure => (m.number(AGENT_FAILURE_RATE)?.unwrap_or(0.0)
+                > AGENT_FAILURE_THRESHOLD)
+                .then_some(HIGH),
             Rule::SchedulerDeadlock => m.truthy(SCHEDULER_STUCK).then_some(CRITICAL),
             Rule::StabilityDegradation => {
                 (m.number(STABILITY_SCORE)?.unwrap_or(1.0) < STABILITY_THRESHOLD).then_some(HIGH)
@@ -562,7 +623,10 @@ impl Rule {
                 let (rate, derived) = error_rate(m).ok().flatten().unwrap_or((0.0, false));
                 if derived {
                     metrics.insert("error_rate".into(), float_value(rate));
-                    metrics.insert("task_success_rate".into(), m.value_or(TASK_SUCCESS_RATE, 1.0));
+                    metrics.insert(
+                        "task_success_rate".into(),
+                        m.value_or(TASK_SUCCESS_RATE, 1.0),
+                    );
                 } else {
                     metrics.insert("error_rate".into(), m.value_or(ERROR_RATE, rate));
                 }
@@ -577,7 +641,8 @@ impl Rule {
                 text
             }
             Rule::ResourceExhaustion => {
-                let (resource, usage) = exhausted_resource(m).ok().flatten().unwrap_or(("cpu", 0.0));
+                let (resource, usage) =
+                    exhausted_resource(m).ok().flatten().unwrap_or(("cpu", 0.0));
                 let cpu = m.value_or(CPU_USAGE, 0.0);
                 let memory = m.value_or(MEMORY_USAGE, 0.0);
                 // The reference's keys, the classification's keys, and the scheduler repair's.
@@ -587,7 +652,10 @@ impl Rule {
                 metrics.insert("memory_usage".into(), memory);
                 metrics.insert("resource_type".into(), Value::String(resource.into()));
                 metrics.insert("usage".into(), float_value(usage));
-                format!("System resources exhausted: {resource} usage at {}", pyfmt::percent(usage, 2))
+                format!(
+                    "System resources exhausted: {resource} usage at {}",
+                    pyfmt::percent(usage, 2)
+                )
             }
             Rule::GraphCycle => {
                 let v = m.value_or(CYCLE_COUNT, 0.0);
@@ -644,7 +712,11 @@ impl Rule {
                 }
             }
             Rule::GovernanceViolation => {
-                let key = if m.present(VIOLATION_COUNT) { VIOLATION_COUNT } else { GOVERNANCE_VIOLATIONS };
+                let key = if m.present(VIOLATION_COUNT) {
+                    VIOLATION_COUNT
+                } else {
+                    GOVERNANCE_VIOLATIONS
+                };
                 let v = m.value_or(key, 0.0);
                 let text = format!("Governance violations detected: {}", value::py_str(&v));
                 // `violation_count` is the reference's key; classification and repair read
@@ -673,7 +745,9 @@ impl Rule {
     /// Evaluates the rule on one layer's values as a fault of its own (not tracked by any
     /// engine).
     pub fn evaluate(self, values: &LayerValues) -> EngineResult<Option<Fault>> {
-        let Some(severity) = self.check(values)? else { return Ok(None) };
+        let Some(severity) = self.check(values)? else {
+            return Ok(None);
+        };
         let (description, metrics) = self.describe(values);
         Ok(Some(Fault {
             serial: 0,
@@ -694,19 +768,26 @@ fn error_rate(m: &LayerValues) -> EngineResult<Option<(f64, bool)>> {
     if let Some(rate) = m.number(keys::ERROR_RATE)? {
         return Ok(Some((rate, false)));
     }
-    Ok(m.number(keys::TASK_SUCCESS_RATE)?.map(|success| (1.0 - success, true)))
+    Ok(m.number(keys::TASK_SUCCESS_RATE)?
+        .map(|success| (1.0 - success, true)))
 }
 
 /// The exhausted resource (the more used one when both are) and its usage.
 fn exhausted_resource(m: &LayerValues) -> EngineResult<Option<(&'static str, f64)>> {
     let cpu = m.number(keys::CPU_USAGE)?.unwrap_or(0.0);
     let memory = m.number(keys::MEMORY_USAGE)?.unwrap_or(0.0);
-    Ok(match (cpu > RESOURCE_THRESHOLD, memory > RESOURCE_THRESHOLD) {
-        (false, false) => None,
-        (true, false) => Some(("cpu", cpu)),
-        (false, true) => Some(("memory", memory)),
-        (true, true) => Some(if memory > cpu { ("memory", memory) } else { ("cpu", cpu) }),
-    })
+    Ok(
+        match (cpu > RESOURCE_THRESHOLD, memory > RESOURCE_THRESHOLD) {
+            (false, false) => None,
+            (true, false) => Some(("cpu", cpu)),
+            (false, true) => Some(("memory", memory)),
+            (true, true) => Some(if memory > cpu {
+                ("memory", memory)
+            } else {
+                ("cpu", cpu)
+            }),
+        },
+    )
 }
 
 fn violations(m: &LayerValues) -> EngineResult<Option<f64>> {
@@ -907,28 +988,56 @@ impl<H: Clone> DetectionEngine<H> {
         };
 
         for (rule, severity) in hits {
-            let Some(values) = input.layer(rule.layer()) else { continue };
+            let Some(values) = input.layer(rule.layer()) else {
+                continue;
+            };
             let slot = rule.index() * FaultSeverity::ALL.len() + severity.index();
             let pass = self.pass;
             let window = self.window;
-            if let Some(active) = self.rule_faults[slot].as_mut().filter(|a| is_fresh(a, now, window)) {
-                let same = rule.inputs().iter().zip(&active.inputs).all(|(k, old)| values.get(*k) == old.as_ref());
+            if let Some(active) = self.rule_faults[slot]
+                .as_mut()
+                .filter(|a| is_fresh(a, now, window))
+            {
+                let same = rule
+                    .inputs()
+                    .iter()
+                    .zip(&active.inputs)
+                    .all(|(k, old)| values.get(*k) == old.as_ref());
                 let change = if same {
                     Change::Same
                 } else {
                     let (description, metrics) = rule.describe(values);
                     active.fault = Arc::new(active.fault.refreshed(description, metrics));
-                    active.inputs = rule.inputs().iter().map(|k| values.get(*k).cloned()).collect();
+                    active.inputs = rule
+                        .inputs()
+                        .iter()
+                        .map(|k| values.get(*k).cloned())
+                        .collect();
                     Change::Updated
                 };
                 active.last_seen = now;
                 active.seen_pass = pass;
-                out.faults.push(Detected { fault: active.fault.clone(), handle: active.handle.clone(), change });
+                out.faults.push(Detected {
+                    fault: active.fault.clone(),
+                    handle: active.handle.clone(),
+                    change,
+                });
                 continue;
             }
             let (description, metrics) = rule.describe(values);
-            let fault = self.open(rule.id_prefix(), rule.source(), severity, rule.fault_type(), description, metrics);
-            let inputs = rule.inputs().iter().map(|k| values.get(*k).cloned()).collect();
+            let fault = self.open(
+                rule.id_prefix(),
+                rule.source(),
+                severity,
+                rule.fault_type(),
+                description,
+                metrics,
+            );
+            let inputs = rule
+                .inputs()
+                .iter()
+                .map(|k| values.get(*k).cloned())
+                .collect();
             let active = Active {
                 fault: fault.clone(),
                 handle: None,
@@ -942,7 +1051,11 @@ impl<H: Clone> DetectionEngine<H> {
             }
             self.record_new(&fault, &mut out.dropped);
             out.opened += 1;
-            out.faults.push(Detected { fault, handle: None, change: Change::New });
+            out.faults.push(Detected {
+                fault,
+                handle: None,
+                change: Change::New,
+            });
         }
 
         for index in anomalies {
@@ -966,7 +1079,9 @@ impl<H: Clone> DetectionEngine<H> {
             if n.name.len() > MAX_METRIC_NAME_LEN {
                 continue;
             }
-            let cached = n.slot.map(|slot| &mut self.series_at[n.layer.index()][slot as usize]);
+            let cached = n
+                .slot
+                .map(|slot| &mut self.series_at[n.layer.index()][slot as usize]);
             let hit = match cached.as_deref().copied().flatten() {
                 Some(at) => detector.observe_at(at, v),
                 None => None,
@@ -992,12 +1107,23 @@ impl<H: Clone> DetectionEngine<H> {
         anomalous
     }
 
-    fn observe_anomaly(&mut self, layer: Layer, name: &str, number: &Number, now: Instant, out: &mut Detection<H>) {
+    fn observe_anomaly(
+        &mut self,
+        layer: Layer,
+        name: &str,
+        number: &Number,
+        now: Instant,
+        out: &mut Detection<H>,
+    ) {
         let value = Value::Number(number.clone());
         let pass = self.pass;
         let window = self.window;
         let key = (layer, name.to_string());
-        if let Some(active) = self.anomaly_faults.get_mut(&key).filter(|a| is_fresh(a, now, window)) {
+        if let Some(active) = self
+            .anomaly_faults
+            .get_mut(&key)
+            .filter(|a| is_fresh(a, now, window))
+        {
             let change = if active.inputs.first().and_then(|v| v.as_ref()) == Some(&value) {
                 Change::Same
             } else {
@@ -1008,10 +1134,16 @@ impl<H: Clone> DetectionEngine<H> {
             };
             active.last_seen = now;
             active.seen_pass = pass;
-            out.faults.push(Detected { fault: active.fault.clone(), handle: active.handle.clone(), change });
+            out.faults.push(Detected {
+                fault: active.fault.clone(),
+                handle: active.handle.clone(),
+                change,
+            });
             return;
         }
-        if !self.anomaly_faults.contains_key(&key) && self.anomaly_faults.len() >= MAX_ANOMALY_FAULTS {
+        if !self.anomaly_faults.contains_key(&key)
+            && self.anomaly_faults.len() >= MAX_ANOMALY_FAULTS
+        {
             return;
         }
         let (description, metrics) = describe_anomaly(layer, name, &value);
@@ -1036,7 +1168,11 @@ impl<H: Clone> DetectionEngine<H> {
         }
         self.record_new(&fault, &mut out.dropped);
         out.opened += 1;
-        out.faults.push(Detected { fault, handle: None, change: Change::New });
+        out.faults.push(Detected {
+            fault,
+            handle: None,
+            change: Change::New,
+        });
     }
 
     fn open(
@@ -1082,10 +1218,17 @@ impl<H: Clone> DetectionEngine<H> {
 
     /// Closes the faults of the given layers that this pass did not observe, and every fault
     /// not observed within the active window.
-    fn clear_unobserved(&mut self, input: &DetectInput, now: Instant, dropped: &mut Vec<H>) -> usize {
+    fn clear_unobserved(
+        &mut self,
+        input: &DetectInput,
+        now: Instant,
+        dropped: &mut Vec<H>,
+    ) -> usize {
         let pass = self.pass;
         let window = self.window;
-        let gone = |a: &Active<H>| (input.layer(a.layer).is_some() && a.seen_pass != pass) || !is_fresh(a, now, window);
+        let gone = |a: &Active<H>| {
+            (input.layer(a.layer).is_some() && a.seen_pass != pass) || !is_fresh(a, now, window)
+        };
         let mut cleared = 0;
         for slot in self.rule_faults.iter_mut() {
             if slot.as_ref().is_some_and(gone) {
@@ -1123,7 +1266,10 @@ impl<H: Clone> DetectionEngine<H> {
                 active.handle = Some(handle.clone());
             }
         }
-        if let Ok(i) = self.history.binary_search_by_key(&serial, |(f, _)| f.serial) {
+        if let Ok(i) = self
+            .history
+            .binary_search_by_key(&serial, |(f, _)| f.serial)
+        {
             let entry = &mut self.history[i].1;
             if entry.is_none() {
                 *entry = Some(handle);
@@ -1132,7 +1278,10 @@ impl<H: Clone> DetectionEngine<H> {
     }
 
     fn actives(&self) -> impl Iterator<Item = &Active<H>> {
-        self.rule_faults.iter().flatten().chain(self.anomaly_faults.values())
+        self.rule_faults
+            .iter()
+            .flatten()
+            .chain(self.anomaly_faults.values())
     }
 
     /// The active faults, oldest first.
@@ -1172,7 +1321,10 @@ impl<H: Clone> DetectionEngine<H> {
         let ids: std::collections::HashSet<&str> = fault_ids.iter().copied().collect();
         let mut cleared = 0;
         for slot in self.rule_faults.iter_mut() {
-            if slot.as_ref().is_some_and(|a| ids.contains(a.fault.fault_id.as_str())) {
+            if slot
+                .as_ref()
+                .is_some_and(|a| ids.contains(a.fault.fault_id.as_str()))
+            {
                 if let Some(active) = slot.take() {
                     dropped.extend(active.handle);
                     cleared += 1;
@@ -1208,13 +1360,19 @@ impl<H: Clone> DetectionEngine<H> {
                 critical += 1;
             }
         }
-        Statistics { stats: self.stats, active_faults: active, critical_active: critical }
+        Statistics {
+            stats: self.stats,
+            active_faults: active,
+            critical_active: critical,
+        }
     }
 
     /// Every handle the engine holds (for the garbage collector's traversal). A fault that is
     /// both active and in the history yields clones of its handle twice.
     pub fn handles(&self) -> impl Iterator<Item = &H> {
-        self.actives().filter_map(|a| a.handle.as_ref()).chain(self.history.iter().filter_map(|(_, h)| h.as_ref()))
+        self.actives()
+            .filter_map(|a| a.handle.as_ref())
+            .chain(self.history.iter().filter_map(|(_, h)| h.as_ref()))
     }
 
     /// Predicts an error-rate spike from the trend of the newest [`PREDICTION_WINDOW`]
@@ -1230,7 +1388,11 @@ impl<H: Clone> DetectionEngine<H> {
 
     /// `predict_failures` given only the newest [`PREDICTION_WINDOW`] entries, the first of
     /// which is entry `start` of the caller's history (for error messages).
-    pub fn predict_from_tail(&mut self, tail: &[Metrics], start: usize) -> EngineResult<Vec<Fault>> {
+    pub fn predict_from_tail(
+        &mut self,
+        tail: &[Metrics],
+        start: usize,
+    ) -> EngineResult<Vec<Fault>> {
         if tail.len() != PREDICTION_WINDOW {
             return Ok(Vec::new());
         }
@@ -1250,7 +1412,9 @@ impl<H: Clone> DetectionEngine<H> {
             };
             rates[i] = match number(keys::ERROR_RATE.name)? {
                 Some(rate) => rate,
-                None => number(keys::TASK_SUCCESS_RATE.name)?.map(|s| 1.0 - s).unwrap_or(0.0),
+                None => number(keys::TASK_SUCCESS_RATE.name)?
+                    .map(|s| 1.0 - s)
+                    .unwrap_or(0.0),
             };
         }
         // Sequential sums in entry order, as Python's sum() adds them.
@@ -1289,7 +1453,15 @@ fn describe_anomaly(layer: Layer, name: &str, value: &Value) -> (String, Metrics
     metrics.insert("metric".into(), Value::String(name.to_string()));
     metrics.insert("value".into(), value.clone());
     metrics.insert("layer".into(), Value::String(layer.name().to_string()));
-    (format!("Anomalous {} value in {}: {}", name, layer.name(), value::py_str(value)), metrics)
+    (
+        format!(
+            "Anomalous {} value in {}: {}",
+            name,
+            layer.name(),
+            value::py_str(value)
+        ),
+        metrics,
+    )
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1316,7 +1488,10 @@ impl AnomalyMethod {
             "zscore" => Ok(AnomalyMethod::ZScore),
             "mad" => Ok(AnomalyMethod::Mad),
             "ewma" => Ok(AnomalyMethod::Ewma),
-            other => Err(EngineError::invalid(format!("method must be one of {}, got {other:?}", Self::NAMES))),
+            other => Err(EngineError::invalid(format!(
+                "method must be one of {}, got {other:?}",
+                Self::NAMES
+            ))),
         }
     }
 
@@ -1416,8 +1591,16 @@ impl Default for AnomalyDetector {
 }
 
 impl AnomalyDetector {
-    pub fn new(window_size: usize, threshold: f64, method: AnomalyMethod, max_metrics: usize) -> EngineResult<Self> {
-        let mut detector = AnomalyDetector { method, ..AnomalyDetector::default() };
+    pub fn new(
+        window_size: usize,
+        threshold: f64,
+        method: AnomalyMethod,
+        max_metrics: usize,
+    ) -> EngineResult<Self> {
+        let mut detector = AnomalyDetector {
+            method,
+            ..AnomalyDetector::default()
+        };
         detector.set_window_size(window_size)?;
         detector.set_threshold(threshold)?;
         if !(1..=MAX_MAX_METRICS).contains(&max_metrics) {
@@ -1509,13 +1692,20 @@ impl AnomalyDetector {
             Some(&i) => i,
             None => self.insert(name),
         };
-        (self.observe_index(index, value), SeriesRef { index, epoch: self.epoch })
+        (
+            self.observe_index(index, value),
+            SeriesRef {
+                index,
+                epoch: self.epoch,
+            },
+        )
     }
 
     /// `observe` through a remembered position; `None` when the position is no longer valid
     /// (the detector evicted or cleared metrics since, or it is another detector).
     pub fn observe_at(&mut self, at: SeriesRef, value: f64) -> Option<bool> {
-        (at.epoch == self.epoch && at.index < self.series.len()).then(|| self.observe_index(at.index, value))
+        (at.epoch == self.epoch && at.index < self.series.len())
+            .then(|| self.observe_index(at.index, value))
     }
 
     fn observe_index(&mut self, index: usize, value: f64) -> bool {
@@ -1596,7 +1786,11 @@ fn score(
         AnomalyMethod::ZScore if warm => {
             let n = series.values.len() as f64;
             let mean = series.values.iter().fold(0.0, |acc, x| acc + x) / n;
-            let variance = series.values.iter().fold(0.0, |acc, x| acc + (x - mean) * (x - mean)) / n;
+            let variance = series
+                .values
+                .iter()
+                .fold(0.0, |acc, x| acc + (x - mean) * (x - mean))
+                / n;
             // Python's `variance ** 0.5`.
             let std = variance.powf(0.5);
             std != 0.0 && ((value - mean) / std).abs() > threshold
@@ -1613,8 +1807,9 @@ fn score(
         }
         AnomalyMethod::Ewma => {
             let std = series.ewma_var.sqrt();
-            let hit =
-                series.seen as usize >= window / 2 && std > 0.0 && ((value - series.ewma_mean) / std).abs() > threshold;
+            let hit = series.seen as usize >= window / 2
+                && std > 0.0
+                && ((value - series.ewma_mean) / std).abs() > threshold;
             if series.seen == 0 {
                 series.ewma_mean = value;
             } else {
@@ -1629,7 +1824,11 @@ fn score(
         _ => false,
     };
     series.seen += 1;
-    series.run = if series.values.back() == Some(&value) { series.run + 1 } else { 1 };
+    series.run = if series.values.back() == Some(&value) {
+        series.run + 1
+    } else {
+        1
+    };
     if series.values.len() >= window {
         series.values.pop_front();
     }
@@ -1726,7 +1925,13 @@ mod tests {
             map(json!({"stability_score": 0.2, "anomaly_rate": 0.9})),
             map(json!({"violation_count": 3, "takeover_active": false})),
         ];
-        DetectInput::from_maps([Some(&maps[0]), Some(&maps[1]), Some(&maps[2]), Some(&maps[3]), Some(&maps[4])])
+        DetectInput::from_maps([
+            Some(&maps[0]),
+            Some(&maps[1]),
+            Some(&maps[2]),
+            Some(&maps[3]),
+            Some(&maps[4]),
+        ])
     }
 
     fn engine() -> DetectionEngine<u32> {
@@ -1754,14 +1959,24 @@ mod tests {
                 "governance_violation"
             ]
         );
-        let by_type = |t: &str| d.faults.iter().find(|f| f.fault.fault_type == t).unwrap().fault.clone();
+        let by_type = |t: &str| {
+            d.faults
+                .iter()
+                .find(|f| f.fault.fault_type == t)
+                .unwrap()
+                .fault
+                .clone()
+        };
 
         let err = by_type("high_error_rate");
         assert_eq!(err.severity, FaultSeverity::HIGH);
         assert_eq!(err.source, FaultSource::FAZA25_ORCHESTRATOR);
         assert!(err.fault_id.starts_with("f25_err_"), "{}", err.fault_id);
         assert_eq!(err.description, "High orchestrator error rate: 60.00%");
-        assert_eq!(Value::Object(err.metrics.clone()), json!({"error_rate": 0.6}));
+        assert_eq!(
+            Value::Object(err.metrics.clone()),
+            json!({"error_rate": 0.6})
+        );
 
         let queue = by_type("queue_overload");
         assert_eq!(
@@ -1775,16 +1990,25 @@ mod tests {
             (cycle.severity, cycle.description.as_str()),
             (FaultSeverity::CRITICAL, "Graph contains 2 cycle(s)")
         );
-        assert_eq!(Value::Object(cycle.metrics.clone()), json!({"cycle_count": 2}));
+        assert_eq!(
+            Value::Object(cycle.metrics.clone()),
+            json!({"cycle_count": 2})
+        );
 
         let agent = by_type("agent_failure");
         assert_eq!(agent.description, "High agent failure rate: 50.00%");
-        assert_eq!(Value::Object(agent.metrics.clone()), json!({"failure_rate": 0.5, "agent_failure_rate": 0.5}));
+        assert_eq!(
+            Value::Object(agent.metrics.clone()),
+            json!({"failure_rate": 0.5, "agent_failure_rate": 0.5})
+        );
         assert!(agent.fault_id.starts_with("f28_agent_"));
 
         let deadlock = by_type("scheduler_deadlock");
         assert_eq!(deadlock.severity, FaultSeverity::CRITICAL);
-        assert_eq!(Value::Object(deadlock.metrics.clone()), json!({"stuck": true}));
+        assert_eq!(
+            Value::Object(deadlock.metrics.clone()),
+            json!({"stuck": true})
+        );
 
         let stability = by_type("stability_degradation");
         assert_eq!(
@@ -1799,21 +2023,38 @@ mod tests {
 
         let violation = by_type("governance_violation");
         assert_eq!(violation.description, "Governance violations detected: 3");
-        assert_eq!(Value::Object(violation.metrics.clone()), json!({"violation_count": 3, "governance_violations": 3}));
+        assert_eq!(
+            Value::Object(violation.metrics.clone()),
+            json!({"violation_count": 3, "governance_violations": 3})
+        );
         assert!(d.faults.iter().all(|f| !f.fault.predicted));
     }
 
     #[test]
     fn thresholds_are_strict_and_error_rate_splits_medium_and_high() {
         let mut e = engine();
-        let d = e.detect(&one(Layer::Faza25, json!({"error_rate": 0.3, "queue_size": 100}))).unwrap();
+        let d = e
+            .detect(&one(
+                Layer::Faza25,
+                json!({"error_rate": 0.3, "queue_size": 100}),
+            ))
+            .unwrap();
         assert!(d.faults.is_empty());
-        let d = e.detect(&one(Layer::Faza25, json!({"error_rate": 0.4}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza25, json!({"error_rate": 0.4})))
+            .unwrap();
         assert_eq!(d.faults[0].fault.severity, FaultSeverity::MEDIUM);
-        let d = e.detect(&one(Layer::Faza27, json!({"bottleneck_count": 6}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza27, json!({"bottleneck_count": 6})))
+            .unwrap();
         assert_eq!(d.faults[0].fault.description, "Graph has 6 bottlenecks");
-        assert_eq!(d.faults[0].fault.metrics["bottleneck_detected"], json!(true));
-        let d = e.detect(&one(Layer::Faza29, json!({"takeover_active": true}))).unwrap();
+        assert_eq!(
+            d.faults[0].fault.metrics["bottleneck_detected"],
+            json!(true)
+        );
+        let d = e
+            .detect(&one(Layer::Faza29, json!({"takeover_active": true})))
+            .unwrap();
         assert_eq!(types(&d), vec!["system_takeover"]);
         assert_eq!(d.faults[0].fault.severity, FaultSeverity::CRITICAL);
         assert!(d.faults[0].fault.fault_id.starts_with("f29_takeover_"));
@@ -1822,14 +2063,25 @@ mod tests {
     #[test]
     fn risk_score_is_high_above_70_and_critical_above_90() {
         let mut e = engine();
-        assert!(e.detect(&one(Layer::Faza29, json!({"risk_score": 70}))).unwrap().faults.is_empty());
-        let d = e.detect(&one(Layer::Faza29, json!({"risk_score": 85}))).unwrap();
+        assert!(e
+            .detect(&one(Layer::Faza29, json!({"risk_score": 70})))
+            .unwrap()
+            .faults
+            .is_empty());
+        let d = e
+            .detect(&one(Layer::Faza29, json!({"risk_score": 85})))
+            .unwrap();
         let f = &d.faults[0].fault;
         assert!(f.fault_type.contains("risk"));
-        assert_eq!((f.severity, f.source), (FaultSeverity::HIGH, FaultSource::FAZA29_GOVERNANCE));
+        assert_eq!(
+            (f.severity, f.source),
+            (FaultSeverity::HIGH, FaultSource::FAZA29_GOVERNANCE)
+        );
         assert_eq!(f.description, "High governance risk score: 85");
         assert!(f.fault_id.starts_with("f29_risk_"));
-        let d = e.detect(&one(Layer::Faza29, json!({"risk_score": 95.5}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza29, json!({"risk_score": 95.5})))
+            .unwrap();
         assert_eq!(d.faults[0].fault.severity, FaultSeverity::CRITICAL);
         assert_eq!(d.faults[0].fault.metrics["risk_score"], json!(95.5));
     }
@@ -1837,19 +2089,37 @@ mod tests {
     #[test]
     fn resource_rule_names_the_exhausted_resource() {
         let mut e = engine();
-        assert!(e.detect(&one(Layer::Faza25, json!({"cpu_usage": 0.95}))).unwrap().faults.is_empty());
-        let d = e.detect(&one(Layer::Faza25, json!({"cpu_usage": 0.97, "memory_usage": 0.5}))).unwrap();
+        assert!(e
+            .detect(&one(Layer::Faza25, json!({"cpu_usage": 0.95})))
+            .unwrap()
+            .faults
+            .is_empty());
+        let d = e
+            .detect(&one(
+                Layer::Faza25,
+                json!({"cpu_usage": 0.97, "memory_usage": 0.5}),
+            ))
+            .unwrap();
         let f = &d.faults[0].fault;
         assert_eq!(
             (f.fault_type, f.severity, f.source),
-            ("resource_exhaustion", FaultSeverity::CRITICAL, FaultSource::SYSTEM)
+            (
+                "resource_exhaustion",
+                FaultSeverity::CRITICAL,
+                FaultSource::SYSTEM
+            )
         );
         assert!(f.fault_id.starts_with("resource_"));
         assert_eq!(f.metrics["resource_type"], json!("cpu"));
         assert_eq!(f.metrics["usage"], json!(0.97));
         assert_eq!(f.metrics["cpu"], json!(0.97));
         assert_eq!(f.metrics["memory"], json!(0.5));
-        let d = e.detect(&one(Layer::Faza25, json!({"cpu_usage": 0.96, "memory_usage": 0.99}))).unwrap();
+        let d = e
+            .detect(&one(
+                Layer::Faza25,
+                json!({"cpu_usage": 0.96, "memory_usage": 0.99}),
+            ))
+            .unwrap();
         assert_eq!(d.faults[0].fault.metrics["resource_type"], json!("memory"));
         assert_eq!(d.faults[0].fault.metrics["usage"], json!(0.99));
     }
@@ -1857,30 +2127,48 @@ mod tests {
     #[test]
     fn alias_keys_raise_the_same_faults() {
         let mut e = engine();
-        let d = e.detect(&one(Layer::Faza29, json!({"governance_violations": 4}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza29, json!({"governance_violations": 4})))
+            .unwrap();
         assert_eq!(types(&d), vec!["governance_violation"]);
         assert_eq!(
             Value::Object(d.faults[0].fault.metrics.clone()),
             json!({"violation_count": 4, "governance_violations": 4})
         );
 
-        assert!(e.detect(&one(Layer::Faza28_5, json!({"anomaly_count": 4}))).unwrap().faults.is_empty());
-        let d = e.detect(&one(Layer::Faza28_5, json!({"anomaly_count": 5}))).unwrap();
+        assert!(e
+            .detect(&one(Layer::Faza28_5, json!({"anomaly_count": 4})))
+            .unwrap()
+            .faults
+            .is_empty());
+        let d = e
+            .detect(&one(Layer::Faza28_5, json!({"anomaly_count": 5})))
+            .unwrap();
         assert_eq!(types(&d), vec!["high_anomaly_rate"]);
         assert_eq!(d.faults[0].fault.description, "High anomaly count: 5");
         // The rate wins when both are given.
         assert!(e
-            .detect(&one(Layer::Faza28_5, json!({"anomaly_rate": 0.1, "anomaly_count": 9})))
+            .detect(&one(
+                Layer::Faza28_5,
+                json!({"anomaly_rate": 0.1, "anomaly_count": 9})
+            ))
             .unwrap()
             .faults
             .is_empty());
 
-        let d = e.detect(&one(Layer::Faza27, json!({"bottleneck_detected": true, "bottleneck_node": "n7"}))).unwrap();
+        let d = e
+            .detect(&one(
+                Layer::Faza27,
+                json!({"bottleneck_detected": true, "bottleneck_node": "n7"}),
+            ))
+            .unwrap();
         assert_eq!(types(&d), vec!["graph_bottleneck"]);
         assert_eq!(d.faults[0].fault.description, "Graph bottleneck detected");
         assert_eq!(d.faults[0].fault.metrics["bottleneck_node"], json!("n7"));
 
-        let d = e.detect(&one(Layer::Faza25, json!({"task_success_rate": 0.25}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza25, json!({"task_success_rate": 0.25})))
+            .unwrap();
         assert_eq!(types(&d), vec!["high_error_rate"]);
         let f = &d.faults[0].fault;
         assert_eq!(f.severity, FaultSeverity::HIGH);
@@ -1889,7 +2177,10 @@ mod tests {
         assert_eq!(f.metrics["task_success_rate"], json!(0.25));
         // error_rate wins over the derived rate.
         assert!(e
-            .detect(&one(Layer::Faza25, json!({"error_rate": 0.1, "task_success_rate": 0.1})))
+            .detect(&one(
+                Layer::Faza25,
+                json!({"error_rate": 0.1, "task_success_rate": 0.1})
+            ))
             .unwrap()
             .faults
             .is_empty());
@@ -1898,8 +2189,16 @@ mod tests {
     #[test]
     fn repair_targets_pass_through() {
         let mut e = engine();
-        let d = e.detect(&one(Layer::Faza27, json!({"cycle_count": 1, "cycles": [["a", "b", "a"]]}))).unwrap();
-        assert_eq!(d.faults[0].fault.metrics["cycles"], json!([["a", "b", "a"]]));
+        let d = e
+            .detect(&one(
+                Layer::Faza27,
+                json!({"cycle_count": 1, "cycles": [["a", "b", "a"]]}),
+            ))
+            .unwrap();
+        assert_eq!(
+            d.faults[0].fault.metrics["cycles"],
+            json!([["a", "b", "a"]])
+        );
         let d = e
             .detect(&one(Layer::Faza28, json!({"agent_failure_rate": 0.9, "failing_agents": ["x"], "agent_id": "x", "scheduler_stuck": 1, "stuck_task_ids": ["t1"]})))
             .unwrap();
@@ -1907,7 +2206,10 @@ mod tests {
         assert_eq!(d.faults[0].fault.metrics["agent_id"], json!("x"));
         assert_eq!(d.faults[1].fault.metrics["stuck_task_ids"], json!(["t1"]));
         let d = e
-            .detect(&one(Layer::Faza25, json!({"error_rate": 0.9, "failed_task_ids": ["t9"], "task_id": "t9"})))
+            .detect(&one(
+                Layer::Faza25,
+                json!({"error_rate": 0.9, "failed_task_ids": ["t9"], "task_id": "t9"}),
+            ))
             .unwrap();
         assert_eq!(d.faults[0].fault.metrics["failed_task_ids"], json!(["t9"]));
         assert_eq!(d.faults[0].fault.metrics["task_id"], json!("t9"));
@@ -1941,8 +2243,16 @@ mod tests {
     #[test]
     fn changed_values_refresh_the_fault_but_keep_its_id() {
         let mut e = engine();
-        let a = e.detect(&one(Layer::Faza25, json!({"queue_size": 150}))).unwrap().faults.remove(0);
-        let b = e.detect(&one(Layer::Faza25, json!({"queue_size": 180}))).unwrap().faults.remove(0);
+        let a = e
+            .detect(&one(Layer::Faza25, json!({"queue_size": 150})))
+            .unwrap()
+            .faults
+            .remove(0);
+        let b = e
+            .detect(&one(Layer::Faza25, json!({"queue_size": 180})))
+            .unwrap()
+            .faults
+            .remove(0);
         assert_eq!(b.change, Change::Updated);
         assert_eq!(a.fault.fault_id, b.fault.fault_id);
         assert_eq!(a.fault.timestamp, b.fault.timestamp);
@@ -1954,11 +2264,18 @@ mod tests {
     #[test]
     fn a_severity_change_opens_a_new_fault_and_clears_the_old() {
         let mut e = engine();
-        let medium = e.detect(&one(Layer::Faza25, json!({"error_rate": 0.4}))).unwrap();
-        let high = e.detect(&one(Layer::Faza25, json!({"error_rate": 0.7}))).unwrap();
+        let medium = e
+            .detect(&one(Layer::Faza25, json!({"error_rate": 0.4})))
+            .unwrap();
+        let high = e
+            .detect(&one(Layer::Faza25, json!({"error_rate": 0.7})))
+            .unwrap();
         assert_eq!(high.opened, 1);
         assert_eq!(high.cleared, 1);
-        assert_ne!(medium.faults[0].fault.fault_id, high.faults[0].fault.fault_id);
+        assert_ne!(
+            medium.faults[0].fault.fault_id,
+            high.faults[0].fault.fault_id
+        );
         let active = e.active_faults();
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].0.severity, FaultSeverity::HIGH);
@@ -1969,15 +2286,20 @@ mod tests {
     #[test]
     fn a_condition_clears_only_when_its_layer_reports_without_it() {
         let mut e = engine();
-        e.detect(&one(Layer::Faza27, json!({"cycle_count": 1}))).unwrap();
+        e.detect(&one(Layer::Faza27, json!({"cycle_count": 1})))
+            .unwrap();
         // Another layer's report says nothing about the graph.
-        let d = e.detect(&one(Layer::Faza25, json!({"queue_size": 1}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza25, json!({"queue_size": 1})))
+            .unwrap();
         assert_eq!((d.faults.len(), d.cleared), (0, 0));
         assert_eq!(e.active_faults().len(), 1);
         // An empty map is "not given".
         e.detect(&one(Layer::Faza27, json!({}))).unwrap();
         assert_eq!(e.active_faults().len(), 1);
-        let d = e.detect(&one(Layer::Faza27, json!({"cycle_count": 0}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza27, json!({"cycle_count": 0})))
+            .unwrap();
         assert_eq!(d.cleared, 1);
         assert!(e.active_faults().is_empty());
         assert_eq!(e.history().count(), 1);
@@ -1987,19 +2309,27 @@ mod tests {
     fn an_unobserved_fault_expires_after_the_window() {
         let mut e = engine();
         let t0 = Instant::now();
-        let first = e.detect_at(&one(Layer::Faza27, json!({"cycle_count": 1})), t0).unwrap();
+        let first = e
+            .detect_at(&one(Layer::Faza27, json!({"cycle_count": 1})), t0)
+            .unwrap();
         let later = t0 + ACTIVE_WINDOW - Duration::from_secs(1);
         assert_eq!(e.active_faults_at(later).len(), 1);
         let expired = t0 + ACTIVE_WINDOW + Duration::from_secs(1);
         assert!(e.active_faults_at(expired).is_empty());
         assert_eq!(e.statistics_at(expired).active_faults, 0);
         // Seen again after expiry: a new fault.
-        let again = e.detect_at(&one(Layer::Faza27, json!({"cycle_count": 1})), expired).unwrap();
+        let again = e
+            .detect_at(&one(Layer::Faza27, json!({"cycle_count": 1})), expired)
+            .unwrap();
         assert_eq!(again.opened, 1);
-        assert_ne!(first.faults[0].fault.fault_id, again.faults[0].fault.fault_id);
+        assert_ne!(
+            first.faults[0].fault.fault_id,
+            again.faults[0].fault.fault_id
+        );
         // Observation keeps it alive.
         let t1 = expired + ACTIVE_WINDOW - Duration::from_secs(5);
-        e.detect_at(&one(Layer::Faza27, json!({"cycle_count": 1})), t1).unwrap();
+        e.detect_at(&one(Layer::Faza27, json!({"cycle_count": 1})), t1)
+            .unwrap();
         assert_eq!(e.active_faults_at(t1 + Duration::from_secs(60)).len(), 1);
     }
 
@@ -2010,7 +2340,10 @@ mod tests {
         for (i, f) in d.faults.iter().enumerate() {
             e.attach(f.fault.serial, i as u32);
         }
-        let ids: Vec<&str> = d.faults[..3].iter().map(|f| f.fault.fault_id.as_str()).collect();
+        let ids: Vec<&str> = d.faults[..3]
+            .iter()
+            .map(|f| f.fault.fault_id.as_str())
+            .collect();
         let (n, handles) = e.clear_resolved(&[ids[0], ids[1], ids[2], ids[0], "nope"]);
         assert_eq!(n, 3);
         assert_eq!(handles, vec![0, 1, 2]);
@@ -2060,21 +2393,34 @@ mod tests {
         let mut e = engine();
         e.detect(&faults8()).unwrap();
         let before = e.statistics();
-        let err = e.detect(&one(Layer::Faza25, json!({"queue_size": "lots"}))).unwrap_err();
+        let err = e
+            .detect(&one(Layer::Faza25, json!({"queue_size": "lots"})))
+            .unwrap_err();
         assert!(matches!(err, EngineError::WrongType(_)));
-        assert!(err.to_string().contains("faza25_metrics['queue_size']"), "{err}");
+        assert!(
+            err.to_string().contains("faza25_metrics['queue_size']"),
+            "{err}"
+        );
         assert!(err.to_string().contains("str"), "{err}");
-        let err = e.detect(&one(Layer::Faza29, json!({"risk_score": [1]}))).unwrap_err();
+        let err = e
+            .detect(&one(Layer::Faza29, json!({"risk_score": [1]})))
+            .unwrap_err();
         assert!(err.to_string().contains("risk_score"), "{err}");
         assert_eq!(e.statistics(), before);
         // Nulls count as absent; flags take any truthiness.
         assert!(e
-            .detect(&one(Layer::Faza25, json!({"queue_size": null, "error_rate": null})))
+            .detect(&one(
+                Layer::Faza25,
+                json!({"queue_size": null, "error_rate": null})
+            ))
             .unwrap()
             .faults
             .is_empty());
         assert_eq!(
-            types(&e.detect(&one(Layer::Faza28, json!({"scheduler_stuck": "yes"}))).unwrap()),
+            types(
+                &e.detect(&one(Layer::Faza28, json!({"scheduler_stuck": "yes"})))
+                    .unwrap()
+            ),
             vec!["scheduler_deadlock"]
         );
     }
@@ -2082,11 +2428,24 @@ mod tests {
     #[test]
     fn python_formatting_of_values() {
         let mut e = engine();
-        let d = e.detect(&one(Layer::Faza25, json!({"queue_size": 150.0, "error_rate": true}))).unwrap();
-        assert_eq!(d.faults[0].fault.description, "High orchestrator error rate: 100.00%");
+        let d = e
+            .detect(&one(
+                Layer::Faza25,
+                json!({"queue_size": 150.0, "error_rate": true}),
+            ))
+            .unwrap();
+        assert_eq!(
+            d.faults[0].fault.description,
+            "High orchestrator error rate: 100.00%"
+        );
         assert_eq!(d.faults[0].fault.metrics["error_rate"], json!(true));
-        assert_eq!(d.faults[1].fault.description, "Task queue overloaded: 150.0 tasks");
-        let d = e.detect(&one(Layer::Faza28_5, json!({"stability_score": 0.125}))).unwrap();
+        assert_eq!(
+            d.faults[1].fault.description,
+            "Task queue overloaded: 150.0 tasks"
+        );
+        let d = e
+            .detect(&one(Layer::Faza28_5, json!({"stability_score": 0.125})))
+            .unwrap();
         assert_eq!(d.faults[0].fault.description, "Low stability score: 0.12");
     }
 
@@ -2094,23 +2453,47 @@ mod tests {
     fn anomalies_open_a_low_fault_per_metric_and_clear_when_normal() {
         let mut e = engine();
         for i in 0..12 {
-            let d = e.detect(&one(Layer::Faza25, json!({"queue_size": 10 + (i % 3), "label": "x"}))).unwrap();
+            let d = e
+                .detect(&one(
+                    Layer::Faza25,
+                    json!({"queue_size": 10 + (i % 3), "label": "x"}),
+                ))
+                .unwrap();
             assert!(d.faults.is_empty());
         }
-        let d = e.detect(&one(Layer::Faza25, json!({"queue_size": 90, "label": "x"}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza25, json!({"queue_size": 90, "label": "x"})))
+            .unwrap();
         assert_eq!(types(&d), vec![ANOMALY_FAULT_TYPE]);
         let f = d.faults[0].fault.clone();
-        assert_eq!((f.severity, f.source), (FaultSeverity::LOW, FaultSource::FAZA25_ORCHESTRATOR));
+        assert_eq!(
+            (f.severity, f.source),
+            (FaultSeverity::LOW, FaultSource::FAZA25_ORCHESTRATOR)
+        );
         assert!(f.fault_id.starts_with("f25_metric_"), "{}", f.fault_id);
-        assert_eq!(Value::Object(f.metrics.clone()), json!({"metric": "queue_size", "value": 90, "layer": "faza25"}));
+        assert_eq!(
+            Value::Object(f.metrics.clone()),
+            json!({"metric": "queue_size", "value": 90, "layer": "faza25"})
+        );
         assert_eq!(f.description, "Anomalous queue_size value in faza25: 90");
         let s = e.stats();
-        assert_eq!((s.anomalies_detected, s.low_faults, s.faults_detected), (1, 1, 1));
+        assert_eq!(
+            (s.anomalies_detected, s.low_faults, s.faults_detected),
+            (1, 1, 1)
+        );
         // Back to normal: the anomaly fault clears.
-        let d = e.detect(&one(Layer::Faza25, json!({"queue_size": 11}))).unwrap();
+        let d = e
+            .detect(&one(Layer::Faza25, json!({"queue_size": 11})))
+            .unwrap();
         assert!(d.faults.is_empty());
         assert_eq!(d.cleared, 1);
-        let names: Vec<String> = e.anomaly_detector().lock().series().iter().map(|(n, _)| n.to_string()).collect();
+        let names: Vec<String> = e
+            .anomaly_detector()
+            .lock()
+            .series()
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
         assert_eq!(names, vec!["faza25.queue_size"]);
     }
 
@@ -2126,8 +2509,9 @@ mod tests {
     #[test]
     fn prediction_follows_the_error_trend_of_the_last_ten_entries() {
         let mut e = engine();
-        let rising: Vec<Metrics> =
-            (0..12).map(|i| map(json!({"error_rate": if i < 7 { 0.05 } else { 0.3 }}))).collect();
+        let rising: Vec<Metrics> = (0..12)
+            .map(|i| map(json!({"error_rate": if i < 7 { 0.05 } else { 0.3 }})))
+            .collect();
         assert!(e.predict_failures(&rising[..9]).unwrap().is_empty());
         let p = e.predict_failures(&rising).unwrap();
         assert_eq!(p.len(), 1);
@@ -2135,7 +2519,11 @@ mod tests {
         assert!(f.predicted && f.fault_id.starts_with("pred_err_"));
         assert_eq!(
             (f.fault_type, f.severity, f.source),
-            ("predicted_error_spike", FaultSeverity::MEDIUM, FaultSource::SYSTEM)
+            (
+                "predicted_error_spike",
+                FaultSeverity::MEDIUM,
+                FaultSource::SYSTEM
+            )
         );
         assert_eq!(f.metrics["trend"], json!("increasing"));
         assert_eq!(f.metrics["rate"], json!(0.3));
@@ -2143,8 +2531,9 @@ mod tests {
         assert!(e.active_faults().is_empty());
         let flat: Vec<Metrics> = (0..10).map(|_| map(json!({"risk_score": 50}))).collect();
         assert!(e.predict_failures(&flat).unwrap().is_empty());
-        let bad: Vec<Metrics> =
-            (0..10).map(|i| map(json!({"error_rate": if i == 4 { json!("x") } else { json!(0.1) }}))).collect();
+        let bad: Vec<Metrics> = (0..10)
+            .map(|i| map(json!({"error_rate": if i == 4 { json!("x") } else { json!(0.1) }})))
+            .collect();
         let err = e.predict_failures(&bad).unwrap_err().to_string();
         assert!(err.contains("metrics_history[4]['error_rate']"), "{err}");
     }
@@ -2152,16 +2541,29 @@ mod tests {
     #[test]
     fn single_rules_evaluate_without_state() {
         let f = Rule::ResourceExhaustion
-            .evaluate(&LayerValues::from_map(Layer::Faza25, &map(json!({"memory_usage": 0.99}))))
+            .evaluate(&LayerValues::from_map(
+                Layer::Faza25,
+                &map(json!({"memory_usage": 0.99})),
+            ))
             .unwrap()
             .unwrap();
         assert_eq!(f.metrics["resource_type"], json!("memory"));
-        assert!(Rule::GraphCycle.evaluate(&LayerValues::default()).unwrap().is_none());
-        assert_eq!(Rule::from_name("high_risk_score"), Some(Rule::HighRiskScore));
+        assert!(Rule::GraphCycle
+            .evaluate(&LayerValues::default())
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            Rule::from_name("high_risk_score"),
+            Some(Rule::HighRiskScore)
+        );
         assert!(Rule::ALL.iter().all(|r| r.layer().rules().contains(r)));
         for layer in Layer::ALL {
             assert!(layer.keys().len() <= MAX_LAYER_KEYS);
-            assert!(layer.keys().iter().enumerate().all(|(i, k)| k.slot as usize == i && k.layer == layer));
+            assert!(layer
+                .keys()
+                .iter()
+                .enumerate()
+                .all(|(i, k)| k.slot as usize == i && k.layer == layer));
         }
     }
 
@@ -2218,7 +2620,11 @@ mod tests {
             }
             let mut reference = d.clone();
             reference.series.iter_mut().for_each(|s| s.run = 0); // forces the arithmetic
-            assert_eq!(d.observe("x", 0.6), reference.observe("x", 0.6), "threshold {threshold}");
+            assert_eq!(
+                d.observe("x", 0.6),
+                reference.observe("x", 0.6),
+                "threshold {threshold}"
+            );
             assert!(d.observe("x", 0.61));
         }
     }
@@ -2227,7 +2633,9 @@ mod tests {
     fn mad_is_robust_to_earlier_outliers() {
         let mut z = detector(AnomalyMethod::ZScore);
         let mut m = detector(AnomalyMethod::Mad);
-        let values = [10.0, 11.0, 10.0, 12.0, 11.0, 10.0, 500.0, 11.0, 10.0, 12.0, 11.0];
+        let values = [
+            10.0, 11.0, 10.0, 12.0, 11.0, 10.0, 500.0, 11.0, 10.0, 12.0, 11.0,
+        ];
         for v in values {
             z.observe("x", v);
             m.observe("x", v);
@@ -2322,7 +2730,10 @@ mod tests {
             d.observe("x", i as f64);
         }
         d.set_window_size(5).unwrap();
-        assert_eq!(d.series()[0].1.iter().copied().collect::<Vec<_>>(), vec![15.0, 16.0, 17.0, 18.0, 19.0]);
+        assert_eq!(
+            d.series()[0].1.iter().copied().collect::<Vec<_>>(),
+            vec![15.0, 16.0, 17.0, 18.0, 19.0]
+        );
         assert!(d.set_window_size(1).is_err());
         assert!(d.set_threshold(-1.0).is_err());
         assert_eq!(d.window_size(), 5);

@@ -20,7 +20,11 @@ pub trait ValueEnum: Copy + Eq + 'static {
     }
     /// The accepted values, for error messages.
     fn values_list() -> String {
-        Self::ALL.iter().map(|m| m.value()).collect::<Vec<_>>().join(", ")
+        Self::ALL
+            .iter()
+            .map(|m| m.value())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -31,7 +31,10 @@ impl EngineError {
         EngineError::InvalidValue(msg.into())
     }
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        EngineError::Io { context: context.into(), source }
+        EngineError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

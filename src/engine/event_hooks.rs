@@ -116,16 +116,33 @@ impl<D, C: Clone> EventStore<D, C> {
     }
 
     /// Records an event and returns the subscribers of its type, in registration order.
-    pub fn publish(&mut self, event_type: EventType, data: D, timestamp: NaiveDateTime) -> Published<D, C> {
+    pub fn publish(
+        &mut self,
+        event_type: EventType,
+        data: D,
+        timestamp: NaiveDateTime,
+    ) -> Published<D, C> {
         let i = event_type.index();
         if self.by_type[i] == 0 {
             self.first_seen.push(event_type);
         }
         self.by_type[i] += 1;
         self.total_published += 1;
-        self.history.push_back(Event { event_type, data, timestamp });
-        let evicted = if self.history.len() > self.max_history { self.history.pop_front() } else { None };
-        Published { subscribers: self.subscriptions[i].clone(), evicted, timestamp }
+        self.history.push_back(Event {
+            event_type,
+            data,
+            timestamp,
+        });
+        let evicted = if self.history.len() > self.max_history {
+            self.history.pop_front()
+        } else {
+            None
+        };
+        Published {
+            subscribers: self.subscriptions[i].clone(),
+            evicted,
+            timestamp,
+        }
     }
 
     pub fn subscribe(&mut self, event_type: EventType, callback: C) {
@@ -164,8 +181,13 @@ impl<D, C: Clone> EventStore<D, C> {
 
     /// The newest `limit` events of one type, oldest first.
     pub fn history_of(&self, event_type: EventType, limit: usize) -> Vec<&Event<D>> {
-        let mut newest: Vec<&Event<D>> =
-            self.history.iter().rev().filter(|e| e.event_type == event_type).take(limit).collect();
+        let mut newest: Vec<&Event<D>> = self
+            .history
+            .iter()
+            .rev()
+            .filter(|e| e.event_type == event_type)
+            .take(limit)
+            .collect();
         newest.reverse();
         newest
     }
@@ -184,8 +206,11 @@ impl<D, C: Clone> EventStore<D, C> {
     }
 
     pub fn stats(&self) -> EventStats {
-        let events_by_type: Vec<(EventType, u64)> =
-            self.first_seen.iter().map(|t| (*t, self.by_type[t.index()])).collect();
+        let events_by_type: Vec<(EventType, u64)> = self
+            .first_seen
+            .iter()
+            .map(|t| (*t, self.by_type[t.index()]))
+            .collect();
         let mut top = events_by_type.clone();
         // A stable sort keeps first-seen order among equal counts, as the reference does.
         top.sort_by_key(|e| std::cmp::Reverse(e.1));
@@ -213,7 +238,10 @@ mod tests {
     fn history_is_bounded_and_returns_the_evicted_event() {
         let mut store = Store::new(3);
         for i in 0..3 {
-            assert!(store.publish(EventType::FAULT_DETECTED, i, now()).evicted.is_none());
+            assert!(store
+                .publish(EventType::FAULT_DETECTED, i, now())
+                .evicted
+                .is_none());
         }
         let out = store.publish(EventType::FAULT_DETECTED, 3, now());
         assert_eq!(out.evicted.map(|e| e.data), Some(0));
@@ -228,7 +256,10 @@ mod tests {
         for i in 0..5 {
             store.publish(EventType::REPAIR_STARTED, i, now());
         }
-        assert_eq!(store.history(2).map(|e| e.data).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            store.history(2).map(|e| e.data).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
         assert_eq!(store.history(0).count(), 0);
     }
 
@@ -240,8 +271,13 @@ mod tests {
         store.subscribe(EventType::FAULT_RESOLVED, "c");
         let out = store.publish(EventType::FAULT_DETECTED, 1, now());
         assert_eq!(out.subscribers, vec!["a", "b"]);
-        assert!(store.remove_subscriber_at(EventType::FAULT_DETECTED, 0, |c| *c == "b").is_none());
-        assert_eq!(store.remove_subscriber_at(EventType::FAULT_DETECTED, 0, |c| *c == "a"), Some("a"));
+        assert!(store
+            .remove_subscriber_at(EventType::FAULT_DETECTED, 0, |c| *c == "b")
+            .is_none());
+        assert_eq!(
+            store.remove_subscriber_at(EventType::FAULT_DETECTED, 0, |c| *c == "a"),
+            Some("a")
+        );
         assert_eq!(store.stats().subscriptions_active, 2);
         assert_eq!(store.subscribers(EventType::FAULT_DETECTED), vec!["b"]);
     }
@@ -256,11 +292,19 @@ mod tests {
         let stats = store.stats();
         assert_eq!(
             stats.events_by_type,
-            vec![(EventType::HEALTH_COMPUTED, 1), (EventType::FAULT_DETECTED, 2), (EventType::REPAIR_STARTED, 1)]
+            vec![
+                (EventType::HEALTH_COMPUTED, 1),
+                (EventType::FAULT_DETECTED, 2),
+                (EventType::REPAIR_STARTED, 1)
+            ]
         );
         assert_eq!(
             stats.top_events,
-            vec![(EventType::FAULT_DETECTED, 2), (EventType::HEALTH_COMPUTED, 1), (EventType::REPAIR_STARTED, 1)]
+            vec![
+                (EventType::FAULT_DETECTED, 2),
+                (EventType::HEALTH_COMPUTED, 1),
+                (EventType::REPAIR_STARTED, 1)
+            ]
         );
     }
 
@@ -268,10 +312,18 @@ mod tests {
     fn history_of_one_type_filters_then_limits() {
         let mut store = Store::new(100);
         for i in 0..6 {
-            let t = if i % 2 == 0 { EventType::FAULT_DETECTED } else { EventType::FAULT_RESOLVED };
+            let t = if i % 2 == 0 {
+                EventType::FAULT_DETECTED
+            } else {
+                EventType::FAULT_RESOLVED
+            };
             store.publish(t, i, now());
         }
-        let got: Vec<u32> = store.history_of(EventType::FAULT_DETECTED, 2).iter().map(|e| e.data).collect();
+        let got: Vec<u32> = store
+            .history_of(EventType::FAULT_DETECTED, 2)
+            .iter()
+            .map(|e| e.data)
+            .collect();
         assert_eq!(got, vec![2, 4]);
         let cleared = store.clear_history();
         assert_eq!(cleared.len(), 6);

@@ -119,15 +119,27 @@ impl Default for LearningTable {
 
 impl LearningTable {
     pub fn new(cap: usize) -> Self {
-        LearningTable { by_type: HashMap::new(), pairs: 0, cap: cap.max(1), clock: 0 }
+        LearningTable {
+            by_type: HashMap::new(),
+            pairs: 0,
+            cap: cap.max(1),
+            clock: 0,
+        }
     }
 
     pub fn get(&self, fault_type: &str, engine: &str) -> Option<&LearnedRecord> {
-        self.by_type.get(fault_type)?.iter().find(|(e, _)| e == engine).map(|(_, r)| r)
+        self.by_type
+            .get(fault_type)?
+            .iter()
+            .find(|(e, _)| e == engine)
+            .map(|(_, r)| r)
     }
 
     pub fn score(&self, fault_type: &str, engine: &str) -> f64 {
-        self.get(fault_type, engine).copied().unwrap_or_default().score()
+        self.get(fault_type, engine)
+            .copied()
+            .unwrap_or_default()
+            .score()
     }
 
     /// The index in `candidates` of the engine to use for a fault type (see the module doc).
@@ -143,7 +155,12 @@ impl LearningTable {
     }
 
     /// Records one repair; returns the updated record.
-    pub fn record(&mut self, fault_type: &str, engine: &str, status: RepairStatus) -> LearnedRecord {
+    pub fn record(
+        &mut self,
+        fault_type: &str,
+        engine: &str,
+        status: RepairStatus,
+    ) -> LearnedRecord {
         self.clock += 1;
         let clock = self.clock;
         let exists = self.get(fault_type, engine).is_some();
@@ -175,7 +192,10 @@ impl LearningTable {
         let oldest = self
             .by_type
             .iter()
-            .flat_map(|(t, list)| list.iter().map(move |(e, r)| (r.last_update, t.clone(), e.clone())))
+            .flat_map(|(t, list)| {
+                list.iter()
+                    .map(move |(e, r)| (r.last_update, t.clone(), e.clone()))
+            })
             .min_by_key(|(u, _, _)| *u);
         if let Some((_, t, e)) = oldest {
             if let Some(list) = self.by_type.get_mut(&t) {
@@ -233,7 +253,13 @@ pub struct PipelineStats {
 }
 
 impl PipelineStats {
-    pub fn record(&mut self, outcome: HealingOutcome, duration: f64, improvement: f64, dry_run: bool) {
+    pub fn record(
+        &mut self,
+        outcome: HealingOutcome,
+        duration: f64,
+        improvement: f64,
+        dry_run: bool,
+    ) {
         self.total_cycles += 1;
         match outcome {
             HealingOutcome::SUCCESS => self.successful_cycles += 1,
@@ -260,7 +286,10 @@ pub struct CycleHistory<H> {
 
 impl<H> CycleHistory<H> {
     pub fn new(cap: usize) -> Self {
-        CycleHistory { items: VecDeque::with_capacity(cap.min(64)), cap: cap.max(1) }
+        CycleHistory {
+            items: VecDeque::with_capacity(cap.min(64)),
+            cap: cap.max(1),
+        }
     }
 
     /// Adds a result; returns the one pushed out, for the caller to drop outside any lock.
@@ -349,7 +378,11 @@ pub const NOT_ADMITTED: &str = "not admitted: ";
 impl RepairRecord {
     /// Held back by the admission gate (the auto-repair throttle) before anything ran.
     pub fn not_admitted(&self) -> bool {
-        self.status == Some(RepairStatus::SKIPPED) && self.error.as_deref().is_some_and(|e| e.starts_with(NOT_ADMITTED))
+        self.status == Some(RepairStatus::SKIPPED)
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(NOT_ADMITTED))
     }
 
     /// The status the repair ended in; an engine error counts as FAILED.
@@ -598,7 +631,12 @@ impl CycleData {
             return HealingOutcome::FAILED;
         }
         // Every repair held back by the throttle: nothing was tried, so nothing failed.
-        if !self.faults.is_empty() && self.faults.iter().all(|f| f.repair.as_ref().is_some_and(RepairRecord::not_admitted)) {
+        if !self.faults.is_empty()
+            && self
+                .faults
+                .iter()
+                .all(|f| f.repair.as_ref().is_some_and(RepairRecord::not_admitted))
+        {
             return HealingOutcome::SKIPPED;
         }
         let t = self.tally();
@@ -614,7 +652,10 @@ impl CycleData {
     /// The improvement a result reports: after - before, or 0.0 when the cycle failed
     /// before measuring health after repair.
     pub fn health_improvement(&self) -> f64 {
-        if self.stages_completed.contains(&HealingStage::STAGE_8_HEALTH_CHECK) {
+        if self
+            .stages_completed
+            .contains(&HealingStage::STAGE_8_HEALTH_CHECK)
+        {
             self.health.delta()
         } else {
             0.0
@@ -624,12 +665,17 @@ impl CycleData {
     /// `metadata["repair_strategies"]` and the rest of the context metadata.
     pub fn metadata(&self) -> Metrics {
         let mut m = Map::new();
-        if self.stages_completed.contains(&HealingStage::STAGE_4_SELECT_STRATEGY) {
+        if self
+            .stages_completed
+            .contains(&HealingStage::STAGE_4_SELECT_STRATEGY)
+        {
             let strategies: Vec<Value> = self
                 .faults
                 .iter()
                 .filter_map(|f| {
-                    f.engine.as_ref().map(|e| json!({"fault_id": f.fault_id, "engine": e, "category": f.category}))
+                    f.engine.as_ref().map(
+                        |e| json!({"fault_id": f.fault_id, "engine": e, "category": f.category}),
+                    )
                 })
                 .collect();
             m.insert("repair_strategies".into(), Value::Array(strategies));
@@ -691,7 +737,9 @@ impl CycleData {
                 SnapshotRecord::DryRun => {
                     json!({"snapshot_created": false, "dry_run": true, "reason": "dry run: no snapshot written"})
                 }
-                SnapshotRecord::Failed { error } => json!({"snapshot_created": false, "error": error}),
+                SnapshotRecord::Failed { error } => {
+                    json!({"snapshot_created": false, "error": error})
+                }
             },
             HealingStage::STAGE_4_SELECT_STRATEGY => {
                 let selected: Vec<Value> = self
@@ -703,8 +751,12 @@ impl CycleData {
                             .map(|e| json!({"fault_id": f.fault_id, "engine": e, "candidates": f.candidates}))
                     })
                     .collect();
-                let unmatched: Vec<&str> =
-                    self.faults.iter().filter(|f| f.engine.is_none()).map(|f| f.fault_id.as_str()).collect();
+                let unmatched: Vec<&str> = self
+                    .faults
+                    .iter()
+                    .filter(|f| f.engine.is_none())
+                    .map(|f| f.fault_id.as_str())
+                    .collect();
                 let mut v = json!({
                     "strategies_selected": selected.len(),
                     "selected": selected,
@@ -764,7 +816,11 @@ impl CycleData {
                     let planned: Vec<Value> = self
                         .faults
                         .iter()
-                        .filter_map(|f| f.engine.as_ref().map(|e| json!({"fault_id": f.fault_id, "engine": e})))
+                        .filter_map(|f| {
+                            f.engine
+                                .as_ref()
+                                .map(|e| json!({"fault_id": f.fault_id, "engine": e}))
+                        })
                         .collect();
                     json!({"repairs_attempted": 0, "repairs_successful": 0, "dry_run": true, "planned": planned})
                 } else {
@@ -784,10 +840,18 @@ impl CycleData {
                 let still: Vec<&str> = self
                     .faults
                     .iter()
-                    .filter(|f| f.repair.as_ref().is_some_and(|r| r.still_present == Some(true)))
+                    .filter(|f| {
+                        f.repair
+                            .as_ref()
+                            .is_some_and(|r| r.still_present == Some(true))
+                    })
                     .map(|f| f.fault_id.as_str())
                     .collect();
-                let rate = if t.attempted == 0 { 0.0 } else { t.verified as f64 / t.attempted as f64 };
+                let rate = if t.attempted == 0 {
+                    0.0
+                } else {
+                    t.verified as f64 / t.attempted as f64
+                };
                 json!({
                     "repairs_verified": t.verified,
                     "verification_rate": rate,
@@ -816,8 +880,11 @@ impl CycleData {
                     v["snapshot_id"] = json!(r.snapshot_id);
                     v["restore_ok"] = json!(r.restore_ok);
                     v["restored"] = json!(r.restored);
-                    let failed: Map<String, Value> =
-                        r.failed.iter().map(|(k, e)| (k.clone(), Value::String(e.clone()))).collect();
+                    let failed: Map<String, Value> = r
+                        .failed
+                        .iter()
+                        .map(|(k, e)| (k.clone(), Value::String(e.clone())))
+                        .collect();
                     v["failed"] = Value::Object(failed);
                     v["missing"] = json!(r.missing);
                 }
@@ -923,10 +990,19 @@ mod tests {
     #[test]
     fn stages_and_outcomes_have_reference_values() {
         assert_eq!(HealingStage::ALL.len(), 12);
-        assert_eq!(HealingStage::STAGE_4_SELECT_STRATEGY.value(), "select_strategy");
-        assert_eq!(HealingStage::STAGE_12_REPORT.py_str(), "HealingStage.STAGE_12_REPORT");
         assert_eq!(
-            HealingOutcome::ALL.iter().map(|o| o.value()).collect::<Vec<_>>(),
+            HealingStage::STAGE_4_SELECT_STRATEGY.value(),
+            "select_strategy"
+        );
+        assert_eq!(
+            HealingStage::STAGE_12_REPORT.py_str(),
+            "HealingStage.STAGE_12_REPORT"
+        );
+        assert_eq!(
+            HealingOutcome::ALL
+                .iter()
+                .map(|o| o.value())
+                .collect::<Vec<_>>(),
             ["success", "partial", "failed", "rollback", "skipped"]
         );
     }
@@ -934,12 +1010,21 @@ mod tests {
     #[test]
     fn learning_prefers_the_best_record_and_ties_go_first() {
         let mut t = LearningTable::default();
-        assert_eq!(t.choose("scheduler_deadlock", &["graph", "scheduler"]), Some(0));
+        assert_eq!(
+            t.choose("scheduler_deadlock", &["graph", "scheduler"]),
+            Some(0)
+        );
         t.record("scheduler_deadlock", "graph", RepairStatus::SKIPPED);
         // One non-success drops graph below the untried scheduler.
-        assert_eq!(t.choose("scheduler_deadlock", &["graph", "scheduler"]), Some(1));
+        assert_eq!(
+            t.choose("scheduler_deadlock", &["graph", "scheduler"]),
+            Some(1)
+        );
         t.record("scheduler_deadlock", "scheduler", RepairStatus::SUCCESS);
-        assert_eq!(t.choose("scheduler_deadlock", &["graph", "scheduler"]), Some(1));
+        assert_eq!(
+            t.choose("scheduler_deadlock", &["graph", "scheduler"]),
+            Some(1)
+        );
         // Records are per fault type.
         assert_eq!(t.choose("graph_cycle", &["graph", "scheduler"]), Some(0));
         let r = t.get("scheduler_deadlock", "scheduler").copied().unwrap();
@@ -959,7 +1044,10 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert!(t.get("b", "e").is_none());
         assert_eq!(t.get("a", "e").unwrap().attempts, 2);
-        assert_eq!(t.entries().iter().map(|e| e.0).collect::<Vec<_>>(), ["a", "c", "d"]);
+        assert_eq!(
+            t.entries().iter().map(|e| e.0).collect::<Vec<_>>(),
+            ["a", "c", "d"]
+        );
     }
 
     #[test]
@@ -976,7 +1064,11 @@ mod tests {
         }
         assert_eq!(s.total_cycles, 5);
         assert_eq!(
-            s.successful_cycles + s.partial_cycles + s.failed_cycles + s.rollback_cycles + s.skipped_cycles,
+            s.successful_cycles
+                + s.partial_cycles
+                + s.failed_cycles
+                + s.rollback_cycles
+                + s.skipped_cycles,
             s.total_cycles
         );
         assert_eq!(s.dry_run_cycles, 1);
@@ -1002,29 +1094,56 @@ mod tests {
             error: Some(format!("{NOT_ADMITTED}cooldown: 1.0s left")),
             ..repair(Some(RepairStatus::SKIPPED), false, None)
         };
-        let c = cycle(vec![fault("a", Some("g"), Some(held())), fault("b", Some("g"), Some(held()))]);
+        let c = cycle(vec![
+            fault("a", Some("g"), Some(held())),
+            fault("b", Some("g"), Some(held())),
+        ]);
         assert_eq!(c.decide_outcome(), HealingOutcome::SKIPPED);
         // One held back and one that failed: the cycle failed.
-        let c = cycle(vec![fault("a", Some("g"), Some(held())), fault("b", Some("g"), Some(repair(None, false, None)))]);
+        let c = cycle(vec![
+            fault("a", Some("g"), Some(held())),
+            fault("b", Some("g"), Some(repair(None, false, None))),
+        ]);
         assert_eq!(c.decide_outcome(), HealingOutcome::FAILED);
         // A repair the engine itself skipped is not "held back".
-        let c = cycle(vec![fault("a", Some("g"), Some(repair(Some(RepairStatus::SKIPPED), false, None)))]);
+        let c = cycle(vec![fault(
+            "a",
+            Some("g"),
+            Some(repair(Some(RepairStatus::SKIPPED), false, None)),
+        )]);
         assert_eq!(c.decide_outcome(), HealingOutcome::FAILED);
     }
 
     #[test]
     fn outcome_rule() {
         let ok = || repair(Some(RepairStatus::SUCCESS), true, None);
-        assert_eq!(cycle(vec![fault("a", Some("g"), Some(ok()))]).decide_outcome(), HealingOutcome::SUCCESS);
+        assert_eq!(
+            cycle(vec![fault("a", Some("g"), Some(ok()))]).decide_outcome(),
+            HealingOutcome::SUCCESS
+        );
         // A fault with no engine keeps the cycle from full success.
-        let c = cycle(vec![fault("a", Some("g"), Some(ok())), fault("b", None, None)]);
+        let c = cycle(vec![
+            fault("a", Some("g"), Some(ok())),
+            fault("b", None, None),
+        ]);
         assert_eq!(c.decide_outcome(), HealingOutcome::PARTIAL);
-        let c = cycle(vec![fault("a", Some("g"), Some(repair(Some(RepairStatus::PARTIAL), false, None)))]);
+        let c = cycle(vec![fault(
+            "a",
+            Some("g"),
+            Some(repair(Some(RepairStatus::PARTIAL), false, None)),
+        )]);
         assert_eq!(c.decide_outcome(), HealingOutcome::PARTIAL);
-        let c = cycle(vec![fault("a", Some("g"), Some(repair(None, false, None))), fault("b", None, None)]);
+        let c = cycle(vec![
+            fault("a", Some("g"), Some(repair(None, false, None))),
+            fault("b", None, None),
+        ]);
         assert_eq!(c.decide_outcome(), HealingOutcome::FAILED);
         // Fresh metrics that still show the fault contradict a SUCCESS.
-        let c = cycle(vec![fault("a", Some("g"), Some(repair(Some(RepairStatus::SUCCESS), true, Some(true))))]);
+        let c = cycle(vec![fault(
+            "a",
+            Some("g"),
+            Some(repair(Some(RepairStatus::SUCCESS), true, Some(true))),
+        )]);
         assert_eq!(c.decide_outcome(), HealingOutcome::PARTIAL);
         assert_eq!(c.tally().repaired, 0);
         let mut c = cycle(vec![fault("a", Some("g"), Some(ok()))]);
@@ -1047,7 +1166,10 @@ mod tests {
         assert!(r.verified());
         let r = repair(Some(RepairStatus::PARTIAL), true, Some(false));
         assert!(!r.verified());
-        assert_eq!(repair(None, false, None).effective_status(), RepairStatus::FAILED);
+        assert_eq!(
+            repair(None, false, None).effective_status(),
+            RepairStatus::FAILED
+        );
     }
 
     #[test]
@@ -1079,7 +1201,11 @@ mod tests {
     #[test]
     fn stage_results_describe_the_cycle() {
         let mut c = cycle(vec![
-            fault("a", Some("graph"), Some(repair(Some(RepairStatus::SUCCESS), true, None))),
+            fault(
+                "a",
+                Some("graph"),
+                Some(repair(Some(RepairStatus::SUCCESS), true, None)),
+            ),
             fault("b", None, None),
         ]);
         c.faults[0].category = Some("structural".into());
@@ -1087,7 +1213,9 @@ mod tests {
         c.health.before = 80.0;
         c.health.after = 90.0;
         c.health.after_source = HealthSource::HealthEngine;
-        c.snapshot = SnapshotRecord::Created { snapshot_id: "snap_1".into() };
+        c.snapshot = SnapshotRecord::Created {
+            snapshot_id: "snap_1".into(),
+        };
         c.outcome = c.decide_outcome();
         let detect = c.stage_result(HealingStage::STAGE_1_DETECT);
         assert_eq!(detect["faults_detected"], 2);
@@ -1105,7 +1233,10 @@ mod tests {
         assert_eq!(report["faults_repaired"], 1);
         assert_eq!(report["outcome"], "partial");
         let meta = c.metadata();
-        assert_eq!(meta["repair_strategies"], json!([{"fault_id": "a", "engine": "graph", "category": "structural"}]));
+        assert_eq!(
+            meta["repair_strategies"],
+            json!([{"fault_id": "a", "engine": "graph", "category": "structural"}])
+        );
         assert_eq!(c.health_improvement(), 10.0);
         c.stages_completed.truncate(3);
         assert_eq!(c.health_improvement(), 0.0);

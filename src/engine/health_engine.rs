@@ -45,8 +45,14 @@ pub enum Component {
 }
 
 impl Component {
-    pub const ALL: [Component; 6] =
-        [Component::Faza25, Component::Faza27, Component::Faza28, Component::Faza28_5, Component::Faza29, Component::Faza30];
+    pub const ALL: [Component; 6] = [
+        Component::Faza25,
+        Component::Faza27,
+        Component::Faza28,
+        Component::Faza28_5,
+        Component::Faza29,
+        Component::Faza30,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -89,16 +95,46 @@ impl Component {
     /// `governance_violations` (the keys detection puts on its faults).
     pub const fn names(self) -> &'static [&'static str] {
         match self {
-            Component::Faza25 => &["queue_size", "task_success_rate", "scheduler_efficiency", "cpu_usage", "error_rate"],
-            Component::Faza27 => {
-                &["graph_complexity", "cycle_count", "bottleneck_detected", "optimization_score", "bottleneck_count"]
-            }
-            Component::Faza28 => {
-                &["agent_failure_rate", "cooperation_score", "agent_performance", "communication_health", "failure_rate"]
-            }
-            Component::Faza28_5 => &["stability_score", "policy_effectiveness", "anomaly_count", "feedback_health"],
-            Component::Faza29 => &["governance_violations", "takeover_active", "override_count", "risk_score", "violation_count"],
-            Component::Faza30 => &["active_faults", "repair_success_rate", "critical_faults", "failed_healing_cycles"],
+            Component::Faza25 => &[
+                "queue_size",
+                "task_success_rate",
+                "scheduler_efficiency",
+                "cpu_usage",
+                "error_rate",
+            ],
+            Component::Faza27 => &[
+                "graph_complexity",
+                "cycle_count",
+                "bottleneck_detected",
+                "optimization_score",
+                "bottleneck_count",
+            ],
+            Component::Faza28 => &[
+                "agent_failure_rate",
+                "cooperation_score",
+                "agent_performance",
+                "communication_health",
+                "failure_rate",
+            ],
+            Component::Faza28_5 => &[
+                "stability_score",
+                "policy_effectiveness",
+                "anomaly_count",
+                "feedback_health",
+            ],
+            Component::Faza29 => &[
+                "governance_violations",
+                "takeover_active",
+                "override_count",
+                "risk_score",
+                "violation_count",
+            ],
+            Component::Faza30 => &[
+                "active_faults",
+                "repair_success_rate",
+                "critical_faults",
+                "failed_healing_cycles",
+            ],
         }
     }
 
@@ -139,10 +175,16 @@ pub fn readings_from_map(component: Component, map: &Metrics) -> EngineResult<Re
     let names = component.names();
     let mut out: Readings = [None; 4];
     for (i, name) in names.iter().enumerate() {
-        let Some(v) = map.get(*name).filter(|v| !v.is_null()) else { continue };
+        let Some(v) = map.get(*name).filter(|v| !v.is_null()) else {
+            continue;
+        };
         let what = format!("{}['{name}']", component.argument());
         if i < 4 {
-            out[i] = Some(if component.is_flag(i) { Num::Bool(value::truthy(v)) } else { number(v, &what)? });
+            out[i] = Some(if component.is_flag(i) {
+                Num::Bool(value::truthy(v))
+            } else {
+                number(v, &what)?
+            });
         } else if let Some(target) = component.alias_target().filter(|t| out[*t].is_none()) {
             out[target] = Some(from_alias(component, target, number(v, &what)?));
         }
@@ -339,7 +381,11 @@ pub fn fit(scores: &[f64]) -> (f64, f64, f64) {
         return (0.0, 0.0, variance);
     }
     let slope = sxy / sxx;
-    let r_squared = if syy > 0.0 { 1.0 - (syy - slope * sxy) / syy } else { 0.0 };
+    let r_squared = if syy > 0.0 {
+        1.0 - (syy - slope * sxy) / syy
+    } else {
+        0.0
+    };
     (slope, py_max(0.0, py_min(1.0, r_squared)), variance)
 }
 
@@ -377,7 +423,9 @@ impl HealthEngine {
     /// `history_size` is the number of overall scores kept (at least 1).
     pub fn new(history_size: usize) -> EngineResult<Self> {
         if history_size == 0 {
-            return Err(EngineError::invalid("history_size must be at least 1, got 0"));
+            return Err(EngineError::invalid(
+                "history_size must be at least 1, got 0",
+            ));
         }
         Ok(HealthEngine {
             history: VecDeque::with_capacity(history_size.min(1024)),
@@ -419,12 +467,24 @@ impl HealthEngine {
         let recent: Vec<f64> = self.history.iter().skip(skip).copied().collect();
         let latest = self.history.back().copied().unwrap_or(100.0);
         if recent.len() < 2 {
-            return Trend { direction: TrendDirection::STABLE, slope: 0.0, confidence: 0.0, recent, prediction: latest };
+            return Trend {
+                direction: TrendDirection::STABLE,
+                slope: 0.0,
+                confidence: 0.0,
+                recent,
+                prediction: latest,
+            };
         }
         let (slope, confidence, variance) = fit(&recent);
         let direction = direction_of(slope, variance, recent.len());
         let prediction = clamp_score(latest + slope);
-        Trend { direction, slope, confidence, recent, prediction }
+        Trend {
+            direction,
+            slope,
+            confidence,
+            recent,
+            prediction,
+        }
     }
 
     /// The newest `limit` scores, oldest first.
@@ -462,9 +522,13 @@ mod tests {
 
     #[test]
     fn a_governance_takeover_caps_health_below_good() {
-        let calm = score(&readings(json!({"faza29_metrics": {"takeover_active": false}})));
+        let calm = score(&readings(
+            json!({"faza29_metrics": {"takeover_active": false}}),
+        ));
         assert_eq!(calm.overall, 100.0);
-        let taken = score(&readings(json!({"faza29_metrics": {"takeover_active": true}})));
+        let taken = score(&readings(
+            json!({"faza29_metrics": {"takeover_active": true}}),
+        ));
         assert_eq!(taken.overall, TAKEOVER_HEALTH_CAP);
         assert_eq!(taken.level, HealthLevel::FAIR);
         assert!(taken.overall < 75.0);
@@ -476,7 +540,10 @@ mod tests {
         assert_eq!(h.overall, 100.0);
         assert_eq!(h.level, HealthLevel::EXCELLENT);
         assert_eq!(h.components, [100.0; 6]);
-        assert_eq!((h.lowest, h.highest), (Component::Faza25, Component::Faza25));
+        assert_eq!(
+            (h.lowest, h.highest),
+            (Component::Faza25, Component::Faza25)
+        );
     }
 
     #[test]
@@ -505,10 +572,16 @@ mod tests {
             total += s * c.weight();
         }
         assert_eq!(h.overall, total);
-        assert_eq!(h.overall, 86.04499999999999, "the reference's result on CPython 3.11");
+        assert_eq!(
+            h.overall, 86.04499999999999,
+            "the reference's result on CPython 3.11"
+        );
         assert_eq!(h.components[3], 86.89999999999999);
         assert_eq!(h.level, HealthLevel::GOOD);
-        assert_eq!((h.lowest, h.highest), (Component::Faza27, Component::Faza28));
+        assert_eq!(
+            (h.lowest, h.highest),
+            (Component::Faza27, Component::Faza28)
+        );
     }
 
     #[test]
@@ -527,11 +600,15 @@ mod tests {
     fn aliases_stand_in_for_missing_canonical_keys() {
         let by_alias = score(&readings(json!({"faza29_metrics": {"violation_count": 2}})));
         assert_eq!(by_alias.components[4], 90.0);
-        let both = score(&readings(json!({"faza29_metrics": {"violation_count": 2, "governance_violations": 0}})));
+        let both = score(&readings(
+            json!({"faza29_metrics": {"violation_count": 2, "governance_violations": 0}}),
+        ));
         assert_eq!(both.components[4], 100.0, "the canonical key wins");
         let errors = score(&readings(json!({"faza25_metrics": {"error_rate": 0.5}})));
         assert_eq!(errors.components[0], 100.0 - (1.0 - (1.0 - 0.5)) * 30.0);
-        let bottlenecks = score(&readings(json!({"faza27_metrics": {"bottleneck_count": 3}})));
+        let bottlenecks = score(&readings(
+            json!({"faza27_metrics": {"bottleneck_count": 3}}),
+        ));
         assert_eq!(bottlenecks.components[1], 80.0);
         let agents = score(&readings(json!({"faza28_metrics": {"failure_rate": 0.5}})));
         assert_eq!(agents.components[2], 80.0);
@@ -539,17 +616,34 @@ mod tests {
 
     #[test]
     fn bad_metric_values_are_refused_with_their_key() {
-        let err = readings_from_map(Component::Faza25, json!({"queue_size": "many"}).as_object().unwrap()).unwrap_err();
-        assert!(err.to_string().contains("faza25_metrics['queue_size']"), "{err}");
+        let err = readings_from_map(
+            Component::Faza25,
+            json!({"queue_size": "many"}).as_object().unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("faza25_metrics['queue_size']"),
+            "{err}"
+        );
         // A flag accepts any value by its truthiness.
-        let ok = readings_from_map(Component::Faza29, json!({"takeover_active": "yes"}).as_object().unwrap()).unwrap();
+        let ok = readings_from_map(
+            Component::Faza29,
+            json!({"takeover_active": "yes"}).as_object().unwrap(),
+        )
+        .unwrap();
         assert_eq!(ok[1], Some(Num::Bool(true)));
     }
 
     #[test]
     fn levels_use_the_reference_thresholds() {
-        let cases = [(90.0, HealthLevel::EXCELLENT), (89.99, HealthLevel::GOOD), (75.0, HealthLevel::GOOD),
-            (60.0, HealthLevel::FAIR), (40.0, HealthLevel::POOR), (39.9, HealthLevel::CRITICAL)];
+        let cases = [
+            (90.0, HealthLevel::EXCELLENT),
+            (89.99, HealthLevel::GOOD),
+            (75.0, HealthLevel::GOOD),
+            (60.0, HealthLevel::FAIR),
+            (40.0, HealthLevel::POOR),
+            (39.9, HealthLevel::CRITICAL),
+        ];
         for (s, level) in cases {
             assert_eq!(level_of(s), level, "{s}");
         }
@@ -573,7 +667,10 @@ mod tests {
         assert_eq!(t.prediction, 60.0);
         assert_eq!(t.recent, vec![50.0, 52.0, 54.0, 56.0, 58.0]);
         let down = engine_with(&[90.0, 89.0, 88.0], 100).trend(10);
-        assert_eq!((down.direction, down.slope, down.prediction), (TrendDirection::DECLINING, -1.0, 87.0));
+        assert_eq!(
+            (down.direction, down.slope, down.prediction),
+            (TrendDirection::DECLINING, -1.0, 87.0)
+        );
     }
 
     #[test]
@@ -582,11 +679,23 @@ mod tests {
         let n = ys.len() as f64;
         let xm = (n - 1.0) / 2.0;
         let ym = ys.iter().sum::<f64>() / n;
-        let num: f64 = ys.iter().enumerate().map(|(i, y)| (i as f64 - xm) * (y - ym)).sum();
-        let den: f64 = ys.iter().enumerate().map(|(i, _)| (i as f64 - xm).powi(2)).sum();
+        let num: f64 = ys
+            .iter()
+            .enumerate()
+            .map(|(i, y)| (i as f64 - xm) * (y - ym))
+            .sum();
+        let den: f64 = ys
+            .iter()
+            .enumerate()
+            .map(|(i, _)| (i as f64 - xm).powi(2))
+            .sum();
         let slope = num / den;
         let ss_tot: f64 = ys.iter().map(|y| (y - ym).powi(2)).sum();
-        let ss_res: f64 = ys.iter().enumerate().map(|(i, y)| (y - (slope * (i as f64 - xm) + ym)).powi(2)).sum();
+        let ss_res: f64 = ys
+            .iter()
+            .enumerate()
+            .map(|(i, y)| (y - (slope * (i as f64 - xm) + ym)).powi(2))
+            .sum();
         let (s, r2, var) = fit(&ys);
         assert!((s - slope).abs() < 1e-12, "{s} vs {slope}");
         assert!((r2 - (1.0 - ss_res / ss_tot)).abs() < 1e-12);
@@ -597,16 +706,25 @@ mod tests {
     #[test]
     fn flat_and_short_histories() {
         let flat = engine_with(&[70.0; 6], 100).trend(10);
-        assert_eq!((flat.direction, flat.slope, flat.confidence, flat.prediction), (TrendDirection::STABLE, 0.0, 0.0, 70.0));
+        assert_eq!(
+            (flat.direction, flat.slope, flat.confidence, flat.prediction),
+            (TrendDirection::STABLE, 0.0, 0.0, 70.0)
+        );
         let empty = HealthEngine::new(5).unwrap().trend(10);
         assert_eq!((empty.prediction, empty.recent.len()), (100.0, 0));
         let one = engine_with(&[42.0], 5).trend(10);
-        assert_eq!((one.direction, one.prediction, one.recent.clone()), (TrendDirection::STABLE, 42.0, vec![42.0]));
+        assert_eq!(
+            (one.direction, one.prediction, one.recent.clone()),
+            (TrendDirection::STABLE, 42.0, vec![42.0])
+        );
         let none = engine_with(&[42.0, 50.0], 5).trend(0);
         assert!(none.recent.is_empty());
         assert_eq!(none.prediction, 50.0);
         // Two samples never count as volatile, however far apart.
-        assert_eq!(engine_with(&[0.0, 100.0], 5).trend(10).direction, TrendDirection::IMPROVING);
+        assert_eq!(
+            engine_with(&[0.0, 100.0], 5).trend(10).direction,
+            TrendDirection::IMPROVING
+        );
     }
 
     #[test]

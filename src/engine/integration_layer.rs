@@ -160,7 +160,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { stuck_task_seconds: DEFAULT_STUCK_TASK_SECONDS, call_timeout: DEFAULT_CALL_TIMEOUT }
+        Options {
+            stuck_task_seconds: DEFAULT_STUCK_TASK_SECONDS,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
     }
 }
 
@@ -238,16 +241,34 @@ impl<H: Clone> IntegrationCore<H> {
     }
 
     /// Turns one layer read into canonical metrics, recording its issues as faults.
-    pub fn map_layer(&mut self, layer: Layer, read: &reads::LayerRead, now: NaiveDateTime) -> Metrics {
+    pub fn map_layer(
+        &mut self,
+        layer: Layer,
+        read: &reads::LayerRead,
+        now: NaiveDateTime,
+    ) -> Metrics {
         self.map_layer_as(layer, read, now, true)
     }
 
     /// `map_layer`. With `advance` false the rates are computed against the current baselines
     /// without moving them (only a missing one is set), so an observer such as a health check
     /// does not take the deltas the loop will read.
-    pub fn map_layer_as(&mut self, layer: Layer, read: &reads::LayerRead, now: NaiveDateTime, advance: bool) -> Metrics {
-        let cx = adapters::Context { now, stuck_task_seconds: self.options.stuck_task_seconds };
-        let mut scratch = if advance { None } else { Some(self.baselines.clone()) };
+    pub fn map_layer_as(
+        &mut self,
+        layer: Layer,
+        read: &reads::LayerRead,
+        now: NaiveDateTime,
+        advance: bool,
+    ) -> Metrics {
+        let cx = adapters::Context {
+            now,
+            stuck_task_seconds: self.options.stuck_task_seconds,
+        };
+        let mut scratch = if advance {
+            None
+        } else {
+            Some(self.baselines.clone())
+        };
         let baselines = match scratch.as_mut() {
             Some(b) => b,
             None => &mut self.baselines,
@@ -296,7 +317,11 @@ impl<H: Clone> IntegrationCore<H> {
             Ok(metrics) => {
                 let (kept, issues) = adapters::check_metrics(&source, metrics);
                 let first = issues.first().map(|i| (i.kind, i.message.clone()));
-                self.registry.record_provider(provider_id, first.as_ref().map(|(k, m)| (*k, m.as_str())), now);
+                self.registry.record_provider(
+                    provider_id,
+                    first.as_ref().map(|(k, m)| (*k, m.as_str())),
+                    now,
+                );
                 for issue in issues {
                     self.record_fault(&source, Some(layer), issue.kind, &issue.message, now);
                 }
@@ -305,7 +330,8 @@ impl<H: Clone> IntegrationCore<H> {
                 }
             }
             Err((kind, message)) => {
-                self.registry.record_provider(provider_id, Some((kind, &message)), now);
+                self.registry
+                    .record_provider(provider_id, Some((kind, &message)), now);
                 self.record_fault(&source, Some(layer), kind, &message, now);
             }
         }
@@ -332,7 +358,9 @@ impl<H: Clone> IntegrationCore<H> {
     ) {
         let message = clip(message);
         self.counters.faults_recorded += 1;
-        let key = if self.sources.iter().any(|s| s.source == source) || self.sources.len() < MAX_FAULT_SOURCES {
+        let key = if self.sources.iter().any(|s| s.source == source)
+            || self.sources.len() < MAX_FAULT_SOURCES
+        {
             source
         } else {
             "(other)"
@@ -393,7 +421,14 @@ pub fn canonical_table_markdown() -> String {
     let mut out = String::from("| layer | key | kind | unit | source |\n|---|---|---|---|---|\n");
     for c in adapters::CANONICAL {
         let kind = format!("{:?}", c.kind).to_lowercase();
-        out.push_str(&format!("| {} | `{}` | {} | {} | {} |\n", c.layer.name(), c.key, kind, c.unit, c.source));
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            c.layer.name(),
+            c.key,
+            kind,
+            c.unit,
+            c.source
+        ));
     }
     out
 }

@@ -27,7 +27,9 @@ impl Num {
                 if let Some(i) = n.as_i64() {
                     Ok(Some(Num::Int(i)))
                 } else if n.is_u64() {
-                    Err(EngineError::invalid(format!("{what}: integer does not fit in 64 bits")))
+                    Err(EngineError::invalid(format!(
+                        "{what}: integer does not fit in 64 bits"
+                    )))
                 } else {
                     Num::float(n.as_f64().unwrap_or(f64::NAN), what).map(Some)
                 }
@@ -44,7 +46,10 @@ impl Num {
         if v.is_finite() {
             Ok(Num::Float(v))
         } else {
-            Err(EngineError::invalid(format!("{what} must be a finite number, got {}", float_repr(v))))
+            Err(EngineError::invalid(format!(
+                "{what} must be a finite number, got {}",
+                float_repr(v)
+            )))
         }
     }
 
@@ -159,8 +164,14 @@ mod tests {
     #[test]
     fn readings_keep_python_types() {
         assert_eq!(Num::from_value(&json!(5), "x").unwrap(), Some(Num::Int(5)));
-        assert_eq!(Num::from_value(&json!(true), "x").unwrap(), Some(Num::Bool(true)));
-        assert_eq!(Num::from_value(&json!(0.5), "x").unwrap(), Some(Num::Float(0.5)));
+        assert_eq!(
+            Num::from_value(&json!(true), "x").unwrap(),
+            Some(Num::Bool(true))
+        );
+        assert_eq!(
+            Num::from_value(&json!(0.5), "x").unwrap(),
+            Some(Num::Float(0.5))
+        );
         assert_eq!(Num::from_value(&json!(null), "x").unwrap(), None);
         let err = Num::from_value(&json!("high"), "metrics['cpu_usage']").unwrap_err();
         assert!(matches!(err, EngineError::WrongType(_)));
@@ -184,7 +195,10 @@ mod tests {
         let big = Num::Int(1 << 62);
         assert_eq!(big.times(10), 46116860184273879040.0);
         assert_eq!(big.times_capped(10, 30), 30.0);
-        assert_eq!(Num::Int(-(1 << 62)).times_capped(10, 30), -46116860184273879040.0);
+        assert_eq!(
+            Num::Int(-(1 << 62)).times_capped(10, 30),
+            -46116860184273879040.0
+        );
         assert_eq!(Num::Float(2.5).times_capped(10, 30), 25.0);
         assert_eq!(Num::Bool(true).times(40), 40.0);
     }

@@ -85,8 +85,12 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
-    pub const ALL: [EngineKind; 4] =
-        [EngineKind::Graph, EngineKind::Agent, EngineKind::Scheduler, EngineKind::Governance];
+    pub const ALL: [EngineKind; 4] = [
+        EngineKind::Graph,
+        EngineKind::Agent,
+        EngineKind::Scheduler,
+        EngineKind::Governance,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -110,10 +114,24 @@ impl EngineKind {
     /// engine has a handler for the fault type (the reference's keywords plus a few).
     fn keywords(self) -> &'static [&'static str] {
         match self {
-            EngineKind::Graph => &["cycle", "graph", "topology", "bottleneck", "deadlock", "structural", "circular"],
-            EngineKind::Agent => {
-                &["agent", "cooperation", "communication", "agent_fault", "stability", "anomaly", "oscillation"]
-            }
+            EngineKind::Graph => &[
+                "cycle",
+                "graph",
+                "topology",
+                "bottleneck",
+                "deadlock",
+                "structural",
+                "circular",
+            ],
+            EngineKind::Agent => &[
+                "agent",
+                "cooperation",
+                "communication",
+                "agent_fault",
+                "stability",
+                "anomaly",
+                "oscillation",
+            ],
             EngineKind::Scheduler => &[
                 "timeout",
                 "resource",
@@ -126,9 +144,17 @@ impl EngineKind {
                 "overload",
                 "latency",
             ],
-            EngineKind::Governance => {
-                &["governance", "policy", "violation", "rule", "override", "threshold", "takeover", "risk", "drift"]
-            }
+            EngineKind::Governance => &[
+                "governance",
+                "policy",
+                "violation",
+                "rule",
+                "override",
+                "threshold",
+                "takeover",
+                "risk",
+                "drift",
+            ],
         }
     }
 }
@@ -218,7 +244,11 @@ struct Rule {
     handler: Handler,
 }
 
-const fn rule(any: &'static [&'static str], none: &'static [&'static str], handler: Handler) -> Rule {
+const fn rule(
+    any: &'static [&'static str],
+    none: &'static [&'static str],
+    handler: Handler,
+) -> Rule {
     Rule { any, none, handler }
 }
 
@@ -233,12 +263,20 @@ const AGENT_RULES: &[Rule] = &[
     rule(&["stall"], &[], Handler::Stall),
     rule(&["cooperation"], &[], Handler::Cooperation),
     rule(&["communication"], &[], Handler::Communication),
-    rule(&["stability", "anomaly", "oscillation"], &[], Handler::MetaState),
+    rule(
+        &["stability", "anomaly", "oscillation"],
+        &[],
+        Handler::MetaState,
+    ),
 ];
 const SCHEDULER_RULES: &[Rule] = &[
     rule(&["timeout"], &[], Handler::RetryTimedOut),
     rule(&["deadlock", "stuck"], &[], Handler::Deadlock),
-    rule(&["error_rate", "task_fail", "failed_task"], &[], Handler::RetryFailed),
+    rule(
+        &["error_rate", "task_fail", "failed_task"],
+        &[],
+        Handler::RetryFailed,
+    ),
     rule(&["queue", "backlog", "overload"], &[], Handler::ShedQueue),
     rule(&["resource"], &[], Handler::ShedResource),
     rule(&["performance", "latency"], &[], Handler::Performance),
@@ -254,11 +292,23 @@ const GOVERNANCE_RULES: &[Rule] = &[
 
 /// The handler `kind` runs for a fault type, if any (first matching rule).
 pub fn handler_for(kind: EngineKind, fault_type: &str) -> Option<Handler> {
-    let ft = fault_type.to_lowercase();
+    let ft = lowercase(fault_type);
     kind.rules()
         .iter()
         .find(|r| r.any.iter().any(|k| ft.contains(k)) && !r.none.iter().any(|k| ft.contains(k)))
         .map(|r| r.handler)
+}
+
+/// Fault types are nearly always lower case already: copy only when they are not.
+fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+    if text
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        std::borrow::Cow::Owned(text.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// Whether `kind` claims the fault. A fault type some engine has a handler for is claimed by
@@ -266,12 +316,17 @@ pub fn handler_for(kind: EngineKind, fault_type: &str) -> Option<Handler> {
 /// because the classifier called it "operational"). Any other fault type falls back to the
 /// keywords, matched against the fault type and the category, as the reference did.
 pub fn claims(kind: EngineKind, fault_type: &str, category: Option<&str>) -> bool {
-    if EngineKind::ALL.iter().any(|k| handler_for(*k, fault_type).is_some()) {
+    if EngineKind::ALL
+        .iter()
+        .any(|k| handler_for(*k, fault_type).is_some())
+    {
         return handler_for(kind, fault_type).is_some();
     }
-    let ft = fault_type.to_lowercase();
+    let ft = lowercase(fault_type);
     let cat = category.map(str::to_lowercase).unwrap_or_default();
-    kind.keywords().iter().any(|k| ft.contains(k) || cat.contains(k))
+    kind.keywords()
+        .iter()
+        .any(|k| ft.contains(k) || cat.contains(k))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -347,11 +402,18 @@ pub struct Needs {
 /// What the binding must gather for this fault (only what the handler will use).
 pub fn needs(handler: Handler, fault: &FaultInfo) -> Needs {
     match handler {
-        Handler::BreakCycle | Handler::Deadlock => Needs { graph: true, ..Needs::default() },
-        Handler::RetryTimedOut | Handler::RetryFailed => {
-            Needs { failed_tasks: task_targets(&fault.metrics).is_empty(), ..Needs::default() }
-        }
-        Handler::ShedQueue | Handler::ShedResource => Needs { queued_tasks: true, ..Needs::default() },
+        Handler::BreakCycle | Handler::Deadlock => Needs {
+            graph: true,
+            ..Needs::default()
+        },
+        Handler::RetryTimedOut | Handler::RetryFailed => Needs {
+            failed_tasks: task_targets(&fault.metrics).is_empty(),
+            ..Needs::default()
+        },
+        Handler::ShedQueue | Handler::ShedResource => Needs {
+            queued_tasks: true,
+            ..Needs::default()
+        },
         _ => Needs::default(),
     }
 }
@@ -477,7 +539,12 @@ fn params(pairs: Vec<(&str, Value)>) -> Metrics {
 }
 
 fn step(verb: Verb, pairs: Vec<(&str, Value)>, target: Option<String>, describe: String) -> Step {
-    Step { verb, params: params(pairs), target, describe }
+    Step {
+        verb,
+        params: params(pairs),
+        target,
+        describe,
+    }
 }
 
 /// The names in `keys` (strings) and `list_keys` (lists of strings), deduplicated, capped.
@@ -511,18 +578,28 @@ fn names_from(metrics: &Metrics, keys: &[&str], list_keys: &[&str]) -> Vec<Strin
 /// Agents named by the fault: `agent_name`, `agent_id`, `agent`, then the lists
 /// `failing_agents` and `agents`.
 pub fn agent_targets(metrics: &Metrics) -> Vec<String> {
-    names_from(metrics, &["agent_name", "agent_id", "agent"], &["failing_agents", "agents"])
+    names_from(
+        metrics,
+        &["agent_name", "agent_id", "agent"],
+        &["failing_agents", "agents"],
+    )
 }
 
 /// Tasks named by the fault: `task_id`, then the lists `task_ids`, `failed_task_ids` (what
 /// detection passes through) and `failed_tasks`.
 pub fn task_targets(metrics: &Metrics) -> Vec<String> {
-    names_from(metrics, &["task_id"], &["task_ids", "failed_task_ids", "failed_tasks"])
+    names_from(
+        metrics,
+        &["task_id"],
+        &["task_ids", "failed_task_ids", "failed_tasks"],
+    )
 }
 
 /// Node lists under `metrics["cycles"]` (lists of strings or numbers).
 fn listed_cycles(metrics: &Metrics) -> Vec<Vec<String>> {
-    let Some(Value::Array(cycles)) = metrics.get("cycles") else { return Vec::new() };
+    let Some(Value::Array(cycles)) = metrics.get("cycles") else {
+        return Vec::new();
+    };
     cycles
         .iter()
         .filter_map(|c| match c {
@@ -545,7 +622,11 @@ fn no_action(handler: Handler, verbs: &[Verb], hint: &str) -> Plan {
 }
 
 fn no_target(handler: Handler, message: impl Into<String>) -> Plan {
-    Plan::Skip { handler: Some(handler), reason: SkipReason::NoTarget, message: message.into() }
+    Plan::Skip {
+        handler: Some(handler),
+        reason: SkipReason::NoTarget,
+        message: message.into(),
+    }
 }
 
 fn metric_value(metrics: &Metrics, key: &str) -> Value {
@@ -571,7 +652,11 @@ fn cut_steps(cuts: &[Cut]) -> Vec<Step> {
             if let Some(w) = e.weight {
                 strength.push(format!("weight {}", show(w)));
             }
-            let strength = if strength.is_empty() { String::new() } else { format!(" ({})", strength.join(", ")) };
+            let strength = if strength.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", strength.join(", "))
+            };
             let mut ring = cut.cycle.clone();
             if let Some(first) = cut.cycle.first() {
                 ring.push(first.clone());
@@ -581,10 +666,18 @@ fn cut_steps(cuts: &[Cut]) -> Vec<Step> {
                 vec![
                     ("src", Value::String(e.src.clone())),
                     ("dst", Value::String(e.dst.clone())),
-                    ("cycle", Value::Array(cut.cycle.iter().cloned().map(Value::String).collect())),
+                    (
+                        "cycle",
+                        Value::Array(cut.cycle.iter().cloned().map(Value::String).collect()),
+                    ),
                 ],
                 Some(format!("{} -> {}", e.src, e.dst)),
-                format!("break_cycle: remove edge {} -> {}{strength} from cycle {}", e.src, e.dst, ring.join(" -> ")),
+                format!(
+                    "break_cycle: remove edge {} -> {}{strength} from cycle {}",
+                    e.src,
+                    e.dst,
+                    ring.join(" -> ")
+                ),
             )
         })
         .collect()
@@ -599,7 +692,10 @@ fn plan_cycle_cuts(handler: Handler, fault: &FaultInfo, offer: &Offer) -> Result
             return Err(Plan::Skip {
                 handler: Some(handler),
                 reason: SkipReason::ConditionAbsent,
-                message: format!("nothing to repair: the task graph ({} edges) has no cycle", view.edges.len()),
+                message: format!(
+                    "nothing to repair: the task graph ({} edges) has no cycle",
+                    view.edges.len()
+                ),
             });
         }
         if !plan.acyclic_after {
@@ -617,14 +713,34 @@ fn plan_cycle_cuts(handler: Handler, fault: &FaultInfo, offer: &Offer) -> Result
                 "no cycle to break: the context has no readable task_graph and fault.metrics has no 'cycles' list",
             ));
         }
-        (cycles::plan_cuts_from_listed(&listed, None, cycles::MAX_EDGES_REMOVED), Vec::new())
+        (
+            cycles::plan_cuts_from_listed(&listed, None, cycles::MAX_EDGES_REMOVED),
+            Vec::new(),
+        )
     };
-    notes.insert(0, format!("{} cycle(s) to break at the weakest edge", cuts.len()));
-    Ok(ActPlan { handler, steps: cut_steps(&cuts), probes, contained: false, notes, budget: Vec::new() })
+    notes.insert(
+        0,
+        format!("{} cycle(s) to break at the weakest edge", cuts.len()),
+    );
+    Ok(ActPlan {
+        handler,
+        steps: cut_steps(&cuts),
+        probes,
+        contained: false,
+        notes,
+        budget: Vec::new(),
+    })
 }
 
 fn single(handler: Handler, s: Step, probes: Vec<Probe>) -> Plan {
-    Plan::Act(ActPlan { handler, steps: vec![s], probes, contained: false, notes: Vec::new(), budget: Vec::new() })
+    Plan::Act(ActPlan {
+        handler,
+        steps: vec![s],
+        probes,
+        contained: false,
+        notes: Vec::new(),
+        budget: Vec::new(),
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -634,7 +750,10 @@ fn single(handler: Handler, s: Step, probes: Vec<Probe>) -> Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepOutcome {
     /// The action ran. `via` names what ran it (`actions['x']`, `task_graph.remove_edge`).
-    Done { via: String, returned: Option<Value> },
+    Done {
+        via: String,
+        returned: Option<Value>,
+    },
     /// The action ran and answered `False` (or a layer refused, e.g. a recovery cooldown).
     Declined { via: String, detail: String },
     /// The action raised (or could not be run); `error` is the exception text.
@@ -649,7 +768,11 @@ pub enum Evidence {
     /// Fresh metrics, checked against the fault's conditions.
     Measured { source: String, metrics: Metrics },
     /// Whether an agent is enabled after an isolation.
-    Enabled { source: String, agent: String, enabled: bool },
+    Enabled {
+        source: String,
+        agent: String,
+        enabled: bool,
+    },
     /// The measurement raised.
     Error { source: String, error: String },
     /// The measurement answered something unusable.
@@ -702,7 +825,12 @@ fn base_metadata(kind: EngineKind, fault: &FaultInfo, handler: Option<Handler>) 
     // A copy: callers may change the result without touching the fault (D48).
     m.insert("metrics".into(), Value::Object(fault.metrics.clone()));
     m.insert("engine".into(), Value::String(kind.name().into()));
-    m.insert("handler".into(), handler.map(|h| Value::String(h.name().into())).unwrap_or(Value::Null));
+    m.insert(
+        "handler".into(),
+        handler
+            .map(|h| Value::String(h.name().into()))
+            .unwrap_or(Value::Null),
+    );
     m
 }
 
@@ -751,7 +879,12 @@ pub fn continues_after(step: &Step, outcome: &StepOutcome) -> bool {
 
 /// Whether every step ran far enough for the result to be measured.
 pub fn ready_to_verify(act: &ActPlan, outcomes: &[StepOutcome]) -> bool {
-    outcomes.len() == act.steps.len() && act.steps.iter().zip(outcomes).all(|(s, o)| continues_after(s, o))
+    outcomes.len() == act.steps.len()
+        && act
+            .steps
+            .iter()
+            .zip(outcomes)
+            .all(|(s, o)| continues_after(s, o))
 }
 
 /// Turns a plan, what its steps did and what was measured afterwards into a report.
@@ -765,7 +898,9 @@ pub fn judge(
 ) -> Report {
     let mut metadata = base_metadata(kind, fault, plan.handler());
     let act = match plan {
-        Plan::Skip { reason, message, .. } => {
+        Plan::Skip {
+            reason, message, ..
+        } => {
             metadata.insert("reason".into(), Value::String(reason.as_str().into()));
             return Report {
                 status: RepairStatus::SKIPPED,
@@ -776,7 +911,9 @@ pub fn judge(
                 metadata,
             };
         }
-        Plan::GiveUp { message, budget, .. } => {
+        Plan::GiveUp {
+            message, budget, ..
+        } => {
             metadata.insert("reason".into(), Value::String("budget_exhausted".into()));
             metadata.insert("budget".into(), budget_json(budget));
             return Report {
@@ -800,7 +937,10 @@ pub fn judge(
         let mut entry = Map::new();
         entry.insert("verb".into(), Value::String(s.verb.value().into()));
         entry.insert("params".into(), Value::Object(s.params.clone()));
-        entry.insert("target".into(), s.target.clone().map(Value::String).unwrap_or(Value::Null));
+        entry.insert(
+            "target".into(),
+            s.target.clone().map(Value::String).unwrap_or(Value::Null),
+        );
         match outcomes.get(i) {
             Some(StepOutcome::Done { via, returned }) => {
                 actions_taken.push(format!("{} via {via}: done", s.describe));
@@ -828,7 +968,10 @@ pub fn judge(
                 first_error.get_or_insert_with(|| format!("{}: {error}", s.verb.value()));
             }
             None => {
-                actions_taken.push(format!("{}: not run (an earlier action failed)", s.describe));
+                actions_taken.push(format!(
+                    "{}: not run (an earlier action failed)",
+                    s.describe
+                ));
                 entry.insert("outcome".into(), Value::String("not_run".into()));
             }
         }
@@ -848,7 +991,8 @@ pub fn judge(
         metadata.insert("reason".into(), Value::String("action_declined".into()));
         (RepairStatus::FAILED, None)
     } else {
-        let (verdict, checks, still_enabled, contained_all) = weigh(act, fault, evidence, &mut actions_taken);
+        let (verdict, checks, still_enabled, contained_all) =
+            weigh(act, fault, evidence, &mut actions_taken);
         let mut verification = Map::new();
         verification.insert("verdict".into(), Value::String(verdict.as_str().into()));
         verification.insert("checks".into(), Value::Array(checks));
@@ -900,34 +1044,57 @@ fn weigh(
     let mut results: Vec<Check> = Vec::new();
     let mut errored = false;
     let mut still_enabled = false;
-    let isolations = act.steps.iter().filter(|s| s.verb == Verb::ISOLATE_AGENT).count();
+    let isolations = act
+        .steps
+        .iter()
+        .filter(|s| s.verb == Verb::ISOLATE_AGENT)
+        .count();
     let mut confirmed = 0;
     for ev in evidence {
         match ev {
             Evidence::Verdict { source, passed } => {
-                let r = if *passed { Check::Cleared } else { Check::Persists };
+                let r = if *passed {
+                    Check::Cleared
+                } else {
+                    Check::Persists
+                };
                 results.push(r);
                 actions_taken.push(format!(
                     "verified with {source}: {}",
-                    if *passed { "fault gone" } else { "fault still present" }
+                    if *passed {
+                        "fault gone"
+                    } else {
+                        "fault still present"
+                    }
                 ));
                 checks.push(json!({"source": source, "result": r.as_str(), "value": passed}));
             }
             Evidence::Measured { source, metrics } => {
                 let (r, notes) = conditions::check(conditions, &fault.metrics, metrics);
                 results.push(r);
-                let shown =
-                    if notes.is_empty() { "no value this fault is judged by".to_string() } else { notes.join(", ") };
+                let shown = if notes.is_empty() {
+                    "no value this fault is judged by".to_string()
+                } else {
+                    notes.join(", ")
+                };
                 actions_taken.push(format!("verified with {source}: {shown} -> {}", r.as_str()));
                 checks.push(json!({"source": source, "result": r.as_str(), "values": Value::Object(metrics.clone())}));
             }
-            Evidence::Enabled { source, agent, enabled } => {
+            Evidence::Enabled {
+                source,
+                agent,
+                enabled,
+            } => {
                 if *enabled {
                     still_enabled = true;
                 } else {
                     confirmed += 1;
                 }
-                let r = if *enabled { "still_enabled" } else { "isolated" };
+                let r = if *enabled {
+                    "still_enabled"
+                } else {
+                    "isolated"
+                };
                 actions_taken.push(format!(
                     "checked {source}: agent {agent} enabled={}",
                     if *enabled { "True" } else { "False" }
@@ -958,9 +1125,15 @@ fn weigh(
         Verdict::Inconclusive
     };
     if verdict == Verdict::Inconclusive {
-        actions_taken.push("no conclusive re-measurement: the fault is not known to be gone".into());
+        actions_taken
+            .push("no conclusive re-measurement: the fault is not known to be gone".into());
     }
-    (verdict, checks, still_enabled, isolations > 0 && confirmed == isolations)
+    (
+        verdict,
+        checks,
+        still_enabled,
+        isolations > 0 && confirmed == isolations,
+    )
 }
 
 /// The layer measurements that can re-check a fault of this kind later (`verify_repair`).
@@ -988,7 +1161,9 @@ pub fn recheck(handler: Handler, fault: &FaultInfo, evidence: &[Evidence]) -> Op
                     Check::Persists
                 }
             }
-            Evidence::Measured { metrics, .. } => conditions::check(handler.conditions(), &fault.metrics, metrics).0,
+            Evidence::Measured { metrics, .. } => {
+                conditions::check(handler.conditions(), &fault.metrics, metrics).0
+            }
             Evidence::Error { .. } => return Some(false),
             Evidence::Enabled { .. } | Evidence::Invalid { .. } => Check::Unknown,
         };
@@ -1002,7 +1177,12 @@ pub fn recheck(handler: Handler, fault: &FaultInfo, evidence: &[Evidence]) -> Op
 }
 
 /// A report for a repair that could not start because reading the context raised.
-pub fn judge_context_error(kind: EngineKind, fault: &FaultInfo, handler: Option<Handler>, error: &str) -> Report {
+pub fn judge_context_error(
+    kind: EngineKind,
+    fault: &FaultInfo,
+    handler: Option<Handler>,
+    error: &str,
+) -> Report {
     let mut metadata = base_metadata(kind, fault, handler);
     metadata.insert("reason".into(), Value::String("context_error".into()));
     metadata.insert("error".into(), Value::String(error.into()));
@@ -1127,7 +1307,11 @@ impl StrategyCore {
             return Plan::Skip {
                 handler: None,
                 reason: SkipReason::NoHandler,
-                message: format!("no {} repair strategy for fault type '{}'", kind.name(), fault.fault_type),
+                message: format!(
+                    "no {} repair strategy for fault type '{}'",
+                    kind.name(),
+                    fault.fault_type
+                ),
             };
         };
         if let Some(fine) = conditions::absent(handler.conditions(), &fault.metrics) {
@@ -1175,16 +1359,33 @@ impl StrategyCore {
             }
             Handler::Bottleneck => {
                 if !offer.has(Verb::RELIEVE_BOTTLENECK) {
-                    return no_action(handler, &[Verb::RELIEVE_BOTTLENECK], "needs actions['relieve_bottleneck']");
+                    return no_action(
+                        handler,
+                        &[Verb::RELIEVE_BOTTLENECK],
+                        "needs actions['relieve_bottleneck']",
+                    );
                 }
                 let node = metric_value(m, "bottleneck_node");
                 let describe = format!("relieve_bottleneck: node {}", py_str(&node));
                 let target = (!node.is_null()).then(|| py_str(&node));
-                single(handler, step(Verb::RELIEVE_BOTTLENECK, vec![("node", node)], target, describe), Vec::new())
+                single(
+                    handler,
+                    step(
+                        Verb::RELIEVE_BOTTLENECK,
+                        vec![("node", node)],
+                        target,
+                        describe,
+                    ),
+                    Vec::new(),
+                )
             }
-            Handler::Complexity => {
-                self.simple(handler, offer, Verb::SIMPLIFY_GRAPH, vec![], "simplify_graph: reduce graph complexity")
-            }
+            Handler::Complexity => self.simple(
+                handler,
+                offer,
+                Verb::SIMPLIFY_GRAPH,
+                vec![],
+                "simplify_graph: reduce graph complexity",
+            ),
             Handler::RestartAgent | Handler::Stall => self.plan_agents(handler, m, offer, now),
             Handler::Cooperation => self.simple(
                 handler,
@@ -1193,9 +1394,13 @@ impl StrategyCore {
                 vec![],
                 "reset_cooperation: reset the agent cooperation protocol",
             ),
-            Handler::Communication => {
-                self.simple(handler, offer, Verb::FLUSH_MESSAGES, vec![], "flush_messages: flush stale agent messages")
-            }
+            Handler::Communication => self.simple(
+                handler,
+                offer,
+                Verb::FLUSH_MESSAGES,
+                vec![],
+                "flush_messages: flush stale agent messages",
+            ),
             Handler::MetaState => {
                 if !offer.has(Verb::RESET_META_STATE) {
                     return no_action(
@@ -1216,7 +1421,9 @@ impl StrategyCore {
                     Vec::new(),
                 )
             }
-            Handler::RetryTimedOut | Handler::RetryFailed => self.plan_retries(handler, m, offer, now),
+            Handler::RetryTimedOut | Handler::RetryFailed => {
+                self.plan_retries(handler, m, offer, now)
+            }
             Handler::ShedQueue | Handler::ShedResource => plan_shedding(handler, m, offer),
             Handler::Performance => self.simple(
                 handler,
@@ -1272,11 +1479,19 @@ impl StrategyCore {
                 let name = metric_value(m, "threshold_name");
                 let current = metric_value(m, "current_value");
                 let limit = metric_value(m, "threshold_value");
-                let describe =
-                    format!("adjust_threshold: {} = {} (limit {})", py_str(&name), py_str(&current), py_str(&limit));
+                let describe = format!(
+                    "adjust_threshold: {} = {} (limit {})",
+                    py_str(&name),
+                    py_str(&current),
+                    py_str(&limit)
+                );
                 let target = (!name.is_null()).then(|| py_str(&name));
                 if !offer.has(Verb::ADJUST_THRESHOLD) {
-                    return no_action(handler, &[Verb::ADJUST_THRESHOLD], "needs actions['adjust_threshold']");
+                    return no_action(
+                        handler,
+                        &[Verb::ADJUST_THRESHOLD],
+                        "needs actions['adjust_threshold']",
+                    );
                 }
                 single(
                     handler,
@@ -1318,14 +1533,32 @@ impl StrategyCore {
         }
     }
 
-    fn simple(&self, handler: Handler, offer: &Offer, verb: Verb, p: Vec<(&str, Value)>, describe: &str) -> Plan {
+    fn simple(
+        &self,
+        handler: Handler,
+        offer: &Offer,
+        verb: Verb,
+        p: Vec<(&str, Value)>,
+        describe: &str,
+    ) -> Plan {
         if !offer.has(verb) {
-            return no_action(handler, &[verb], &format!("needs actions['{}']", verb.value()));
+            return no_action(
+                handler,
+                &[verb],
+                &format!("needs actions['{}']", verb.value()),
+            );
         }
         single(handler, step(verb, p, None, describe.into()), Vec::new())
     }
 
-    fn escalate(&self, handler: Handler, offer: &Offer, score: f64, reason: String, probes: Vec<Probe>) -> Plan {
+    fn escalate(
+        &self,
+        handler: Handler,
+        offer: &Offer,
+        score: f64,
+        reason: String,
+        probes: Vec<Probe>,
+    ) -> Plan {
         if !offer.has(Verb::GOVERNANCE_ESCALATE) {
             return no_action(
                 handler,
@@ -1333,7 +1566,10 @@ impl StrategyCore {
                 "needs actions['governance_escalate'] or a governance_controller with an override_system",
             );
         }
-        let describe = format!("governance_escalate: {reason} (instability score {})", show(score));
+        let describe = format!(
+            "governance_escalate: {reason} (instability score {})",
+            show(score)
+        );
         single(
             handler,
             step(
@@ -1374,8 +1610,15 @@ impl StrategyCore {
             let key = format!("agent:{name}");
             match self.budgets.peek(&key, now) {
                 Grant::Attempt(_) if can_restart => {
-                    let Grant::Attempt(n) = self.budgets.request(&key, now) else { continue };
-                    budget.push(BudgetNote { target: key, attempts: n, max_attempts: max, exhausted: false });
+                    let Grant::Attempt(n) = self.budgets.request(&key, now) else {
+                        continue;
+                    };
+                    budget.push(BudgetNote {
+                        target: key,
+                        attempts: n,
+                        max_attempts: max,
+                        exhausted: false,
+                    });
                     steps.push(step(
                         Verb::RESTART_AGENT,
                         vec![("name", Value::String(name.clone()))],
@@ -1388,8 +1631,15 @@ impl StrategyCore {
                     unrepaired = true;
                 }
                 Grant::Exhausted(_) => {
-                    let Grant::Exhausted(n) = self.budgets.request(&key, now) else { continue };
-                    budget.push(BudgetNote { target: key, attempts: n, max_attempts: max, exhausted: true });
+                    let Grant::Exhausted(n) = self.budgets.request(&key, now) else {
+                        continue;
+                    };
+                    budget.push(BudgetNote {
+                        target: key,
+                        attempts: n,
+                        max_attempts: max,
+                        exhausted: true,
+                    });
                     if can_isolate {
                         steps.push(step(
                             Verb::ISOLATE_AGENT,
@@ -1409,7 +1659,11 @@ impl StrategyCore {
         }
         if steps.is_empty() {
             if budget.iter().any(|b| b.exhausted) {
-                return Plan::GiveUp { handler, message: notes.join("; "), budget };
+                return Plan::GiveUp {
+                    handler,
+                    message: notes.join("; "),
+                    budget,
+                };
             }
             return no_action(
                 handler,
@@ -1418,14 +1672,26 @@ impl StrategyCore {
             );
         }
         let contained = unrepaired || steps.iter().any(|s| s.verb == Verb::ISOLATE_AGENT);
-        Plan::Act(ActPlan { handler, steps, probes, contained, notes, budget })
+        Plan::Act(ActPlan {
+            handler,
+            steps,
+            probes,
+            contained,
+            notes,
+            budget,
+        })
     }
 
     /// Retry each failed task while its budget lasts; give up on it after that.
     fn plan_retries(&mut self, handler: Handler, m: &Metrics, offer: &Offer, now: f64) -> Plan {
         let mut ids = task_targets(m);
         if ids.is_empty() {
-            ids = offer.tasks.iter().take(MAX_TARGETS_PER_REPAIR).map(|t| t.id.clone()).collect();
+            ids = offer
+                .tasks
+                .iter()
+                .take(MAX_TARGETS_PER_REPAIR)
+                .map(|t| t.id.clone())
+                .collect();
         }
         if ids.is_empty() {
             return no_target(handler, "no task to retry: the fault names none (task_id, task_ids, failed_tasks) and the orchestrator lists no failed task");
@@ -1445,7 +1711,12 @@ impl StrategyCore {
             let key = format!("task:{id}");
             match self.budgets.request(&key, now) {
                 Grant::Attempt(n) => {
-                    budget.push(BudgetNote { target: key, attempts: n, max_attempts: max, exhausted: false });
+                    budget.push(BudgetNote {
+                        target: key,
+                        attempts: n,
+                        max_attempts: max,
+                        exhausted: false,
+                    });
                     steps.push(step(
                         Verb::RETRY_TASK,
                         vec![("task_id", Value::String(id.clone()))],
@@ -1454,16 +1725,34 @@ impl StrategyCore {
                     ));
                 }
                 Grant::Exhausted(n) => {
-                    budget.push(BudgetNote { target: key, attempts: n, max_attempts: max, exhausted: true });
-                    notes.push(format!("task {id} was retried {n} times; giving up on it until it has been quiet"));
+                    budget.push(BudgetNote {
+                        target: key,
+                        attempts: n,
+                        max_attempts: max,
+                        exhausted: true,
+                    });
+                    notes.push(format!(
+                        "task {id} was retried {n} times; giving up on it until it has been quiet"
+                    ));
                 }
             }
         }
         if steps.is_empty() {
-            return Plan::GiveUp { handler, message: notes.join("; "), budget };
+            return Plan::GiveUp {
+                handler,
+                message: notes.join("; "),
+                budget,
+            };
         }
         let contained = !notes.is_empty();
-        Plan::Act(ActPlan { handler, steps, probes: Vec::new(), contained, notes, budget })
+        Plan::Act(ActPlan {
+            handler,
+            steps,
+            probes: Vec::new(),
+            contained,
+            notes,
+            budget,
+        })
     }
 }
 
@@ -1471,7 +1760,11 @@ impl StrategyCore {
 fn plan_shedding(handler: Handler, m: &Metrics, offer: &Offer) -> Plan {
     let queue = handler == Handler::ShedQueue;
     let (resource, current, limit) = if queue {
-        ("queue".to_string(), metric_number(m, "queue_size"), QUEUE_LIMIT)
+        (
+            "queue".to_string(),
+            metric_number(m, "queue_size"),
+            QUEUE_LIMIT,
+        )
     } else {
         let usage = ["usage", "cpu", "memory", "cpu_usage", "memory_usage"]
             .iter()
@@ -1482,11 +1775,17 @@ fn plan_shedding(handler: Handler, m: &Metrics, offer: &Offer) -> Plan {
             });
         let name = match m.get("resource_type") {
             Some(Value::String(s)) => s.clone(),
-            _ => usage.map(|(k, _)| k.trim_end_matches("_usage").to_string()).unwrap_or_else(|| "resource".into()),
+            _ => usage
+                .map(|(k, _)| k.trim_end_matches("_usage").to_string())
+                .unwrap_or_else(|| "resource".into()),
         };
         (name, usage.map(|(_, v)| v), RESOURCE_LIMIT)
     };
-    let probes = if queue { vec![Probe::QueueSize] } else { Vec::new() };
+    let probes = if queue {
+        vec![Probe::QueueSize]
+    } else {
+        Vec::new()
+    };
     if offer.has(Verb::SHED_LOAD) {
         let describe = format!(
             "shed_load: {resource} at {} (limit {})",
@@ -1498,7 +1797,11 @@ fn plan_shedding(handler: Handler, m: &Metrics, offer: &Offer) -> Plan {
             handler,
             step(
                 Verb::SHED_LOAD,
-                vec![("resource", Value::String(resource)), ("current", current), ("limit", json!(limit))],
+                vec![
+                    ("resource", Value::String(resource)),
+                    ("current", current),
+                    ("limit", json!(limit)),
+                ],
                 None,
                 describe,
             ),
@@ -1538,11 +1841,23 @@ fn plan_shedding(handler: Handler, m: &Metrics, offer: &Offer) -> Plan {
             )
         })
         .collect();
-    let mut notes = vec![format!("shedding {count} of {queued} queued task(s), lowest priority first")];
+    let mut notes = vec![format!(
+        "shedding {count} of {queued} queued task(s), lowest priority first"
+    )];
     if count < wanted {
-        notes.push(format!("{} more would be needed; at most {MAX_CANCELLED_PER_REPAIR} per repair", wanted - count));
+        notes.push(format!(
+            "{} more would be needed; at most {MAX_CANCELLED_PER_REPAIR} per repair",
+            wanted - count
+        ));
     }
-    Plan::Act(ActPlan { handler, steps, probes, contained: false, notes, budget: Vec::new() })
+    Plan::Act(ActPlan {
+        handler,
+        steps,
+        probes,
+        contained: false,
+        notes,
+        budget: Vec::new(),
+    })
 }
 
 fn cut_plan(planned: Result<ActPlan, Plan>) -> Plan {
@@ -1554,7 +1869,14 @@ fn cut_plan(planned: Result<ActPlan, Plan>) -> Plan {
 
 impl StrategyCore {
     /// Records a finished repair.
-    pub fn record(&mut self, fault: &FaultInfo, report: &Report, outcomes: &[StepOutcome], plan: &Plan, duration: f64) {
+    pub fn record(
+        &mut self,
+        fault: &FaultInfo,
+        report: &Report,
+        outcomes: &[StepOutcome],
+        plan: &Plan,
+        duration: f64,
+    ) {
         let mut actions = Vec::new();
         if let Plan::Act(a) = plan {
             for (s, o) in a.steps.iter().zip(outcomes) {
@@ -1580,7 +1902,13 @@ impl StrategyCore {
     }
 
     /// Records a result produced elsewhere (a strategy written in Python).
-    pub fn record_result(&mut self, fault_id: String, fault_type: String, status: RepairStatus, duration: f64) {
+    pub fn record_result(
+        &mut self,
+        fault_id: String,
+        fault_type: String,
+        status: RepairStatus,
+        duration: f64,
+    ) {
         self.push(HistoryEntry {
             fault_id,
             fault_type,
@@ -1603,7 +1931,11 @@ impl StrategyCore {
             RepairStatus::SKIPPED | RepairStatus::IN_PROGRESS => s.skipped_repairs += 1,
         }
         let n = s.total_repairs as f64;
-        let d = if entry.duration.is_finite() { entry.duration.max(0.0) } else { 0.0 };
+        let d = if entry.duration.is_finite() {
+            entry.duration.max(0.0)
+        } else {
+            0.0
+        };
         s.avg_duration = (s.avg_duration * (n - 1.0) + d) / n;
         self.history.push_back(entry);
         while self.history.len() > self.history_size {

@@ -91,7 +91,9 @@ pub fn validate_id(id: &str) -> EngineResult<()> {
     let ok = id.len() > ID_PREFIX.len()
         && id.len() <= MAX_ID_LEN
         && id.starts_with(ID_PREFIX)
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -204,7 +206,9 @@ impl Options {
 pub fn default_dir(temp_dir: &Path) -> PathBuf {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    temp_dir.join(format!("senti_system-{uid}")).join("snapshots")
+    temp_dir
+        .join(format!("senti_system-{uid}"))
+        .join("snapshots")
 }
 
 // ------------------------------------------------------------------------------------------
@@ -253,7 +257,10 @@ pub struct StateBytes {
 impl StateBytes {
     fn whole(buf: Vec<u8>) -> Self {
         let len = buf.len();
-        StateBytes { buf: Arc::new(buf), range: 0..len }
+        StateBytes {
+            buf: Arc::new(buf),
+            range: 0..len,
+        }
     }
     pub fn as_slice(&self) -> &[u8] {
         &self.buf[self.range.clone()]
@@ -267,8 +274,10 @@ impl StateBytes {
     /// The top-level values named in `names` (None where absent), parsed without building the
     /// rest of the state.
     pub fn sections(&self, names: &[String]) -> EngineResult<Vec<Option<Value>>> {
-        let top: HashMap<String, &serde_json::value::RawValue> = serde_json::from_slice(self.as_slice())
-            .map_err(|e| EngineError::Snapshot(format!("the stored state is not a JSON object: {e}")))?;
+        let top: HashMap<String, &serde_json::value::RawValue> =
+            serde_json::from_slice(self.as_slice()).map_err(|e| {
+                EngineError::Snapshot(format!("the stored state is not a JSON object: {e}"))
+            })?;
         names
             .iter()
             .map(|name| {
@@ -289,8 +298,12 @@ impl StateBytes {
     pub fn parse(&self) -> EngineResult<Map<String, Value>> {
         match serde_json::from_slice::<Value>(self.as_slice()) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(EngineError::Snapshot("the stored state is not a JSON object".into())),
-            Err(e) => Err(EngineError::Snapshot(format!("the stored state is not valid JSON: {e}"))),
+            Ok(_) => Err(EngineError::Snapshot(
+                "the stored state is not a JSON object".into(),
+            )),
+            Err(e) => Err(EngineError::Snapshot(format!(
+                "the stored state is not valid JSON: {e}"
+            ))),
         }
     }
 }
@@ -424,7 +437,10 @@ impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.limit.get().saturating_sub(self.count.get());
         if left == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "snapshot header is too long"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot header is too long",
+            ));
         }
         let want = buf.len().min(left.min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
@@ -489,10 +505,18 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
 fn parse_header<R: Read>(reader: R) -> Result<RawHeader, String> {
     let count = Rc::new(Cell::new(0u64));
     let limit = Rc::new(Cell::new(MAX_HEADER_BYTES));
-    let counting = CountingReader { inner: reader, count: count.clone(), limit: limit.clone() };
+    let counting = CountingReader {
+        inner: reader,
+        count: count.clone(),
+        limit: limit.clone(),
+    };
     let mut de = serde_json::Deserializer::from_reader(counting);
     let mut header = RawHeader::default();
-    let seed = HeaderSeed { header: &mut header, count, limit };
+    let seed = HeaderSeed {
+        header: &mut header,
+        count,
+        limit,
+    };
     match seed.deserialize(&mut de) {
         Ok(()) => Ok(header),
         Err(_) if header.stopped_at_state => Ok(header),
@@ -581,7 +605,11 @@ impl FileSig {
         let inode = std::os::unix::fs::MetadataExt::ino(meta);
         #[cfg(not(unix))]
         let inode = 0;
-        FileSig { len: meta.len(), modified: meta.modified().ok(), inode }
+        FileSig {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        }
     }
 }
 
@@ -832,7 +860,11 @@ fn record_sync(q: &mut SyncQueue, r: BatchResult) {
 }
 
 fn sync_batch(batch: &[PathBuf], dir: &Path) -> BatchResult {
-    let mut r = BatchResult { files: 0, dir: 0, errors: Vec::new() };
+    let mut r = BatchResult {
+        files: 0,
+        dir: 0,
+        errors: Vec::new(),
+    };
     if batch.is_empty() {
         return r;
     }
@@ -956,7 +988,9 @@ fn write_loop(shared: &(Mutex<WriterQueue>, Condvar), manager: &std::sync::Weak<
                     break job;
                 }
                 // Wake now and then to notice a manager that was dropped.
-                if cond.wait_for(&mut q, Duration::from_secs(1)).timed_out() && manager.strong_count() == 0 {
+                if cond.wait_for(&mut q, Duration::from_secs(1)).timed_out()
+                    && manager.strong_count() == 0
+                {
                     q.started = false;
                     return;
                 }
@@ -979,7 +1013,10 @@ static DEFERRED: Mutex<Vec<std::sync::Weak<SnapshotManager>>> = Mutex::new(Vec::
 
 fn register_deferred(manager: &Arc<SnapshotManager>) {
     let mut all = DEFERRED.lock();
-    if all.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(manager))) {
+    if all
+        .iter()
+        .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(manager)))
+    {
         return;
     }
     all.retain(|w| w.strong_count() > 0);
@@ -988,7 +1025,8 @@ fn register_deferred(manager: &Arc<SnapshotManager>) {
 
 /// Publishes every deferred snapshot of every live manager; called when the process exits.
 pub fn flush_all_deferred() {
-    let managers: Vec<Arc<SnapshotManager>> = DEFERRED.lock().iter().filter_map(|w| w.upgrade()).collect();
+    let managers: Vec<Arc<SnapshotManager>> =
+        DEFERRED.lock().iter().filter_map(|w| w.upgrade()).collect();
     for m in managers {
         m.flush_deferred();
     }
@@ -1029,7 +1067,9 @@ pub struct SnapshotManager {
 
 impl fmt::Debug for SnapshotManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnapshotManager").field("dir", &self.dir).finish()
+        f.debug_struct("SnapshotManager")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -1044,11 +1084,17 @@ impl SnapshotManager {
             ensure_private_dir(&dir)?;
         } else {
             fs::create_dir_all(&dir).map_err(|e| {
-                EngineError::io(format!("cannot create snapshot folder {}", dir.display()), e)
+                EngineError::io(
+                    format!("cannot create snapshot folder {}", dir.display()),
+                    e,
+                )
             })?;
         }
         if !dir.is_dir() {
-            return Err(EngineError::Snapshot(format!("{} is not a folder", dir.display())));
+            return Err(EngineError::Snapshot(format!(
+                "{} is not a folder",
+                dir.display()
+            )));
         }
         let syncer = match opts.fsync {
             FsyncPolicy::Batched(interval) => Some(Syncer::new(dir.clone(), interval)),
@@ -1116,19 +1162,29 @@ impl SnapshotManager {
     fn refresh(&self, inner: &mut Inner, startup: bool) -> EngineResult<()> {
         // Taken before listing, so a change made while listing shows up next time.
         inner.folder_mtime_seen = folder_mtime(&self.dir);
-        let listing = fs::read_dir(&self.dir)
-            .map_err(|e| EngineError::io(format!("cannot list snapshot folder {}", self.dir.display()), e))?;
+        let listing = fs::read_dir(&self.dir).map_err(|e| {
+            EngineError::io(
+                format!("cannot list snapshot folder {}", self.dir.display()),
+                e,
+            )
+        })?;
         let mut seen: Vec<String> = Vec::new();
         let mut seen_names: HashSet<String> = HashSet::new();
         for item in listing {
             let Ok(item) = item else { continue };
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(stem) = name.strip_prefix(ID_PREFIX).and_then(|s| s.strip_suffix(FILE_SUFFIX)) {
+            if let Some(stem) = name
+                .strip_prefix(ID_PREFIX)
+                .and_then(|s| s.strip_suffix(FILE_SUFFIX))
+            {
                 let id = format!("{ID_PREFIX}{stem}");
                 seen_names.insert(name.to_string());
                 if validate_id(&id).is_err() {
-                    inner.skip(name.to_string(), "the file name is not a valid snapshot id".into());
+                    inner.skip(
+                        name.to_string(),
+                        "the file name is not a valid snapshot id".into(),
+                    );
                     continue;
                 }
                 seen.push(id.clone());
@@ -1178,12 +1234,18 @@ impl SnapshotManager {
             inner
                 .index
                 .values()
-                .min_by(|a, b| (a.info.timestamp, &a.info.snapshot_id).cmp(&(b.info.timestamp, &b.info.snapshot_id)))
+                .min_by(|a, b| {
+                    (a.info.timestamp, &a.info.snapshot_id)
+                        .cmp(&(b.info.timestamp, &b.info.snapshot_id))
+                })
                 .map(|e| vec![e.info.snapshot_id.clone()])
                 .unwrap_or_default()
         } else {
-            let mut order: Vec<(NaiveDateTime, String)> =
-                inner.index.values().map(|e| (e.info.timestamp, e.info.snapshot_id.clone())).collect();
+            let mut order: Vec<(NaiveDateTime, String)> = inner
+                .index
+                .values()
+                .map(|e| (e.info.timestamp, e.info.snapshot_id.clone()))
+                .collect();
             order.sort_unstable_by(|a, b| b.cmp(a));
             order.into_iter().skip(max).map(|(_, id)| id).collect()
         };
@@ -1273,12 +1335,22 @@ impl SnapshotManager {
             iso(timestamp)
         );
         header.extend_from_slice(metadata_json);
-        let _ = write!(header, ",\"state_bytes\":{state_len},\"state_crc32\":\"{crc:08x}\",\"state\":");
+        let _ = write!(
+            header,
+            ",\"state_bytes\":{state_len},\"state_crc32\":\"{crc:08x}\",\"state\":"
+        );
         header
     }
 
     fn new_entry(&self, file: &NewFile<'_>, metadata: Map<String, Value>, sig: FileSig) -> Entry {
-        let NewFile { id, snapshot_type, timestamp, header_len, state_len, crc } = *file;
+        let NewFile {
+            id,
+            snapshot_type,
+            timestamp,
+            header_len,
+            state_len,
+            crc,
+        } = *file;
         let info = SnapshotInfo {
             snapshot_id: id.to_string(),
             snapshot_type,
@@ -1318,23 +1390,41 @@ impl SnapshotManager {
         let (id, timestamp, header_len, sig) = loop {
             attempt += 1;
             let (id, timestamp) = new_id();
-            let header = Self::header_bytes(&id, snapshot_type, &timestamp, &metadata_json, state.len(), crc);
+            let header = Self::header_bytes(
+                &id,
+                snapshot_type,
+                &timestamp,
+                &metadata_json,
+                state.len(),
+                crc,
+            );
             let path = self.path_of(&id);
             match self.write_new_file(&path, &[&header, &state, b"}"]) {
                 Ok(sig) => break (id, timestamp, header.len(), sig),
                 Err(WriteError::Exists) if attempt < 16 => continue,
                 Err(WriteError::Exists) => {
-                    return Err(EngineError::Snapshot("could not find a free snapshot file name".into()))
+                    return Err(EngineError::Snapshot(
+                        "could not find a free snapshot file name".into(),
+                    ))
                 }
                 Err(WriteError::Io(e)) => return Err(e),
             }
         };
-        let file = NewFile { id: &id, snapshot_type, timestamp, header_len, state_len: state.len(), crc };
+        let file = NewFile {
+            id: &id,
+            snapshot_type,
+            timestamp,
+            header_len,
+            state_len: state.len(),
+            crc,
+        };
         let entry = self.new_entry(&file, metadata, sig);
         let info = entry.info.clone();
         let mut inner = self.inner.lock();
         inner.index.insert(id.clone(), entry);
-        inner.cache.put(&id, StateBytes::whole(state), sig, self.state_cache_bytes);
+        inner
+            .cache
+            .put(&id, StateBytes::whole(state), sig, self.state_cache_bytes);
         inner.counters.total_created += 1;
         if inner.auto_cleanup {
             self.judge_cap_on_disk(&mut inner, folder_before, true);
@@ -1346,7 +1436,12 @@ impl SnapshotManager {
     /// Other managers may share the folder, so the cap is judged on what is on disk. Listing
     /// a folder costs per file, so it is re-listed only when the cap is reached, when its
     /// mtime shows a change that was not ours, and every few creates (coarse mtimes).
-    fn judge_cap_on_disk(&self, inner: &mut Inner, folder_before: Option<SystemTime>, list_at_cap: bool) {
+    fn judge_cap_on_disk(
+        &self,
+        inner: &mut Inner,
+        folder_before: Option<SystemTime>,
+        list_at_cap: bool,
+    ) {
         let at_cap = list_at_cap && inner.index.len() >= inner.max_snapshots;
         let touched_by_others = folder_before.is_none() || folder_before != inner.folder_mtime_seen;
         if at_cap || touched_by_others || inner.counters.total_created % FOLDER_RESCAN_EVERY == 0 {
@@ -1370,7 +1465,8 @@ impl SnapshotManager {
         let backlog = {
             let inner = self.inner.lock();
             inner.pending.len() >= MAX_PENDING_WRITES
-                || inner.pending.values().map(|p| p.state.len()).sum::<usize>() + state.len() > MAX_PENDING_BYTES
+                || inner.pending.values().map(|p| p.state.len()).sum::<usize>() + state.len()
+                    > MAX_PENDING_BYTES
         };
         // "always" asks for the file on disk before the call returns.
         if backlog || self.fsync == FsyncPolicy::Always || !self.writer.start(self) {
@@ -1384,15 +1480,40 @@ impl SnapshotManager {
             }
         };
         let (id, timestamp) = new_id();
-        let header = Self::header_bytes(&id, snapshot_type, &timestamp, &metadata_json, state.len(), crc);
-        let unwritten = FileSig { len: 0, modified: None, inode: 0 };
-        let file = NewFile { id: &id, snapshot_type, timestamp, header_len: header.len(), state_len: state.len(), crc };
+        let header = Self::header_bytes(
+            &id,
+            snapshot_type,
+            &timestamp,
+            &metadata_json,
+            state.len(),
+            crc,
+        );
+        let unwritten = FileSig {
+            len: 0,
+            modified: None,
+            inode: 0,
+        };
+        let file = NewFile {
+            id: &id,
+            snapshot_type,
+            timestamp,
+            header_len: header.len(),
+            state_len: state.len(),
+            crc,
+        };
         let entry = self.new_entry(&file, metadata, unwritten);
         let info = entry.info.clone();
         {
             let mut inner = self.inner.lock();
             inner.index.insert(id.clone(), entry);
-            inner.pending.insert(id.clone(), PendingWrite { header, state: StateBytes::whole(state), in_flight: false });
+            inner.pending.insert(
+                id.clone(),
+                PendingWrite {
+                    header,
+                    state: StateBytes::whole(state),
+                    in_flight: false,
+                },
+            );
             inner.counters.total_created += 1;
             if inner.auto_cleanup {
                 self.enforce_retention(&mut inner, true);
@@ -1465,7 +1586,13 @@ impl SnapshotManager {
         loop {
             let (next, waiting) = {
                 let inner = self.inner.lock();
-                let next = inner.pending.iter().filter(|(_, p)| !p.in_flight).map(|(id, _)| id).min().cloned();
+                let next = inner
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| !p.in_flight)
+                    .map(|(id, _)| id)
+                    .min()
+                    .cloned();
                 (next, !inner.pending.is_empty())
             };
             match next {
@@ -1497,7 +1624,8 @@ impl SnapshotManager {
             .map_err(|e| io_err("cannot create", e))?;
         let written = (|| -> Result<FileSig, WriteError> {
             for part in parts {
-                file.write_all(part).map_err(|e| io_err("cannot write", e))?;
+                file.write_all(part)
+                    .map_err(|e| io_err("cannot write", e))?;
             }
             if self.fsync == FsyncPolicy::Always {
                 file.sync_data().map_err(|e| io_err("cannot fsync", e))?;
@@ -1519,13 +1647,19 @@ impl SnapshotManager {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(WriteError::Exists),
             Err(e) => {
-                return Err(WriteError::Io(EngineError::io(format!("cannot publish {}", path.display()), e)))
+                return Err(WriteError::Io(EngineError::io(
+                    format!("cannot publish {}", path.display()),
+                    e,
+                )))
             }
         }
         match self.fsync {
             FsyncPolicy::Always => {
                 sync_dir(&self.dir).map_err(|e| {
-                    WriteError::Io(EngineError::io(format!("cannot fsync folder {}", self.dir.display()), e))
+                    WriteError::Io(EngineError::io(
+                        format!("cannot fsync folder {}", self.dir.display()),
+                        e,
+                    ))
                 })?;
             }
             FsyncPolicy::Batched(_) => {
@@ -1559,7 +1693,10 @@ impl SnapshotManager {
         let path = self.path_of(id);
         match read_entry(&path, id) {
             Ok(entry) => {
-                self.inner.lock().index.insert(id.to_string(), entry.clone());
+                self.inner
+                    .lock()
+                    .index
+                    .insert(id.to_string(), entry.clone());
                 Ok(Some(entry))
             }
             Err(f) if f.kind == LoadFailureKind::NotFound => Ok(None),
@@ -1586,7 +1723,11 @@ impl SnapshotManager {
         };
         if let Some(p) = self.inner.lock().pending.get(id) {
             // Taken and checked in this process; its file is still being written.
-            return Ok(Ok(LoadedState { info: entry.info, state: p.state.clone(), from_cache: true }));
+            return Ok(Ok(LoadedState {
+                info: entry.info,
+                state: p.state.clone(),
+                from_cache: true,
+            }));
         }
         let path = entry.info.file_path.clone();
         let current = fs::metadata(&path).map(|m| FileSig::of(&m));
@@ -1596,7 +1737,11 @@ impl SnapshotManager {
                 if cached_sig == sig {
                     let mut info = entry.info.clone();
                     info.verified = true;
-                    return Ok(Ok(LoadedState { info, state, from_cache: true }));
+                    return Ok(Ok(LoadedState {
+                        info,
+                        state,
+                        from_cache: true,
+                    }));
                 }
             }
         }
@@ -1618,8 +1763,14 @@ impl SnapshotManager {
                     e.info.size_bytes = sig.len;
                     e.sig = sig;
                 }
-                inner.cache.put(id, state.clone(), sig, self.state_cache_bytes);
-                Ok(Ok(LoadedState { info, state, from_cache: false }))
+                inner
+                    .cache
+                    .put(id, state.clone(), sig, self.state_cache_bytes);
+                Ok(Ok(LoadedState {
+                    info,
+                    state,
+                    from_cache: false,
+                }))
             }
             Err(f) => {
                 inner.index.remove(id);
@@ -1629,7 +1780,9 @@ impl SnapshotManager {
                         inner.counters.checksum_failures += 1;
                         inner.skip(format!("{id}{FILE_SUFFIX}"), f.message.clone());
                     }
-                    LoadFailureKind::Io => inner.skip(format!("{id}{FILE_SUFFIX}"), f.message.clone()),
+                    LoadFailureKind::Io => {
+                        inner.skip(format!("{id}{FILE_SUFFIX}"), f.message.clone())
+                    }
                     LoadFailureKind::NotFound => {}
                 }
                 Ok(Err(f))
@@ -1665,7 +1818,10 @@ impl SnapshotManager {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => {
-                return Err(EngineError::io(format!("cannot delete {}", path.display()), e));
+                return Err(EngineError::io(
+                    format!("cannot delete {}", path.display()),
+                    e,
+                ));
             }
         };
         if removed {
@@ -1683,8 +1839,11 @@ impl SnapshotManager {
     /// Newest first, optionally of one type.
     pub fn list(&self, filter: Option<SnapshotType>) -> Vec<SnapshotInfo> {
         let inner = self.inner.lock();
-        let mut entries: Vec<&Entry> =
-            inner.index.values().filter(|e| filter.is_none_or(|t| e.info.snapshot_type == t)).collect();
+        let mut entries: Vec<&Entry> = inner
+            .index
+            .values()
+            .filter(|e| filter.is_none_or(|t| e.info.snapshot_type == t))
+            .collect();
         entries.sort_unstable_by(|a, b| b.order_key().cmp(&a.order_key()));
         entries.into_iter().map(|e| e.info.clone()).collect()
     }
@@ -1775,7 +1934,11 @@ impl SnapshotManager {
             total_size_bytes: inner.index.values().map(|e| e.info.size_bytes).sum(),
             snapshot_dir: self.dir.clone(),
             format_version: FORMAT_VERSION,
-            legacy_snapshots: inner.index.values().filter(|e| e.info.integrity == Integrity::Legacy).count(),
+            legacy_snapshots: inner
+                .index
+                .values()
+                .filter(|e| e.info.integrity == Integrity::Legacy)
+                .count(),
             verified_snapshots: inner.index.values().filter(|e| e.info.verified).count(),
             checksum_failures: c.checksum_failures,
             skipped_files: c.skipped_total,
@@ -1820,7 +1983,13 @@ fn rename_no_replace(tmp: &Path, path: &Path) -> io::Result<()> {
     let to = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: both paths are valid NUL-terminated strings that live across the call.
     let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE)
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
     };
     if rc == 0 {
         Ok(())
@@ -1831,19 +2000,27 @@ fn rename_no_replace(tmp: &Path, path: &Path) -> io::Result<()> {
 
 #[cfg(not(target_os = "linux"))]
 fn rename_no_replace(_tmp: &Path, _path: &Path) -> io::Result<()> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "no rename without replace on this platform"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no rename without replace on this platform",
+    ))
 }
 
 /// Reads a file's header into an index entry.
 fn read_entry(path: &Path, id: &str) -> Result<Entry, LoadFailure> {
     let file = File::open(path).map_err(|e| io_failure(path, e))?;
     let meta = file.metadata().map_err(|e| io_failure(path, e))?;
-    let raw = parse_header(BufReader::with_capacity(16 * 1024, file))
-        .map_err(|m| LoadFailure { kind: LoadFailureKind::Corrupt, message: m })?;
-    let header =
-        check_header(raw, id).map_err(|m| LoadFailure { kind: LoadFailureKind::Corrupt, message: m })?;
+    let raw = parse_header(BufReader::with_capacity(16 * 1024, file)).map_err(|m| LoadFailure {
+        kind: LoadFailureKind::Corrupt,
+        message: m,
+    })?;
+    let header = check_header(raw, id).map_err(|m| LoadFailure {
+        kind: LoadFailureKind::Corrupt,
+        message: m,
+    })?;
     let sig = FileSig::of(&meta);
-    if header.integrity == Integrity::Crc32 && header.state_start + header.state_len + 1 != sig.len {
+    if header.integrity == Integrity::Crc32 && header.state_start + header.state_len + 1 != sig.len
+    {
         return Err(LoadFailure {
             kind: LoadFailureKind::Corrupt,
             message: format!(
@@ -1869,13 +2046,22 @@ fn read_entry(path: &Path, id: &str) -> Result<Entry, LoadFailure> {
 }
 
 fn io_failure(path: &Path, e: io::Error) -> LoadFailure {
-    let kind =
-        if e.kind() == io::ErrorKind::NotFound { LoadFailureKind::NotFound } else { LoadFailureKind::Io };
-    LoadFailure { kind, message: format!("cannot read {}: {e}", path.display()) }
+    let kind = if e.kind() == io::ErrorKind::NotFound {
+        LoadFailureKind::NotFound
+    } else {
+        LoadFailureKind::Io
+    };
+    LoadFailure {
+        kind,
+        message: format!("cannot read {}: {e}", path.display()),
+    }
 }
 
 fn corrupt(msg: impl Into<String>) -> LoadFailure {
-    LoadFailure { kind: LoadFailureKind::Corrupt, message: msg.into() }
+    LoadFailure {
+        kind: LoadFailureKind::Corrupt,
+        message: msg.into(),
+    }
 }
 
 /// Reads a whole snapshot file and checks it against the header seen at start-up.
@@ -1884,15 +2070,21 @@ fn load_file(path: &Path, expected: &Header) -> Result<(StateBytes, FileSig), Lo
     let meta = file.metadata().map_err(|e| io_failure(path, e))?;
     let sig = FileSig::of(&meta);
     let mut buf = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut buf).map_err(|e| io_failure(path, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    file.read_to_end(&mut buf)
+        .map_err(|e| io_failure(path, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match expected.integrity {
         Integrity::Crc32 => {
             let raw = parse_header(buf.as_slice()).map_err(|m| corrupt(format!("{name}: {m}")))?;
-            let header =
-                check_header(raw, &expected.snapshot_id).map_err(|m| corrupt(format!("{name}: {m}")))?;
+            let header = check_header(raw, &expected.snapshot_id)
+                .map_err(|m| corrupt(format!("{name}: {m}")))?;
             if header.integrity != Integrity::Crc32 {
-                return Err(corrupt(format!("{name}: the file changed format since it was indexed")));
+                return Err(corrupt(format!(
+                    "{name}: the file changed format since it was indexed"
+                )));
             }
             let start = header.state_start as usize;
             let end = start.saturating_add(header.state_len as usize);
@@ -1914,7 +2106,13 @@ fn load_file(path: &Path, expected: &Header) -> Result<(StateBytes, FileSig), Lo
                     header.state_crc
                 )));
             }
-            Ok((StateBytes { buf: Arc::new(buf), range: start..end }, sig))
+            Ok((
+                StateBytes {
+                    buf: Arc::new(buf),
+                    range: start..end,
+                },
+                sig,
+            ))
         }
         Integrity::Legacy => {
             #[derive(serde::Deserialize)]
@@ -1923,10 +2121,12 @@ fn load_file(path: &Path, expected: &Header) -> Result<(StateBytes, FileSig), Lo
                 #[serde(borrow)]
                 state: &'a serde_json::value::RawValue,
             }
-            let doc: LegacyDoc<'_> =
-                serde_json::from_slice(&buf).map_err(|e| corrupt(format!("{name}: not valid JSON: {e}")))?;
+            let doc: LegacyDoc<'_> = serde_json::from_slice(&buf)
+                .map_err(|e| corrupt(format!("{name}: not valid JSON: {e}")))?;
             if doc.snapshot_id != expected.snapshot_id {
-                return Err(corrupt(format!("{name}: snapshot_id does not match the file name")));
+                return Err(corrupt(format!(
+                    "{name}: snapshot_id does not match the file name"
+                )));
             }
             let raw = doc.state.get();
             if !raw.starts_with('{') {
@@ -1934,7 +2134,13 @@ fn load_file(path: &Path, expected: &Header) -> Result<(StateBytes, FileSig), Lo
             }
             let start = raw.as_ptr() as usize - buf.as_ptr() as usize;
             let range = start..start + raw.len();
-            Ok((StateBytes { buf: Arc::new(buf), range }, sig))
+            Ok((
+                StateBytes {
+                    buf: Arc::new(buf),
+                    range,
+                },
+                sig,
+            ))
         }
     }
 }
@@ -1982,16 +2188,28 @@ fn ensure_private_dir(dir: &Path) -> EngineResult<()> {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::DirBuilderExt;
-                    fs::DirBuilder::new().recursive(true).mode(0o700).create(d).map_err(|e| {
-                        EngineError::io(format!("cannot create snapshot folder {}", d.display()), e)
-                    })?;
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(d)
+                        .map_err(|e| {
+                            EngineError::io(
+                                format!("cannot create snapshot folder {}", d.display()),
+                                e,
+                            )
+                        })?;
                 }
                 #[cfg(not(unix))]
                 fs::create_dir_all(d).map_err(|e| {
                     EngineError::io(format!("cannot create snapshot folder {}", d.display()), e)
                 })?;
             }
-            Err(e) => return Err(EngineError::io(format!("cannot inspect {}", d.display()), e)),
+            Err(e) => {
+                return Err(EngineError::io(
+                    format!("cannot inspect {}", d.display()),
+                    e,
+                ))
+            }
         }
         #[cfg(unix)]
         {
@@ -2079,7 +2297,10 @@ mod tests {
             "x_1",
             "snap_é",
         ] {
-            assert!(matches!(validate_id(bad), Err(EngineError::InvalidValue(_))), "{bad:?}");
+            assert!(
+                matches!(validate_id(bad), Err(EngineError::InvalidValue(_))),
+                "{bad:?}"
+            );
         }
         assert!(validate_id(&format!("snap_{}", "a".repeat(200))).is_err());
         validate_id("snap_20261128_095628_81930").unwrap();
@@ -2090,14 +2311,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
         let state = state_of(100);
-        let info = m.create(SnapshotType::MANUAL, meta("k", 7), state.clone()).unwrap();
+        let info = m
+            .create(SnapshotType::MANUAL, meta("k", 7), state.clone())
+            .unwrap();
         assert!(info.verified);
         assert_eq!(info.metadata.get("k"), Some(&Value::from(7)));
         let text = fs::read_to_string(&info.file_path).unwrap();
         assert!(text.starts_with("{\"format_version\":2,\"snapshot_id\":"));
         assert!(text.ends_with("]}}"));
         let doc: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(doc["state_crc32"], Value::from(format!("{:08x}", crc32fast::hash(&state))));
+        assert_eq!(
+            doc["state_crc32"],
+            Value::from(format!("{:08x}", crc32fast::hash(&state)))
+        );
         assert_eq!(doc["snapshot_type"], "manual");
         assert_eq!(info.size_bytes, text.len() as u64);
 
@@ -2119,7 +2345,9 @@ mod tests {
     fn corrupted_body_is_found_at_load_not_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
-        let info = m.create(SnapshotType::PRE_REPAIR, Map::new(), state_of(50)).unwrap();
+        let info = m
+            .create(SnapshotType::PRE_REPAIR, Map::new(), state_of(50))
+            .unwrap();
         let mut bytes = fs::read(&info.file_path).unwrap();
         let n = bytes.len();
         // Flip a digit inside the state, keeping the length.
@@ -2142,7 +2370,9 @@ mod tests {
     fn truncated_file_is_reported_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
-        let info = m.create(SnapshotType::MANUAL, Map::new(), state_of(500)).unwrap();
+        let info = m
+            .create(SnapshotType::MANUAL, Map::new(), state_of(500))
+            .unwrap();
         let bytes = fs::read(&info.file_path).unwrap();
         fs::write(&info.file_path, &bytes[..bytes.len() / 2]).unwrap();
         fs::write(dir.path().join("snap_garbage.json"), b"not json").unwrap();
@@ -2171,8 +2401,14 @@ mod tests {
         let loaded = m.load_state(id).unwrap().unwrap();
         let state = loaded.state.parse().unwrap();
         assert_eq!(state["graph"]["nodes"], serde_json::json!([1, 2]));
-        let sections = loaded.state.sections(&["graph".into(), "absent".into()]).unwrap();
-        assert_eq!(sections, vec![Some(serde_json::json!({"nodes": [1, 2]})), None]);
+        let sections = loaded
+            .state
+            .sections(&["graph".into(), "absent".into()])
+            .unwrap();
+        assert_eq!(
+            sections,
+            vec![Some(serde_json::json!({"nodes": [1, 2]})), None]
+        );
         assert_eq!(m.stats().legacy_snapshots, 1);
     }
 
@@ -2181,7 +2417,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
         let ids: Vec<String> = (0..6)
-            .map(|i| m.create(SnapshotType::MANUAL, meta("i", i), state_of(1)).unwrap().snapshot_id)
+            .map(|i| {
+                m.create(SnapshotType::MANUAL, meta("i", i), state_of(1))
+                    .unwrap()
+                    .snapshot_id
+            })
             .collect();
         drop(m);
         let mut o = opts(dir.path());
@@ -2189,9 +2429,15 @@ mod tests {
         let m = SnapshotManager::open(o).unwrap();
         assert_eq!(
             snapshot_files(dir.path()),
-            ids[2..].iter().map(|i| format!("{i}.json")).collect::<Vec<_>>()
+            ids[2..]
+                .iter()
+                .map(|i| format!("{i}.json"))
+                .collect::<Vec<_>>()
         );
-        let newer = m.create(SnapshotType::MANUAL, Map::new(), state_of(1)).unwrap().snapshot_id;
+        let newer = m
+            .create(SnapshotType::MANUAL, Map::new(), state_of(1))
+            .unwrap()
+            .snapshot_id;
         let files = snapshot_files(dir.path());
         assert_eq!(files.len(), 4);
         assert!(!files.contains(&format!("{}.json", ids[2])));
@@ -2206,8 +2452,16 @@ mod tests {
         let b = SnapshotManager::open(opts(dir.path())).unwrap();
         let mut ids = Vec::new();
         for i in 0..20 {
-            ids.push(a.create(SnapshotType::MANUAL, meta("from", 1), state_of(i % 3)).unwrap().snapshot_id);
-            ids.push(b.create(SnapshotType::MANUAL, meta("from", 2), state_of(i % 3)).unwrap().snapshot_id);
+            ids.push(
+                a.create(SnapshotType::MANUAL, meta("from", 1), state_of(i % 3))
+                    .unwrap()
+                    .snapshot_id,
+            );
+            ids.push(
+                b.create(SnapshotType::MANUAL, meta("from", 2), state_of(i % 3))
+                    .unwrap()
+                    .snapshot_id,
+            );
         }
         let mut unique = ids.clone();
         unique.sort();
@@ -2236,7 +2490,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = SnapshotManager::open(opts(dir.path())).unwrap();
         let b = SnapshotManager::open(opts(dir.path())).unwrap();
-        let id = a.create(SnapshotType::MANUAL, Map::new(), state_of(1)).unwrap().snapshot_id;
+        let id = a
+            .create(SnapshotType::MANUAL, Map::new(), state_of(1))
+            .unwrap()
+            .snapshot_id;
         assert!(b.delete(&id).unwrap());
         assert!(!b.delete(&id).unwrap());
         assert!(snapshot_files(dir.path()).is_empty());
@@ -2250,9 +2507,14 @@ mod tests {
     fn stale_temp_files_are_removed_and_never_listed() {
         let dir = tempfile::tempdir().unwrap();
         // pid 0x7fffffff cannot be running.
-        let stale = dir.path().join(format!("{TEMP_PREFIX}2147483647-abc-1{TEMP_SUFFIX}"));
+        let stale = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}2147483647-abc-1{TEMP_SUFFIX}"));
         fs::write(&stale, b"{\"half").unwrap();
-        let own = dir.path().join(format!("{TEMP_PREFIX}{}-abc-1{TEMP_SUFFIX}", std::process::id()));
+        let own = dir.path().join(format!(
+            "{TEMP_PREFIX}{}-abc-1{TEMP_SUFFIX}",
+            std::process::id()
+        ));
         fs::write(&own, b"{\"half").unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
         assert!(!stale.exists());
@@ -2272,9 +2534,14 @@ mod tests {
             m.create(SnapshotType::MANUAL, big, b"{}".to_vec()),
             Err(EngineError::InvalidValue(_))
         ));
-        assert!(m.create(SnapshotType::MANUAL, Map::new(), b"[1]".to_vec()).is_err());
+        assert!(m
+            .create(SnapshotType::MANUAL, Map::new(), b"[1]".to_vec())
+            .is_err());
         assert_eq!(m.stats().failed_creates, 2);
-        assert!(fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+        assert!(
+            fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing written"
+        );
     }
 
     #[test]
@@ -2284,7 +2551,8 @@ mod tests {
         o.fsync = FsyncPolicy::Batched(Duration::from_millis(5));
         let m = SnapshotManager::open(o).unwrap();
         for _ in 0..3 {
-            m.create(SnapshotType::MANUAL, Map::new(), state_of(1)).unwrap();
+            m.create(SnapshotType::MANUAL, Map::new(), state_of(1))
+                .unwrap();
         }
         m.flush();
         let s = m.stats().fsync;
@@ -2301,13 +2569,29 @@ mod tests {
         o.state_cache_bytes = 1000;
         let m = SnapshotManager::open(o).unwrap();
         // Each state is about 600 bytes: at most one fits in the cache.
-        let a = m.create(SnapshotType::MANUAL, Map::new(), state_of(20)).unwrap();
-        let b = m.create(SnapshotType::CHECKPOINT, Map::new(), state_of(20)).unwrap();
-        let c = m.create(SnapshotType::MANUAL, Map::new(), state_of(20)).unwrap();
+        let a = m
+            .create(SnapshotType::MANUAL, Map::new(), state_of(20))
+            .unwrap();
+        let b = m
+            .create(SnapshotType::CHECKPOINT, Map::new(), state_of(20))
+            .unwrap();
+        let c = m
+            .create(SnapshotType::MANUAL, Map::new(), state_of(20))
+            .unwrap();
         let ids: Vec<String> = m.list(None).into_iter().map(|i| i.snapshot_id).collect();
-        assert_eq!(ids, vec![c.snapshot_id.clone(), b.snapshot_id.clone(), a.snapshot_id.clone()]);
+        assert_eq!(
+            ids,
+            vec![
+                c.snapshot_id.clone(),
+                b.snapshot_id.clone(),
+                a.snapshot_id.clone()
+            ]
+        );
         assert_eq!(m.list(Some(SnapshotType::CHECKPOINT)).len(), 1);
-        assert_eq!(m.latest(Some(SnapshotType::MANUAL)).unwrap().snapshot_id, c.snapshot_id);
+        assert_eq!(
+            m.latest(Some(SnapshotType::MANUAL)).unwrap().snapshot_id,
+            c.snapshot_id
+        );
         assert!(m.latest(Some(SnapshotType::EMERGENCY)).is_none());
         let st = m.stats();
         assert!(st.cache_bytes <= 1000);
@@ -2329,22 +2613,33 @@ mod tests {
         let m = Arc::new(SnapshotManager::open(opts(dir.path())).unwrap());
         m.writer.start(&m);
         pause_writer(&m, true);
-        let info = m.create_deferred(SnapshotType::PRE_REPAIR, meta("cycle", 7), state_of(3)).unwrap();
-        assert!(snapshot_files(dir.path()).is_empty(), "written while the writer was held");
+        let info = m
+            .create_deferred(SnapshotType::PRE_REPAIR, meta("cycle", 7), state_of(3))
+            .unwrap();
+        assert!(
+            snapshot_files(dir.path()).is_empty(),
+            "written while the writer was held"
+        );
         assert_eq!(m.stats().pending_writes, 1);
         assert_eq!(m.list(None)[0].snapshot_id, info.snapshot_id);
         let loaded = m.load_state(&info.snapshot_id).unwrap().unwrap();
         assert_eq!(loaded.state.as_slice(), state_of(3).as_slice());
         pause_writer(&m, false);
         m.flush();
-        assert_eq!(snapshot_files(dir.path()), vec![format!("{}.json", info.snapshot_id)]);
+        assert_eq!(
+            snapshot_files(dir.path()),
+            vec![format!("{}.json", info.snapshot_id)]
+        );
         assert_eq!(m.stats().pending_writes, 0);
         // Another manager reads the published file and its checksum.
         let other = SnapshotManager::open(opts(dir.path())).unwrap();
         let again = other.load_state(&info.snapshot_id).unwrap().unwrap();
         assert!(!again.from_cache);
         assert_eq!(again.state.as_slice(), state_of(3).as_slice());
-        assert_eq!(other.get(&info.snapshot_id).unwrap().unwrap().metadata["cycle"], 7);
+        assert_eq!(
+            other.get(&info.snapshot_id).unwrap().unwrap().metadata["cycle"],
+            7
+        );
     }
 
     #[test]
@@ -2353,19 +2648,35 @@ mod tests {
         let mut o = opts(dir.path());
         o.max_snapshots = 3;
         let m = Arc::new(SnapshotManager::open(o).unwrap());
-        let old = m.create(SnapshotType::MANUAL, Map::new(), state_of(1)).unwrap();
+        let old = m
+            .create(SnapshotType::MANUAL, Map::new(), state_of(1))
+            .unwrap();
         m.writer.start(&m);
         pause_writer(&m, true);
         let made: Vec<String> = (0..10)
-            .map(|i| m.create_deferred(SnapshotType::PRE_REPAIR, meta("i", i), state_of(1)).unwrap().snapshot_id)
+            .map(|i| {
+                m.create_deferred(SnapshotType::PRE_REPAIR, meta("i", i), state_of(1))
+                    .unwrap()
+                    .snapshot_id
+            })
             .collect();
         let listed: Vec<String> = m.list(None).into_iter().map(|i| i.snapshot_id).collect();
-        assert_eq!(listed, vec![made[9].clone(), made[8].clone(), made[7].clone()]);
+        assert_eq!(
+            listed,
+            vec![made[9].clone(), made[8].clone(), made[7].clone()]
+        );
         assert!(m.delete(&made[8]).unwrap());
         pause_writer(&m, false);
         m.flush();
-        let expected: Vec<String> = [&made[7], &made[9]].iter().map(|id| format!("{id}.json")).collect();
-        assert_eq!(snapshot_files(dir.path()), expected, "the old file is unlinked, doomed ones never written");
+        let expected: Vec<String> = [&made[7], &made[9]]
+            .iter()
+            .map(|id| format!("{id}.json"))
+            .collect();
+        assert_eq!(
+            snapshot_files(dir.path()),
+            expected,
+            "the old file is unlinked, doomed ones never written"
+        );
         assert!(!snapshot_files(dir.path()).contains(&format!("{}.json", old.snapshot_id)));
         let st = m.stats();
         assert_eq!(st.pending_writes, 0);
@@ -2380,7 +2691,11 @@ mod tests {
         m.writer.start(&m);
         pause_writer(&m, true);
         let ids: Vec<String> = (0..5)
-            .map(|_| m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2)).unwrap().snapshot_id)
+            .map(|_| {
+                m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2))
+                    .unwrap()
+                    .snapshot_id
+            })
             .collect();
         drop(m);
         let mut expected: Vec<String> = ids.iter().map(|id| format!("{id}.json")).collect();

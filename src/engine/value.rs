@@ -17,9 +17,12 @@ pub type Metrics = Map<String, Value>;
 pub fn number(metrics: &Metrics, key: &str) -> EngineResult<Option<f64>> {
     match metrics.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => as_number(v)
-            .map(Some)
-            .ok_or_else(|| EngineError::wrong_type(format!("metric '{key}' must be a number, got {}", type_name(v)))),
+        Some(v) => as_number(v).map(Some).ok_or_else(|| {
+            EngineError::wrong_type(format!(
+                "metric '{key}' must be a number, got {}",
+                type_name(v)
+            ))
+        }),
     }
 }
 
@@ -82,7 +85,10 @@ pub fn py_repr(v: &Value) -> String {
             format!("[{}]", inner.join(", "))
         }
         Value::Object(map) => {
-            let inner: Vec<String> = map.iter().map(|(k, v)| format!("'{k}': {}", py_repr(v))).collect();
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect();
             format!("{{{}}}", inner.join(", "))
         }
     }

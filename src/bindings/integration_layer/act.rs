@@ -59,14 +59,20 @@ pub fn reference_call<'py>(
     object: &Bound<'py, PyAny>,
     params: &Bound<'py, PyDict>,
 ) -> PyResult<Option<Done>> {
-    let Some((name, param)) = actions::reference_method(route) else { return Ok(None) };
-    let Some(m) = method(object, name).ok().flatten() else { return Ok(None) };
+    let Some((name, param)) = actions::reference_method(route) else {
+        return Ok(None);
+    };
+    let Some(m) = method(object, name).ok().flatten() else {
+        return Ok(None);
+    };
     let done = attempt(py, || {
         let result = match param {
-            Some("rate") => {
-                m.call1((params.get_item("rate")?.unwrap_or_else(|| 0.5f64.into_pyobject(py).unwrap().into_any()),))
-            }
-            Some(key) => m.call1((params.get_item(key)?.unwrap_or_else(|| py.None().into_bound(py)),)),
+            Some("rate") => m.call1((params
+                .get_item("rate")?
+                .unwrap_or_else(|| 0.5f64.into_pyobject(py).unwrap().into_any()),)),
+            Some(key) => m.call1((params
+                .get_item(key)?
+                .unwrap_or_else(|| py.None().into_bound(py)),)),
             None => m.call0(),
         };
         result.map(|_| Done::Ran)
@@ -95,8 +101,16 @@ pub fn run_route<'py>(
         Route::CancelTask => match &t.orchestrator {
             Some(o) => {
                 let id = task_arg(params, values, "cancel_task")?;
-                let Some(cancel) = method(o, "cancel_task").ok().flatten() else { return Ok(Done::NotRun) };
-                attempt(py, || Ok(if cancel.call1((id,))?.is_truthy()? { Done::Ran } else { Done::NotRun }))
+                let Some(cancel) = method(o, "cancel_task").ok().flatten() else {
+                    return Ok(Done::NotRun);
+                };
+                attempt(py, || {
+                    Ok(if cancel.call1((id,))?.is_truthy()? {
+                        Done::Ran
+                    } else {
+                        Done::NotRun
+                    })
+                })
             }
             None => Ok(Done::NotRun),
         },
@@ -107,7 +121,9 @@ pub fn run_route<'py>(
         Route::Optimize => optimize(py, t),
         Route::RestartAgent | Route::IsolateAgent => {
             let name = actions::agent_param(values).ok_or_else(|| {
-                PyValueError::new_err("this action needs params['agent_id'] (or 'agent_name') naming the agent")
+                PyValueError::new_err(
+                    "this action needs params['agent_id'] (or 'agent_name') naming the agent",
+                )
             })?;
             match &t.agent_loop {
                 Some(l) => agent_action(py, route, l, &name, action_timeout, &Caller::Inline),
@@ -119,34 +135,59 @@ pub fn run_route<'py>(
             None => Ok(Done::NotRun),
         },
         Route::ResetScheduler => {
-            let Some(l) = &t.agent_loop else { return Ok(Done::NotRun) };
-            let Some(s) = attr(l, "scheduler").ok().flatten() else { return Ok(Done::NotRun) };
-            let Some(reset) = method(&s, "reset").ok().flatten() else { return Ok(Done::NotRun) };
+            let Some(l) = &t.agent_loop else {
+                return Ok(Done::NotRun);
+            };
+            let Some(s) = attr(l, "scheduler").ok().flatten() else {
+                return Ok(Done::NotRun);
+            };
+            let Some(reset) = method(&s, "reset").ok().flatten() else {
+                return Ok(Done::NotRun);
+            };
             attempt(py, || reset.call0().map(|_| Done::Ran))
         }
     }
 }
 
-fn task_arg<'py>(params: &Bound<'py, PyDict>, values: &Metrics, what: &str) -> PyResult<Bound<'py, PyAny>> {
+fn task_arg<'py>(
+    params: &Bound<'py, PyDict>,
+    values: &Metrics,
+    what: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     if actions::task_param(values).is_none() {
-        return Err(PyValueError::new_err(format!("{what} needs params['task_id'] naming the task")));
+        return Err(PyValueError::new_err(format!(
+            "{what} needs params['task_id'] naming the task"
+        )));
     }
     Ok(params.get_item("task_id")?.expect("checked above"))
 }
 
 fn throttle<'py>(py: Python<'py>, o: &Bound<'py, PyAny>, values: &Metrics) -> PyResult<Done> {
-    let Some(cancel) = method(o, "cancel_task").ok().flatten() else { return Ok(Done::NotRun) };
-    let Some(tasks) = data_attr(o, "tasks").ok().flatten() else { return Ok(Done::NotRun) };
-    let Ok(tasks) = tasks.cast::<PyDict>() else { return Ok(Done::NotRun) };
+    let Some(cancel) = method(o, "cancel_task").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
+    let Some(tasks) = data_attr(o, "tasks").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
+    let Ok(tasks) = tasks.cast::<PyDict>() else {
+        return Ok(Done::NotRun);
+    };
     let mut queued = Vec::new();
     let mut ids = Vec::new();
     for (id, task) in tasks.iter().take(MAX_TASK_SCAN) {
-        let status = field(&task, "status")?.and_then(|s| label(&s)).map(|s| s.to_lowercase());
+        let status = field(&task, "status")?
+            .and_then(|s| label(&s))
+            .map(|s| s.to_lowercase());
         if status.as_deref() != Some("queued") {
             continue;
         }
-        let priority = field(&task, "priority")?.and_then(|p| p.extract::<f64>().ok()).unwrap_or(5.0);
-        queued.push(QueuedTask { id: key_text(&id)?, priority });
+        let priority = field(&task, "priority")?
+            .and_then(|p| p.extract::<f64>().ok())
+            .unwrap_or(5.0);
+        queued.push(QueuedTask {
+            id: key_text(&id)?,
+            priority,
+        });
         ids.push(id);
     }
     let n = actions::shed_count(values, queued.len()).py_err()?;
@@ -158,7 +199,11 @@ fn throttle<'py>(py: Python<'py>, o: &Bound<'py, PyAny>, values: &Metrics) -> Py
             Err(e) => return failed(py, e),
         }
     }
-    Ok(if cancelled > 0 { Done::Ran } else { Done::NotRun })
+    Ok(if cancelled > 0 {
+        Done::Ran
+    } else {
+        Done::NotRun
+    })
 }
 
 fn resubmit<'py>(
@@ -168,12 +213,18 @@ fn resubmit<'py>(
     values: &Metrics,
 ) -> PyResult<Done> {
     let id = task_arg(params, values, "reschedule")?;
-    let Some(submit) = method(o, "submit_task").ok().flatten() else { return Ok(Done::NotRun) };
-    let Some(tasks) = data_attr(o, "tasks").ok().flatten() else { return Ok(Done::NotRun) };
+    let Some(submit) = method(o, "submit_task").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
+    let Some(tasks) = data_attr(o, "tasks").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
     attempt(py, || {
         let task = match tasks.get_item(&id) {
             Ok(t) => t,
-            Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => return Ok(Done::NotRun),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => {
+                return Ok(Done::NotRun)
+            }
             Err(e) => return Err(e),
         };
         let kwargs = PyDict::new(py);
@@ -197,27 +248,46 @@ fn resubmit<'py>(
 }
 
 fn break_cycle<'py>(py: Python<'py>, g: &Bound<'py, PyAny>, values: &Metrics) -> PyResult<Done> {
-    let Some(remove) = method(g, "remove_edge").ok().flatten() else { return Ok(Done::NotRun) };
+    let Some(remove) = method(g, "remove_edge").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
     attempt(py, || {
-        let Some((_, edges)) = graph_edges(g)? else { return Ok(Done::NotRun) };
+        let Some((_, edges)) = graph_edges(g)? else {
+            return Ok(Done::NotRun);
+        };
         let mut originals: HashMap<String, Bound<'py, PyAny>> = HashMap::new();
         let mut view = GraphView::default();
         for e in &edges {
-            let (Some(src), Some(dst)) =
-                (edge_end(e, &["source_id", "src", "source"], 0)?, edge_end(e, &["target_id", "dst", "target"], 1)?)
-            else {
+            let (Some(src), Some(dst)) = (
+                edge_end(e, &["source_id", "src", "source"], 0)?,
+                edge_end(e, &["target_id", "dst", "target"], 1)?,
+            ) else {
                 continue;
             };
-            let weight = edge_end(e, &["weight"], 2)?.and_then(|w| w.extract::<f64>().ok()).filter(|w| w.is_finite());
-            let weak = field(e, "edge_type")?.and_then(|t| label(&t)).is_some_and(|t| t.eq_ignore_ascii_case("weak"));
+            let weight = edge_end(e, &["weight"], 2)?
+                .and_then(|w| w.extract::<f64>().ok())
+                .filter(|w| w.is_finite());
+            let weak = field(e, "edge_type")?
+                .and_then(|t| label(&t))
+                .is_some_and(|t| t.eq_ignore_ascii_case("weak"));
             let (s, d) = (key_text(&src)?, key_text(&dst)?);
             originals.entry(s.clone()).or_insert(src);
             originals.entry(d.clone()).or_insert(dst);
-            view.edges.push(Edge { src: s, dst: d, weight, weak });
+            view.edges.push(Edge {
+                src: s,
+                dst: d,
+                weight,
+                weak,
+            });
         }
-        let Some((src, dst)) = actions::cycle_cut(&view, values) else { return Ok(Done::NotRun) };
+        let Some((src, dst)) = actions::cycle_cut(&view, values) else {
+            return Ok(Done::NotRun);
+        };
         let arg = |name: &String| -> Bound<'py, PyAny> {
-            originals.get(name).cloned().unwrap_or_else(|| pyo3::types::PyString::new(py, name).into_any())
+            originals
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| pyo3::types::PyString::new(py, name).into_any())
         };
         remove.call1((arg(&src), arg(&dst)))?;
         Ok(Done::Ran)
@@ -225,8 +295,12 @@ fn break_cycle<'py>(py: Python<'py>, g: &Bound<'py, PyAny>, values: &Metrics) ->
 }
 
 fn optimize<'py>(py: Python<'py>, t: &Targets<'py>) -> PyResult<Done> {
-    let Some(opt) = &t.optimizer else { return Ok(Done::NotRun) };
-    let Some(run) = method(opt, "optimize").ok().flatten() else { return Ok(Done::NotRun) };
+    let Some(opt) = &t.optimizer else {
+        return Ok(Done::NotRun);
+    };
+    let Some(run) = method(opt, "optimize").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
     attempt(py, || {
         // The reference called optimize(); the FAZA 27.5 manager needs the graph.
         let inspect = py.import("inspect")?;
@@ -259,7 +333,9 @@ pub fn agent_action<'py>(
         Ok(None) => return Ok(Done::NotRun),
         Err(e) => return failed(py, e),
     };
-    let Some(get) = method(&manager, "get_agent").ok().flatten() else { return Ok(Done::NotRun) };
+    let Some(get) = method(&manager, "get_agent").ok().flatten() else {
+        return Ok(Done::NotRun);
+    };
     let agent = match get.call1((name,)) {
         Ok(a) if a.is_none() => return Ok(Done::NotRun),
         Ok(a) => a,
@@ -268,10 +344,15 @@ pub fn agent_action<'py>(
     if route == Route::IsolateAgent {
         return attempt(py, || agent.setattr("enabled", false).map(|_| Done::Ran));
     }
-    let context = attr(l, "state_context").ok().flatten().unwrap_or_else(|| py.None().into_bound(py));
+    let context = attr(l, "state_context")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| py.None().into_bound(py));
     let mut ran = false;
     for hook in ["on_shutdown", "on_start"] {
-        let Some(h) = method(&agent, hook).ok().flatten() else { continue };
+        let Some(h) = method(&agent, hook).ok().flatten() else {
+            continue;
+        };
         let args = PyTuple::new(py, [&context])?.unbind();
         match blocking_call(py, caller, &Arc::new(h.unbind()), args, None, timeout)? {
             Ok(_) => ran = true,
@@ -283,11 +364,17 @@ pub fn agent_action<'py>(
 
 fn reset_meta<'py>(py: Python<'py>, meta: &Bound<'py, PyAny>) -> PyResult<Done> {
     let mut ran = false;
-    for (part, call) in
-        [("anomaly_detector", "clear_history"), ("stability_engine", "clear_history"), ("strategy_adapter", "reset")]
-    {
-        let Some(p) = attr(meta, part).ok().flatten() else { continue };
-        let Some(m) = method(&p, call).ok().flatten() else { continue };
+    for (part, call) in [
+        ("anomaly_detector", "clear_history"),
+        ("stability_engine", "clear_history"),
+        ("strategy_adapter", "reset"),
+    ] {
+        let Some(p) = attr(meta, part).ok().flatten() else {
+            continue;
+        };
+        let Some(m) = method(&p, call).ok().flatten() else {
+            continue;
+        };
         if let Err(e) = m.call0() {
             return failed(py, e);
         }

@@ -30,7 +30,11 @@ pub fn wait_on_runtime<T: Send + 'static>(
         runtime::tokio_runtime().spawn(async move {
             let _ = tx.send(fut.await);
         });
-        rx.recv().unwrap_or_else(|_| Err(PyRuntimeError::new_err("the integration layer's call was dropped")))
+        rx.recv().unwrap_or_else(|_| {
+            Err(PyRuntimeError::new_err(
+                "the integration layer's call was dropped",
+            ))
+        })
     })
 }
 
@@ -45,20 +49,35 @@ pub struct Failure {
 
 impl Failure {
     pub fn raised(message: String) -> Self {
-        Failure { kind: FaultKind::Raised, message, error: None }
+        Failure {
+            kind: FaultKind::Raised,
+            message,
+            error: None,
+        }
     }
 
     pub fn from_err(py: Python<'_>, err: PyErr) -> Self {
-        Failure { kind: FaultKind::Raised, message: error_text(py, &err), error: Some(err) }
+        Failure {
+            kind: FaultKind::Raised,
+            message: error_text(py, &err),
+            error: Some(err),
+        }
     }
 
     pub fn new(kind: FaultKind, message: String) -> Self {
-        Failure { kind, message, error: None }
+        Failure {
+            kind,
+            message,
+            error: None,
+        }
     }
 
     /// The same failure, its message prefixed with what was called.
     pub fn context(self, what: &str) -> Self {
-        Failure { message: format!("{what}: {}", self.message), ..self }
+        Failure {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
     }
 
     /// The Python exception a synchronous caller sees.
@@ -76,7 +95,10 @@ impl Failure {
 pub type Called = Result<Py<PyAny>, Failure>;
 
 fn timed_out(seconds: f64) -> Failure {
-    Failure::new(FaultKind::TimedOut, format!("timed out after {seconds:.3}s"))
+    Failure::new(
+        FaultKind::TimedOut,
+        format!("timed out after {seconds:.3}s"),
+    )
 }
 
 fn is_timeout(py: Python<'_>, err: &PyErr) -> bool {
@@ -95,7 +117,10 @@ fn loop_running_here(py: Python<'_>) -> bool {
 
 /// Whether this thread is running `host`'s event loop (so waiting for it would deadlock).
 pub fn on_host_thread(py: Python<'_>, host: &HostLoop) -> bool {
-    match py.import("asyncio").and_then(|m| m.call_method0("get_running_loop")) {
+    match py
+        .import("asyncio")
+        .and_then(|m| m.call_method0("get_running_loop"))
+    {
         Ok(running) => running.is(host.event_loop(py).bind(py)),
         Err(_) => false,
     }
@@ -128,7 +153,10 @@ pub fn inline_call(
         };
     }
     let wait_for = py.import("asyncio")?.getattr("wait_for")?;
-    let wrapped = PyTuple::new(py, [result.into_any(), timeout.into_pyobject(py)?.into_any()])?;
+    let wrapped = PyTuple::new(
+        py,
+        [result.into_any(), timeout.into_pyobject(py)?.into_any()],
+    )?;
     match drive_ready(Caller::Inline.call(wait_for.unbind(), wrapped.unbind(), None)) {
         Ok(v) => Ok(Ok(v)),
         Err(CallError::Raised(e)) if is_timeout(py, &e) => Ok(Err(timed_out(timeout))),
@@ -156,14 +184,18 @@ pub async fn call_with(
             if on_loop {
                 return Box::pin(call_with(&Caller::Inline, f, args, kwargs, timeout)).await;
             }
-            let bounded = Caller::Host { host: host.clone(), timeout: Duration::from_secs_f64(timeout) };
+            let bounded = Caller::Host {
+                host: host.clone(),
+                timeout: Duration::from_secs_f64(timeout),
+            };
             let target = Python::attach(|py| f.clone_ref(py));
             match bounded.call(target, args, kwargs).await {
                 Ok(v) => Ok(Ok(v)),
                 Err(CallError::TimedOut(_)) => Ok(Err(timed_out(timeout))),
-                Err(CallError::Lost) => {
-                    Ok(Err(Failure::new(FaultKind::Lost, "the event loop dropped the call".into())))
-                }
+                Err(CallError::Lost) => Ok(Err(Failure::new(
+                    FaultKind::Lost,
+                    "the event loop dropped the call".into(),
+                ))),
                 Err(CallError::Raised(e)) => Python::attach(|py| Ok(Err(Failure::from_err(py, e)))),
             }
         }
@@ -184,7 +216,9 @@ pub fn blocking_call(
     match caller {
         Caller::Host { host, .. } if !on_host_thread(py, host) => {
             let (caller, f) = (caller.clone(), f.clone());
-            wait_on_runtime(py, async move { call_with(&caller, &f, args, kwargs, timeout).await })
+            wait_on_runtime(py, async move {
+                call_with(&caller, &f, args, kwargs, timeout).await
+            })
         }
         _ => {
             let kwargs = kwargs.map(|k| k.into_bound(py));

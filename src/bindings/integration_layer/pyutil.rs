@@ -15,9 +15,21 @@ const MAX_TEXT: usize = 500;
 
 /// `ExceptionType: message`, shortened.
 pub fn error_text(py: Python<'_>, err: &PyErr) -> String {
-    let kind = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
-    let msg = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-    let text = if msg.is_empty() { kind } else { format!("{kind}: {msg}") };
+    let kind = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let msg = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let text = if msg.is_empty() {
+        kind
+    } else {
+        format!("{kind}: {msg}")
+    };
     if text.chars().count() > MAX_TEXT {
         text.chars().take(MAX_TEXT).collect::<String>() + "..."
     } else {
@@ -38,7 +50,9 @@ pub fn attr<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'
     // an AttributeError (the C API that does so is not in the stable ABI before 3.13).
     static GETATTR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = obj.py();
-    let getattr = GETATTR.get_or_try_init(py, || py.import("builtins")?.getattr("getattr").map(Bound::unbind))?;
+    let getattr = GETATTR.get_or_try_init(py, || {
+        py.import("builtins")?.getattr("getattr").map(Bound::unbind)
+    })?;
     match getattr.bind(py).call1((obj, name, py.None())) {
         Ok(v) if v.is_none() => Ok(None),
         Ok(v) => Ok(Some(v)),

@@ -6,7 +6,8 @@
 //! kept as an error; KeyboardInterrupt and similar stop the read.
 
 use super::pyutil::{
-    attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method, Handle,
+    attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method,
+    Handle,
 };
 use crate::bindings::convert::{datetime_from_py, to_value, type_name};
 use crate::engine::clock::iso;
@@ -52,7 +53,8 @@ impl<'py> Reader<'py> {
         if is_fatal(self.py, &err) {
             return Err(err);
         }
-        self.out.push(call, Err(ReadError::Raised(error_text(self.py, &err))));
+        self.out
+            .push(call, Err(ReadError::Raised(error_text(self.py, &err))));
         Ok(())
     }
 
@@ -85,13 +87,17 @@ impl<'py> Reader<'py> {
         if close_if_awaitable(&value) {
             self.out.push(
                 call,
-                Err(ReadError::Invalid(format!("{call} returned a coroutine; layer reads must be synchronous"))),
+                Err(ReadError::Invalid(format!(
+                    "{call} returned a coroutine; layer reads must be synchronous"
+                ))),
             );
             return Ok(());
         }
         match convert(&value) {
             Ok(Ok(v)) => self.out.push(call, Ok(v)),
-            Ok(Err(msg)) => self.out.push(call, Err(ReadError::Invalid(format!("{call}: {msg}")))),
+            Ok(Err(msg)) => self
+                .out
+                .push(call, Err(ReadError::Invalid(format!("{call}: {msg}")))),
             Err(e) => return self.fail(call, e),
         }
         Ok(())
@@ -106,7 +112,9 @@ fn raw(obj: &Bound<'_, PyAny>) -> PyResult<Converted> {
 /// The listed keys of a dict answer (others are left alone); a non-dict answer as is.
 fn pick<'a>(keys: &'a [&'a str]) -> impl FnOnce(&Bound<'_, PyAny>) -> PyResult<Converted> + 'a {
     move |obj| {
-        let Ok(d) = obj.cast::<PyDict>() else { return raw(obj) };
+        let Ok(d) = obj.cast::<PyDict>() else {
+            return raw(obj);
+        };
         let mut out = Map::new();
         for k in keys {
             if let Some(v) = d.get_item(*k)? {
@@ -129,7 +137,10 @@ fn sized(with_items: bool) -> impl FnOnce(&Bound<'_, PyAny>) -> PyResult<Convert
             return Ok(Ok(serde_json::json!({"len": 0, "items": []})));
         }
         let Ok(len) = obj.len() else {
-            return Ok(Err(format!("returned {}, expected a sized collection", type_name(obj))));
+            return Ok(Err(format!(
+                "returned {}, expected a sized collection",
+                type_name(obj)
+            )));
         };
         let mut items = Vec::new();
         if with_items {
@@ -171,7 +182,10 @@ fn datetime_text(obj: &Bound<'_, PyAny>) -> Value {
 
 /// Reads one layer. `Err` only for a fatal exception (KeyboardInterrupt ...).
 pub fn read_layer(py: Python<'_>, layer: Layer, objs: &Objects) -> PyResult<LayerRead> {
-    let mut rd = Reader { py, out: LayerRead::new() };
+    let mut rd = Reader {
+        py,
+        out: LayerRead::new(),
+    };
     let main = objs.main.as_ref().map(|h| h.bind(py).clone());
     let extra = objs.extra.as_ref().map(|h| h.bind(py).clone());
     match layer {
@@ -213,7 +227,13 @@ pub fn read_layer(py: Python<'_>, layer: Layer, objs: &Objects) -> PyResult<Laye
                     pick(&["recent_anomalies", "agents_with_anomalies"]),
                 )?;
                 if let Some(g) = &extra {
-                    if let Some(feedback) = part(&mut rd, g, "feedback_loop", "get_feedback_loop", r::R_GOV_FEEDBACK)? {
+                    if let Some(feedback) = part(
+                        &mut rd,
+                        g,
+                        "feedback_loop",
+                        "get_feedback_loop",
+                        r::R_GOV_FEEDBACK,
+                    )? {
                         rd.call(&feedback, "get_stability_score", r::R_GOV_FEEDBACK, raw)?;
                     }
                 }
@@ -269,10 +289,18 @@ fn read_orchestrator<'py>(rd: &mut Reader<'py>, o: &Bound<'py, PyAny>) -> PyResu
     rd.call(o, "get_queue_metrics", r::P_QUEUE_METRICS, raw)?;
     rd.call(o, "get_scheduler_stats", r::P_SCHEDULER_STATS, raw)?;
     rd.call(o, "get_resource_usage", r::P_RESOURCE_USAGE, raw)?;
-    rd.call(o, "get_queue_status", r::R_QUEUE_STATUS, pick(&["queue_size", "tasks_by_status"]))?;
+    rd.call(
+        o,
+        "get_queue_status",
+        r::R_QUEUE_STATUS,
+        pick(&["queue_size", "tasks_by_status"]),
+    )?;
     rd.call(o, "get_worker_status", r::R_WORKER_STATUS, |status| {
         let Ok(d) = status.cast::<PyDict>() else {
-            return Ok(Err(format!("returned {}, expected a dict", type_name(status))));
+            return Ok(Err(format!(
+                "returned {}, expected a dict",
+                type_name(status)
+            )));
         };
         let workers: Vec<Bound<'_, PyAny>> = match d.get_item("workers")? {
             Some(w) if !w.is_none() => match w.try_iter() {
@@ -314,15 +342,23 @@ fn task_scan(tasks: &Bound<'_, PyAny>) -> PyResult<Converted> {
     let items: Vec<Bound<'_, PyAny>> = if let Ok(d) = tasks.cast::<PyDict>() {
         d.values().iter().take(MAX_TASK_SCAN).collect()
     } else if tasks.cast::<PyList>().is_ok() || tasks.cast::<PyTuple>().is_ok() {
-        tasks.try_iter()?.take(MAX_TASK_SCAN).collect::<PyResult<_>>()?
+        tasks
+            .try_iter()?
+            .take(MAX_TASK_SCAN)
+            .collect::<PyResult<_>>()?
     } else {
-        return Ok(Err(format!("tasks is {}, expected a dict of id -> task", type_name(tasks))));
+        return Ok(Err(format!(
+            "tasks is {}, expected a dict of id -> task",
+            type_name(tasks)
+        )));
     };
     let truncated = tasks.len().unwrap_or(0) > items.len();
     let mut running = Vec::new();
     let mut failed = Vec::new();
     for t in &items {
-        let Some(status) = field(t, "status")?.and_then(|s| label(&s)) else { continue };
+        let Some(status) = field(t, "status")?.and_then(|s| label(&s)) else {
+            continue;
+        };
         let status = status.to_lowercase();
         if status != "running" && status != "error" {
             continue;
@@ -330,13 +366,17 @@ fn task_scan(tasks: &Bound<'_, PyAny>) -> PyResult<Converted> {
         let Some(id) = field(t, "id")? else { continue };
         let id = key_text(&id)?;
         if status == "running" {
-            let started = field(t, "started_at")?.map(|s| datetime_text(&s)).unwrap_or(Value::Null);
+            let started = field(t, "started_at")?
+                .map(|s| datetime_text(&s))
+                .unwrap_or(Value::Null);
             running.push(serde_json::json!([id, started]));
         } else {
             failed.push(Value::String(id));
         }
     }
-    Ok(Ok(serde_json::json!({"running": running, "failed": failed, "truncated": truncated})))
+    Ok(Ok(
+        serde_json::json!({"running": running, "failed": failed, "truncated": truncated}),
+    ))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -357,12 +397,24 @@ fn read_graph<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> 
 }
 
 /// An edge end: `source_id`/`src`/`source` (or position 0) and `target_id`/`dst`/`target`.
-pub fn edge_end<'py>(edge: &Bound<'py, PyAny>, names: &[&str], position: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+pub fn edge_end<'py>(
+    edge: &Bound<'py, PyAny>,
+    names: &[&str],
+    position: usize,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(t) = edge.cast::<PyTuple>() {
-        return if position < t.len() { Ok(Some(t.get_item(position)?)) } else { Ok(None) };
+        return if position < t.len() {
+            Ok(Some(t.get_item(position)?))
+        } else {
+            Ok(None)
+        };
     }
     if let Ok(l) = edge.cast::<PyList>() {
-        return if position < l.len() { Ok(Some(l.get_item(position)?)) } else { Ok(None) };
+        return if position < l.len() {
+            Ok(Some(l.get_item(position)?))
+        } else {
+            Ok(None)
+        };
     }
     for n in names {
         if let Some(v) = field(edge, n)? {
@@ -408,7 +460,11 @@ pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py
         Ok(())
     };
     if let Some(list) = data_attr(g, "edges")? {
-        let it = if let Ok(d) = list.cast::<PyDict>() { d.values().try_iter()? } else { list.try_iter()? };
+        let it = if let Ok(d) = list.cast::<PyDict>() {
+            d.values().try_iter()?
+        } else {
+            list.try_iter()?
+        };
         for e in it {
             push(e?, &mut edges)?;
         }
@@ -446,11 +502,16 @@ fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Converted>> {
         let src = edge_end(e, &["source_id", "src", "source"], 0)?;
         let dst = edge_end(e, &["target_id", "dst", "target"], 1)?;
         let (Some(src), Some(dst)) = (src, dst) else {
-            return Ok(Some(Err(format!("an edge ({}) has no source_id/src or target_id/dst", type_name(e)))));
+            return Ok(Some(Err(format!(
+                "an edge ({}) has no source_id/src or target_id/dst",
+                type_name(e)
+            ))));
         };
         pairs.push(serde_json::json!([key_text(&src)?, key_text(&dst)?]));
     }
-    Ok(Some(Ok(serde_json::json!({"nodes": node_ids, "edges": pairs}))))
+    Ok(Some(Ok(
+        serde_json::json!({"nodes": node_ids, "edges": pairs}),
+    )))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -461,14 +522,16 @@ pub fn agent_manager<'py>(l: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, P
     if let Some(m) = attr(l, "agent_manager")? {
         return Ok(Some(m));
     }
-    let looks_like_manager =
-        method(l, "get_agent")?.is_some() && (method(l, "get_stats")?.is_some() || attr(l, "agents")?.is_some());
+    let looks_like_manager = method(l, "get_agent")?.is_some()
+        && (method(l, "get_stats")?.is_some() || attr(l, "agents")?.is_some());
     Ok(looks_like_manager.then(|| l.clone()))
 }
 
 fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
     let mut out = Map::new();
-    let Some(name) = field(a, "name")? else { return Ok(None) };
+    let Some(name) = field(a, "name")? else {
+        return Ok(None);
+    };
     out.insert("name".into(), Value::String(key_text(&name)?));
     if let Some(e) = field(a, "enabled")? {
         out.insert("enabled".into(), Value::Bool(e.is_truthy()?));
@@ -483,7 +546,10 @@ fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
 
 /// `{"total_agents", "enabled_agents", "agents": [...]}` from a manager's stats dict, or from
 /// its `agents` registry.
-fn agents_value(stats: Option<&Bound<'_, PyAny>>, manager: Option<&Bound<'_, PyAny>>) -> PyResult<Converted> {
+fn agents_value(
+    stats: Option<&Bound<'_, PyAny>>,
+    manager: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Converted> {
     let mut out = Map::new();
     let list: Vec<Bound<'_, PyAny>> = if let Some(s) = stats {
         let Ok(d) = s.cast::<PyDict>() else {
@@ -502,7 +568,10 @@ fn agents_value(stats: Option<&Bound<'_, PyAny>>, manager: Option<&Bound<'_, PyA
         if let Ok(d) = registry.cast::<PyDict>() {
             d.values().iter().take(MAX_AGENTS).collect()
         } else {
-            registry.try_iter()?.take(MAX_AGENTS).collect::<PyResult<_>>()?
+            registry
+                .try_iter()?
+                .take(MAX_AGENTS)
+                .collect::<PyResult<_>>()?
         }
     } else {
         return Ok(Err("no agent statistics".into()));
@@ -528,7 +597,9 @@ fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult
             None
         }
     };
-    let Some(manager) = manager else { return Ok(()) };
+    let Some(manager) = manager else {
+        return Ok(());
+    };
     let is_loop = !manager.is(l);
     let mut manager_stats: Option<Bound<'py, PyAny>> = None;
     if is_loop {
@@ -537,9 +608,15 @@ fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult
             match get.call0() {
                 Ok(stats) => {
                     if let Ok(d) = stats.cast::<PyDict>() {
-                        manager_stats = d.get_item("agent_manager")?.filter(|m| m.cast::<PyDict>().is_ok());
+                        manager_stats = d
+                            .get_item("agent_manager")?
+                            .filter(|m| m.cast::<PyDict>().is_ok());
                     }
-                    rd.answer(r::R_LOOP_STATS, Ok(stats), pick(&["running", "iteration", "tick_rate"]))?;
+                    rd.answer(
+                        r::R_LOOP_STATS,
+                        Ok(stats),
+                        pick(&["running", "iteration", "tick_rate"]),
+                    )?;
                 }
                 Err(e) => rd.fail(r::R_LOOP_STATS, e)?,
             }
@@ -547,7 +624,13 @@ fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult
         if let Ok(Some(state)) = attr(l, "state_context") {
             if let Ok(Some(get)) = method(&state, "get") {
                 let tick = get.call1(("ael_last_tick",));
-                rd.answer(r::R_LAST_TICK, tick, |t| Ok(Ok(if t.is_none() { Value::Null } else { datetime_text(t) })))?;
+                rd.answer(r::R_LAST_TICK, tick, |t| {
+                    Ok(Ok(if t.is_none() {
+                        Value::Null
+                    } else {
+                        datetime_text(t)
+                    }))
+                })?;
             }
         }
     }
@@ -567,8 +650,18 @@ fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult
 // FAZA 29
 
 fn read_governance<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> {
-    rd.call(g, "get_risk", r::P_RISK, pick(&["overall_score", "total_risk", "risk_score"]))?;
-    rd.call(g, "get_status", r::P_STATUS, pick(&["violations", "override_count"]))?;
+    rd.call(
+        g,
+        "get_risk",
+        r::P_RISK,
+        pick(&["overall_score", "total_risk", "risk_score"]),
+    )?;
+    rd.call(
+        g,
+        "get_status",
+        r::P_STATUS,
+        pick(&["violations", "override_count"]),
+    )?;
     rd.call(g, "get_takeover_state", r::P_TAKEOVER_STATE, |s| {
         if s.is_none() {
             return Ok(Ok(Value::Null));
@@ -578,21 +671,39 @@ fn read_governance<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult
         }
         raw(s)
     })?;
-    if let Some(tm) = part(rd, g, "takeover_manager", "get_takeover_manager", r::R_TAKEOVER_ACTIVE)? {
-        rd.call(&tm, "is_takeover_active", r::R_TAKEOVER_ACTIVE, |v| Ok(Ok(Value::Bool(v.is_truthy()?))))?;
+    if let Some(tm) = part(
+        rd,
+        g,
+        "takeover_manager",
+        "get_takeover_manager",
+        r::R_TAKEOVER_ACTIVE,
+    )? {
+        rd.call(&tm, "is_takeover_active", r::R_TAKEOVER_ACTIVE, |v| {
+            Ok(Ok(Value::Bool(v.is_truthy()?)))
+        })?;
     }
     rd.call(g, "get_statistics", r::R_GOV_STATS, |s| {
         let blocks = s
             .cast::<PyDict>()
             .ok()
             .and_then(|d| d.get_item("rule_engine").ok().flatten())
-            .and_then(|re| re.cast::<PyDict>().ok().and_then(|d| d.get_item("block_count").ok().flatten()));
+            .and_then(|re| {
+                re.cast::<PyDict>()
+                    .ok()
+                    .and_then(|d| d.get_item("block_count").ok().flatten())
+            });
         Ok(Ok(match blocks.and_then(|b| number_of(&b)) {
             Some(n) => serde_json::json!({"block_count": n}),
             None => serde_json::json!({}),
         }))
     })?;
-    if let Some(os) = part(rd, g, "override_system", "get_override_system", r::R_OVERRIDE_STACK)? {
+    if let Some(os) = part(
+        rd,
+        g,
+        "override_system",
+        "get_override_system",
+        r::R_OVERRIDE_STACK,
+    )? {
         rd.call(&os, "get_stack_size", r::R_OVERRIDE_STACK, raw)?;
     }
     Ok(())

@@ -56,13 +56,27 @@ impl Default for ThrottlePolicy {
 /// Why a repair was not admitted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Denial {
-    ModeExcludes { mode: AutorepairMode, severity: FaultSeverity },
-    Cooldown { remaining: f64 },
+    ModeExcludes {
+        mode: AutorepairMode,
+        severity: FaultSeverity,
+    },
+    Cooldown {
+        remaining: f64,
+    },
     Blocked,
     ThrottledNonCritical,
-    Backoff { target: String, remaining: f64 },
-    Quarantined { target: String, remaining: f64 },
-    BreakerOpen { action: String, remaining: f64 },
+    Backoff {
+        target: String,
+        remaining: f64,
+    },
+    Quarantined {
+        target: String,
+        remaining: f64,
+    },
+    BreakerOpen {
+        action: String,
+        remaining: f64,
+    },
 }
 
 impl Denial {
@@ -73,10 +87,18 @@ impl Denial {
             }
             Denial::Cooldown { remaining } => format!("cooldown: {remaining:.1}s left"),
             Denial::Blocked => "blocked: per-minute repair limit reached".into(),
-            Denial::ThrottledNonCritical => "throttled: only critical faults above 80% of the hourly limit".into(),
-            Denial::Backoff { target, remaining } => format!("backoff for {target}: {remaining:.1}s left"),
-            Denial::Quarantined { target, remaining } => format!("{target} is quarantined for flapping: {remaining:.0}s left"),
-            Denial::BreakerOpen { action, remaining } => format!("circuit open for {action}: {remaining:.1}s left"),
+            Denial::ThrottledNonCritical => {
+                "throttled: only critical faults above 80% of the hourly limit".into()
+            }
+            Denial::Backoff { target, remaining } => {
+                format!("backoff for {target}: {remaining:.1}s left")
+            }
+            Denial::Quarantined { target, remaining } => {
+                format!("{target} is quarantined for flapping: {remaining:.0}s left")
+            }
+            Denial::BreakerOpen { action, remaining } => {
+                format!("circuit open for {action}: {remaining:.1}s left")
+            }
         }
     }
 }
@@ -84,9 +106,17 @@ impl Denial {
 /// Something the caller should publish or escalate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ThrottleEvent {
-    Quarantined { target: String, repairs_in_window: u32 },
-    BreakerOpened { action: String, consecutive_failures: u32 },
-    BreakerClosed { action: String },
+    Quarantined {
+        target: String,
+        repairs_in_window: u32,
+    },
+    BreakerOpened {
+        action: String,
+        consecutive_failures: u32,
+    },
+    BreakerClosed {
+        action: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -138,7 +168,10 @@ pub fn mode_allows(mode: AutorepairMode, severity: FaultSeverity) -> bool {
 
 impl Throttle {
     pub fn new(policy: ThrottlePolicy) -> Self {
-        Throttle { policy, ..Default::default() }
+        Throttle {
+            policy,
+            ..Default::default()
+        }
     }
 
     fn prune(&mut self, now: f64) {
@@ -218,17 +251,26 @@ impl Throttle {
                 t.next_allowed = 0.0;
             }
             if t.quarantined_until > now {
-                return Err(Denial::Quarantined { target: target.into(), remaining: t.quarantined_until - now });
+                return Err(Denial::Quarantined {
+                    target: target.into(),
+                    remaining: t.quarantined_until - now,
+                });
             }
             if t.next_allowed > now {
-                return Err(Denial::Backoff { target: target.into(), remaining: t.next_allowed - now });
+                return Err(Denial::Backoff {
+                    target: target.into(),
+                    remaining: t.next_allowed - now,
+                });
             }
         }
         if let Some(b) = self.breakers.get_mut(action) {
             if b.state == BreakerState::Open {
                 let remaining = self.policy.breaker_open_for_seconds - (now - b.opened_at);
                 if remaining > 0.0 {
-                    return Err(Denial::BreakerOpen { action: action.into(), remaining });
+                    return Err(Denial::BreakerOpen {
+                        action: action.into(),
+                        remaining,
+                    });
                 }
                 // Let one trial through.
                 b.state = BreakerState::HalfOpen;
@@ -238,14 +280,22 @@ impl Throttle {
     }
 
     /// Records a repair that ran. Returns what the caller should publish or escalate.
-    pub fn record(&mut self, target: &str, action: &str, succeeded: bool, now: f64) -> Vec<ThrottleEvent> {
+    pub fn record(
+        &mut self,
+        target: &str,
+        action: &str,
+        succeeded: bool,
+        now: f64,
+    ) -> Vec<ThrottleEvent> {
         let mut events = Vec::new();
         self.prune(now);
         self.minute.push_back(now);
         self.hour.push_back(now);
         self.last_repair = Some(now);
         // The windows never need more than their limits' worth of entries to decide.
-        let cap = (self.policy.max_repairs_per_hour as usize).max(self.policy.max_repairs_per_minute as usize) + 1;
+        let cap = (self.policy.max_repairs_per_hour as usize)
+            .max(self.policy.max_repairs_per_minute as usize)
+            + 1;
         while self.hour.len() > cap {
             self.hour.pop_front();
         }
@@ -260,7 +310,11 @@ impl Throttle {
         if succeeded {
             t.consecutive_failures = 0;
             t.next_allowed = 0.0;
-            while t.recent_repairs.front().is_some_and(|x| now - x >= p.flap_window_seconds) {
+            while t
+                .recent_repairs
+                .front()
+                .is_some_and(|x| now - x >= p.flap_window_seconds)
+            {
                 t.recent_repairs.pop_front();
             }
             t.recent_repairs.push_back(now);
@@ -290,13 +344,16 @@ impl Throttle {
         });
         if succeeded {
             if b.state != BreakerState::Closed {
-                events.push(ThrottleEvent::BreakerClosed { action: action.to_string() });
+                events.push(ThrottleEvent::BreakerClosed {
+                    action: action.to_string(),
+                });
             }
             b.state = BreakerState::Closed;
             b.consecutive_failures = 0;
         } else {
             b.consecutive_failures += 1;
-            let trips = b.state == BreakerState::HalfOpen || b.consecutive_failures >= p.breaker_failure_threshold;
+            let trips = b.state == BreakerState::HalfOpen
+                || b.consecutive_failures >= p.breaker_failure_threshold;
             if trips && b.state != BreakerState::Open {
                 b.state = BreakerState::Open;
                 b.opened_at = now;
@@ -311,11 +368,18 @@ impl Throttle {
 
     fn evict_if_full(&mut self, now: f64) {
         if self.targets.len() >= MAX_TRACKED {
-            let quiet = self.policy.backoff_reset_seconds.max(self.policy.flap_window_seconds);
-            self.targets.retain(|_, t| now - t.last_seen < quiet || t.quarantined_until > now);
+            let quiet = self
+                .policy
+                .backoff_reset_seconds
+                .max(self.policy.flap_window_seconds);
+            self.targets
+                .retain(|_, t| now - t.last_seen < quiet || t.quarantined_until > now);
             if self.targets.len() >= MAX_TRACKED {
-                if let Some(oldest) =
-                    self.targets.iter().min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen)).map(|(k, _)| k.clone())
+                if let Some(oldest) = self
+                    .targets
+                    .iter()
+                    .min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen))
+                    .map(|(k, _)| k.clone())
                 {
                     self.targets.remove(&oldest);
                 }
@@ -327,11 +391,16 @@ impl Throttle {
     }
 
     pub fn breaker_state(&self, action: &str) -> BreakerState {
-        self.breakers.get(action).map(|b| b.state).unwrap_or(BreakerState::Closed)
+        self.breakers
+            .get(action)
+            .map(|b| b.state)
+            .unwrap_or(BreakerState::Closed)
     }
 
     pub fn is_quarantined(&self, target: &str, now: f64) -> bool {
-        self.targets.get(target).is_some_and(|t| t.quarantined_until > now)
+        self.targets
+            .get(target)
+            .is_some_and(|t| t.quarantined_until > now)
     }
 
     pub fn tracked_targets(&self) -> usize {
@@ -346,7 +415,10 @@ mod tests {
     use FaultSeverity::*;
 
     fn throttle() -> Throttle {
-        Throttle::new(ThrottlePolicy { cooldown_seconds: 0.0, ..Default::default() })
+        Throttle::new(ThrottlePolicy {
+            cooldown_seconds: 0.0,
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -361,11 +433,17 @@ mod tests {
     fn repairs_not_cycles_fill_the_minute_window() {
         let mut t = throttle();
         for i in 0..10 {
-            assert_eq!(t.admit(BALANCED, HIGH, &format!("t{i}"), "a", i as f64, false), Ok(()));
+            assert_eq!(
+                t.admit(BALANCED, HIGH, &format!("t{i}"), "a", i as f64, false),
+                Ok(())
+            );
             t.record(&format!("t{i}"), "a", true, i as f64);
         }
         assert_eq!(t.state(10.0), ThrottleState::BLOCKED);
-        assert_eq!(t.admit(BALANCED, CRITICAL, "x", "a", 10.0, false), Err(Denial::Blocked));
+        assert_eq!(
+            t.admit(BALANCED, CRITICAL, "x", "a", 10.0, false),
+            Err(Denial::Blocked)
+        );
         // A minute later the window has emptied.
         assert_eq!(t.state(70.0), ThrottleState::NORMAL);
     }
@@ -382,7 +460,10 @@ mod tests {
         }
         let now = 4.0 * 61.0;
         assert_eq!(t.state(now), ThrottleState::THROTTLED);
-        assert_eq!(t.admit(BALANCED, HIGH, "y", "a", now, false), Err(Denial::ThrottledNonCritical));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "y", "a", now, false),
+            Err(Denial::ThrottledNonCritical)
+        );
         assert_eq!(t.admit(BALANCED, CRITICAL, "y", "a", now, false), Ok(()));
     }
 
@@ -390,7 +471,10 @@ mod tests {
     fn cooldown_applies_unless_bypassed() {
         let mut t = Throttle::new(ThrottlePolicy::default());
         t.record("a", "x", true, 100.0);
-        assert!(matches!(t.admit(BALANCED, HIGH, "b", "x", 101.0, false), Err(Denial::Cooldown { .. })));
+        assert!(matches!(
+            t.admit(BALANCED, HIGH, "b", "x", 101.0, false),
+            Err(Denial::Cooldown { .. })
+        ));
         assert_eq!(t.admit(BALANCED, HIGH, "b", "x", 101.0, true), Ok(()));
         assert_eq!(t.admit(BALANCED, HIGH, "b", "x", 103.5, false), Ok(()));
     }
@@ -399,19 +483,52 @@ mod tests {
     fn failures_back_off_exponentially_and_reset_after_quiet() {
         let mut t = throttle();
         t.record("agent:a", "restart_agent", false, 0.0);
-        assert!(matches!(t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 4.0, false), Err(Denial::Backoff { .. })));
-        assert_eq!(t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 5.0, false), Ok(()));
+        assert!(matches!(
+            t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 4.0, false),
+            Err(Denial::Backoff { .. })
+        ));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 5.0, false),
+            Ok(())
+        );
         t.record("agent:a", "restart_agent", false, 5.0);
         // Second failure: 10 s.
-        assert!(t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 14.0, false).is_err());
-        assert_eq!(t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 15.0, false), Ok(()));
+        assert!(t
+            .admit(BALANCED, HIGH, "agent:a", "restart_agent", 14.0, false)
+            .is_err());
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 15.0, false),
+            Ok(())
+        );
         // Other targets are not held back.
-        assert_eq!(t.admit(BALANCED, HIGH, "agent:b", "restart_agent", 6.0, false), Ok(()));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent:b", "restart_agent", 6.0, false),
+            Ok(())
+        );
         // After a quiet period the backoff starts over.
         t.record("agent:a", "restart_agent", false, 15.0);
         t.record("agent:a", "restart_agent", false, 15.0 + 700.0);
-        assert!(t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 715.0 + 4.9, false).is_err());
-        assert_eq!(t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 715.0 + 5.0, false), Ok(()));
+        assert!(t
+            .admit(
+                BALANCED,
+                HIGH,
+                "agent:a",
+                "restart_agent",
+                715.0 + 4.9,
+                false
+            )
+            .is_err());
+        assert_eq!(
+            t.admit(
+                BALANCED,
+                HIGH,
+                "agent:a",
+                "restart_agent",
+                715.0 + 5.0,
+                false
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -420,8 +537,17 @@ mod tests {
         assert!(t.record("graph:g", "break_cycle", true, 0.0).is_empty());
         assert!(t.record("graph:g", "break_cycle", true, 100.0).is_empty());
         let events = t.record("graph:g", "break_cycle", true, 200.0);
-        assert_eq!(events, vec![ThrottleEvent::Quarantined { target: "graph:g".into(), repairs_in_window: 3 }]);
-        assert!(matches!(t.admit(BALANCED, CRITICAL, "graph:g", "break_cycle", 201.0, false), Err(Denial::Quarantined { .. })));
+        assert_eq!(
+            events,
+            vec![ThrottleEvent::Quarantined {
+                target: "graph:g".into(),
+                repairs_in_window: 3
+            }]
+        );
+        assert!(matches!(
+            t.admit(BALANCED, CRITICAL, "graph:g", "break_cycle", 201.0, false),
+            Err(Denial::Quarantined { .. })
+        ));
         assert!(t.is_quarantined("graph:g", 201.0));
         assert!(!t.is_quarantined("graph:g", 200.0 + 1800.0));
     }
@@ -430,7 +556,9 @@ mod tests {
     fn repairs_spread_wider_than_the_flap_window_do_not_quarantine() {
         let mut t = throttle();
         for i in 0..5 {
-            assert!(t.record("graph:g", "break_cycle", true, i as f64 * 700.0).is_empty());
+            assert!(t
+                .record("graph:g", "break_cycle", true, i as f64 * 700.0)
+                .is_empty());
         }
     }
 
@@ -443,19 +571,39 @@ mod tests {
         }
         assert_eq!(
             opened,
-            vec![ThrottleEvent::BreakerOpened { action: "retry_task".into(), consecutive_failures: 5 }]
+            vec![ThrottleEvent::BreakerOpened {
+                action: "retry_task".into(),
+                consecutive_failures: 5
+            }]
         );
-        assert!(matches!(t.admit(BALANCED, HIGH, "task:9", "retry_task", 10.0, false), Err(Denial::BreakerOpen { .. })));
+        assert!(matches!(
+            t.admit(BALANCED, HIGH, "task:9", "retry_task", 10.0, false),
+            Err(Denial::BreakerOpen { .. })
+        ));
         // Other actions still run.
-        assert_eq!(t.admit(BALANCED, HIGH, "task:9", "cancel_task", 10.0, false), Ok(()));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "task:9", "cancel_task", 10.0, false),
+            Ok(())
+        );
         // After the open period, one trial; a failed trial re-opens at once.
-        assert_eq!(t.admit(BALANCED, HIGH, "task:9", "retry_task", 70.0, false), Ok(()));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "task:9", "retry_task", 70.0, false),
+            Ok(())
+        );
         assert_eq!(t.breaker_state("retry_task"), BreakerState::HalfOpen);
         let events = t.record("task:9", "retry_task", false, 70.0);
         assert!(matches!(events[0], ThrottleEvent::BreakerOpened { .. }));
-        assert_eq!(t.admit(BALANCED, HIGH, "task:10", "retry_task", 200.0, false), Ok(()));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "task:10", "retry_task", 200.0, false),
+            Ok(())
+        );
         let events = t.record("task:10", "retry_task", true, 200.0);
-        assert_eq!(events, vec![ThrottleEvent::BreakerClosed { action: "retry_task".into() }]);
+        assert_eq!(
+            events,
+            vec![ThrottleEvent::BreakerClosed {
+                action: "retry_task".into()
+            }]
+        );
         assert_eq!(t.breaker_state("retry_task"), BreakerState::Closed);
     }
 
@@ -463,7 +611,12 @@ mod tests {
     fn tracked_targets_stay_bounded() {
         let mut t = throttle();
         for i in 0..(MAX_TRACKED + 500) {
-            t.record(&format!("agent:{i}"), "restart_agent", true, i as f64 * 0.001);
+            t.record(
+                &format!("agent:{i}"),
+                "restart_agent",
+                true,
+                i as f64 * 0.001,
+            );
         }
         assert!(t.tracked_targets() <= MAX_TRACKED);
     }

@@ -97,8 +97,9 @@ pub struct QueuedTask {
 /// `params["rate"]` (default 0.5) of the queue is kept.
 pub fn shed_count(params: &Metrics, queued: usize) -> EngineResult<usize> {
     if let Some(v) = params.get("count") {
-        let n =
-            v.as_u64().ok_or_else(|| EngineError::invalid(format!("params['count'] must be an int >= 0, got {v}")))?;
+        let n = v.as_u64().ok_or_else(|| {
+            EngineError::invalid(format!("params['count'] must be an int >= 0, got {v}"))
+        })?;
         return Ok((n as usize).min(queued));
     }
     let keep = match params.get("rate") {
@@ -106,7 +107,11 @@ pub fn shed_count(params: &Metrics, queued: usize) -> EngineResult<usize> {
         Some(v) => v
             .as_f64()
             .filter(|x| (0.0..=1.0).contains(x))
-            .ok_or_else(|| EngineError::invalid(format!("params['rate'] must be a number from 0 to 1, got {v}")))?,
+            .ok_or_else(|| {
+                EngineError::invalid(format!(
+                    "params['rate'] must be a number from 0 to 1, got {v}"
+                ))
+            })?,
     };
     Ok((((1.0 - keep) * queued as f64).ceil() as usize).min(queued))
 }
@@ -115,7 +120,12 @@ pub fn shed_count(params: &Metrics, queued: usize) -> EngineResult<usize> {
 /// registry order) goes first, since it has waited least.
 pub fn shed_order(queued: &[QueuedTask], count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..queued.len()).collect();
-    order.sort_by(|&a, &b| queued[a].priority.total_cmp(&queued[b].priority).then(b.cmp(&a)));
+    order.sort_by(|&a, &b| {
+        queued[a]
+            .priority
+            .total_cmp(&queued[b].priority)
+            .then(b.cmp(&a))
+    });
     order.truncate(count);
     order
 }
@@ -123,9 +133,10 @@ pub fn shed_order(queued: &[QueuedTask], count: usize) -> Vec<usize> {
 /// The edge `break_cycle` removes: the explicit `src`/`dst` if given, else the weakest edge
 /// (WEAK type, then lowest weight) of the listed cycle, else of the first cycle in the graph.
 pub fn cycle_cut(view: &GraphView, params: &Metrics) -> Option<(String, String)> {
-    if let (Some(src), Some(dst)) =
-        (text_param(params, &["src", "source_id"]), text_param(params, &["dst", "target_id"]))
-    {
+    if let (Some(src), Some(dst)) = (
+        text_param(params, &["src", "source_id"]),
+        text_param(params, &["dst", "target_id"]),
+    ) {
         return Some((src, dst));
     }
     if let Some(Value::Array(nodes)) = params.get("cycle") {
@@ -144,7 +155,11 @@ pub fn cycle_cut(view: &GraphView, params: &Metrics) -> Option<(String, String)>
             return cuts.into_iter().next().map(|c| (c.edge.src, c.edge.dst));
         }
     }
-    cycles::plan_cuts(view, 1).cuts.into_iter().next().map(|c| (c.edge.src, c.edge.dst))
+    cycles::plan_cuts(view, 1)
+        .cuts
+        .into_iter()
+        .next()
+        .map(|c| (c.edge.src, c.edge.dst))
 }
 
 #[cfg(test)]
@@ -163,8 +178,14 @@ mod tests {
         assert_eq!(route(Layer::Faza25, "reschedule"), Some(Route::Resubmit));
         assert_eq!(route(Layer::Faza27, "break_cycle"), Some(Route::BreakCycle));
         assert_eq!(route(Layer::Faza27, "optimize"), Some(Route::Optimize));
-        assert_eq!(route(Layer::Faza28, "restart_agent"), Some(Route::RestartAgent));
-        assert_eq!(route(Layer::Faza28, "reset_cooperation"), Some(Route::ResetMetaState));
+        assert_eq!(
+            route(Layer::Faza28, "restart_agent"),
+            Some(Route::RestartAgent)
+        );
+        assert_eq!(
+            route(Layer::Faza28, "reset_cooperation"),
+            Some(Route::ResetMetaState)
+        );
         assert_eq!(route(Layer::Faza25, "break_cycle"), None);
         assert_eq!(route(Layer::Faza29, "throttle"), None);
     }
@@ -173,11 +194,17 @@ mod tests {
     fn shedding_keeps_the_rate_and_drops_lowest_priority_newest_first() {
         let q: Vec<QueuedTask> = [("a", 5.0), ("b", 1.0), ("c", 9.0), ("d", 1.0)]
             .iter()
-            .map(|(id, pr)| QueuedTask { id: id.to_string(), priority: *pr })
+            .map(|(id, pr)| QueuedTask {
+                id: id.to_string(),
+                priority: *pr,
+            })
             .collect();
         let n = shed_count(&Metrics::new(), q.len()).unwrap();
         assert_eq!(n, 2);
-        let ids: Vec<&str> = shed_order(&q, n).iter().map(|&i| q[i].id.as_str()).collect();
+        let ids: Vec<&str> = shed_order(&q, n)
+            .iter()
+            .map(|&i| q[i].id.as_str())
+            .collect();
         assert_eq!(ids, vec!["d", "b"]);
         assert_eq!(shed_count(&p(json!({"rate": 0.9})), 4).unwrap(), 1);
         assert_eq!(shed_count(&p(json!({"count": 9})), 4).unwrap(), 4);
@@ -196,15 +223,27 @@ mod tests {
                 Edge::new("d", "c", Some(2.0), true),
             ],
         };
-        assert_eq!(cycle_cut(&view, &p(json!({"src": "x", "dst": "y"}))), Some(("x".into(), "y".into())));
-        assert_eq!(cycle_cut(&view, &p(json!({"cycle": ["c", "d", "c"]}))), Some(("d".into(), "c".into())));
-        assert_eq!(cycle_cut(&view, &Metrics::new()), Some(("b".into(), "a".into())));
+        assert_eq!(
+            cycle_cut(&view, &p(json!({"src": "x", "dst": "y"}))),
+            Some(("x".into(), "y".into()))
+        );
+        assert_eq!(
+            cycle_cut(&view, &p(json!({"cycle": ["c", "d", "c"]}))),
+            Some(("d".into(), "c".into()))
+        );
+        assert_eq!(
+            cycle_cut(&view, &Metrics::new()),
+            Some(("b".into(), "a".into()))
+        );
         assert_eq!(cycle_cut(&GraphView::default(), &Metrics::new()), None);
     }
 
     #[test]
     fn agent_and_task_params_accept_their_aliases() {
-        assert_eq!(agent_param(&p(json!({"agent_name": "w1"}))), Some("w1".into()));
+        assert_eq!(
+            agent_param(&p(json!({"agent_name": "w1"}))),
+            Some("w1".into())
+        );
         assert_eq!(agent_param(&p(json!({"agent_id": 7}))), Some("7".into()));
         assert_eq!(agent_param(&p(json!({"agent_id": ""}))), None);
         assert_eq!(task_param(&p(json!({"task_id": "t9"}))), Some("t9".into()));

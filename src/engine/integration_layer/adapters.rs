@@ -79,7 +79,10 @@ impl Kind {
             Kind::Flag => v.is_boolean(),
             Kind::Names => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
             Kind::Cycles => v.as_array().is_some_and(|a| {
-                a.iter().all(|c| c.as_array().is_some_and(|n| n.iter().all(|x| x.is_string() || x.is_number())))
+                a.iter().all(|c| {
+                    c.as_array()
+                        .is_some_and(|n| n.iter().all(|x| x.is_string() || x.is_number()))
+                })
             }),
             Kind::Text => v.is_string(),
         }
@@ -97,8 +100,20 @@ pub struct Canonical {
     pub source: &'static str,
 }
 
-const fn c(layer: Layer, key: &'static str, kind: Kind, unit: &'static str, source: &'static str) -> Canonical {
-    Canonical { layer, key, kind, unit, source }
+const fn c(
+    layer: Layer,
+    key: &'static str,
+    kind: Kind,
+    unit: &'static str,
+    source: &'static str,
+) -> Canonical {
+    Canonical {
+        layer,
+        key,
+        kind,
+        unit,
+        source,
+    }
 }
 
 /// The canonical key set. Keys of other names (from merged probe dicts or providers) pass
@@ -240,7 +255,9 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 fn float(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 fn count_value(x: f64) -> Value {
@@ -252,7 +269,13 @@ fn count_value(x: f64) -> Value {
 }
 
 fn names(items: impl IntoIterator<Item = String>) -> Value {
-    Value::Array(items.into_iter().take(MAX_LISTED_IDS).map(Value::String).collect())
+    Value::Array(
+        items
+            .into_iter()
+            .take(MAX_LISTED_IDS)
+            .map(Value::String)
+            .collect(),
+    )
 }
 
 impl<'a> Builder<'a> {
@@ -260,17 +283,31 @@ impl<'a> Builder<'a> {
         let issues = read
             .errors()
             .map(|(call, e)| match e {
-                ReadError::Raised(m) => Issue { source: call.to_owned(), kind: FaultKind::Raised, message: m.clone() },
-                ReadError::Invalid(m) => {
-                    Issue { source: call.to_owned(), kind: FaultKind::Invalid, message: m.clone() }
-                }
+                ReadError::Raised(m) => Issue {
+                    source: call.to_owned(),
+                    kind: FaultKind::Raised,
+                    message: m.clone(),
+                },
+                ReadError::Invalid(m) => Issue {
+                    source: call.to_owned(),
+                    kind: FaultKind::Invalid,
+                    message: m.clone(),
+                },
             })
             .collect();
-        Builder { read, metrics: Metrics::new(), issues }
+        Builder {
+            read,
+            metrics: Metrics::new(),
+            issues,
+        }
     }
 
     fn invalid(&mut self, source: &str, message: String) {
-        self.issues.push(Issue { source: source.to_owned(), kind: FaultKind::Invalid, message });
+        self.issues.push(Issue {
+            source: source.to_owned(),
+            kind: FaultKind::Invalid,
+            message,
+        });
     }
 
     fn value(&self, call: &str) -> Option<&'a Value> {
@@ -283,7 +320,10 @@ impl<'a> Builder<'a> {
         match v {
             Value::Object(m) => Some(m),
             other => {
-                self.invalid(call, format!("{call} returned {}, expected a dict", type_name(other)));
+                self.invalid(
+                    call,
+                    format!("{call} returned {}, expected a dict", type_name(other)),
+                );
                 None
             }
         }
@@ -294,7 +334,12 @@ impl<'a> Builder<'a> {
         match kind_of(key) {
             Some(kind) if !kind.accepts(v) => self.invalid(
                 source,
-                format!("{source} gave {key}={} ({}), expected {}", short(v), type_name(v), kind.describe()),
+                format!(
+                    "{source} gave {key}={} ({}), expected {}",
+                    short(v),
+                    type_name(v),
+                    kind.describe()
+                ),
             ),
             _ => {
                 self.metrics.insert(key.to_owned(), v.clone());
@@ -340,7 +385,10 @@ impl<'a> Builder<'a> {
         match (len, items) {
             (Some(n), Some(items)) => Some((n as usize, items.as_slice())),
             _ => {
-                self.invalid(call, format!("{call} returned {}, expected a sized collection", short(v)));
+                self.invalid(
+                    call,
+                    format!("{call} returned {}, expected a sized collection", short(v)),
+                );
                 None
             }
         }
@@ -396,7 +444,12 @@ pub fn faza25(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
     out.number_probe(r::P_QUEUE_SIZE, "queue_size");
     out.merge(r::P_QUEUE_METRICS);
     if let Some(m) = out.object(r::P_SCHEDULER_STATS) {
-        out.field(m, "efficiency", "scheduler_efficiency", r::P_SCHEDULER_STATS);
+        out.field(
+            m,
+            "efficiency",
+            "scheduler_efficiency",
+            r::P_SCHEDULER_STATS,
+        );
         out.field(m, "success_rate", "task_success_rate", r::P_SCHEDULER_STATS);
     }
     if let Some(m) = out.object(r::P_RESOURCE_USAGE) {
@@ -406,7 +459,11 @@ pub fn faza25(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
 
     let mut queued: Option<f64> = None;
     if let Some(status) = out.object(r::R_QUEUE_STATUS) {
-        if let Some(q) = status.get("queue_size").and_then(number).filter(|q| *q >= 0.0) {
+        if let Some(q) = status
+            .get("queue_size")
+            .and_then(number)
+            .filter(|q| *q >= 0.0)
+        {
             queued = Some(q);
             out.derive("queue_size", count_value(q));
         }
@@ -427,15 +484,27 @@ pub fn faza25(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
     }
     if let Some(workers) = out.object(r::R_WORKER_STATUS) {
         let total = workers.get("num_workers").and_then(number).unwrap_or(0.0);
-        let busy = workers.get("busy").and_then(number).unwrap_or(0.0).min(total);
+        let busy = workers
+            .get("busy")
+            .and_then(number)
+            .unwrap_or(0.0)
+            .min(total);
         if total > 0.0 {
             let capacity = total.min(busy + queued.unwrap_or(0.0));
-            let efficiency = if capacity <= 0.0 { 1.0 } else { busy / capacity };
+            let efficiency = if capacity <= 0.0 {
+                1.0
+            } else {
+                busy / capacity
+            };
             out.derive("scheduler_efficiency", float(efficiency));
         }
     }
     if let Some(tasks) = out.object(r::R_TASKS) {
-        let running = tasks.get("running").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let running = tasks
+            .get("running")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let stuck: Vec<String> = running
             .iter()
             .filter_map(|t| {
@@ -450,10 +519,18 @@ pub fn faza25(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
         let failed: Vec<String> = tasks
             .get("failed")
             .and_then(Value::as_array)
-            .map(|ids| ids.iter().filter_map(text).take(MAX_TRACKED_TASKS).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(text)
+                    .take(MAX_TRACKED_TASKS)
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(prev) = &b.failed_ids {
-            out.derive("failed_task_ids", names(failed.iter().filter(|id| !prev.contains(*id)).cloned()));
+            out.derive(
+                "failed_task_ids",
+                names(failed.iter().filter(|id| !prev.contains(*id)).cloned()),
+            );
         }
         b.failed_ids = Some(failed.into_iter().collect());
     }
@@ -464,7 +541,12 @@ pub fn faza25(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
 // FAZA 27 / 27.5
 
 fn shape_of(v: &Value) -> Option<Shape> {
-    let nodes = v.get("nodes")?.as_array()?.iter().filter_map(text).collect();
+    let nodes = v
+        .get("nodes")?
+        .as_array()?
+        .iter()
+        .filter_map(text)
+        .collect();
     let edges = v
         .get("edges")?
         .as_array()?
@@ -492,7 +574,10 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
         Some(v) => match shape_of(v) {
             Some(s) => Some(s),
             None => {
-                out.invalid(r::R_EDGES, format!("the graph's edges could not be read: {}", short(v)));
+                out.invalid(
+                    r::R_EDGES,
+                    format!("the graph's edges could not be read: {}", short(v)),
+                );
                 None
             }
         },
@@ -503,7 +588,11 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
     }
     out.number_probe(r::P_OPT_SCORE, "optimization_score");
     if let Some((len, items)) = out.sized(r::P_OPT_BOTTLENECKS) {
-        out.set("bottleneck_detected", &Value::Bool(len > 0), r::P_OPT_BOTTLENECKS);
+        out.set(
+            "bottleneck_detected",
+            &Value::Bool(len > 0),
+            r::P_OPT_BOTTLENECKS,
+        );
         out.derive("bottleneck_count", Value::from(len));
         if let Some(node) = items.first().and_then(bottleneck_name) {
             out.derive("bottleneck_node", Value::String(node));
@@ -522,7 +611,10 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
         out.derive(
             "cycles",
             Value::Array(
-                listed.into_iter().map(|c| Value::Array(c.into_iter().map(Value::String).collect())).collect(),
+                listed
+                    .into_iter()
+                    .map(|c| Value::Array(c.into_iter().map(Value::String).collect()))
+                    .collect(),
             ),
         );
         let found = graph::bottlenecks(&shape, graph::BOTTLENECK_THRESHOLD);
@@ -544,7 +636,12 @@ pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
     if let Some(m) = out.object(r::P_AGENT_STATS) {
         out.field(m, "failure_rate", "agent_failure_rate", r::P_AGENT_STATS);
         out.field(m, "performance", "agent_performance", r::P_AGENT_STATS);
-        out.field(m, "cooperation_score", "cooperation_score", r::P_AGENT_STATS);
+        out.field(
+            m,
+            "cooperation_score",
+            "cooperation_score",
+            r::P_AGENT_STATS,
+        );
     }
     out.number_probe(r::P_COMM_HEALTH, "communication_health");
     if let Some((len, _)) = out.sized(r::P_ACTIVE_AGENTS) {
@@ -552,28 +649,47 @@ pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
     }
 
     if let Some(stats) = out.object(r::R_AGENTS) {
-        let agents = stats.get("agents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        let enabled_count =
-            agents.iter().filter(|a| a.get("enabled").is_none_or(|e| e.as_bool() != Some(false))).count();
-        let enabled = stats.get("enabled_agents").and_then(number).unwrap_or(enabled_count as f64);
+        let agents = stats
+            .get("agents")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let enabled_count = agents
+            .iter()
+            .filter(|a| a.get("enabled").is_none_or(|e| e.as_bool() != Some(false)))
+            .count();
+        let enabled = stats
+            .get("enabled_agents")
+            .and_then(number)
+            .unwrap_or(enabled_count as f64);
         out.derive("active_agent_count", count_value(enabled.max(0.0)));
-        b.agent_total = Some(stats.get("total_agents").and_then(number).unwrap_or(agents.len() as f64));
+        b.agent_total = Some(
+            stats
+                .get("total_agents")
+                .and_then(number)
+                .unwrap_or(agents.len() as f64),
+        );
 
         let previous = b.agents.take();
         let mut current: HashMap<String, AgentCount> = HashMap::new();
         let mut rates: Vec<(String, f64)> = Vec::new();
         for a in agents.iter().take(MAX_TRACKED_AGENTS) {
-            let Some(name) = a.get("name").and_then(text) else { continue };
-            let (Some(ticks), Some(errors)) =
-                (a.get("tick_count").and_then(number), a.get("error_count").and_then(number))
-            else {
+            let Some(name) = a.get("name").and_then(text) else {
+                continue;
+            };
+            let (Some(ticks), Some(errors)) = (
+                a.get("tick_count").and_then(number),
+                a.get("error_count").and_then(number),
+            ) else {
                 continue;
             };
             let now = AgentCount { ticks, errors };
             let prev = previous.as_ref().and_then(|p| p.get(&name)).copied();
             current.insert(name.clone(), now);
             let disabled = a.get("enabled").and_then(Value::as_bool) == Some(false);
-            let Some(prev) = prev.filter(|p| ticks >= p.ticks && errors >= p.errors) else { continue };
+            let Some(prev) = prev.filter(|p| ticks >= p.ticks && errors >= p.errors) else {
+                continue;
+            };
             let (dt, de) = (ticks - prev.ticks, errors - prev.errors);
             // A tick that raises before the base on_tick runs is counted only as an error, so
             // attempts are at least the larger of the two deltas.
@@ -586,22 +702,38 @@ pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
             if let Some(worst) = rates.iter().map(|(_, r)| *r).reduce(f64::max) {
                 out.derive("agent_failure_rate", float(worst));
             }
-            let mut failing: Vec<&(String, f64)> = rates.iter().filter(|(_, r)| *r > FAILING_AGENT_RATE).collect();
+            let mut failing: Vec<&(String, f64)> = rates
+                .iter()
+                .filter(|(_, r)| *r > FAILING_AGENT_RATE)
+                .collect();
             failing.sort_by(|a, b| b.1.total_cmp(&a.1));
-            out.derive("failing_agents", names(failing.into_iter().map(|(n, _)| n.clone())));
+            out.derive(
+                "failing_agents",
+                names(failing.into_iter().map(|(n, _)| n.clone())),
+            );
         }
         b.agents = Some(current);
     }
 
     if let Some(stats) = out.object(r::R_LOOP_STATS) {
         let running = stats.get("running").and_then(Value::as_bool);
-        let tick_rate = stats.get("tick_rate").and_then(number).filter(|t| *t > 0.0).unwrap_or(1.0);
-        let last_tick = out.value(r::R_LAST_TICK).and_then(Value::as_str).and_then(parse_iso);
+        let tick_rate = stats
+            .get("tick_rate")
+            .and_then(number)
+            .filter(|t| *t > 0.0)
+            .unwrap_or(1.0);
+        let last_tick = out
+            .value(r::R_LAST_TICK)
+            .and_then(Value::as_str)
+            .and_then(parse_iso);
         match (running, last_tick) {
             (Some(false), _) => out.derive("scheduler_stuck", Value::Bool(false)),
             (Some(true), Some(last)) => {
                 let limit = (STUCK_TICKS * tick_rate).max(STUCK_MIN_SECONDS);
-                out.derive("scheduler_stuck", Value::Bool(seconds_between(&last, &cx.now) > limit));
+                out.derive(
+                    "scheduler_stuck",
+                    Value::Bool(seconds_between(&last, &cx.now) > limit),
+                );
             }
             _ => {}
         }
@@ -627,7 +759,11 @@ pub fn faza28_5(b: &Baselines, read: &LayerRead) -> (Metrics, Vec<Issue>) {
         }
     }
     if let Some(a) = out.object(r::R_ANOMALY_SUMMARY) {
-        if let Some(n) = a.get("recent_anomalies").and_then(number).filter(|n| *n >= 0.0) {
+        if let Some(n) = a
+            .get("recent_anomalies")
+            .and_then(number)
+            .filter(|n| *n >= 0.0)
+        {
             out.derive("anomaly_count", count_value(n));
         }
         let with = a.get("agents_with_anomalies").and_then(number);
@@ -638,7 +774,10 @@ pub fn faza28_5(b: &Baselines, read: &LayerRead) -> (Metrics, Vec<Issue>) {
     if let Some(v) = out.value(r::R_GOV_FEEDBACK) {
         match number(v) {
             Some(x) => out.derive("feedback_health", float(x)),
-            None => out.invalid(r::R_GOV_FEEDBACK, format!("returned {}, expected a number", type_name(v))),
+            None => out.invalid(
+                r::R_GOV_FEEDBACK,
+                format!("returned {}, expected a number", type_name(v)),
+            ),
         }
     }
     out.finish()
@@ -653,7 +792,10 @@ pub fn takeover_from_state(state: &Value) -> Option<bool> {
     match state {
         Value::Null => Some(false),
         Value::Bool(b) => Some(*b),
-        Value::String(s) => Some(!matches!(s.to_lowercase().as_str(), "" | "normal" | "warning" | "recovery")),
+        Value::String(s) => Some(!matches!(
+            s.to_lowercase().as_str(),
+            "" | "normal" | "warning" | "recovery"
+        )),
         _ => None,
     }
 }
@@ -661,7 +803,10 @@ pub fn takeover_from_state(state: &Value) -> Option<bool> {
 pub fn faza29(b: &mut Baselines, read: &LayerRead) -> (Metrics, Vec<Issue>) {
     let mut out = Builder::new(read);
     if let Some(risk) = out.object(r::P_RISK) {
-        if let Some(v) = ["overall_score", "total_risk", "risk_score"].iter().find_map(|k| risk.get(*k)) {
+        if let Some(v) = ["overall_score", "total_risk", "risk_score"]
+            .iter()
+            .find_map(|k| risk.get(*k))
+        {
             out.set("risk_score", v, r::P_RISK);
         }
     }
@@ -673,7 +818,10 @@ pub fn faza29(b: &mut Baselines, read: &LayerRead) -> (Metrics, Vec<Issue>) {
         Some(v) => {
             let t = takeover_from_state(v);
             if t.is_none() {
-                out.invalid(r::P_TAKEOVER_STATE, format!("returned {}, expected a state name", short(v)));
+                out.invalid(
+                    r::P_TAKEOVER_STATE,
+                    format!("returned {}, expected a state name", short(v)),
+                );
             }
             t
         }
@@ -682,7 +830,10 @@ pub fn faza29(b: &mut Baselines, read: &LayerRead) -> (Metrics, Vec<Issue>) {
     let from_manager = match out.value(r::R_TAKEOVER_ACTIVE) {
         Some(Value::Bool(b)) => Some(*b),
         Some(other) => {
-            out.invalid(r::R_TAKEOVER_ACTIVE, format!("returned {}, expected a bool", type_name(other)));
+            out.invalid(
+                r::R_TAKEOVER_ACTIVE,
+                format!("returned {}, expected a bool", type_name(other)),
+            );
             None
         }
         None => None,
@@ -702,7 +853,10 @@ pub fn faza29(b: &mut Baselines, read: &LayerRead) -> (Metrics, Vec<Issue>) {
     if let Some(v) = out.value(r::R_OVERRIDE_STACK) {
         match number(v).filter(|n| *n >= 0.0) {
             Some(n) => out.derive("override_count", count_value(n)),
-            None => out.invalid(r::R_OVERRIDE_STACK, format!("returned {}, expected a count", short(v))),
+            None => out.invalid(
+                r::R_OVERRIDE_STACK,
+                format!("returned {}, expected a count", short(v)),
+            ),
         }
     }
     // Detection reads `violation_count`; health, classification and repair read
@@ -726,7 +880,12 @@ pub fn check_metrics(source: &str, metrics: Metrics) -> (Metrics, Vec<Issue>) {
             Some(kind) if !kind.accepts(&v) => issues.push(Issue {
                 source: source.to_owned(),
                 kind: FaultKind::Invalid,
-                message: format!("{source} gave {k}={} ({}), expected {}", short(&v), type_name(&v), kind.describe()),
+                message: format!(
+                    "{source} gave {k}={} ({}), expected {}",
+                    short(&v),
+                    type_name(&v),
+                    kind.describe()
+                ),
             }),
             _ => {
                 kept.insert(k, v);

@@ -60,7 +60,12 @@ fn index(shape: &Shape) -> Indexed<'_> {
             distinct_edges += 1;
         }
     }
-    Indexed { names, out, fan_in, distinct_edges }
+    Indexed {
+        names,
+        out,
+        fan_in,
+        distinct_edges,
+    }
 }
 
 /// The number of cycles (DFS back edges, self-loops included) and the first
@@ -103,8 +108,13 @@ pub fn cycles(shape: &Shape) -> (usize, Vec<Vec<String>>) {
                     count += 1;
                     if listed.len() < MAX_LISTED_CYCLES {
                         let from = position[next];
-                        listed
-                            .push(path[from..].iter().take(MAX_CYCLE_NODES).map(|&i| g.names[i].to_owned()).collect());
+                        listed.push(
+                            path[from..]
+                                .iter()
+                                .take(MAX_CYCLE_NODES)
+                                .map(|&i| g.names[i].to_owned())
+                                .collect(),
+                        );
                     }
                 }
                 _ => {}
@@ -128,7 +138,11 @@ pub fn bottlenecks(shape: &Shape, threshold: usize) -> Vec<Bottleneck> {
     let g = index(shape);
     let mut found: Vec<Bottleneck> = (0..g.names.len())
         .filter(|&i| g.fan_in[i] >= threshold || g.out[i].len() >= threshold)
-        .map(|i| Bottleneck { node: g.names[i].to_owned(), fan_in: g.fan_in[i], fan_out: g.out[i].len() })
+        .map(|i| Bottleneck {
+            node: g.names[i].to_owned(),
+            fan_in: g.fan_in[i],
+            fan_out: g.out[i].len(),
+        })
         .collect();
     found.sort_by_key(|b| std::cmp::Reverse(b.fan_in + b.fan_out));
     found
@@ -157,7 +171,10 @@ mod tests {
     fn shape(nodes: &[&str], edges: &[(&str, &str)]) -> Shape {
         Shape {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
-            edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            edges: edges
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
         }
     }
 
@@ -170,7 +187,10 @@ mod tests {
 
     #[test]
     fn cycles_are_listed_without_the_closing_repeat() {
-        let s = shape(&["a", "b", "c", "d"], &[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "d")]);
+        let s = shape(
+            &["a", "b", "c", "d"],
+            &[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "d")],
+        );
         let (count, listed) = cycles(&s);
         assert_eq!(count, 2);
         assert_eq!(listed, vec![vec!["a", "b", "c"], vec!["d"]]);
@@ -186,11 +206,15 @@ mod tests {
     #[test]
     fn a_long_chain_does_not_overflow_the_stack() {
         let names: Vec<String> = (0..200_000).map(|i| format!("n{i}")).collect();
-        let mut s = Shape { nodes: names.clone(), edges: Vec::new() };
+        let mut s = Shape {
+            nodes: names.clone(),
+            edges: Vec::new(),
+        };
         for w in names.windows(2) {
             s.edges.push((w[0].clone(), w[1].clone()));
         }
-        s.edges.push((names[names.len() - 1].clone(), names[0].clone()));
+        s.edges
+            .push((names[names.len() - 1].clone(), names[0].clone()));
         let (count, listed) = cycles(&s);
         assert_eq!(count, 1);
         assert_eq!(listed[0].len(), MAX_CYCLE_NODES);
@@ -205,9 +229,15 @@ mod tests {
         for i in 0..6 {
             edges.push((format!("s{i}"), "sink".to_string()));
         }
-        let s = Shape { nodes: vec![], edges };
+        let s = Shape {
+            nodes: vec![],
+            edges,
+        };
         let b = bottlenecks(&s, BOTTLENECK_THRESHOLD);
-        assert_eq!(b.iter().map(|b| b.node.as_str()).collect::<Vec<_>>(), vec!["sink", "hub"]);
+        assert_eq!(
+            b.iter().map(|b| b.node.as_str()).collect::<Vec<_>>(),
+            vec!["sink", "hub"]
+        );
         assert_eq!((b[0].fan_in, b[0].fan_out), (6, 0));
         assert!(bottlenecks(&s, 7).is_empty());
     }

@@ -36,7 +36,10 @@ impl LayerRead {
     }
 
     pub fn get(&self, call: &str) -> Option<&Result<Value, ReadError>> {
-        self.entries.iter().find(|(c, _)| *c == call).map(|(_, r)| r)
+        self.entries
+            .iter()
+            .find(|(c, _)| *c == call)
+            .map(|(_, r)| r)
     }
 
     /// The value of a call that answered.
@@ -53,7 +56,9 @@ impl LayerRead {
     }
 
     pub fn errors(&self) -> impl Iterator<Item = (&'static str, &ReadError)> {
-        self.entries.iter().filter_map(|(c, r)| r.as_ref().err().map(|e| (*c, e)))
+        self.entries
+            .iter()
+            .filter_map(|(c, r)| r.as_ref().err().map(|e| (*c, e)))
     }
 }
 

@@ -85,7 +85,9 @@ pub struct StateProvider<H> {
 /// digits, `_`, `.` or `-`, at most [`MAX_NAME_LEN`] characters.
 pub fn check_name(what: &str, name: &str) -> EngineResult<()> {
     let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !first_ok || !rest_ok || name.len() > MAX_NAME_LEN {
         let shown: String = name.chars().take(80).collect();
@@ -147,7 +149,11 @@ impl<H: Clone> Registry<H> {
 
     /// Providers of one layer, in registration order: (id, handle, timeout).
     pub fn providers_for(&self, layer: &str) -> Vec<(u64, H, f64)> {
-        self.providers.iter().filter(|p| p.layer == layer).map(|p| (p.id, p.handle.clone(), p.timeout)).collect()
+        self.providers
+            .iter()
+            .filter(|p| p.layer == layer)
+            .map(|p| (p.id, p.handle.clone(), p.timeout))
+            .collect()
     }
 
     /// Custom (non-FAZA) layer names in the order they were first registered.
@@ -173,19 +179,27 @@ impl<H: Clone> Registry<H> {
     ) -> EngineResult<(u64, Option<H>)> {
         check_name("layer", layer)?;
         let timeout = check_timeout(timeout)?;
-        if let Some(p) = same.and_then(|id| self.providers.iter_mut().find(|p| p.id == id && p.layer == layer)) {
+        if let Some(p) = same.and_then(|id| {
+            self.providers
+                .iter_mut()
+                .find(|p| p.id == id && p.layer == layer)
+        }) {
             p.timeout = timeout;
             p.label = label(label_text);
             let old = std::mem::replace(&mut p.handle, handle);
             return Ok((p.id, Some(old)));
         }
         if self.providers.len() >= MAX_PROVIDERS {
-            return Err(EngineError::invalid(format!("at most {MAX_PROVIDERS} metric providers can be registered")));
+            return Err(EngineError::invalid(format!(
+                "at most {MAX_PROVIDERS} metric providers can be registered"
+            )));
         }
         let custom = self.custom_layers();
         let is_standard = Layer::ALL.iter().any(|l| l.name() == layer);
         if !is_standard && !custom.iter().any(|c| c == layer) && custom.len() >= MAX_CUSTOM_LAYERS {
-            return Err(EngineError::invalid(format!("at most {MAX_CUSTOM_LAYERS} custom layers can be registered")));
+            return Err(EngineError::invalid(format!(
+                "at most {MAX_CUSTOM_LAYERS} custom layers can be registered"
+            )));
         }
         let id = self.id();
         self.providers.push(Provider {
@@ -204,7 +218,12 @@ impl<H: Clone> Registry<H> {
         Some(self.providers.remove(pos))
     }
 
-    pub fn record_provider(&mut self, id: u64, failure: Option<(FaultKind, &str)>, now: NaiveDateTime) {
+    pub fn record_provider(
+        &mut self,
+        id: u64,
+        failure: Option<(FaultKind, &str)>,
+        now: NaiveDateTime,
+    ) {
         if let Some(p) = self.providers.iter_mut().find(|p| p.id == id) {
             p.stats.record(failure, now);
         }
@@ -217,7 +236,10 @@ impl<H: Clone> Registry<H> {
     }
 
     pub fn action(&self, verb: &str) -> Option<(u64, H, f64)> {
-        self.actions.iter().find(|a| a.verb == verb).map(|a| (a.id, a.handle.clone(), a.timeout))
+        self.actions
+            .iter()
+            .find(|a| a.verb == verb)
+            .map(|a| (a.id, a.handle.clone(), a.timeout))
     }
 
     /// Registers the action for `verb`, replacing (and returning) an earlier one.
@@ -230,10 +252,18 @@ impl<H: Clone> Registry<H> {
             return Ok(Some(std::mem::replace(&mut a.handle, handle)));
         }
         if self.actions.len() >= MAX_ACTIONS {
-            return Err(EngineError::invalid(format!("at most {MAX_ACTIONS} repair actions can be registered")));
+            return Err(EngineError::invalid(format!(
+                "at most {MAX_ACTIONS} repair actions can be registered"
+            )));
         }
         let id = self.id();
-        self.actions.push(Action { id, verb: verb.to_owned(), handle, timeout, stats: CallStats::default() });
+        self.actions.push(Action {
+            id,
+            verb: verb.to_owned(),
+            handle,
+            timeout,
+            stats: CallStats::default(),
+        });
         Ok(None)
     }
 
@@ -242,7 +272,12 @@ impl<H: Clone> Registry<H> {
         Some(self.actions.remove(pos).handle)
     }
 
-    pub fn record_action(&mut self, id: u64, failure: Option<(FaultKind, &str)>, now: NaiveDateTime) {
+    pub fn record_action(
+        &mut self,
+        id: u64,
+        failure: Option<(FaultKind, &str)>,
+        now: NaiveDateTime,
+    ) {
         if let Some(a) = self.actions.iter_mut().find(|a| a.id == id) {
             a.stats.record(failure, now);
         }
@@ -255,7 +290,13 @@ impl<H: Clone> Registry<H> {
     }
 
     /// Registers `name`, replacing (and returning) an earlier pair of that name.
-    pub fn set_state(&mut self, name: &str, capture: H, restore: H, timeout: f64) -> EngineResult<Option<(H, H)>> {
+    pub fn set_state(
+        &mut self,
+        name: &str,
+        capture: H,
+        restore: H,
+        timeout: f64,
+    ) -> EngineResult<Option<(H, H)>> {
         check_name("state provider name", name)?;
         if RESERVED_STATE_NAMES.contains(&name) {
             return Err(EngineError::invalid(format!(
@@ -293,7 +334,12 @@ impl<H: Clone> Registry<H> {
         Some((s.capture, s.restore))
     }
 
-    pub fn record_state(&mut self, id: u64, failure: Option<(FaultKind, &str)>, now: NaiveDateTime) {
+    pub fn record_state(
+        &mut self,
+        id: u64,
+        failure: Option<(FaultKind, &str)>,
+        now: NaiveDateTime,
+    ) {
         if let Some(s) = self.states.iter_mut().find(|s| s.id == id) {
             s.stats.record(failure, now);
         }
@@ -353,7 +399,13 @@ mod tests {
         let (a, _) = r.add_provider("faza25", "p1", "h1", 1.0, None).unwrap();
         let (b, _) = r.add_provider("custom", "p2", "h2", 1.0, None).unwrap();
         r.add_provider("faza25", "p3", "h3", 1.0, None).unwrap();
-        assert_eq!(r.providers_for("faza25").iter().map(|p| p.1).collect::<Vec<_>>(), vec!["h1", "h3"]);
+        assert_eq!(
+            r.providers_for("faza25")
+                .iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>(),
+            vec!["h1", "h3"]
+        );
         assert_eq!(r.custom_layers(), vec!["custom"]);
         let (same, old) = r.add_provider("faza25", "p1", "h1b", 2.0, Some(a)).unwrap();
         assert_eq!((same, old), (a, Some("h1")));
@@ -370,7 +422,8 @@ mod tests {
     fn caps_hold() {
         let mut r: Registry<u32> = Registry::default();
         for i in 0..MAX_CUSTOM_LAYERS {
-            r.add_provider(&format!("layer{i}"), "p", 0, 1.0, None).unwrap();
+            r.add_provider(&format!("layer{i}"), "p", 0, 1.0, None)
+                .unwrap();
         }
         assert!(r.add_provider("one_more", "p", 0, 1.0, None).is_err());
         assert!(r.add_provider("faza29", "p", 0, 1.0, None).is_ok());
@@ -391,7 +444,10 @@ mod tests {
         assert!(r.action("break_cycle").is_none());
         assert!(r.set_state("timestamp", "c", "r", 1.0).is_err());
         assert_eq!(r.set_state("graph", "c", "r", 1.0).unwrap(), None);
-        assert_eq!(r.set_state("graph", "c2", "r2", 1.0).unwrap(), Some(("c", "r")));
+        assert_eq!(
+            r.set_state("graph", "c2", "r2", 1.0).unwrap(),
+            Some(("c", "r"))
+        );
         assert_eq!(r.handles().count(), 2);
         assert_eq!(r.remove_state("graph"), Some(("c2", "r2")));
     }

@@ -38,7 +38,10 @@ fn reference_probes_give_the_reference_keys_in_order() {
         &read(&[
             (r::P_QUEUE_SIZE, json!(480)),
             (r::P_QUEUE_METRICS, json!({"error_rate": 0.62})),
-            (r::P_SCHEDULER_STATS, json!({"efficiency": 0.93, "success_rate": 0.55})),
+            (
+                r::P_SCHEDULER_STATS,
+                json!({"efficiency": 0.93, "success_rate": 0.55}),
+            ),
             (r::P_RESOURCE_USAGE, json!({"cpu": 0.41, "memory": 0.37})),
         ]),
         t,
@@ -79,7 +82,10 @@ fn reference_probes_give_the_reference_keys_in_order() {
     let f28 = c.map_layer(
         Layer::Faza28,
         &read(&[
-            (r::P_AGENT_STATS, json!({"failure_rate": 0.45, "performance": 0.9, "cooperation_score": 0.8})),
+            (
+                r::P_AGENT_STATS,
+                json!({"failure_rate": 0.45, "performance": 0.9, "cooperation_score": 0.8}),
+            ),
             (r::P_COMM_HEALTH, json!(0.95)),
             (r::P_ACTIVE_AGENTS, json!({"len": 3, "items": []})),
         ]),
@@ -126,12 +132,21 @@ fn missing_probe_fields_are_left_out_not_defaulted() {
     let mut c = core();
     let m = c.map_layer(
         Layer::Faza25,
-        &read(&[(r::P_SCHEDULER_STATS, json!({})), (r::P_RESOURCE_USAGE, json!({"cpu": 0.2}))]),
+        &read(&[
+            (r::P_SCHEDULER_STATS, json!({})),
+            (r::P_RESOURCE_USAGE, json!({"cpu": 0.2})),
+        ]),
         now(),
     );
     assert_eq!(Value::Object(m), json!({"cpu_usage": 0.2}));
-    let m =
-        c.map_layer(Layer::Faza29, &read(&[(r::P_RISK, json!({"total_risk": 82.5})), (r::P_STATUS, json!({}))]), now());
+    let m = c.map_layer(
+        Layer::Faza29,
+        &read(&[
+            (r::P_RISK, json!({"total_risk": 82.5})),
+            (r::P_STATUS, json!({})),
+        ]),
+        now(),
+    );
     assert_eq!(Value::Object(m), json!({"risk_score": 82.5}));
 }
 
@@ -148,18 +163,29 @@ fn takeover_state_values_decide_by_name() {
         (json!(""), false),
         (json!(true), true),
     ] {
-        let m = core().map_layer(Layer::Faza29, &read(&[(r::P_TAKEOVER_STATE, state.clone())]), now());
+        let m = core().map_layer(
+            Layer::Faza29,
+            &read(&[(r::P_TAKEOVER_STATE, state.clone())]),
+            now(),
+        );
         assert_eq!(m["takeover_active"], json!(active), "{state}");
     }
     // The manager's own flag catches a manual takeover the state does not show.
     let m = core().map_layer(
         Layer::Faza29,
-        &read(&[(r::P_TAKEOVER_STATE, json!("normal")), (r::R_TAKEOVER_ACTIVE, json!(true))]),
+        &read(&[
+            (r::P_TAKEOVER_STATE, json!("normal")),
+            (r::R_TAKEOVER_ACTIVE, json!(true)),
+        ]),
         now(),
     );
     assert_eq!(m["takeover_active"], json!(true));
     let mut c = core();
-    let m = c.map_layer(Layer::Faza29, &read(&[(r::P_TAKEOVER_STATE, json!(3))]), now());
+    let m = c.map_layer(
+        Layer::Faza29,
+        &read(&[(r::P_TAKEOVER_STATE, json!(3))]),
+        now(),
+    );
     assert!(!m.contains_key("takeover_active"));
     assert_eq!(c.faults().next().map(|f| f.kind), Some(FaultKind::Invalid));
 }
@@ -172,9 +198,15 @@ fn wrong_kinds_are_dropped_and_recorded() {
     let mut rd = read(&[
         (r::P_QUEUE_SIZE, json!("lots")),
         (r::P_QUEUE_METRICS, json!([1, 2])),
-        (r::P_SCHEDULER_STATS, json!({"efficiency": true, "success_rate": 0.9})),
+        (
+            r::P_SCHEDULER_STATS,
+            json!({"efficiency": true, "success_rate": 0.9}),
+        ),
     ]);
-    rd.push(r::P_RESOURCE_USAGE, Err(ReadError::Raised("RuntimeError: boom".into())));
+    rd.push(
+        r::P_RESOURCE_USAGE,
+        Err(ReadError::Raised("RuntimeError: boom".into())),
+    );
     let m = c.map_layer(Layer::Faza25, &rd, now());
     assert_eq!(Value::Object(m), json!({"task_success_rate": 0.9}));
     let faults: Vec<(String, FaultKind)> = c.faults().map(|f| (f.source.clone(), f.kind)).collect();
@@ -184,7 +216,10 @@ fn wrong_kinds_are_dropped_and_recorded() {
             ("faza25.get_resource_usage()".to_string(), FaultKind::Raised),
             ("faza25.get_queue_size()".to_string(), FaultKind::Invalid),
             ("faza25.get_queue_metrics()".to_string(), FaultKind::Invalid),
-            ("faza25.get_scheduler_stats()".to_string(), FaultKind::Invalid),
+            (
+                "faza25.get_scheduler_stats()".to_string(),
+                FaultKind::Invalid
+            ),
         ]
     );
     assert_eq!(c.fault_sources().len(), 4);
@@ -194,31 +229,67 @@ fn wrong_kinds_are_dropped_and_recorded() {
 #[test]
 fn provider_answers_are_checked_and_failures_counted() {
     let mut c = core();
-    let (id, _) = c.registry_mut().add_provider("faza28", "probe", 7, 1.0, None).unwrap();
+    let (id, _) = c
+        .registry_mut()
+        .add_provider("faza28", "probe", 7, 1.0, None)
+        .unwrap();
     let mut into = Metrics::new();
     into.insert("agent_failure_rate".into(), json!(0.1));
     let answer = json!({"agent_failure_rate": 0.9, "failing_agents": "w1", "custom": {"x": 1}});
-    c.merge_provider("faza28", id, Ok(answer.as_object().cloned().unwrap()), &mut into, now());
-    assert_eq!(Value::Object(into.clone()), json!({"agent_failure_rate": 0.9, "custom": {"x": 1}}));
-    c.merge_provider("faza28", id, Err((FaultKind::TimedOut, "timed out after 0.050s".into())), &mut into, now());
+    c.merge_provider(
+        "faza28",
+        id,
+        Ok(answer.as_object().cloned().unwrap()),
+        &mut into,
+        now(),
+    );
+    assert_eq!(
+        Value::Object(into.clone()),
+        json!({"agent_failure_rate": 0.9, "custom": {"x": 1}})
+    );
+    c.merge_provider(
+        "faza28",
+        id,
+        Err((FaultKind::TimedOut, "timed out after 0.050s".into())),
+        &mut into,
+        now(),
+    );
     let p = &c.registry().providers()[0];
     assert_eq!((p.stats.calls, p.stats.errors, p.stats.timeouts), (2, 2, 1));
     let sources: Vec<&str> = c.faults().map(|f| f.source.as_str()).collect();
-    assert_eq!(sources, vec!["provider faza28:probe", "provider faza28:probe"]);
+    assert_eq!(
+        sources,
+        vec!["provider faza28:probe", "provider faza28:probe"]
+    );
 }
 
 #[test]
 fn faults_and_sources_are_bounded() {
     let mut c = core();
     for i in 0..(MAX_FAULT_SOURCES + 50) {
-        c.record_fault(&format!("s{i}"), None, FaultKind::Raised, &"x".repeat(2000), now());
+        c.record_fault(
+            &format!("s{i}"),
+            None,
+            FaultKind::Raised,
+            &"x".repeat(2000),
+            now(),
+        );
     }
     assert_eq!(c.faults().count(), MAX_FAULTS);
     assert_eq!(c.fault_sources().len(), MAX_FAULT_SOURCES + 1);
-    let other = c.fault_sources().iter().find(|s| s.source == "(other)").unwrap();
+    let other = c
+        .fault_sources()
+        .iter()
+        .find(|s| s.source == "(other)")
+        .unwrap();
     assert_eq!(other.errors, 50);
-    assert!(c.faults().all(|f| f.message.chars().count() <= MAX_MESSAGE + 3));
-    assert_eq!(c.counters().faults_recorded, (MAX_FAULT_SOURCES + 50) as u64);
+    assert!(c
+        .faults()
+        .all(|f| f.message.chars().count() <= MAX_MESSAGE + 3));
+    assert_eq!(
+        c.counters().faults_recorded,
+        (MAX_FAULT_SOURCES + 50) as u64
+    );
     assert_eq!(c.clear_faults(), MAX_FAULTS);
 }
 
@@ -232,23 +303,46 @@ fn orchestrator(done: u64, error: u64, queued: u64) -> Value {
 fn task_counters_become_rates_from_the_second_sample() {
     let mut c = core();
     let t = now();
-    let first = c.map_layer(Layer::Faza25, &read(&[(r::R_QUEUE_STATUS, orchestrator(10, 0, 3))]), t);
+    let first = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_QUEUE_STATUS, orchestrator(10, 0, 3))]),
+        t,
+    );
     assert_eq!(Value::Object(first), json!({"queue_size": 3}));
-    let second = c.map_layer(Layer::Faza25, &read(&[(r::R_QUEUE_STATUS, orchestrator(13, 3, 2))]), t);
+    let second = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_QUEUE_STATUS, orchestrator(13, 3, 2))]),
+        t,
+    );
     assert_eq!(second["error_rate"], json!(0.5));
     assert_eq!(second["task_success_rate"], json!(0.5));
     // Nothing completed: no rate rather than a made-up one.
-    let idle = c.map_layer(Layer::Faza25, &read(&[(r::R_QUEUE_STATUS, orchestrator(13, 3, 2))]), t);
+    let idle = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_QUEUE_STATUS, orchestrator(13, 3, 2))]),
+        t,
+    );
     assert!(!idle.contains_key("error_rate"));
     // Counters cleared by the layer: the baseline restarts.
-    let cleared = c.map_layer(Layer::Faza25, &read(&[(r::R_QUEUE_STATUS, orchestrator(1, 0, 0))]), t);
+    let cleared = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_QUEUE_STATUS, orchestrator(1, 0, 0))]),
+        t,
+    );
     assert!(!cleared.contains_key("error_rate"));
-    let after = c.map_layer(Layer::Faza25, &read(&[(r::R_QUEUE_STATUS, orchestrator(2, 3, 0))]), t);
+    let after = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_QUEUE_STATUS, orchestrator(2, 3, 0))]),
+        t,
+    );
     assert_eq!(after["error_rate"], json!(0.75));
     // An explicit probe value wins over the derived one.
     let explicit = c.map_layer(
         Layer::Faza25,
-        &read(&[(r::P_QUEUE_METRICS, json!({"error_rate": 0.01})), (r::R_QUEUE_STATUS, orchestrator(2, 9, 0))]),
+        &read(&[
+            (r::P_QUEUE_METRICS, json!({"error_rate": 0.01})),
+            (r::R_QUEUE_STATUS, orchestrator(2, 9, 0)),
+        ]),
         t,
     );
     assert_eq!(explicit["error_rate"], json!(0.01));
@@ -262,7 +356,10 @@ fn worker_efficiency_counts_idle_workers_only_when_work_waits() {
             Layer::Faza25,
             &read(&[
                 (r::R_QUEUE_STATUS, orchestrator(0, 0, queued)),
-                (r::R_WORKER_STATUS, json!({"num_workers": workers, "busy": busy})),
+                (
+                    r::R_WORKER_STATUS,
+                    json!({"num_workers": workers, "busy": busy}),
+                ),
             ]),
             now(),
         )
@@ -281,13 +378,28 @@ fn stuck_and_newly_failed_tasks_are_listed() {
     let old = iso(&(t - Duration::seconds(600)));
     let fresh = iso(&(t - Duration::seconds(5)));
     let tasks = |failed: Value| json!({"running": [["r1", old], ["r2", fresh], ["r3", null]], "failed": failed, "truncated": false});
-    let first = c.map_layer(Layer::Faza25, &read(&[(r::R_TASKS, tasks(json!(["e1"])))]), t);
+    let first = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_TASKS, tasks(json!(["e1"])))]),
+        t,
+    );
     assert_eq!(first["stuck_task_count"], json!(1));
     assert_eq!(first["stuck_task_ids"], json!(["r1"]));
-    assert!(!first.contains_key("failed_task_ids"), "the first sample only sets the baseline");
-    let second = c.map_layer(Layer::Faza25, &read(&[(r::R_TASKS, tasks(json!(["e1", "e2", "e3"])))]), t);
+    assert!(
+        !first.contains_key("failed_task_ids"),
+        "the first sample only sets the baseline"
+    );
+    let second = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_TASKS, tasks(json!(["e1", "e2", "e3"])))]),
+        t,
+    );
     assert_eq!(second["failed_task_ids"], json!(["e2", "e3"]));
-    let third = c.map_layer(Layer::Faza25, &read(&[(r::R_TASKS, tasks(json!(["e1", "e2", "e3"])))]), t);
+    let third = c.map_layer(
+        Layer::Faza25,
+        &read(&[(r::R_TASKS, tasks(json!(["e1", "e2", "e3"])))]),
+        t,
+    );
     assert_eq!(third["failed_task_ids"], json!([]));
 }
 
@@ -303,7 +415,10 @@ fn a_real_graph_is_measured_from_its_edges() {
     let shape = json!({"nodes": ["a", "b", "c", "hub", "lonely"], "edges": edges});
     let m = c.map_layer(
         Layer::Faza27,
-        &read(&[(r::R_EDGES, shape), (r::P_GRAPH_STATS, json!({"graph_id": "g", "node_count": 10}))]),
+        &read(&[
+            (r::R_EDGES, shape),
+            (r::P_GRAPH_STATS, json!({"graph_id": "g", "node_count": 10})),
+        ]),
         now(),
     );
     assert_eq!(m["cycle_count"], json!(1));
@@ -312,7 +427,10 @@ fn a_real_graph_is_measured_from_its_edges() {
     assert_eq!(m["bottleneck_detected"], json!(true));
     assert_eq!(m["bottleneck_node"], json!("hub"));
     assert_eq!(m["graph_complexity"], json!(10 + 8));
-    assert!(!m.contains_key("graph_id"), "get_stats() is not merged for a graph whose edges were read");
+    assert!(
+        !m.contains_key("graph_id"),
+        "get_stats() is not merged for a graph whose edges were read"
+    );
 }
 
 #[test]
@@ -320,8 +438,14 @@ fn analyzer_style_answers_are_used_when_the_graph_has_them() {
     let m = core().map_layer(
         Layer::Faza27,
         &read(&[
-            (r::R_FIND_CYCLES, sized(json!([["x", "y", "x"], ["z", "z"]]))),
-            (r::R_FIND_BOTTLENECKS, sized(json!([{"node_id": "n1", "fan_in": 9}]))),
+            (
+                r::R_FIND_CYCLES,
+                sized(json!([["x", "y", "x"], ["z", "z"]])),
+            ),
+            (
+                r::R_FIND_BOTTLENECKS,
+                sized(json!([{"node_id": "n1", "fan_in": 9}])),
+            ),
             (r::R_EDGES, json!({"nodes": [], "edges": []})),
         ]),
         now(),
@@ -336,7 +460,9 @@ fn analyzer_style_answers_are_used_when_the_graph_has_them() {
 
 fn agents(list: Value) -> Value {
     let n = list.as_array().map_or(0, Vec::len);
-    let enabled = list.as_array().map_or(0, |a| a.iter().filter(|x| x["enabled"] != json!(false)).count());
+    let enabled = list.as_array().map_or(0, |a| {
+        a.iter().filter(|x| x["enabled"] != json!(false)).count()
+    });
     json!({"total_agents": n, "enabled_agents": enabled, "agents": list})
 }
 
@@ -350,13 +476,23 @@ fn agent_counters_become_per_agent_rates() {
     let t = now();
     let first = c.map_layer(
         Layer::Faza28,
-        &read(&[(r::R_AGENTS, agents(json!([agent("ok", 10, 0), agent("bad", 10, 1)])))]),
+        &read(&[(
+            r::R_AGENTS,
+            agents(json!([agent("ok", 10, 0), agent("bad", 10, 1)])),
+        )]),
         t,
     );
     assert_eq!(Value::Object(first), json!({"active_agent_count": 2}));
     let second = c.map_layer(
         Layer::Faza28,
-        &read(&[(r::R_AGENTS, agents(json!([agent("ok", 20, 1), agent("bad", 10, 6), agent("new", 5, 5)])))]),
+        &read(&[(
+            r::R_AGENTS,
+            agents(json!([
+                agent("ok", 20, 1),
+                agent("bad", 10, 6),
+                agent("new", 5, 5)
+            ])),
+        )]),
         t,
     );
     // "bad" raised on every tick without its base on_tick counting: 5 errors, 0 ticks -> 1.0.
@@ -365,7 +501,14 @@ fn agent_counters_become_per_agent_rates() {
     assert_eq!(second["active_agent_count"], json!(3));
     let third = c.map_layer(
         Layer::Faza28,
-        &read(&[(r::R_AGENTS, agents(json!([agent("ok", 30, 1), agent("bad", 10, 6), agent("new", 10, 9)])))]),
+        &read(&[(
+            r::R_AGENTS,
+            agents(json!([
+                agent("ok", 30, 1),
+                agent("bad", 10, 6),
+                agent("new", 10, 9)
+            ])),
+        )]),
         t,
     );
     assert_eq!(third["agent_failure_rate"], json!(0.8));
@@ -374,7 +517,11 @@ fn agent_counters_become_per_agent_rates() {
     // A disabled (isolated) agent is not reported as failing.
     let mut off = agent("new", 20, 19);
     off["enabled"] = json!(false);
-    let fourth = c.map_layer(Layer::Faza28, &read(&[(r::R_AGENTS, agents(json!([agent("ok", 40, 1), off])))]), t);
+    let fourth = c.map_layer(
+        Layer::Faza28,
+        &read(&[(r::R_AGENTS, agents(json!([agent("ok", 40, 1), off])))]),
+        t,
+    );
     assert_eq!(fourth["agent_failure_rate"], json!(0.0));
     assert_eq!(fourth["failing_agents"], json!([]));
     assert_eq!(fourth["active_agent_count"], json!(1));
@@ -386,13 +533,39 @@ fn a_running_loop_with_an_old_tick_is_stuck() {
     let t = now();
     let stats = json!({"running": true, "iteration": 5, "tick_rate": 1.0});
     let at = |secs: i64| json!(iso(&(t - Duration::seconds(secs))));
-    let stuck = |rd: LayerRead| core().map_layer(Layer::Faza28, &rd, t).get("scheduler_stuck").cloned();
-    assert_eq!(stuck(read(&[(r::R_LOOP_STATS, stats.clone()), (r::R_LAST_TICK, at(30))])), Some(json!(true)));
-    assert_eq!(stuck(read(&[(r::R_LOOP_STATS, stats.clone()), (r::R_LAST_TICK, at(2))])), Some(json!(false)));
+    let stuck = |rd: LayerRead| {
+        core()
+            .map_layer(Layer::Faza28, &rd, t)
+            .get("scheduler_stuck")
+            .cloned()
+    };
+    assert_eq!(
+        stuck(read(&[
+            (r::R_LOOP_STATS, stats.clone()),
+            (r::R_LAST_TICK, at(30))
+        ])),
+        Some(json!(true))
+    );
+    assert_eq!(
+        stuck(read(&[
+            (r::R_LOOP_STATS, stats.clone()),
+            (r::R_LAST_TICK, at(2))
+        ])),
+        Some(json!(false))
+    );
     let slow = json!({"running": true, "iteration": 5, "tick_rate": 10.0});
-    assert_eq!(stuck(read(&[(r::R_LOOP_STATS, slow), (r::R_LAST_TICK, at(30))])), Some(json!(false)));
+    assert_eq!(
+        stuck(read(&[(r::R_LOOP_STATS, slow), (r::R_LAST_TICK, at(30))])),
+        Some(json!(false))
+    );
     let stopped = json!({"running": false, "iteration": 5, "tick_rate": 1.0});
-    assert_eq!(stuck(read(&[(r::R_LOOP_STATS, stopped), (r::R_LAST_TICK, at(300))])), Some(json!(false)));
+    assert_eq!(
+        stuck(read(&[
+            (r::R_LOOP_STATS, stopped),
+            (r::R_LAST_TICK, at(300))
+        ])),
+        Some(json!(false))
+    );
     assert_eq!(stuck(read(&[(r::R_LOOP_STATS, stats)])), None);
 }
 
@@ -405,15 +578,26 @@ fn meta_summaries_give_stability_and_anomaly_rate() {
         Layer::Faza28,
         &read(&[(
             r::R_AGENTS,
-            agents(json!([agent("a", 1, 0), agent("b", 1, 0), agent("c", 1, 0), agent("d", 1, 0)])),
+            agents(json!([
+                agent("a", 1, 0),
+                agent("b", 1, 0),
+                agent("c", 1, 0),
+                agent("d", 1, 0)
+            ])),
         )]),
         now(),
     );
     let m = c.map_layer(
         Layer::Faza28_5,
         &read(&[
-            (r::R_STABILITY_SUMMARY, json!({"avg_severity": 0.25, "critical_issues": 0, "recent_issues": 3})),
-            (r::R_ANOMALY_SUMMARY, json!({"recent_anomalies": 7, "agents_with_anomalies": 3})),
+            (
+                r::R_STABILITY_SUMMARY,
+                json!({"avg_severity": 0.25, "critical_issues": 0, "recent_issues": 3}),
+            ),
+            (
+                r::R_ANOMALY_SUMMARY,
+                json!({"recent_anomalies": 7, "agents_with_anomalies": 3}),
+            ),
             (r::R_GOV_FEEDBACK, json!(0.5)),
         ]),
         now(),
@@ -425,13 +609,22 @@ fn meta_summaries_give_stability_and_anomaly_rate() {
     let critical = core().map_layer(
         Layer::Faza28_5,
         &read(&[
-            (r::R_STABILITY_SUMMARY, json!({"avg_severity": 0.1, "critical_issues": 1})),
-            (r::R_ANOMALY_SUMMARY, json!({"recent_anomalies": 0, "agents_with_anomalies": 0})),
+            (
+                r::R_STABILITY_SUMMARY,
+                json!({"avg_severity": 0.1, "critical_issues": 1}),
+            ),
+            (
+                r::R_ANOMALY_SUMMARY,
+                json!({"recent_anomalies": 0, "agents_with_anomalies": 0}),
+            ),
         ]),
         now(),
     );
     assert_eq!(critical["stability_score"], json!(0.0));
-    assert!(!critical.contains_key("anomaly_rate"), "no agent count known yet");
+    assert!(
+        !critical.contains_key("anomaly_rate"),
+        "no agent count known yet"
+    );
 }
 
 #[test]
@@ -439,7 +632,10 @@ fn governance_blocks_become_violations_per_window() {
     let mut c = core();
     let rd = |blocks: u64, stack: u64| {
         read(&[
-            (r::P_RISK, json!({"system_risk": 10.0, "total_risk": 42.5, "critical_factors": []})),
+            (
+                r::P_RISK,
+                json!({"system_risk": 10.0, "total_risk": 42.5, "critical_factors": []}),
+            ),
             (r::P_STATUS, json!({})),
             (r::P_TAKEOVER_STATE, json!("normal")),
             (r::R_TAKEOVER_ACTIVE, json!(false)),
@@ -448,13 +644,18 @@ fn governance_blocks_become_violations_per_window() {
         ])
     };
     let first = c.map_layer(Layer::Faza29, &rd(4, 2), now());
-    assert_eq!(Value::Object(first), json!({"risk_score": 42.5, "takeover_active": false, "override_count": 2}));
+    assert_eq!(
+        Value::Object(first),
+        json!({"risk_score": 42.5, "takeover_active": false, "override_count": 2})
+    );
     let second = c.map_layer(Layer::Faza29, &rd(7, 0), now());
     assert_eq!(second["violation_count"], json!(3));
     assert_eq!(second["governance_violations"], json!(3));
     assert_eq!(second["override_count"], json!(0));
     c.reset_layer(Layer::Faza29);
-    assert!(!c.map_layer(Layer::Faza29, &rd(9, 0), now()).contains_key("violation_count"));
+    assert!(!c
+        .map_layer(Layer::Faza29, &rd(9, 0), now())
+        .contains_key("violation_count"));
 }
 
 // ---- docs and helpers
@@ -466,7 +667,10 @@ fn the_docs_table_lists_every_canonical_key() {
         assert!(table.contains(&format!("`{}`", c.key)));
     }
     let docs = include_str!("../../../docs/integration_layer.md");
-    assert!(docs.contains(&table), "docs/integration_layer.md is out of date; paste canonical_table_markdown()");
+    assert!(
+        docs.contains(&table),
+        "docs/integration_layer.md is out of date; paste canonical_table_markdown()"
+    );
 }
 
 #[test]
@@ -487,7 +691,13 @@ fn collection_counters_follow_the_reference() {
     assert_eq!(c.counters().total_metrics_collected, 1);
     c.note_action(true);
     c.note_action(false);
-    assert_eq!((c.counters().repair_actions_executed, c.counters().repair_actions_failed), (1, 1));
+    assert_eq!(
+        (
+            c.counters().repair_actions_executed,
+            c.counters().repair_actions_failed
+        ),
+        (1, 1)
+    );
 }
 
 /// `cargo test --lib print_canonical_table -- --ignored --nocapture` prints the table for the docs.

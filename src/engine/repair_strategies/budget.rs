@@ -67,7 +67,10 @@ pub struct Budgets {
 
 impl Budgets {
     pub fn new(policy: BudgetPolicy) -> Self {
-        Budgets { policy, entries: HashMap::new() }
+        Budgets {
+            policy,
+            entries: HashMap::new(),
+        }
     }
 
     pub fn policy(&self) -> BudgetPolicy {
@@ -98,7 +101,10 @@ impl Budgets {
         }
         let quiet_period = self.policy.quiet_period;
         let max = self.policy.max_attempts;
-        let entry = self.entries.entry(target.to_owned()).or_insert(Entry { attempts: 0, last_seen: now });
+        let entry = self.entries.entry(target.to_owned()).or_insert(Entry {
+            attempts: 0,
+            last_seen: now,
+        });
         if (now - entry.last_seen).max(0.0) >= quiet_period {
             entry.attempts = 0;
         }
@@ -129,12 +135,17 @@ impl Budgets {
             return;
         }
         let quiet_period = self.policy.quiet_period;
-        self.entries.retain(|_, e| (now - e.last_seen).max(0.0) < quiet_period);
+        self.entries
+            .retain(|_, e| (now - e.last_seen).max(0.0) < quiet_period);
         while self.entries.len() >= self.policy.max_targets.max(1) {
             let oldest = self
                 .entries
                 .iter()
-                .min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen).then_with(|| a.0.cmp(b.0)))
+                .min_by(|a, b| {
+                    a.1.last_seen
+                        .total_cmp(&b.1.last_seen)
+                        .then_with(|| a.0.cmp(b.0))
+                })
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => {
@@ -183,7 +194,11 @@ mod tests {
     use super::*;
 
     fn book(max_attempts: u32, quiet: f64, cap: usize) -> Budgets {
-        Budgets::new(BudgetPolicy { max_attempts, quiet_period: quiet, max_targets: cap })
+        Budgets::new(BudgetPolicy {
+            max_attempts,
+            quiet_period: quiet,
+            max_targets: cap,
+        })
     }
 
     #[test]

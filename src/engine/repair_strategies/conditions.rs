@@ -28,7 +28,10 @@ const fn c(key: &'static str, bad: Bad) -> Condition {
     Condition { key, bad }
 }
 
-pub const CYCLES: &[Condition] = &[c("cycle_count", Bad::Above(0.0)), c("has_cycle", Bad::Truthy)];
+pub const CYCLES: &[Condition] = &[
+    c("cycle_count", Bad::Above(0.0)),
+    c("has_cycle", Bad::Truthy),
+];
 pub const DEADLOCK: &[Condition] = &[
     c("scheduler_stuck", Bad::Truthy),
     c("stuck", Bad::Truthy),
@@ -36,11 +39,20 @@ pub const DEADLOCK: &[Condition] = &[
     c("has_cycle", Bad::Truthy),
     c("cycle_count", Bad::Above(0.0)),
 ];
-pub const BOTTLENECK: &[Condition] = &[c("bottleneck_count", Bad::Above(5.0)), c("bottleneck_detected", Bad::Truthy)];
+pub const BOTTLENECK: &[Condition] = &[
+    c("bottleneck_count", Bad::Above(5.0)),
+    c("bottleneck_detected", Bad::Truthy),
+];
 pub const COMPLEXITY: &[Condition] = &[c("graph_complexity", Bad::AtLeast(100.0))];
-pub const AGENT_FAILURE: &[Condition] =
-    &[c("agent_failure_rate", Bad::Above(0.2)), c("failure_rate", Bad::Above(0.2)), c("agent_failed", Bad::Truthy)];
-pub const STALL: &[Condition] = &[c("stall_duration", Bad::AtLeast(10.0)), c("agent_stalled", Bad::Truthy)];
+pub const AGENT_FAILURE: &[Condition] = &[
+    c("agent_failure_rate", Bad::Above(0.2)),
+    c("failure_rate", Bad::Above(0.2)),
+    c("agent_failed", Bad::Truthy),
+];
+pub const STALL: &[Condition] = &[
+    c("stall_duration", Bad::AtLeast(10.0)),
+    c("agent_stalled", Bad::Truthy),
+];
 pub const COOPERATION: &[Condition] = &[c("cooperation_score", Bad::AtMost(0.7))];
 pub const COMMUNICATION: &[Condition] = &[c("communication_health", Bad::Below(0.5))];
 pub const META_STATE: &[Condition] = &[
@@ -48,8 +60,11 @@ pub const META_STATE: &[Condition] = &[
     c("anomaly_rate", Bad::Above(0.4)),
     c("oscillation_detected", Bad::Truthy),
 ];
-pub const TASK_FAILURE: &[Condition] =
-    &[c("error_rate", Bad::Above(0.3)), c("task_failed", Bad::Truthy), c("timed_out", Bad::Truthy)];
+pub const TASK_FAILURE: &[Condition] = &[
+    c("error_rate", Bad::Above(0.3)),
+    c("task_failed", Bad::Truthy),
+    c("timed_out", Bad::Truthy),
+];
 pub const QUEUE: &[Condition] = &[c("queue_size", Bad::Above(100.0))];
 pub const RESOURCE: &[Condition] = &[
     c("usage", Bad::AtLeast(0.95)),
@@ -59,10 +74,15 @@ pub const RESOURCE: &[Condition] = &[
     c("memory_usage", Bad::Above(0.95)),
 ];
 pub const PERFORMANCE: &[Condition] = &[c("performance_degraded", Bad::Truthy)];
-pub const TAKEOVER: &[Condition] = &[c("takeover_active", Bad::Truthy), c("takeover", Bad::Truthy)];
+pub const TAKEOVER: &[Condition] = &[
+    c("takeover_active", Bad::Truthy),
+    c("takeover", Bad::Truthy),
+];
 pub const RISK: &[Condition] = &[c("risk_score", Bad::Above(70.0))];
-pub const VIOLATION: &[Condition] =
-    &[c("violation_count", Bad::Above(0.0)), c("governance_violations", Bad::Above(0.0))];
+pub const VIOLATION: &[Condition] = &[
+    c("violation_count", Bad::Above(0.0)),
+    c("governance_violations", Bad::Above(0.0)),
+];
 pub const THRESHOLD: &[Condition] = &[c("threshold_breached", Bad::Truthy)];
 pub const OVERRIDE: &[Condition] = &[c("override_count", Bad::AtLeast(10.0))];
 pub const RULE_CONFLICT: &[Condition] = &[c("rule_conflicts", Bad::Above(0.0))];
@@ -82,7 +102,9 @@ impl Condition {
 
     /// Whether `after` is on the good side of `before` (both bad).
     fn better(&self, before: &Value, after: &Value) -> bool {
-        let (Some(b), Some(a)) = (as_number(before), as_number(after)) else { return false };
+        let (Some(b), Some(a)) = (as_number(before), as_number(after)) else {
+            return false;
+        };
         match self.bad {
             Bad::Above(_) | Bad::AtLeast(_) => a < b,
             Bad::Below(_) | Bad::AtMost(_) => a > b,
@@ -103,7 +125,9 @@ impl Condition {
 }
 
 fn fmt_num(t: f64) -> String {
-    crate::engine::pyfmt::float_repr(t).trim_end_matches(".0").to_string()
+    crate::engine::pyfmt::float_repr(t)
+        .trim_end_matches(".0")
+        .to_string()
 }
 
 /// What a measurement says about the fault.
@@ -138,7 +162,9 @@ pub fn check(conditions: &[Condition], before: &Metrics, after: &Metrics) -> (Ch
     let mut any_better = false;
     let mut notes = Vec::new();
     for cond in conditions {
-        let Some(v) = after.get(cond.key) else { continue };
+        let Some(v) = after.get(cond.key) else {
+            continue;
+        };
         let Some(bad) = cond.is_bad(v) else { continue };
         seen = true;
         notes.push(cond.describe(v));
@@ -161,6 +187,21 @@ pub fn check(conditions: &[Condition], before: &Metrics, after: &Metrics) -> (Ch
 /// `Some(description)` when the fault's own metrics show every relevant condition as fine,
 /// i.e. there is nothing to repair; `None` when a condition is bad or no relevant value exists.
 pub fn absent(conditions: &[Condition], metrics: &Metrics) -> Option<String> {
+    // Decide first: the description is only built for the rare fault that is not there.
+    let mut seen = false;
+    for cond in conditions {
+        let Some(v) = metrics.get(cond.key) else {
+            continue;
+        };
+        match cond.is_bad(v) {
+            Some(true) => return None,
+            Some(false) => seen = true,
+            None => {}
+        }
+    }
+    if !seen {
+        return None;
+    }
     match check(conditions, &Metrics::new(), metrics) {
         (Check::Cleared, notes) => Some(notes.join(", ")),
         _ => None,
@@ -179,12 +220,27 @@ mod tests {
     #[test]
     fn cleared_improved_persists_and_unknown() {
         let before = m(json!({"queue_size": 250}));
-        assert_eq!(check(QUEUE, &before, &m(json!({"queue_size": 80}))).0, Check::Cleared);
-        assert_eq!(check(QUEUE, &before, &m(json!({"queue_size": 150}))).0, Check::Improved);
-        assert_eq!(check(QUEUE, &before, &m(json!({"queue_size": 300}))).0, Check::Persists);
-        assert_eq!(check(QUEUE, &before, &m(json!({"other": 1}))).0, Check::Unknown);
+        assert_eq!(
+            check(QUEUE, &before, &m(json!({"queue_size": 80}))).0,
+            Check::Cleared
+        );
+        assert_eq!(
+            check(QUEUE, &before, &m(json!({"queue_size": 150}))).0,
+            Check::Improved
+        );
+        assert_eq!(
+            check(QUEUE, &before, &m(json!({"queue_size": 300}))).0,
+            Check::Persists
+        );
+        assert_eq!(
+            check(QUEUE, &before, &m(json!({"other": 1}))).0,
+            Check::Unknown
+        );
         // A value of the wrong type is no evidence either way.
-        assert_eq!(check(QUEUE, &before, &m(json!({"queue_size": "many"}))).0, Check::Unknown);
+        assert_eq!(
+            check(QUEUE, &before, &m(json!({"queue_size": "many"}))).0,
+            Check::Unknown
+        );
     }
 
     #[test]
@@ -199,9 +255,18 @@ mod tests {
     #[test]
     fn booleans_clear_or_persist_but_never_improve() {
         let before = m(json!({"takeover_active": true}));
-        assert_eq!(check(TAKEOVER, &before, &m(json!({"takeover_active": true}))).0, Check::Persists);
-        assert_eq!(check(TAKEOVER, &before, &m(json!({"takeover_active": false}))).0, Check::Cleared);
-        assert_eq!(check(CYCLES, &Metrics::new(), &m(json!({"has_cycle": false}))).0, Check::Cleared);
+        assert_eq!(
+            check(TAKEOVER, &before, &m(json!({"takeover_active": true}))).0,
+            Check::Persists
+        );
+        assert_eq!(
+            check(TAKEOVER, &before, &m(json!({"takeover_active": false}))).0,
+            Check::Cleared
+        );
+        assert_eq!(
+            check(CYCLES, &Metrics::new(), &m(json!({"has_cycle": false}))).0,
+            Check::Cleared
+        );
     }
 
     #[test]
@@ -209,7 +274,10 @@ mod tests {
         assert!(absent(QUEUE, &m(json!({"queue_size": 50}))).is_some());
         assert!(absent(QUEUE, &m(json!({"queue_size": 150}))).is_none());
         assert!(absent(QUEUE, &m(json!({}))).is_none());
-        assert_eq!(absent(CYCLES, &m(json!({"cycle_count": 0}))).as_deref(), Some("cycle_count=0 (bad above 0)"));
+        assert_eq!(
+            absent(CYCLES, &m(json!({"cycle_count": 0}))).as_deref(),
+            Some("cycle_count=0 (bad above 0)")
+        );
         assert!(absent(OVERRIDE, &m(json!({"override_count": 9}))).is_some());
         assert!(absent(OVERRIDE, &m(json!({"override_count": 10}))).is_none());
     }

@@ -24,7 +24,12 @@ pub struct Edge {
 
 impl Edge {
     pub fn new(src: &str, dst: &str, weight: Option<f64>, weak: bool) -> Self {
-        Edge { src: src.to_owned(), dst: dst.to_owned(), weight, weak }
+        Edge {
+            src: src.to_owned(),
+            dst: dst.to_owned(),
+            weight,
+            weak,
+        }
     }
 }
 
@@ -56,7 +61,11 @@ struct Indexed {
     out: Vec<Vec<(usize, usize)>>,
 }
 
-fn intern<'a>(ids: &mut HashMap<&'a str, usize>, out: &mut Vec<Vec<(usize, usize)>>, name: &'a str) -> usize {
+fn intern<'a>(
+    ids: &mut HashMap<&'a str, usize>,
+    out: &mut Vec<Vec<(usize, usize)>>,
+    name: &'a str,
+) -> usize {
     *ids.entry(name).or_insert_with(|| {
         out.push(Vec::new());
         out.len() - 1
@@ -73,7 +82,11 @@ fn index(view: &GraphView) -> Indexed {
         out[s].push((d, i));
         ends.push((s, d));
     }
-    Indexed { node_count: out.len(), ends, out }
+    Indexed {
+        node_count: out.len(),
+        ends,
+        out,
+    }
 }
 
 /// Finds one cycle among the edges whose node pair is not in `removed`, as edge indices in
@@ -138,7 +151,11 @@ pub fn has_cycle(view: &GraphView) -> bool {
 type Strength = (bool, f64, std::cmp::Reverse<usize>);
 
 fn strength(e: &Edge, coverage: usize) -> Strength {
-    (!e.weak, e.weight.unwrap_or(f64::INFINITY), std::cmp::Reverse(coverage))
+    (
+        !e.weak,
+        e.weight.unwrap_or(f64::INFINITY),
+        std::cmp::Reverse(coverage),
+    )
 }
 
 /// The position of the weakest candidate; ties keep the first.
@@ -165,7 +182,9 @@ pub fn plan_cuts(view: &GraphView, max_cuts: usize) -> CutPlan {
     let mut pair_best: HashMap<(usize, usize), usize> = HashMap::new();
     for (i, pair) in graph.ends.iter().enumerate() {
         let slot = pair_best.entry(*pair).or_insert(i);
-        if strength(&view.edges[i], 0).partial_cmp(&strength(&view.edges[*slot], 0)) == Some(std::cmp::Ordering::Less) {
+        if strength(&view.edges[i], 0).partial_cmp(&strength(&view.edges[*slot], 0))
+            == Some(std::cmp::Ordering::Less)
+        {
             *slot = i;
         }
     }
@@ -173,51 +192,88 @@ pub fn plan_cuts(view: &GraphView, max_cuts: usize) -> CutPlan {
     let mut cuts = Vec::new();
     loop {
         let Some(path) = find_cycle(&graph, &removed) else {
-            return CutPlan { cuts, acyclic_after: true };
+            return CutPlan {
+                cuts,
+                acyclic_after: true,
+            };
         };
         if cuts.len() >= max_cuts {
-            return CutPlan { cuts, acyclic_after: false };
+            return CutPlan {
+                cuts,
+                acyclic_after: false,
+            };
         }
-        let candidates: Vec<Edge> =
-            path.iter().map(|&i| view.edges[pair_best.get(&graph.ends[i]).copied().unwrap_or(i)].clone()).collect();
+        let candidates: Vec<Edge> = path
+            .iter()
+            .map(|&i| view.edges[pair_best.get(&graph.ends[i]).copied().unwrap_or(i)].clone())
+            .collect();
         let Some(pos) = weakest(&candidates, |_| 0) else {
-            return CutPlan { cuts, acyclic_after: false };
+            return CutPlan {
+                cuts,
+                acyclic_after: false,
+            };
         };
         removed.insert(graph.ends[path[pos]]);
         let cycle = path.iter().map(|&i| view.edges[i].src.clone()).collect();
-        cuts.push(Cut { edge: candidates[pos].clone(), cycle });
+        cuts.push(Cut {
+            edge: candidates[pos].clone(),
+            cycle,
+        });
     }
 }
 
 /// Breaks cycles given as node lists (`[a, b, c]` means a -> b -> c -> a), for when only the
 /// fault's metrics name them. Weights come from `view` when it has the edge. A cycle already
 /// broken by an earlier cut is skipped.
-pub fn plan_cuts_from_listed(cycles: &[Vec<String>], view: Option<&GraphView>, max_cuts: usize) -> Vec<Cut> {
+pub fn plan_cuts_from_listed(
+    cycles: &[Vec<String>],
+    view: Option<&GraphView>,
+    max_cuts: usize,
+) -> Vec<Cut> {
     let as_edges = |cycle: &Vec<String>| -> Vec<Edge> {
         (0..cycle.len())
             .map(|i| {
                 let src = &cycle[i];
                 let dst = &cycle[(i + 1) % cycle.len()];
-                view.and_then(|v| v.edges.iter().find(|e| &e.src == src && &e.dst == dst).cloned())
-                    .unwrap_or_else(|| Edge::new(src, dst, None, false))
+                view.and_then(|v| {
+                    v.edges
+                        .iter()
+                        .find(|e| &e.src == src && &e.dst == dst)
+                        .cloned()
+                })
+                .unwrap_or_else(|| Edge::new(src, dst, None, false))
             })
             .collect()
     };
-    let all: Vec<Vec<Edge>> = cycles.iter().filter(|c| !c.is_empty()).map(as_edges).collect();
-    let covers = |e: &Edge| all.iter().filter(|c| c.iter().any(|x| x.src == e.src && x.dst == e.dst)).count();
+    let all: Vec<Vec<Edge>> = cycles
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(as_edges)
+        .collect();
+    let covers = |e: &Edge| {
+        all.iter()
+            .filter(|c| c.iter().any(|x| x.src == e.src && x.dst == e.dst))
+            .count()
+    };
     let mut removed: HashSet<(String, String)> = HashSet::new();
     let mut cuts = Vec::new();
     for (cycle, edges) in cycles.iter().filter(|c| !c.is_empty()).zip(&all) {
         if cuts.len() >= max_cuts {
             break;
         }
-        if edges.iter().any(|e| removed.contains(&(e.src.clone(), e.dst.clone()))) {
+        if edges
+            .iter()
+            .any(|e| removed.contains(&(e.src.clone(), e.dst.clone())))
+        {
             continue;
         }
         if let Some(pos) = weakest(edges, covers) {
             let chosen = edges[pos].clone();
             removed.insert((chosen.src.clone(), chosen.dst.clone()));
-            cuts.push(Cut { edge: chosen, cycle: cycle.clone() });
+            cuts.push(Cut {
+                edge: chosen,
+                cycle: cycle.clone(),
+            });
         }
     }
     cuts
@@ -233,25 +289,52 @@ mod tests {
 
     #[test]
     fn a_dag_has_no_cycle_and_needs_no_cut() {
-        let v = GraphView { edges: vec![e("a", "b", 1.0), e("b", "c", 1.0), e("a", "c", 1.0)] };
+        let v = GraphView {
+            edges: vec![e("a", "b", 1.0), e("b", "c", 1.0), e("a", "c", 1.0)],
+        };
         assert!(!has_cycle(&v));
-        assert_eq!(plan_cuts(&v, 8), CutPlan { cuts: vec![], acyclic_after: true });
+        assert_eq!(
+            plan_cuts(&v, 8),
+            CutPlan {
+                cuts: vec![],
+                acyclic_after: true
+            }
+        );
     }
 
     #[test]
     fn one_cycle_is_cut_at_its_lowest_weight_edge() {
-        let v = GraphView { edges: vec![e("a", "b", 1.0), e("b", "c", 0.2), e("c", "a", 0.7), e("c", "d", 0.1)] };
+        let v = GraphView {
+            edges: vec![
+                e("a", "b", 1.0),
+                e("b", "c", 0.2),
+                e("c", "a", 0.7),
+                e("c", "d", 0.1),
+            ],
+        };
         assert!(has_cycle(&v));
         let plan = plan_cuts(&v, 8);
         assert!(plan.acyclic_after);
         assert_eq!(plan.cuts.len(), 1);
-        assert_eq!((plan.cuts[0].edge.src.as_str(), plan.cuts[0].edge.dst.as_str()), ("b", "c"));
+        assert_eq!(
+            (
+                plan.cuts[0].edge.src.as_str(),
+                plan.cuts[0].edge.dst.as_str()
+            ),
+            ("b", "c")
+        );
         assert_eq!(plan.cuts[0].cycle, vec!["a", "b", "c"]);
     }
 
     #[test]
     fn a_weak_edge_wins_over_a_lighter_strong_one() {
-        let v = GraphView { edges: vec![e("a", "b", 0.1), Edge::new("b", "c", Some(5.0), true), e("c", "a", 0.3)] };
+        let v = GraphView {
+            edges: vec![
+                e("a", "b", 0.1),
+                Edge::new("b", "c", Some(5.0), true),
+                e("c", "a", 0.3),
+            ],
+        };
         let plan = plan_cuts(&v, 8);
         assert_eq!(plan.cuts[0].edge.src, "b");
         assert!(plan.cuts[0].edge.weak);
@@ -259,27 +342,64 @@ mod tests {
 
     #[test]
     fn unknown_weights_lose_to_known_ones_and_ties_take_the_first() {
-        let v = GraphView { edges: vec![Edge::new("x", "y", None, false), Edge::new("y", "x", None, false)] };
+        let v = GraphView {
+            edges: vec![
+                Edge::new("x", "y", None, false),
+                Edge::new("y", "x", None, false),
+            ],
+        };
         let plan = plan_cuts(&v, 8);
-        assert_eq!((plan.cuts[0].edge.src.as_str(), plan.cuts[0].edge.dst.as_str()), ("x", "y"));
-        let v2 = GraphView { edges: vec![Edge::new("x", "y", None, false), e("y", "x", 9.0)] };
+        assert_eq!(
+            (
+                plan.cuts[0].edge.src.as_str(),
+                plan.cuts[0].edge.dst.as_str()
+            ),
+            ("x", "y")
+        );
+        let v2 = GraphView {
+            edges: vec![Edge::new("x", "y", None, false), e("y", "x", 9.0)],
+        };
         assert_eq!(plan_cuts(&v2, 8).cuts[0].edge.src, "y");
     }
 
     #[test]
     fn two_independent_cycles_get_two_cuts_and_a_self_loop_is_a_cycle() {
         let v = GraphView {
-            edges: vec![e("a", "b", 1.0), e("b", "a", 2.0), e("c", "d", 3.0), e("d", "c", 1.5), e("z", "z", 4.0)],
+            edges: vec![
+                e("a", "b", 1.0),
+                e("b", "a", 2.0),
+                e("c", "d", 3.0),
+                e("d", "c", 1.5),
+                e("z", "z", 4.0),
+            ],
         };
         let plan = plan_cuts(&v, 8);
         assert!(plan.acyclic_after);
-        let cut: Vec<(String, String)> = plan.cuts.iter().map(|c| (c.edge.src.clone(), c.edge.dst.clone())).collect();
-        assert_eq!(cut, vec![("a".into(), "b".into()), ("d".into(), "c".into()), ("z".into(), "z".into())]);
+        let cut: Vec<(String, String)> = plan
+            .cuts
+            .iter()
+            .map(|c| (c.edge.src.clone(), c.edge.dst.clone()))
+            .collect();
+        assert_eq!(
+            cut,
+            vec![
+                ("a".into(), "b".into()),
+                ("d".into(), "c".into()),
+                ("z".into(), "z".into())
+            ]
+        );
     }
 
     #[test]
     fn the_cut_limit_leaves_the_rest_for_later() {
-        let v = GraphView { edges: vec![e("a", "b", 1.0), e("b", "a", 1.0), e("c", "d", 1.0), e("d", "c", 1.0)] };
+        let v = GraphView {
+            edges: vec![
+                e("a", "b", 1.0),
+                e("b", "a", 1.0),
+                e("c", "d", 1.0),
+                e("d", "c", 1.0),
+            ],
+        };
         let plan = plan_cuts(&v, 1);
         assert_eq!(plan.cuts.len(), 1);
         assert!(!plan.acyclic_after);
@@ -288,16 +408,23 @@ mod tests {
     #[test]
     fn parallel_edges_are_cut_as_a_pair_with_the_weakest_weight() {
         // a->b twice; the pair's best weight is 0.05, cheaper than b->a.
-        let v = GraphView { edges: vec![e("a", "b", 3.0), e("b", "a", 0.5), e("a", "b", 0.05)] };
+        let v = GraphView {
+            edges: vec![e("a", "b", 3.0), e("b", "a", 0.5), e("a", "b", 0.05)],
+        };
         let plan = plan_cuts(&v, 8);
         assert_eq!(plan.cuts.len(), 1);
-        assert_eq!((plan.cuts[0].edge.src.as_str(), plan.cuts[0].edge.weight), ("a", Some(0.05)));
+        assert_eq!(
+            (plan.cuts[0].edge.src.as_str(), plan.cuts[0].edge.weight),
+            ("a", Some(0.05))
+        );
     }
 
     #[test]
     fn a_long_chain_closing_into_a_cycle_does_not_overflow_the_stack() {
         let n = 200_000;
-        let mut edges: Vec<Edge> = (0..n).map(|i| e(&i.to_string(), &(i + 1).to_string(), 1.0)).collect();
+        let mut edges: Vec<Edge> = (0..n)
+            .map(|i| e(&i.to_string(), &(i + 1).to_string(), 1.0))
+            .collect();
         edges.push(e(&n.to_string(), "0", 0.5));
         let v = GraphView { edges };
         let plan = plan_cuts(&v, 4);
@@ -308,14 +435,30 @@ mod tests {
 
     #[test]
     fn listed_cycles_share_cuts_and_use_view_weights() {
-        let view = GraphView { edges: vec![e("a", "b", 0.9), e("b", "c", 0.1), e("c", "a", 0.9), e("c", "b", 0.5)] };
-        let cycles = vec![vec!["a".to_string(), "b".into(), "c".into()], vec!["b".to_string(), "c".into()]];
+        let view = GraphView {
+            edges: vec![
+                e("a", "b", 0.9),
+                e("b", "c", 0.1),
+                e("c", "a", 0.9),
+                e("c", "b", 0.5),
+            ],
+        };
+        let cycles = vec![
+            vec!["a".to_string(), "b".into(), "c".into()],
+            vec!["b".to_string(), "c".into()],
+        ];
         let cuts = plan_cuts_from_listed(&cycles, Some(&view), 8);
         // b->c breaks both cycles, so one cut is enough.
         assert_eq!(cuts.len(), 1);
-        assert_eq!((cuts[0].edge.src.as_str(), cuts[0].edge.dst.as_str()), ("b", "c"));
+        assert_eq!(
+            (cuts[0].edge.src.as_str(), cuts[0].edge.dst.as_str()),
+            ("b", "c")
+        );
         // Without weights, the edge shared by most cycles wins.
         let cuts = plan_cuts_from_listed(&cycles, None, 8);
-        assert_eq!((cuts[0].edge.src.as_str(), cuts[0].edge.dst.as_str()), ("b", "c"));
+        assert_eq!(
+            (cuts[0].edge.src.as_str(), cuts[0].edge.dst.as_str()),
+            ("b", "c")
+        );
     }
 }

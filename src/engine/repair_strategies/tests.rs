@@ -22,11 +22,19 @@ fn act(plan: &Plan) -> &ActPlan {
 }
 
 fn done(n: usize) -> Vec<StepOutcome> {
-    (0..n).map(|_| StepOutcome::Done { via: "test".into(), returned: None }).collect()
+    (0..n)
+        .map(|_| StepOutcome::Done {
+            via: "test".into(),
+            returned: None,
+        })
+        .collect()
 }
 
 fn measured(v: Value) -> Evidence {
-    Evidence::Measured { source: "probe".into(), metrics: v.as_object().cloned().unwrap_or_default() }
+    Evidence::Measured {
+        source: "probe".into(),
+        metrics: v.as_object().cloned().unwrap_or_default(),
+    }
 }
 
 // ---- claims -------------------------------------------------------------------------------
@@ -50,9 +58,19 @@ fn each_detected_fault_type_is_claimed_by_the_documented_engines() {
     ];
     for (ft, engines) in table {
         for kind in EngineKind::ALL {
-            assert_eq!(claims(kind, ft, None), engines.contains(&kind), "{ft} / {}", kind.name());
+            assert_eq!(
+                claims(kind, ft, None),
+                engines.contains(&kind),
+                "{ft} / {}",
+                kind.name()
+            );
             // The classifier's category never moves a fault some engine handles.
-            assert_eq!(claims(kind, ft, Some("operational")), engines.contains(&kind), "{ft} / {}", kind.name());
+            assert_eq!(
+                claims(kind, ft, Some("operational")),
+                engines.contains(&kind),
+                "{ft} / {}",
+                kind.name()
+            );
         }
     }
 }
@@ -61,18 +79,39 @@ fn each_detected_fault_type_is_claimed_by_the_documented_engines() {
 fn unknown_fault_types_fall_back_to_keywords_on_type_and_category() {
     assert!(claims(EngineKind::Graph, "graph_weirdness", None));
     assert!(!claims(EngineKind::Agent, "graph_weirdness", None));
-    assert!(claims(EngineKind::Scheduler, "mystery", Some("operational")));
-    assert!(claims(EngineKind::Agent, "mystery", Some("FaultCategory.AGENT_FAULT")));
-    assert!(claims(EngineKind::Governance, "mystery", Some("governance_drift")));
+    assert!(claims(
+        EngineKind::Scheduler,
+        "mystery",
+        Some("operational")
+    ));
+    assert!(claims(
+        EngineKind::Agent,
+        "mystery",
+        Some("FaultCategory.AGENT_FAULT")
+    ));
+    assert!(claims(
+        EngineKind::Governance,
+        "mystery",
+        Some("governance_drift")
+    ));
     assert!(!claims(EngineKind::Graph, "mystery", None));
 }
 
 #[test]
 fn task_failures_are_not_agent_restarts() {
-    assert_eq!(handler_for(EngineKind::Agent, "agent_failure"), Some(Handler::RestartAgent));
-    assert_eq!(handler_for(EngineKind::Agent, "Agent_Crash"), Some(Handler::RestartAgent));
+    assert_eq!(
+        handler_for(EngineKind::Agent, "agent_failure"),
+        Some(Handler::RestartAgent)
+    );
+    assert_eq!(
+        handler_for(EngineKind::Agent, "Agent_Crash"),
+        Some(Handler::RestartAgent)
+    );
     assert_eq!(handler_for(EngineKind::Agent, "task_failure"), None);
-    assert_eq!(handler_for(EngineKind::Scheduler, "task_failure"), Some(Handler::RetryFailed));
+    assert_eq!(
+        handler_for(EngineKind::Scheduler, "task_failure"),
+        Some(Handler::RetryFailed)
+    );
 }
 
 // ---- planning ----------------------------------------------------------------------------
@@ -91,13 +130,20 @@ fn a_graph_cycle_is_cut_at_its_weakest_edge_and_checked_with_has_cycle() {
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE]);
-    let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 1})), &offer, 0.0);
+    let plan = c.plan(
+        &fault("graph_cycle", json!({"cycle_count": 1})),
+        &offer,
+        0.0,
+    );
     let a = act(&plan);
     assert_eq!(a.steps.len(), 1);
     // The WEAK edge wins although b->c is lighter.
     assert_eq!(a.steps[0].params.get("src"), Some(&json!("c")));
     assert_eq!(a.steps[0].params.get("dst"), Some(&json!("a")));
-    assert_eq!(a.steps[0].params.get("cycle"), Some(&json!(["a", "b", "c"])));
+    assert_eq!(
+        a.steps[0].params.get("cycle"),
+        Some(&json!(["a", "b", "c"]))
+    );
     assert_eq!(a.probes, vec![Probe::HasCycle]);
 }
 
@@ -105,56 +151,144 @@ fn a_graph_cycle_is_cut_at_its_weakest_edge_and_checked_with_has_cycle() {
 fn cycle_repairs_without_a_graph_use_listed_cycles_or_say_what_is_missing() {
     let mut c = core(EngineKind::Graph);
     let offer = Offer::default().with(&[Verb::BREAK_CYCLE]);
-    let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 1, "cycles": [["x", "y"]]})), &offer, 0.0);
+    let plan = c.plan(
+        &fault(
+            "graph_cycle",
+            json!({"cycle_count": 1, "cycles": [["x", "y"]]}),
+        ),
+        &offer,
+        0.0,
+    );
     assert_eq!(act(&plan).steps[0].target.as_deref(), Some("x -> y"));
     assert!(act(&plan).probes.is_empty());
 
-    let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 1})), &offer, 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::NoTarget, .. }), "{plan:?}");
-    let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 1})), &Offer::default(), 0.0);
+    let plan = c.plan(
+        &fault("graph_cycle", json!({"cycle_count": 1})),
+        &offer,
+        0.0,
+    );
+    assert!(
+        matches!(
+            plan,
+            Plan::Skip {
+                reason: SkipReason::NoTarget,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    let plan = c.plan(
+        &fault("graph_cycle", json!({"cycle_count": 1})),
+        &Offer::default(),
+        0.0,
+    );
     match plan {
-        Plan::Skip { reason: SkipReason::NoAction, message, .. } => {
-            assert!(message.contains("no action available for break_cycle"), "{message}")
+        Plan::Skip {
+            reason: SkipReason::NoAction,
+            message,
+            ..
+        } => {
+            assert!(
+                message.contains("no action available for break_cycle"),
+                "{message}"
+            )
         }
         other => panic!("{other:?}"),
     }
     // An acyclic graph means the fault is gone already.
-    let acyclic =
-        Offer { graph: Some(GraphView { edges: vec![Edge::new("a", "b", None, false)] }), ..Offer::default() }
-            .with(&[Verb::BREAK_CYCLE]);
-    let plan = c.plan(&fault("graph_cycle", json!({"cycle_count": 1})), &acyclic, 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }), "{plan:?}");
+    let acyclic = Offer {
+        graph: Some(GraphView {
+            edges: vec![Edge::new("a", "b", None, false)],
+        }),
+        ..Offer::default()
+    }
+    .with(&[Verb::BREAK_CYCLE]);
+    let plan = c.plan(
+        &fault("graph_cycle", json!({"cycle_count": 1})),
+        &acyclic,
+        0.0,
+    );
+    assert!(
+        matches!(
+            plan,
+            Plan::Skip {
+                reason: SkipReason::ConditionAbsent,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
 }
 
 #[test]
 fn faults_whose_metrics_show_no_problem_are_skipped() {
     let mut c = core(EngineKind::Graph);
-    let plan =
-        c.plan(&fault("graph_cycle", json!({"cycle_count": 0})), &Offer::default().with(&[Verb::BREAK_CYCLE]), 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
+    let plan = c.plan(
+        &fault("graph_cycle", json!({"cycle_count": 0})),
+        &Offer::default().with(&[Verb::BREAK_CYCLE]),
+        0.0,
+    );
+    assert!(matches!(
+        plan,
+        Plan::Skip {
+            reason: SkipReason::ConditionAbsent,
+            ..
+        }
+    ));
     let mut s = core(EngineKind::Scheduler);
-    let plan =
-        s.plan(&fault("queue_overload", json!({"queue_size": 40})), &Offer::default().with(&[Verb::SHED_LOAD]), 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
+    let plan = s.plan(
+        &fault("queue_overload", json!({"queue_size": 40})),
+        &Offer::default().with(&[Verb::SHED_LOAD]),
+        0.0,
+    );
+    assert!(matches!(
+        plan,
+        Plan::Skip {
+            reason: SkipReason::ConditionAbsent,
+            ..
+        }
+    ));
     let plan = s.plan(&fault("nothing_known", json!({})), &Offer::default(), 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::NoHandler, .. }));
+    assert!(matches!(
+        plan,
+        Plan::Skip {
+            reason: SkipReason::NoHandler,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn deadlock_breaks_graph_cycles_when_there_are_some_else_resets_the_scheduler() {
     let mut c = core(EngineKind::Scheduler);
     let cyclic = Offer {
-        graph: Some(GraphView { edges: vec![Edge::new("a", "b", None, false), Edge::new("b", "a", Some(0.1), false)] }),
+        graph: Some(GraphView {
+            edges: vec![
+                Edge::new("a", "b", None, false),
+                Edge::new("b", "a", Some(0.1), false),
+            ],
+        }),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE, Verb::RESET_SCHEDULER]);
-    let plan = c.plan(&fault("scheduler_deadlock", json!({"stuck": true})), &cyclic, 0.0);
+    let plan = c.plan(
+        &fault("scheduler_deadlock", json!({"stuck": true})),
+        &cyclic,
+        0.0,
+    );
     assert_eq!(act(&plan).steps[0].verb, Verb::BREAK_CYCLE);
     assert_eq!(act(&plan).steps[0].params.get("src"), Some(&json!("b")));
 
-    let acyclic = Offer { graph: Some(GraphView::default()), ..Offer::default() }
-        .with(&[Verb::BREAK_CYCLE, Verb::RESET_SCHEDULER]);
-    let plan = c.plan(&fault("scheduler_deadlock", json!({"stuck": true})), &acyclic, 0.0);
+    let acyclic = Offer {
+        graph: Some(GraphView::default()),
+        ..Offer::default()
+    }
+    .with(&[Verb::BREAK_CYCLE, Verb::RESET_SCHEDULER]);
+    let plan = c.plan(
+        &fault("scheduler_deadlock", json!({"stuck": true})),
+        &acyclic,
+        0.0,
+    );
     assert_eq!(act(&plan).steps[0].verb, Verb::RESET_SCHEDULER);
 }
 
@@ -165,7 +299,10 @@ fn agent_offer() -> Offer {
 #[test]
 fn an_agent_is_restarted_three_times_then_isolated_and_the_budget_resets_after_quiet() {
     let mut c = core(EngineKind::Agent);
-    let f = fault("agent_failure", json!({"failure_rate": 0.5, "agent_name": "worker"}));
+    let f = fault(
+        "agent_failure",
+        json!({"failure_rate": 0.5, "agent_name": "worker"}),
+    );
     for n in 1..=3 {
         let plan = c.plan(&f, &agent_offer(), n as f64);
         let a = act(&plan);
@@ -193,10 +330,22 @@ fn each_agent_has_its_own_budget_and_unnamed_agents_are_not_restarted() {
     for _ in 0..3 {
         c.plan(&a, &agent_offer(), 0.0);
     }
-    assert_eq!(act(&c.plan(&a, &agent_offer(), 0.0)).steps[0].verb, Verb::ISOLATE_AGENT);
-    assert_eq!(act(&c.plan(&b, &agent_offer(), 0.0)).steps[0].verb, Verb::RESTART_AGENT);
+    assert_eq!(
+        act(&c.plan(&a, &agent_offer(), 0.0)).steps[0].verb,
+        Verb::ISOLATE_AGENT
+    );
+    assert_eq!(
+        act(&c.plan(&b, &agent_offer(), 0.0)).steps[0].verb,
+        Verb::RESTART_AGENT
+    );
     let unnamed = fault("agent_failure", json!({"failure_rate": 0.5}));
-    assert!(matches!(c.plan(&unnamed, &agent_offer(), 0.0), Plan::Skip { reason: SkipReason::NoTarget, .. }));
+    assert!(matches!(
+        c.plan(&unnamed, &agent_offer(), 0.0),
+        Plan::Skip {
+            reason: SkipReason::NoTarget,
+            ..
+        }
+    ));
     // The budget map holds real names only.
     let names: Vec<String> = c.budget_states(0.0).into_iter().map(|s| s.target).collect();
     assert_eq!(names, vec!["agent:a", "agent:b"]);
@@ -207,7 +356,13 @@ fn no_restart_action_means_no_budget_is_used() {
     let mut c = core(EngineKind::Agent);
     let f = fault("agent_crash", json!({"agent": "w"}));
     for _ in 0..5 {
-        assert!(matches!(c.plan(&f, &Offer::default(), 0.0), Plan::Skip { reason: SkipReason::NoAction, .. }));
+        assert!(matches!(
+            c.plan(&f, &Offer::default(), 0.0),
+            Plan::Skip {
+                reason: SkipReason::NoAction,
+                ..
+            }
+        ));
     }
     assert_eq!(c.budget_targets(), 0);
     // Without isolation, an exhausted budget gives up honestly.
@@ -215,16 +370,34 @@ fn no_restart_action_means_no_budget_is_used() {
     for _ in 0..3 {
         c.plan(&f, &restart_only, 0.0);
     }
-    assert!(matches!(c.plan(&f, &restart_only, 0.0), Plan::GiveUp { .. }));
+    assert!(matches!(
+        c.plan(&f, &restart_only, 0.0),
+        Plan::GiveUp { .. }
+    ));
 }
 
 #[test]
 fn a_stall_is_restarted_only_when_long_enough() {
     let mut c = core(EngineKind::Agent);
-    let short = fault("agent_stall", json!({"stall_duration": 4, "agent_name": "s"}));
-    assert!(matches!(c.plan(&short, &agent_offer(), 0.0), Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
-    let long = fault("agent_stall", json!({"stall_duration": 40, "agent_name": "s"}));
-    assert_eq!(act(&c.plan(&long, &agent_offer(), 0.0)).steps[0].verb, Verb::RESTART_AGENT);
+    let short = fault(
+        "agent_stall",
+        json!({"stall_duration": 4, "agent_name": "s"}),
+    );
+    assert!(matches!(
+        c.plan(&short, &agent_offer(), 0.0),
+        Plan::Skip {
+            reason: SkipReason::ConditionAbsent,
+            ..
+        }
+    ));
+    let long = fault(
+        "agent_stall",
+        json!({"stall_duration": 40, "agent_name": "s"}),
+    );
+    assert_eq!(
+        act(&c.plan(&long, &agent_offer(), 0.0)).steps[0].verb,
+        Verb::RESTART_AGENT
+    );
 }
 
 #[test]
@@ -234,11 +407,16 @@ fn tasks_are_retried_within_their_budget_then_given_up() {
     let f = fault("task_timeout", json!({"task_id": "t1"}));
     for n in 1..=3 {
         let plan = c.plan(&f, &offer, 0.0);
-        assert_eq!(act(&plan).steps[0].params.get("task_id"), Some(&json!("t1")));
+        assert_eq!(
+            act(&plan).steps[0].params.get("task_id"),
+            Some(&json!("t1"))
+        );
         assert_eq!(act(&plan).budget[0].attempts, n);
     }
     match c.plan(&f, &offer, 0.0) {
-        Plan::GiveUp { message, budget, .. } => {
+        Plan::GiveUp {
+            message, budget, ..
+        } => {
             assert!(message.contains("t1") && budget[0].exhausted, "{message}");
         }
         other => panic!("{other:?}"),
@@ -254,40 +432,87 @@ fn error_rate_faults_retry_the_failed_tasks_the_orchestrator_lists() {
     let f = fault("high_error_rate", json!({"error_rate": 0.6}));
     assert!(needs(Handler::RetryFailed, &f).failed_tasks);
     let offer = Offer {
-        tasks: vec![TaskInfo { id: "x".into(), priority: 5.0 }, TaskInfo { id: "y".into(), priority: 5.0 }],
+        tasks: vec![
+            TaskInfo {
+                id: "x".into(),
+                priority: 5.0,
+            },
+            TaskInfo {
+                id: "y".into(),
+                priority: 5.0,
+            },
+        ],
         ..Offer::default()
     }
     .with(&[Verb::RETRY_TASK]);
     let plan = c.plan(&f, &offer, 0.0);
-    let ids: Vec<_> = act(&plan).steps.iter().map(|s| s.target.clone().unwrap()).collect();
+    let ids: Vec<_> = act(&plan)
+        .steps
+        .iter()
+        .map(|s| s.target.clone().unwrap())
+        .collect();
     assert_eq!(ids, vec!["x", "y"]);
     let none = Offer::default().with(&[Verb::RETRY_TASK]);
-    assert!(matches!(c.plan(&f, &none, 0.0), Plan::Skip { reason: SkipReason::NoTarget, .. }));
+    assert!(matches!(
+        c.plan(&f, &none, 0.0),
+        Plan::Skip {
+            reason: SkipReason::NoTarget,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn queue_overload_cancels_the_lowest_priority_newest_tasks_down_to_the_limit() {
     let mut c = core(EngineKind::Scheduler);
     let tasks = vec![
-        TaskInfo { id: "old_low".into(), priority: 1.0 },
-        TaskInfo { id: "high".into(), priority: 9.0 },
-        TaskInfo { id: "new_low".into(), priority: 1.0 },
-        TaskInfo { id: "mid".into(), priority: 5.0 },
+        TaskInfo {
+            id: "old_low".into(),
+            priority: 1.0,
+        },
+        TaskInfo {
+            id: "high".into(),
+            priority: 9.0,
+        },
+        TaskInfo {
+            id: "new_low".into(),
+            priority: 1.0,
+        },
+        TaskInfo {
+            id: "mid".into(),
+            priority: 5.0,
+        },
     ];
-    let offer = Offer { tasks, ..Offer::default() }.with(&[Verb::CANCEL_TASK]);
-    let plan = c.plan(&fault("queue_overload", json!({"queue_size": 103})), &offer, 0.0);
+    let offer = Offer {
+        tasks,
+        ..Offer::default()
+    }
+    .with(&[Verb::CANCEL_TASK]);
+    let plan = c.plan(
+        &fault("queue_overload", json!({"queue_size": 103})),
+        &offer,
+        0.0,
+    );
     let a = act(&plan);
     let ids: Vec<_> = a.steps.iter().map(|s| s.target.clone().unwrap()).collect();
     assert_eq!(ids, vec!["new_low", "old_low", "mid"]);
     assert_eq!(a.probes, vec![Probe::QueueSize]);
     // A caller's shed_load is preferred and gets the numbers.
     let offer = Offer::default().with(&[Verb::SHED_LOAD, Verb::CANCEL_TASK]);
-    let plan = c.plan(&fault("queue_overload", json!({"queue_size": 150})), &offer, 0.0);
+    let plan = c.plan(
+        &fault("queue_overload", json!({"queue_size": 150})),
+        &offer,
+        0.0,
+    );
     let s = &act(&plan).steps[0];
     assert_eq!(s.verb, Verb::SHED_LOAD);
     assert_eq!(
         s.params,
-        params(vec![("resource", json!("queue")), ("current", json!(150.0)), ("limit", json!(100.0))])
+        params(vec![
+            ("resource", json!("queue")),
+            ("current", json!(150.0)),
+            ("limit", json!(100.0))
+        ])
     );
 }
 
@@ -295,37 +520,84 @@ fn queue_overload_cancels_the_lowest_priority_newest_tasks_down_to_the_limit() {
 fn resource_exhaustion_reads_the_detection_keys() {
     let mut c = core(EngineKind::Scheduler);
     let offer = Offer::default().with(&[Verb::SHED_LOAD]);
-    let plan = c.plan(&fault("resource_exhaustion", json!({"cpu": 0.97, "memory": 0.5})), &offer, 0.0);
+    let plan = c.plan(
+        &fault("resource_exhaustion", json!({"cpu": 0.97, "memory": 0.5})),
+        &offer,
+        0.0,
+    );
     let s = &act(&plan).steps[0];
     assert_eq!(s.params.get("resource"), Some(&json!("cpu")));
     assert_eq!(s.params.get("current"), Some(&json!(0.97)));
-    let plan = c.plan(&fault("resource_exhaustion", json!({"cpu": 0.5, "memory": 0.6})), &offer, 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
+    let plan = c.plan(
+        &fault("resource_exhaustion", json!({"cpu": 0.5, "memory": 0.6})),
+        &offer,
+        0.0,
+    );
+    assert!(matches!(
+        plan,
+        Plan::Skip {
+            reason: SkipReason::ConditionAbsent,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn governance_faults_plan_real_governance_actions() {
     let mut c = core(EngineKind::Governance);
-    let all = Offer::default().with(&[Verb::REQUEST_RECOVERY, Verb::GOVERNANCE_ESCALATE, Verb::RESET_OVERRIDES]);
-    let plan = c.plan(&fault("system_takeover", json!({"takeover": true})), &all, 0.0);
+    let all = Offer::default().with(&[
+        Verb::REQUEST_RECOVERY,
+        Verb::GOVERNANCE_ESCALATE,
+        Verb::RESET_OVERRIDES,
+    ]);
+    let plan = c.plan(
+        &fault("system_takeover", json!({"takeover": true})),
+        &all,
+        0.0,
+    );
     assert_eq!(act(&plan).steps[0].verb, Verb::REQUEST_RECOVERY);
     assert_eq!(act(&plan).probes, vec![Probe::TakeoverState]);
-    let plan = c.plan(&fault("high_risk_score", json!({"risk_score": 85})), &all, 0.0);
+    let plan = c.plan(
+        &fault("high_risk_score", json!({"risk_score": 85})),
+        &all,
+        0.0,
+    );
     assert_eq!(act(&plan).steps[0].verb, Verb::GOVERNANCE_ESCALATE);
     assert_eq!(act(&plan).steps[0].params.get("score"), Some(&json!(0.85)));
-    let plan = c.plan(&fault("governance_violation", json!({"violation_count": 3})), &all, 0.0);
+    let plan = c.plan(
+        &fault("governance_violation", json!({"violation_count": 3})),
+        &all,
+        0.0,
+    );
     assert_eq!(act(&plan).steps[0].params.get("score"), Some(&json!(0.3)));
-    let plan = c.plan(&fault("override_abuse", json!({"override_count": 12})), &all, 0.0);
+    let plan = c.plan(
+        &fault("override_abuse", json!({"override_count": 12})),
+        &all,
+        0.0,
+    );
     assert_eq!(act(&plan).probes, vec![Probe::OverrideStack]);
-    let plan = c.plan(&fault("override_abuse", json!({"override_count": 2})), &all, 0.0);
-    assert!(matches!(plan, Plan::Skip { reason: SkipReason::ConditionAbsent, .. }));
+    let plan = c.plan(
+        &fault("override_abuse", json!({"override_count": 2})),
+        &all,
+        0.0,
+    );
+    assert!(matches!(
+        plan,
+        Plan::Skip {
+            reason: SkipReason::ConditionAbsent,
+            ..
+        }
+    ));
 }
 
 // ---- judging -------------------------------------------------------------------------------
 
 fn restart_plan() -> (FaultInfo, Plan) {
     let mut c = core(EngineKind::Agent);
-    let f = fault("agent_failure", json!({"agent_name": "w", "failure_rate": 0.5}));
+    let f = fault(
+        "agent_failure",
+        json!({"agent_name": "w", "failure_rate": 0.5}),
+    );
     let plan = c.plan(&f, &agent_offer(), 0.0);
     (f, plan)
 }
@@ -338,33 +610,81 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
     assert!(!r.verification_passed);
     assert_eq!(r.metadata.get("reason"), Some(&json!("inconclusive")));
 
-    let r =
-        judge(EngineKind::Agent, &f, &plan, &done(1), &[Evidence::Verdict { source: "verify".into(), passed: true }]);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[Evidence::Verdict {
+            source: "verify".into(),
+            passed: true,
+        }],
+    );
     assert_eq!(r.status, RepairStatus::SUCCESS);
     assert!(r.verification_passed);
     assert_eq!(r.success_rate, 1.0);
     assert_eq!(r.side_effects, vec!["agent w restarted"]);
 
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[measured(json!({"failure_rate": 0.05}))]);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[measured(json!({"failure_rate": 0.05}))],
+    );
     assert_eq!(r.status, RepairStatus::SUCCESS);
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[measured(json!({"failure_rate": 0.3}))]);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[measured(json!({"failure_rate": 0.3}))],
+    );
     assert_eq!((r.status, r.success_rate), (RepairStatus::PARTIAL, 0.5));
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[measured(json!({"failure_rate": 0.9}))]);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[measured(json!({"failure_rate": 0.9}))],
+    );
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(r.metadata.get("reason"), Some(&json!("verification_failed")));
+    assert_eq!(
+        r.metadata.get("reason"),
+        Some(&json!("verification_failed"))
+    );
     // Metrics unrelated to this fault prove nothing.
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[measured(json!({"queue_size": 0}))]);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[measured(json!({"queue_size": 0}))],
+    );
     assert_eq!(r.status, RepairStatus::FAILED);
 }
 
 #[test]
 fn any_failing_check_wins_over_a_passing_one() {
     let (f, plan) = restart_plan();
-    let evidence =
-        [measured(json!({"failure_rate": 0.0})), Evidence::Verdict { source: "verify".into(), passed: false }];
-    assert_eq!(judge(EngineKind::Agent, &f, &plan, &done(1), &evidence).status, RepairStatus::FAILED);
-    let evidence =
-        [measured(json!({"failure_rate": 0.0})), Evidence::Error { source: "verify".into(), error: "boom".into() }];
+    let evidence = [
+        measured(json!({"failure_rate": 0.0})),
+        Evidence::Verdict {
+            source: "verify".into(),
+            passed: false,
+        },
+    ];
+    assert_eq!(
+        judge(EngineKind::Agent, &f, &plan, &done(1), &evidence).status,
+        RepairStatus::FAILED
+    );
+    let evidence = [
+        measured(json!({"failure_rate": 0.0})),
+        Evidence::Error {
+            source: "verify".into(),
+            error: "boom".into(),
+        },
+    ];
     let r = judge(EngineKind::Agent, &f, &plan, &done(1), &evidence);
     assert_eq!(r.status, RepairStatus::FAILED);
     assert_eq!(r.metadata.get("reason"), Some(&json!("verification_error")));
@@ -373,14 +693,35 @@ fn any_failing_check_wins_over_a_passing_one() {
 #[test]
 fn a_raising_or_declining_action_fails_with_the_error_kept() {
     let (f, plan) = restart_plan();
-    let failed = [StepOutcome::Failed { via: "actions['restart_agent']".into(), error: "RuntimeError: boom".into() }];
-    let r = judge(EngineKind::Agent, &f, &plan, &failed, &[Evidence::Verdict { source: "v".into(), passed: true }]);
+    let failed = [StepOutcome::Failed {
+        via: "actions['restart_agent']".into(),
+        error: "RuntimeError: boom".into(),
+    }];
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &failed,
+        &[Evidence::Verdict {
+            source: "v".into(),
+            passed: true,
+        }],
+    );
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(r.metadata.get("error"), Some(&json!("restart_agent: RuntimeError: boom")));
-    assert!(r.actions_taken.iter().any(|a| a.contains("failed: RuntimeError: boom")));
+    assert_eq!(
+        r.metadata.get("error"),
+        Some(&json!("restart_agent: RuntimeError: boom"))
+    );
+    assert!(r
+        .actions_taken
+        .iter()
+        .any(|a| a.contains("failed: RuntimeError: boom")));
     assert!(r.side_effects.is_empty());
 
-    let declined = [StepOutcome::Declined { via: "x".into(), detail: "returned False".into() }];
+    let declined = [StepOutcome::Declined {
+        via: "x".into(),
+        detail: "returned False".into(),
+    }];
     let r = judge(EngineKind::Agent, &f, &plan, &declined, &[]);
     assert_eq!(r.status, RepairStatus::FAILED);
     assert_eq!(r.metadata.get("reason"), Some(&json!("action_declined")));
@@ -388,38 +729,89 @@ fn a_raising_or_declining_action_fails_with_the_error_kept() {
 
 #[test]
 fn isolation_is_partial_when_confirmed_and_failed_when_not() {
-    let mut c =
-        StrategyCore::new(Some(EngineKind::Agent), BudgetPolicy { max_attempts: 0, ..BudgetPolicy::default() }, 10);
+    let mut c = StrategyCore::new(
+        Some(EngineKind::Agent),
+        BudgetPolicy {
+            max_attempts: 0,
+            ..BudgetPolicy::default()
+        },
+        10,
+    );
     let f = fault("agent_failure", json!({"agent_name": "w"}));
     let plan = c.plan(&f, &agent_offer(), 0.0);
     assert_eq!(act(&plan).steps[0].verb, Verb::ISOLATE_AGENT);
-    let off = Evidence::Enabled { source: "agent_manager".into(), agent: "w".into(), enabled: false };
-    let r = judge(EngineKind::Agent, &f, &plan, &done(1), std::slice::from_ref(&off));
+    let off = Evidence::Enabled {
+        source: "agent_manager".into(),
+        agent: "w".into(),
+        enabled: false,
+    };
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        std::slice::from_ref(&off),
+    );
     assert_eq!(r.status, RepairStatus::PARTIAL);
     assert_eq!(r.metadata.get("reason"), Some(&json!("contained")));
     assert!(!r.verification_passed);
     // Even with the fault gone, an isolated agent is not a full repair.
-    let r =
-        judge(EngineKind::Agent, &f, &plan, &done(1), &[off, Evidence::Verdict { source: "v".into(), passed: true }]);
-    assert_eq!((r.status, r.verification_passed), (RepairStatus::PARTIAL, true));
-    let on = Evidence::Enabled { source: "agent_manager".into(), agent: "w".into(), enabled: true };
-    assert_eq!(judge(EngineKind::Agent, &f, &plan, &done(1), &[on]).status, RepairStatus::FAILED);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[
+            off,
+            Evidence::Verdict {
+                source: "v".into(),
+                passed: true,
+            },
+        ],
+    );
+    assert_eq!(
+        (r.status, r.verification_passed),
+        (RepairStatus::PARTIAL, true)
+    );
+    let on = Evidence::Enabled {
+        source: "agent_manager".into(),
+        agent: "w".into(),
+        enabled: true,
+    };
+    assert_eq!(
+        judge(EngineKind::Agent, &f, &plan, &done(1), &[on]).status,
+        RepairStatus::FAILED
+    );
 }
 
 #[test]
 fn reports_carry_a_copy_of_the_metrics_and_the_action_details() {
     let (f, plan) = restart_plan();
-    let r =
-        judge(EngineKind::Agent, &f, &plan, &[StepOutcome::Done { via: "v".into(), returned: Some(json!(true)) }], &[]);
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &[StepOutcome::Done {
+            via: "v".into(),
+            returned: Some(json!(true)),
+        }],
+        &[],
+    );
     assert_eq!(r.metadata.get("fault_type"), Some(&json!("agent_failure")));
-    assert_eq!(r.metadata.get("metrics"), Some(&Value::Object(f.metrics.clone())));
+    assert_eq!(
+        r.metadata.get("metrics"),
+        Some(&Value::Object(f.metrics.clone()))
+    );
     let actions = r.metadata.get("actions").and_then(Value::as_array).unwrap();
     assert_eq!(actions[0]["verb"], json!("restart_agent"));
     assert_eq!(actions[0]["params"], json!({"name": "w"}));
     assert_eq!(actions[0]["target"], json!("w"));
     assert_eq!(actions[0]["outcome"], json!("done"));
     assert_eq!(actions[0]["returned"], json!(true));
-    assert_eq!(r.metadata.get("budget").unwrap()[0]["target"], json!("agent:w"));
+    assert_eq!(
+        r.metadata.get("budget").unwrap()[0]["target"],
+        json!("agent:w")
+    );
 }
 
 #[test]
@@ -432,11 +824,17 @@ fn skips_and_give_ups_are_honest() {
     };
     let r = judge(EngineKind::Agent, &f, &plan, &[], &[]);
     assert_eq!(r.status, RepairStatus::SKIPPED);
-    assert_eq!(r.actions_taken, vec!["no action available for restart_agent"]);
+    assert_eq!(
+        r.actions_taken,
+        vec!["no action available for restart_agent"]
+    );
     assert_eq!(r.metadata.get("reason"), Some(&json!("no_action")));
     let r = judge_context_error(EngineKind::Agent, &f, None, "TypeError: bad edges");
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(r.metadata.get("error"), Some(&json!("TypeError: bad edges")));
+    assert_eq!(
+        r.metadata.get("error"),
+        Some(&json!("TypeError: bad edges"))
+    );
 }
 
 #[test]
@@ -445,16 +843,34 @@ fn a_cycle_cut_verified_by_has_cycle_succeeds() {
     let f = fault("graph_cycle", json!({"cycle_count": 1}));
     let offer = Offer {
         graph: Some(GraphView {
-            edges: vec![Edge::new("a", "b", Some(1.0), false), Edge::new("b", "a", Some(0.5), false)],
+            edges: vec![
+                Edge::new("a", "b", Some(1.0), false),
+                Edge::new("b", "a", Some(0.5), false),
+            ],
         }),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE]);
     let plan = c.plan(&f, &offer, 0.0);
-    let r = judge(EngineKind::Graph, &f, &plan, &done(1), &[measured(json!({"has_cycle": false}))]);
+    let r = judge(
+        EngineKind::Graph,
+        &f,
+        &plan,
+        &done(1),
+        &[measured(json!({"has_cycle": false}))],
+    );
     assert_eq!(r.status, RepairStatus::SUCCESS);
-    assert_eq!(r.side_effects, vec!["edge b -> a removed from the task graph"]);
-    let r = judge(EngineKind::Graph, &f, &plan, &done(1), &[measured(json!({"has_cycle": true}))]);
+    assert_eq!(
+        r.side_effects,
+        vec!["edge b -> a removed from the task graph"]
+    );
+    let r = judge(
+        EngineKind::Graph,
+        &f,
+        &plan,
+        &done(1),
+        &[measured(json!({"has_cycle": true}))],
+    );
     assert_eq!(r.status, RepairStatus::FAILED);
 }
 
@@ -472,7 +888,11 @@ fn counters_add_up_and_history_is_bounded() {
         RepairStatus::SUCCESS,
     ];
     for (i, status) in statuses.iter().enumerate() {
-        let plan = Plan::Skip { handler: None, reason: SkipReason::NoAction, message: String::new() };
+        let plan = Plan::Skip {
+            handler: None,
+            reason: SkipReason::NoAction,
+            message: String::new(),
+        };
         let report = Report {
             status: *status,
             verification_passed: false,
@@ -485,13 +905,23 @@ fn counters_add_up_and_history_is_bounded() {
     }
     let s = c.stats();
     assert_eq!(s.total_repairs, 5);
-    assert_eq!(s.successful_repairs + s.failed_repairs + s.partial_repairs + s.skipped_repairs, 5);
+    assert_eq!(
+        s.successful_repairs + s.failed_repairs + s.partial_repairs + s.skipped_repairs,
+        5
+    );
     assert_eq!((s.successful_repairs, s.skipped_repairs), (2, 1));
     assert_eq!(s.avg_duration, 2.0);
     assert_eq!(s.success_rate(), 0.4);
     assert_eq!(c.history_len(), 3);
     let kept: Vec<RepairStatus> = c.history(10).into_iter().map(|h| h.status).collect();
-    assert_eq!(kept, vec![RepairStatus::PARTIAL, RepairStatus::SKIPPED, RepairStatus::SUCCESS]);
+    assert_eq!(
+        kept,
+        vec![
+            RepairStatus::PARTIAL,
+            RepairStatus::SKIPPED,
+            RepairStatus::SUCCESS
+        ]
+    );
     assert_eq!(c.history(1).len(), 1);
     c.record_result("x".into(), "y".into(), RepairStatus::FAILED, f64::NAN);
     assert_eq!(c.stats().failed_repairs, 2);
@@ -501,7 +931,9 @@ fn counters_add_up_and_history_is_bounded() {
 #[test]
 fn the_takeover_state_reads_as_active_only_in_takeover_or_safe_mode() {
     assert!(takeover_active("takeover") && takeover_active("SAFE_MODE"));
-    assert!(!takeover_active("normal") && !takeover_active("recovery") && !takeover_active("warning"));
+    assert!(
+        !takeover_active("normal") && !takeover_active("recovery") && !takeover_active("warning")
+    );
 }
 
 #[test]
@@ -509,32 +941,93 @@ fn recheck_needs_conclusive_evidence() {
     let f = fault("graph_cycle", json!({"cycle_count": 2}));
     assert_eq!(recheck_probes(Handler::BreakCycle), vec![Probe::HasCycle]);
     assert_eq!(recheck(Handler::BreakCycle, &f, &[]), None);
-    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"has_cycle": false}))]), Some(true));
-    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"cycle_count": 1}))]), Some(false));
-    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"queue_size": 1}))]), None);
-    let err = Evidence::Error { source: "x".into(), error: "boom".into() };
-    assert_eq!(recheck(Handler::BreakCycle, &f, &[measured(json!({"has_cycle": false})), err]), Some(false));
+    assert_eq!(
+        recheck(
+            Handler::BreakCycle,
+            &f,
+            &[measured(json!({"has_cycle": false}))]
+        ),
+        Some(true)
+    );
+    assert_eq!(
+        recheck(
+            Handler::BreakCycle,
+            &f,
+            &[measured(json!({"cycle_count": 1}))]
+        ),
+        Some(false)
+    );
+    assert_eq!(
+        recheck(
+            Handler::BreakCycle,
+            &f,
+            &[measured(json!({"queue_size": 1}))]
+        ),
+        None
+    );
+    let err = Evidence::Error {
+        source: "x".into(),
+        error: "boom".into(),
+    };
+    assert_eq!(
+        recheck(
+            Handler::BreakCycle,
+            &f,
+            &[measured(json!({"has_cycle": false})), err]
+        ),
+        Some(false)
+    );
 }
 
 #[test]
 fn a_declined_cancel_does_not_stop_shedding_but_other_declines_do() {
     let mut c = core(EngineKind::Scheduler);
-    let tasks = (0..3).map(|i| TaskInfo { id: format!("t{i}"), priority: 1.0 }).collect();
-    let offer = Offer { tasks, ..Offer::default() }.with(&[Verb::CANCEL_TASK]);
+    let tasks = (0..3)
+        .map(|i| TaskInfo {
+            id: format!("t{i}"),
+            priority: 1.0,
+        })
+        .collect();
+    let offer = Offer {
+        tasks,
+        ..Offer::default()
+    }
+    .with(&[Verb::CANCEL_TASK]);
     let f = fault("queue_overload", json!({"queue_size": 102}));
     let plan = c.plan(&f, &offer, 0.0);
     let a = act(&plan);
     assert_eq!(a.steps.len(), 2);
-    let declined = StepOutcome::Declined { via: "orchestrator.cancel_task".into(), detail: "returned False".into() };
+    let declined = StepOutcome::Declined {
+        via: "orchestrator.cancel_task".into(),
+        detail: "returned False".into(),
+    };
     assert!(continues_after(&a.steps[0], &declined));
-    let outcomes = vec![declined, StepOutcome::Done { via: "x".into(), returned: Some(json!(true)) }];
+    let outcomes = vec![
+        declined,
+        StepOutcome::Done {
+            via: "x".into(),
+            returned: Some(json!(true)),
+        },
+    ];
     assert!(ready_to_verify(a, &outcomes));
-    let r = judge(EngineKind::Scheduler, &f, &plan, &outcomes, &[measured(json!({"queue_size": 100}))]);
+    let r = judge(
+        EngineKind::Scheduler,
+        &f,
+        &plan,
+        &outcomes,
+        &[measured(json!({"queue_size": 100}))],
+    );
     assert_eq!(r.status, RepairStatus::SUCCESS);
     assert_eq!(r.side_effects.len(), 1);
 
     let (rf, rplan) = restart_plan();
-    let declined = StepOutcome::Declined { via: "x".into(), detail: "returned False".into() };
+    let declined = StepOutcome::Declined {
+        via: "x".into(),
+        detail: "returned False".into(),
+    };
     assert!(!continues_after(&act(&rplan).steps[0], &declined));
-    assert_eq!(judge(EngineKind::Agent, &rf, &rplan, &[declined], &[]).status, RepairStatus::FAILED);
+    assert_eq!(
+        judge(EngineKind::Agent, &rf, &rplan, &[declined], &[]).status,
+        RepairStatus::FAILED
+    );
 }
