@@ -448,6 +448,8 @@ async fn run_cycle(inner: &Arc<Inner>, caller: &Caller, forced: bool) -> Result<
             admission: Some(admission_gate(inner, forced)),
             // The loop's dry run plans and reports without acting.
             dry_run: settings.dry_run.then_some(true),
+            snapshots: settings.enable_snapshots,
+            rollback: settings.enable_rollback,
             ..Default::default()
         };
         let result = run_pipeline_cycle(pipeline, caller.clone(), layers, options)

@@ -339,7 +339,6 @@ pub struct AdmissionRequest<'a> {
 pub type Admission = std::sync::Arc<dyn Fn(&AdmissionRequest<'_>) -> Result<(), String> + Send + Sync>;
 
 /// Per-call overrides of the pipeline's settings (None keeps the pipeline's value).
-#[derive(Default)]
 pub struct CycleOptions {
     /// Asked before each repair; a refusal (with its reason) skips that repair. The
     /// auto-repair loop passes its throttle here, so limits count repairs, not cycles.
@@ -351,6 +350,25 @@ pub struct CycleOptions {
     /// Marks the result's metadata (`forced: True`); the auto-repair loop sets it for a
     /// cycle it ran on request. It changes nothing else.
     pub forced: bool,
+    /// False skips the pre-repair snapshot (the loop's `enable_snapshots`).
+    pub snapshots: bool,
+    /// False reports a health decline without restoring (the loop's `enable_rollback`).
+    pub rollback: bool,
+}
+
+impl Default for CycleOptions {
+    fn default() -> Self {
+        CycleOptions {
+            admission: None,
+            dry_run: None,
+            stabilize_seconds: None,
+            repair_context: None,
+            metrics_provider: None,
+            forced: false,
+            snapshots: true,
+            rollback: true,
+        }
+    }
 }
 
 impl HealingPipeline {
@@ -853,7 +871,7 @@ fn cycle_options(
     check_callable_or_none(&repair_context, py, "repair_context", true)?;
     let metrics_provider = optional(metrics_provider, py);
     check_callable_or_none(&metrics_provider, py, "metrics_provider", false)?;
-    Ok(CycleOptions { admission: None, dry_run, stabilize_seconds, repair_context, metrics_provider, forced: false })
+    Ok(CycleOptions { dry_run, stabilize_seconds, repair_context, metrics_provider, ..Default::default() })
 }
 
 /// create_healing_pipeline(detection_engine, classification_engine, repair_engines,
@@ -1120,6 +1138,8 @@ struct Cycle {
     metrics_provider: Option<Py<PyAny>>,
     stabilize_seconds: f64,
     admission: Option<Admission>,
+    snapshots: bool,
+    rollback: bool,
     metrics: [Option<Py<PyAny>>; 5],
     data: CycleData,
     faults: Vec<Py<PyAny>>,
@@ -1279,6 +1299,8 @@ fn start_cycle(
         metrics_provider: options.metrics_provider.or(provider),
         stabilize_seconds: options.stabilize_seconds.unwrap_or(stabilize),
         admission: options.admission,
+        snapshots: options.snapshots,
+        rollback: options.rollback,
         metrics,
         data: CycleData::new(unique_id("healing_"), now(), options.dry_run.unwrap_or(dry_run), options.forced),
         faults: Vec::new(),
@@ -1533,6 +1555,10 @@ impl Cycle {
     async fn snapshot(&mut self) -> Result<(), Stop> {
         if self.data.dry_run {
             self.data.snapshot = SnapshotRecord::DryRun;
+            return Ok(());
+        }
+        if !self.snapshots {
+            self.data.snapshot = SnapshotRecord::Disabled;
             return Ok(());
         }
         let Some(manager) = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))? else {
@@ -1996,10 +2022,17 @@ impl Cycle {
         self.data.rollback.needed = true;
         let id = self.data.snapshot.snapshot_id().map(str::to_owned);
         self.data.rollback.snapshot_id = id.clone();
+        if !self.rollback {
+            self.data.rollback.disabled = true;
+            self.data.rollback.reason =
+                Some("health declined after repair; not restored: rollback disabled (enable_rollback=False)".into());
+            return Ok(());
+        }
         let manager = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))?;
         let (Some(id), Some(manager)) = (id, manager) else {
             self.data.rollback.reason = Some(match &self.data.snapshot {
                 SnapshotRecord::Failed { error } => format!("no pre-repair snapshot to restore: it failed ({error})"),
+                SnapshotRecord::Disabled => "no pre-repair snapshot to restore: snapshots disabled (enable_snapshots=False)".into(),
                 _ => "no pre-repair snapshot to restore (no snapshot manager)".into(),
             });
             return Ok(());
