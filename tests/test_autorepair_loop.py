@@ -128,3 +128,87 @@ def test_enable_rollback_false_holds_in_loop_cycles(tmp_path):
     assert results and system.queue == 900
     assert all(not r.rollback_performed for r in results)
     assert manager.get_statistics()["total_restored"] == 0
+
+
+# --- coroutine callbacks that really suspend, awaited on the host loop --------------------------
+
+def _controller(tmp_path):
+    from senti_os.core.faza30 import create_healing_controller
+    return create_healing_controller(autorepair_config=_config(), snapshot_dir=str(tmp_path / "snaps"))
+
+
+def _run_controller(ctl, until, limit=3.0):
+    async def main():
+        await ctl.start()
+        waited = 0.0
+        while not until() and waited < limit:
+            await asyncio.sleep(0.01)
+            waited += 0.01
+        await ctl.stop()
+
+    asyncio.run(main())
+
+
+def test_a_coroutine_metric_provider_that_suspends_feeds_loop_cycles(tmp_path):
+    ctl = _controller(tmp_path)
+    layer = ctl.get_integration_layer()
+    calls = []
+
+    async def provider():
+        await asyncio.sleep(0.01)  # really suspends on the host loop
+        calls.append(asyncio.get_running_loop())
+        return {"cycle_count": 1, "cycles": [["a", "b"]]}
+
+    layer.register_metric_provider("faza27", provider)
+    pipeline = ctl.get_healing_pipeline()
+    _run_controller(ctl, lambda: any(r.faults_detected for r in pipeline.get_recent_cycles(10)))
+    assert calls, "the provider was awaited"
+    assert any(r.faults_detected >= 1 for r in pipeline.get_recent_cycles(10)), "its metrics reached detection"
+    assert not [f for f in layer.get_integration_faults() if "faza27" in str(f)], layer.get_integration_faults()
+
+
+def test_a_coroutine_repair_action_that_suspends_is_awaited_and_its_effect_verified(tmp_path):
+    ctl = _controller(tmp_path)
+    layer = ctl.get_integration_layer()
+    graph = {"broken": False, "calls": 0}
+
+    def provider():
+        return {"cycle_count": 0 if graph["broken"] else 1, "cycles": [] if graph["broken"] else [["a", "b"]]}
+
+    async def break_cycle(**params):
+        graph["calls"] += 1
+        await asyncio.sleep(0.01)  # really suspends on the host loop
+        graph["broken"] = True
+        return True
+
+    layer.register_metric_provider("faza27", provider)
+    layer.register_repair_action("break_cycle", break_cycle)
+    pipeline = ctl.get_healing_pipeline()
+
+    def repaired():
+        return any(r.faults_repaired for r in pipeline.get_recent_cycles(10))
+
+    _run_controller(ctl, repaired)
+    assert graph["calls"] >= 1 and graph["broken"] is True
+    results = [r for r in pipeline.get_recent_cycles(10) if r.faults_detected]
+    repairs = [rep for r in results for rep in r.context.repairs]
+    assert any(rep.status.value == "success" for rep in repairs), [(rep.status, rep.metadata) for rep in repairs]
+    assert repaired()
+    assert layer.get_integration_faults() == []
+
+
+def test_a_coroutine_repair_action_that_times_out_fails_the_repair_not_the_loop(tmp_path):
+    ctl = _controller(tmp_path)
+    layer = ctl.get_integration_layer()
+    layer.register_metric_provider("faza27", lambda: {"cycle_count": 1, "cycles": [["a", "b"]]})
+
+    async def hang(**params):
+        await asyncio.sleep(10)
+
+    layer.register_repair_action("break_cycle", hang, timeout=0.05)
+    pipeline = ctl.get_healing_pipeline()
+    _run_controller(ctl, lambda: any(r.context.repairs for r in pipeline.get_recent_cycles(10)))
+    repairs = [rep for r in pipeline.get_recent_cycles(10) for rep in r.context.repairs]
+    assert repairs and all(rep.status.value != "success" for rep in repairs)
+    assert any("timed out" in str(f) for f in layer.get_integration_faults())
+    assert not ctl.get_autorepair_engine().is_running()

@@ -27,6 +27,7 @@ use super::repair_strategies::{
     AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairResult, RepairStrategy, SchedulerRepairEngine,
 };
 use super::runtime::{self, CallError, Caller, HostLoop};
+use super::host_proxy;
 use super::snapshot_manager::SnapshotManager;
 use crate::engine::clock::{now, unique_id};
 use crate::engine::detection_engine::FaultSeverity;
@@ -1874,8 +1875,22 @@ impl Cycle {
             })?;
             let (engine, fault, ctx) = prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
             let native = if self.inline { self.engines[slot].kind } else { None };
+            // Host path: a repair with coroutine actions runs off the host loop (host_proxy).
+            let off_host = match (&self.caller, self.engines[slot].kind) {
+                (Caller::Host { host, timeout }, Some(kind)) if gil(|py| host_proxy::needs_off_host(ctx.bind(py)))? => {
+                    Some((kind, host.clone(), *timeout))
+                }
+                _ => None,
+            };
             let started = Instant::now();
-            let outcome = if let Some(kind) = native {
+            let outcome = if let Some((kind, host, timeout)) = off_host {
+                self.emitter.flush(&self.caller).await;
+                match host_proxy::repair_off_host(engine, kind, fault, ctx, host, timeout).await {
+                    Ok(Ok(r)) => Ok(r),
+                    Ok(Err(e)) => Err(gil(|py| call_fail(py, e))?),
+                    Err(_) => Err(CallFail::Exiting),
+                }
+            } else if let Some(kind) = native {
                 // Our engine, on this thread: straight to its Rust entry point.
                 gil(|py| -> Result<Py<PyAny>, CallFail> {
                     let base = engine.bind(py).cast::<RepairStrategy>().map_err(|e| call_fail(py, e.into()))?;

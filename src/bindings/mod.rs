@@ -16,6 +16,7 @@ pub mod controller;
 pub mod detection_engine;
 pub mod event_hooks;
 pub mod healing_pipeline;
+pub mod host_proxy;
 pub mod health_engine;
 pub mod input;
 pub mod integration_layer;

@@ -79,7 +79,7 @@ fn timed_out(seconds: f64) -> Failure {
     Failure::new(FaultKind::TimedOut, format!("timed out after {seconds:.3}s"))
 }
 
-fn is_timeout(py: Python<'_>, err: &PyErr) -> bool {
+pub fn is_timeout(py: Python<'_>, err: &PyErr) -> bool {
     if err.is_instance_of::<PyTimeoutError>(py) {
         return true;
     }
