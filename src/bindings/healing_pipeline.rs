@@ -941,6 +941,25 @@ impl EventBatch {
     }
 }
 
+/// Publishes a batch of events, then calls `f` with the arguments given: the events queued
+/// before a callback ride on that callback's host round trip instead of one of their own.
+#[pyclass(module = "senti_os.core.faza30.healing_pipeline")]
+struct PublishThen {
+    batch: EventBatch,
+    f: Py<PyAny>,
+    errors: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+#[pymethods]
+impl PublishThen {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let errors = self.batch.__call__(py);
+        self.errors.lock().extend(errors);
+        self.f.bind(py).call(args, kwargs).map(Bound::unbind)
+    }
+}
+
 fn publish_one(py: Python<'_>, hooks: &Bound<'_, PyAny>, t: EventType, data: Bound<'_, PyDict>) -> PyResult<()> {
     if let Ok(native) = hooks.cast::<EventHooks>() {
         return native.borrow().publish(py, t, Some(data));
@@ -1018,6 +1037,29 @@ impl Emitter {
         let hooks = hooks.clone_ref(py);
         if let Err(e) = publish_one(py, hooks.bind(py), t, data) {
             self.note_error(error_text(py, &e));
+        }
+    }
+
+    /// `f`, or on the Host path with events queued, a `PublishThen` that publishes them first
+    /// in the same host callback; its publishing errors land in the returned list.
+    fn piggyback(&mut self, f: Py<PyAny>) -> (Py<PyAny>, Option<std::sync::Arc<Mutex<Vec<String>>>>) {
+        if self.pending.is_empty() {
+            return (f, None);
+        }
+        let Some(hooks) = &self.hooks else { return (f, None) };
+        let events = std::mem::take(&mut self.pending);
+        let errors = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let made = runtime::attach(|py| {
+            let batch = EventBatch { hooks: hooks.clone_ref(py), events: Mutex::new(events) };
+            Py::new(py, PublishThen { batch, f: f.clone_ref(py), errors: errors.clone() }).map(|p| p.into_any())
+        });
+        match made {
+            Ok(Ok(wrapped)) => (wrapped, Some(errors)),
+            Ok(Err(e)) => {
+                let _ = runtime::attach(|py| self.note_error(error_text(py, &e)));
+                (f, None)
+            }
+            Err(_) => (f, None),
         }
     }
 
@@ -1330,15 +1372,22 @@ impl Cycle {
         self.emitter = emitter;
     }
 
-    /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first).
+    /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first, in the
+    /// same host callback).
     async fn call(
         &mut self,
         f: Py<PyAny>,
         args: Py<PyTuple>,
         kwargs: Option<Py<PyDict>>,
     ) -> Result<Py<PyAny>, CallFail> {
-        self.emitter.flush(&self.caller).await;
-        match self.caller.call(f, args, kwargs).await {
+        let (f, publish_errors) = self.emitter.piggyback(f);
+        let called = self.caller.call(f, args, kwargs).await;
+        if let Some(errors) = publish_errors {
+            for e in std::mem::take(&mut *errors.lock()) {
+                self.emitter.note_error(e);
+            }
+        }
+        match called {
             Ok(v) => Ok(v),
             Err(CallError::Raised(e)) => gil(|py| call_fail(py, e)).map_err(CallFail::from).and_then(Err),
             Err(other) => Err(gil(|py| CallFail::Error(other.describe(py))).unwrap_or(CallFail::Exiting)),
