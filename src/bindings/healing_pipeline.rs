@@ -941,13 +941,16 @@ impl EventBatch {
     }
 }
 
+/// Publishing errors collected by a `PublishThen` on the host loop.
+type SharedErrors = std::sync::Arc<Mutex<Vec<String>>>;
+
 /// Publishes a batch of events, then calls `f` with the arguments given: the events queued
 /// before a callback ride on that callback's host round trip instead of one of their own.
 #[pyclass(module = "senti_os.core.faza30.healing_pipeline")]
 struct PublishThen {
     batch: EventBatch,
     f: Py<PyAny>,
-    errors: std::sync::Arc<Mutex<Vec<String>>>,
+    errors: SharedErrors,
 }
 
 #[pymethods]
@@ -1042,7 +1045,7 @@ impl Emitter {
 
     /// `f`, or on the Host path with events queued, a `PublishThen` that publishes them first
     /// in the same host callback; its publishing errors land in the returned list.
-    fn piggyback(&mut self, f: Py<PyAny>) -> (Py<PyAny>, Option<std::sync::Arc<Mutex<Vec<String>>>>) {
+    fn piggyback(&mut self, f: Py<PyAny>) -> (Py<PyAny>, Option<SharedErrors>) {
         if self.pending.is_empty() {
             return (f, None);
         }

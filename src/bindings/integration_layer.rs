@@ -103,15 +103,18 @@ struct HostLayer {
     name: String,
     metrics: Metrics,
     present: bool,
-    answers: Vec<(u64, Option<Result<Metrics, (FaultKind, String)>>)>,
+    answers: Vec<(u64, Option<ProviderAnswer>)>,
 }
+
+/// A provider's metrics, or the kind and text of its failure.
+type ProviderAnswer = Result<Metrics, (FaultKind, String)>;
 
 struct HostBatch {
     layers: Vec<HostLayer>,
 }
 
 /// What a provider's return value means: its metrics, or why it is refused.
-fn provider_answer(py: Python<'_>, v: &Bound<'_, PyAny>) -> Result<Metrics, (FaultKind, String)> {
+fn provider_answer(py: Python<'_>, v: &Bound<'_, PyAny>) -> ProviderAnswer {
     if v.cast::<PyDict>().is_err() {
         return Err((FaultKind::Invalid, format!("returned {}, expected a dict of metrics", type_name(v))));
     }
