@@ -490,6 +490,31 @@ fn summarize(result: &Bound<'_, PyAny>) -> PyResult<CycleSummary> {
     })
 }
 
+/// Our integration layer's one-step host collection (`_collect_on_host`), if `layer` is one.
+fn host_collector(layer: &Bound<'_, PyAny>) -> Option<Py<PyAny>> {
+    if !layer.is_instance_of::<super::integration_layer::IntegrationLayer>() {
+        return None;
+    }
+    layer.getattr("_collect_on_host").ok().map(|m| m.unbind())
+}
+
+/// The pipeline's metrics provider for a cycle on the host loop: when it is the integration
+/// layer's own `get_all_metrics`, the one-step collection takes its place, so coroutine
+/// providers are awaited when the pipeline measures again after repairs.
+fn host_provider(
+    py: Python<'_>,
+    pipeline: &Py<HealingPipeline>,
+    integration: Option<&Py<PyAny>>,
+    host_collect: Option<&Py<PyAny>>,
+) -> Option<Py<PyAny>> {
+    let (layer, collect) = (integration?, host_collect?);
+    let provider = pipeline.bind(py).getattr("metrics_provider").ok()?;
+    let owner = provider.getattr("__self__").ok()?;
+    let name = provider.getattr("__name__").ok()?;
+    let is_ours = owner.is(layer.bind(py)) && name.extract::<String>().ok()? == "get_all_metrics";
+    is_ours.then(|| collect.clone_ref(py))
+}
+
 /// Runs one healing cycle: collect metrics, run the pipeline, feed the throttle, publish.
 async fn run_cycle(
     inner: &Arc<Inner>,
@@ -498,14 +523,24 @@ async fn run_cycle(
 ) -> Result<Option<Py<PyAny>>, String> {
     let started = Instant::now();
     // Metrics from the integration layer, called where the caller runs Python.
+    // On the host loop our integration layer collects in one step and awaits coroutine
+    // providers there; elsewhere (and for other layers) `get_all_metrics` is called.
+    let on_host = matches!(caller, Caller::Host { .. });
+    let host_collect = match inner.integration.as_ref() {
+        Some(layer) if on_host => with_py(|py| host_collector(layer.bind(py)))?,
+        _ => None,
+    };
     let metrics: Option<Py<PyAny>> = match inner.integration.as_ref() {
         Some(layer) => {
-            let method = with_py(|py| {
-                layer
-                    .bind(py)
-                    .getattr("get_all_metrics")
-                    .map(|m| m.unbind())
-            })?;
+            let method = match host_collect.as_ref() {
+                Some(m) => Ok(with_py(|py| m.clone_ref(py))?),
+                None => with_py(|py| {
+                    layer
+                        .bind(py)
+                        .getattr("get_all_metrics")
+                        .map(|m| m.unbind())
+                })?,
+            };
             match method {
                 Ok(m) => {
                     let args = with_py(|py| PyTuple::empty(py).unbind())?;
@@ -555,6 +590,16 @@ async fn run_cycle(
             admission: Some(admission_gate(inner, forced)),
             // The loop's dry run plans and reports without acting.
             dry_run: settings.dry_run.then_some(true),
+            snapshots: settings.enable_snapshots,
+            rollback: settings.enable_rollback,
+            metrics_provider: with_py(|py| {
+                host_provider(
+                    py,
+                    &pipeline,
+                    inner.integration.as_ref(),
+                    host_collect.as_ref(),
+                )
+            })?,
             ..Default::default()
         };
         let result = run_pipeline_cycle(pipeline, caller.clone(), layers, options)

@@ -22,6 +22,7 @@ use super::detection_engine::{DetectedFault, DetectionEngine};
 use super::enums;
 use super::event_hooks::EventHooks;
 use super::health_engine::HealthEngine;
+use super::host_proxy;
 use super::record::{self, Lazy};
 use super::repair_strategies::{
     AgentRepairEngine, GovernanceRepairEngine, GraphRepairEngine, RepairDone, RepairResult,
@@ -63,6 +64,10 @@ const LAYER_SHORT: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza2
 // The signatures spell the defaults as literals so Python shows them: history_size=1000 (the
 // engine's default, checked here) and callback_timeout=30.0 seconds.
 const _: () = assert!(DEFAULT_HISTORY_SIZE == 1000);
+
+/// How long a cycle lets the snapshot writer start on its pre-repair file before writing it
+/// itself (the writer is normally done before the repair stages are).
+const SNAPSHOT_WRITE_PATIENCE: Duration = Duration::from_millis(50);
 const MAX_CALLBACK_TIMEOUT: f64 = 86_400.0;
 /// Longest error text kept in a result.
 const MAX_ERROR_TEXT: usize = 2000;
@@ -391,7 +396,6 @@ pub type Admission =
     std::sync::Arc<dyn Fn(&AdmissionRequest<'_>) -> Result<(), String> + Send + Sync>;
 
 /// Per-call overrides of the pipeline's settings (None keeps the pipeline's value).
-#[derive(Default)]
 pub struct CycleOptions {
     /// Asked before each repair; a refusal (with its reason) skips that repair. The
     /// auto-repair loop passes its throttle here, so limits count repairs, not cycles.
@@ -403,6 +407,25 @@ pub struct CycleOptions {
     /// Marks the result's metadata (`forced: True`); the auto-repair loop sets it for a
     /// cycle it ran on request. It changes nothing else.
     pub forced: bool,
+    /// False skips the pre-repair snapshot (the loop's `enable_snapshots`).
+    pub snapshots: bool,
+    /// False reports a health decline without restoring (the loop's `enable_rollback`).
+    pub rollback: bool,
+}
+
+impl Default for CycleOptions {
+    fn default() -> Self {
+        CycleOptions {
+            admission: None,
+            dry_run: None,
+            stabilize_seconds: None,
+            repair_context: None,
+            metrics_provider: None,
+            forced: false,
+            snapshots: true,
+            rollback: true,
+        }
+    }
 }
 
 impl HealingPipeline {
@@ -995,12 +1018,11 @@ fn cycle_options(
     let metrics_provider = optional(metrics_provider, py);
     check_callable_or_none(&metrics_provider, py, "metrics_provider", false)?;
     Ok(CycleOptions {
-        admission: None,
         dry_run,
         stabilize_seconds,
         repair_context,
         metrics_provider,
-        forced: false,
+        ..Default::default()
     })
 }
 
@@ -1067,6 +1089,33 @@ impl EventBatch {
             }
         }
         errors
+    }
+}
+
+/// Publishing errors collected by a `PublishThen` on the host loop.
+type SharedErrors = std::sync::Arc<Mutex<Vec<String>>>;
+
+/// Publishes a batch of events, then calls `f` with the arguments given: the events queued
+/// before a callback ride on that callback's host round trip instead of one of their own.
+#[pyclass(module = "senti_os.core.faza30.healing_pipeline")]
+struct PublishThen {
+    batch: EventBatch,
+    f: Py<PyAny>,
+    errors: SharedErrors,
+}
+
+#[pymethods]
+impl PublishThen {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let errors = self.batch.__call__(py);
+        self.errors.lock().extend(errors);
+        self.f.bind(py).call(args, kwargs).map(Bound::unbind)
     }
 }
 
@@ -1163,6 +1212,42 @@ impl Emitter {
         let hooks = hooks.clone_ref(py);
         if let Err(e) = publish_one(py, hooks.bind(py), t, data) {
             self.note_error(error_text(py, &e));
+        }
+    }
+
+    /// `f`, or on the Host path with events queued, a `PublishThen` that publishes them first
+    /// in the same host callback; its publishing errors land in the returned list.
+    fn piggyback(&mut self, f: Py<PyAny>) -> (Py<PyAny>, Option<SharedErrors>) {
+        if self.pending.is_empty() {
+            return (f, None);
+        }
+        let Some(hooks) = &self.hooks else {
+            return (f, None);
+        };
+        let events = std::mem::take(&mut self.pending);
+        let errors = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let made = runtime::attach(|py| {
+            let batch = EventBatch {
+                hooks: hooks.clone_ref(py),
+                events: Mutex::new(events),
+            };
+            Py::new(
+                py,
+                PublishThen {
+                    batch,
+                    f: f.clone_ref(py),
+                    errors: errors.clone(),
+                },
+            )
+            .map(|p| p.into_any())
+        });
+        match made {
+            Ok(Ok(wrapped)) => (wrapped, Some(errors)),
+            Ok(Err(e)) => {
+                let _ = runtime::attach(|py| self.note_error(error_text(py, &e)));
+                (f, None)
+            }
+            Err(_) => (f, None),
         }
     }
 
@@ -1287,6 +1372,8 @@ struct Cycle {
     metrics_provider: Option<Py<PyAny>>,
     stabilize_seconds: f64,
     admission: Option<Admission>,
+    snapshots: bool,
+    rollback: bool,
     metrics: [Option<Py<PyAny>>; 5],
     data: CycleData,
     faults: Vec<Py<PyAny>>,
@@ -1296,6 +1383,9 @@ struct Cycle {
     fresh: Option<Fresh>,
     emitter: Emitter,
     started: Instant,
+    /// Our manager's store when it took the pre-repair snapshot: its file is written while
+    /// the repair stages run, and the cycle returns once it is on disk.
+    snapshot_store: Option<Arc<crate::engine::snapshot_manager::SnapshotManager>>,
 }
 
 /// Resets the pipeline's "running" flag when the cycle ends, however it ends.
@@ -1360,6 +1450,7 @@ pub async fn run_cycle(
             Some(e)
         }
     };
+    cycle.await_snapshot_file();
     let result = cycle.finish();
     cycle.emitter.flush(&cycle.caller).await;
     // Python objects are released while attached, before the caller resumes.
@@ -1458,6 +1549,8 @@ fn start_cycle(
         metrics_provider: options.metrics_provider.or(provider),
         stabilize_seconds: options.stabilize_seconds.unwrap_or(stabilize),
         admission: options.admission,
+        snapshots: options.snapshots,
+        rollback: options.rollback,
         metrics,
         data: CycleData::new(
             unique_id("healing_"),
@@ -1478,6 +1571,7 @@ fn start_cycle(
             error_count: 0,
         },
         started: Instant::now(),
+        snapshot_store: None,
         state: p.state.clone(),
         caller,
     };
@@ -1507,15 +1601,22 @@ impl Cycle {
         self.emitter = emitter;
     }
 
-    /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first).
+    /// Calls `f(*args, **kwargs)` through the caller (events queued so far go first, in the
+    /// same host callback).
     async fn call(
         &mut self,
         f: Py<PyAny>,
         args: Py<PyTuple>,
         kwargs: Option<Py<PyDict>>,
     ) -> Result<Py<PyAny>, CallFail> {
-        self.emitter.flush(&self.caller).await;
-        match self.caller.call(f, args, kwargs).await {
+        let (f, publish_errors) = self.emitter.piggyback(f);
+        let called = self.caller.call(f, args, kwargs).await;
+        if let Some(errors) = publish_errors {
+            for e in std::mem::take(&mut *errors.lock()) {
+                self.emitter.note_error(e);
+            }
+        }
+        match called {
             Ok(v) => Ok(v),
             Err(CallError::Raised(e)) => gil(|py| call_fail(py, e))
                 .map_err(CallFail::from)
@@ -1772,19 +1873,28 @@ impl Cycle {
             self.data.snapshot = SnapshotRecord::DryRun;
             return Ok(());
         }
+        if !self.snapshots {
+            self.data.snapshot = SnapshotRecord::Disabled;
+            return Ok(());
+        }
         let Some(manager) = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))?
         else {
             self.data.snapshot = SnapshotRecord::NoManager;
             return Ok(());
         };
-        let (kwargs, direct, ours) = gil(|py| -> PyResult<(Py<PyDict>, bool, bool)> {
+        let (kwargs, direct, store) = gil(|py| -> PyResult<(Py<PyDict>, bool, Option<_>)> {
             let meta = PyDict::new(py);
             meta.set_item("cycle_id", &self.data.cycle_id)?;
             meta.set_item("fault_count", self.faults.len())?;
             let kw = PyDict::new(py);
-            // Our manager has a pre-repair entry point that writes the file behind (the cycle
-            // does not wait for the disk); others get the reference call.
-            let ours = manager.bind(py).cast::<SnapshotManager>().is_ok();
+            // Our manager has a pre-repair entry point whose file is written while the next
+            // stages run (see `await_snapshot_file`); others get the reference call.
+            let store = manager
+                .bind(py)
+                .cast::<SnapshotManager>()
+                .ok()
+                .and_then(|m| m.try_borrow().ok().map(|m| m.store()));
+            let ours = store.is_some();
             if !ours {
                 kw.set_item("snapshot_type", "pre_repair")?;
             }
@@ -1801,9 +1911,10 @@ impl Cycle {
                 }
                 Err(_) => false,
             };
-            Ok((kw.unbind(), direct, ours))
+            Ok((kw.unbind(), direct, store))
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
+        let ours = store.is_some();
         let method = if ours {
             "_create_pre_repair"
         } else {
@@ -1840,6 +1951,7 @@ impl Cycle {
             Err(CallFail::Error(error)) => SnapshotRecord::Failed { error },
         };
         if let SnapshotRecord::Created { .. } = &self.data.snapshot {
+            self.snapshot_store = store;
             self.emit(EventType::SNAPSHOT_CREATED, |c, d| {
                 d.set_item("snapshot_id", c.data.snapshot.snapshot_id())?;
                 d.set_item("snapshot_type", "pre_repair")?;
@@ -1847,6 +1959,20 @@ impl Cycle {
             });
         }
         Ok(())
+    }
+
+    /// Waits (without the GIL) for the pre-repair snapshot's file, which the manager's writer
+    /// thread wrote while the later stages ran.
+    fn await_snapshot_file(&mut self) {
+        let Some(store) = self.snapshot_store.take() else {
+            return;
+        };
+        let Some(id) = self.data.snapshot.snapshot_id().map(str::to_owned) else {
+            return;
+        };
+        let wait = move || store.wait_published(&id, SNAPSHOT_WRITE_PATIENCE);
+        // When exiting, the manager's exit flush writes it instead.
+        let _ = gil(|py| py.detach(wait));
     }
 
     // -- Stage 4 ------------------------------------------------------------------------------
@@ -2178,8 +2304,24 @@ impl Cycle {
             })?;
             let (engine, fault, ctx) =
                 prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
+            // Host path: a repair with coroutine actions runs off the host loop (host_proxy).
+            let off_host = match (&self.caller, self.engines[slot].kind) {
+                (Caller::Host { host, timeout }, Some(kind))
+                    if gil(|py| host_proxy::needs_off_host(ctx.bind(py)))? =>
+                {
+                    Some((kind, host.clone(), *timeout))
+                }
+                _ => None,
+            };
             let started = Instant::now();
-            let outcome = if let Some(kind) = native {
+            let outcome = if let Some((kind, host, timeout)) = off_host {
+                self.emitter.flush(&self.caller).await;
+                match host_proxy::repair_off_host(engine, kind, fault, ctx, host, timeout).await {
+                    Ok(Ok(r)) => Ok(Done::Object(r)),
+                    Ok(Err(e)) => Err(gil(|py| call_fail(py, e))?),
+                    Err(_) => Err(CallFail::Exiting),
+                }
+            } else if let Some(kind) = native {
                 // Our engine, on this thread: straight to its Rust entry point; its result stays
                 // engine data until someone looks at it.
                 gil(|py| -> Result<Done, CallFail> {
@@ -2357,11 +2499,21 @@ impl Cycle {
         self.data.rollback.needed = true;
         let id = self.data.snapshot.snapshot_id().map(str::to_owned);
         self.data.rollback.snapshot_id = id.clone();
+        if !self.rollback {
+            self.data.rollback.disabled = true;
+            self.data.rollback.reason =
+                Some("health declined after repair; not restored: rollback disabled (enable_rollback=False)".into());
+            return Ok(());
+        }
         let manager = gil(|py| self.snapshot_manager.as_ref().map(|m| m.clone_ref(py)))?;
         let (Some(id), Some(manager)) = (id, manager) else {
             self.data.rollback.reason = Some(match &self.data.snapshot {
                 SnapshotRecord::Failed { error } => {
                     format!("no pre-repair snapshot to restore: it failed ({error})")
+                }
+                SnapshotRecord::Disabled => {
+                    "no pre-repair snapshot to restore: snapshots disabled (enable_snapshots=False)"
+                        .into()
                 }
                 _ => "no pre-repair snapshot to restore (no snapshot manager)".into(),
             });

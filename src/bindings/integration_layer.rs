@@ -21,6 +21,7 @@
 mod act;
 mod calls;
 mod pyutil;
+pub use self::pyutil::is_coroutine_function;
 mod read;
 
 use self::act::{Done, Targets};
@@ -93,6 +94,35 @@ impl Collected {
         }
         Ok(out)
     }
+}
+
+/// One layer of a host-side collection: its mapped read and its providers' answers (None
+/// while an awaitable answer is outstanding).
+struct HostLayer {
+    layer: Option<Layer>,
+    name: String,
+    metrics: Metrics,
+    present: bool,
+    answers: Vec<(u64, Option<ProviderAnswer>)>,
+}
+
+/// A provider's metrics, or the kind and text of its failure.
+type ProviderAnswer = Result<Metrics, (FaultKind, String)>;
+
+struct HostBatch {
+    layers: Vec<HostLayer>,
+}
+
+/// What a provider's return value means: its metrics, or why it is refused.
+fn provider_answer(py: Python<'_>, v: &Bound<'_, PyAny>) -> ProviderAnswer {
+    if v.cast::<PyDict>().is_err() {
+        return Err((
+            FaultKind::Invalid,
+            format!("returned {}, expected a dict of metrics", type_name(v)),
+        ));
+    }
+    to_map(Some(v), "the provider's metrics")
+        .map_err(|e| (FaultKind::Invalid, pyutil::error_text(py, &e)))
 }
 
 /// The integration layer's state, shared with running collections and bound callables.
@@ -267,6 +297,129 @@ impl Shared {
         Ok(out)
     }
 
+    /// Collects every layer on the host loop's own thread in one step, for the auto-repair
+    /// loop: one host callback instead of one per layer and provider. Layer reads and
+    /// synchronous providers run here; providers that return an awaitable are awaited together
+    /// on this loop afterwards (each bounded by its timeout), so a coroutine provider may
+    /// really suspend. Returns the `get_all_metrics()` dict, or an awaitable giving it.
+    pub fn collect_on_host<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+        advance: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut batch = HostBatch { layers: Vec::new() };
+        let mut pending: Vec<(usize, usize, Bound<'py, PyAny>, f64)> = Vec::new();
+        let custom = self.core.lock().registry().custom_layers();
+        let names: Vec<(Option<Layer>, String)> = Layer::ALL
+            .iter()
+            .map(|l| (Some(*l), l.name().to_owned()))
+            .chain(custom.into_iter().map(|n| (None, n)))
+            .collect();
+        for (li, (layer, name)) in names.into_iter().enumerate() {
+            let (metrics, present) = match layer {
+                Some(l) => {
+                    let (objs, present) = self.read_objects(l);
+                    let metrics = if objs.is_empty() {
+                        Metrics::new()
+                    } else {
+                        let read = read::read_layer(py, l, &objs)?;
+                        self.core.lock().map_layer_as(l, &read, now(), advance)
+                    };
+                    (metrics, present)
+                }
+                None => (Metrics::new(), true),
+            };
+            let providers = self.core.lock().registry().providers_for(&name);
+            let mut answers = Vec::with_capacity(providers.len());
+            for (pi, (id, handle, timeout)) in providers.iter().enumerate() {
+                let answer = match handle.bind(py).call0() {
+                    Err(e) if pyutil::is_fatal(py, &e) => return Err(e),
+                    Err(e) => Some(Err((FaultKind::Raised, pyutil::error_text(py, &e)))),
+                    Ok(v) if pyutil::is_awaitable(&v) => {
+                        pending.push((li, pi, v, *timeout));
+                        None
+                    }
+                    Ok(v) => Some(provider_answer(py, &v)),
+                };
+                answers.push((*id, answer));
+            }
+            batch.layers.push(HostLayer {
+                layer,
+                name,
+                metrics,
+                present,
+                answers,
+            });
+        }
+        if pending.is_empty() {
+            return Ok(self.finish_batch(py, batch)?.into_any());
+        }
+        // The awaitables are awaited on this loop; the batch completes when they have.
+        let slots: Vec<(usize, usize, f64)> =
+            pending.iter().map(|(l, p, _, t)| (*l, *p, *t)).collect();
+        let items = PyList::empty(py);
+        for (_, _, aw, timeout) in &pending {
+            items.append((aw, *timeout))?;
+        }
+        let shared = self.clone();
+        let batch = Mutex::new(Some(batch));
+        let then = PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args, _kwargs| -> PyResult<Py<PyAny>> {
+                let py = args.py();
+                let mut batch = batch
+                    .lock()
+                    .take()
+                    .ok_or_else(|| PyRuntimeError::new_err("collection already completed"))?;
+                let results = args.get_item(0)?;
+                for (i, (l, p, timeout)) in slots.iter().enumerate() {
+                    let r = results.get_item(i)?;
+                    let answer = if r.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+                        let err = PyErr::from_value(r);
+                        if calls::is_timeout(py, &err) {
+                            Err((
+                                FaultKind::TimedOut,
+                                format!("timed out after {timeout:.3}s"),
+                            ))
+                        } else if pyutil::is_fatal(py, &err) {
+                            return Err(err);
+                        } else {
+                            Err((FaultKind::Raised, pyutil::error_text(py, &err)))
+                        }
+                    } else {
+                        provider_answer(py, &r)
+                    };
+                    batch.layers[*l].answers[*p].1 = Some(answer);
+                }
+                Ok(shared.finish_batch(py, batch)?.into_any().unbind())
+            },
+        )?;
+        runtime::gather_bounded(py, items, then.into_any())
+    }
+
+    /// Merges the providers' answers into each layer's metrics, in registration order.
+    fn finish_batch<'py>(&self, py: Python<'py>, batch: HostBatch) -> PyResult<Bound<'py, PyDict>> {
+        let mut out = Collected::default();
+        for mut layer in batch.layers {
+            let provided = !layer.answers.is_empty();
+            {
+                let mut core = self.core.lock();
+                for (id, answer) in layer.answers {
+                    let answer = answer.unwrap_or_else(|| {
+                        Err((FaultKind::Lost, "the provider gave no answer".into()))
+                    });
+                    core.merge_provider(&layer.name, id, answer, &mut layer.metrics, now());
+                }
+                core.finish_layer(layer.layer, layer.present || provided, &layer.metrics);
+            }
+            // A custom layer appears only when it has providers (as in collect_all).
+            out.layers.push((layer.name, layer.metrics));
+        }
+        out.to_py(py)
+    }
+
     /// Re-collects what a fault's layer reports now (all FAZA layers merged when the fault's
     /// source names none), from synchronous code.
     fn verify_metrics(
@@ -428,6 +581,51 @@ pub struct BoundCall {
 }
 
 impl BoundCall {
+    /// The same callable, its calls made through `caller` (the auto-repair loop hands repairs
+    /// that run off the host loop a copy bound to `Caller::Host`).
+    pub fn rebound(&self, caller: Caller) -> BoundCall {
+        BoundCall {
+            shared: self.shared.clone(),
+            target: self.target.clone(),
+            caller,
+        }
+    }
+
+    /// Whether calling it may await a coroutine: a registered action or state callable that
+    /// is a coroutine function (`verify` and the built-in restart are not).
+    pub fn is_coroutine_function(&self, py: Python<'_>) -> bool {
+        let Some(shared) = self.shared.upgrade() else {
+            return false;
+        };
+        let handle = match &self.target {
+            CallTarget::Action(verb) => shared
+                .core
+                .lock()
+                .registry()
+                .action(verb)
+                .map(|(_, h, _)| h),
+            CallTarget::Capture(name) | CallTarget::Restore(name) => {
+                let capture = matches!(self.target, CallTarget::Capture(_));
+                let core = shared.core.lock();
+                let found = core
+                    .registry()
+                    .states()
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .map(|s| {
+                        if capture {
+                            s.capture.clone()
+                        } else {
+                            s.restore.clone()
+                        }
+                    });
+                found
+            }
+            CallTarget::Verify | CallTarget::RestartAgent => None,
+        };
+        handle.is_some_and(|h| pyutil::is_coroutine_function(h.bind(py)))
+    }
+
     fn shared(&self) -> PyResult<Arc<Shared>> {
         self.shared.upgrade().ok_or_else(|| {
             PyRuntimeError::new_err("the integration layer this callable belongs to is gone")
@@ -990,6 +1188,18 @@ impl IntegrationLayer {
                 .collect_all_as(&Caller::Inline, advance_baselines),
         )?
         .to_py(py)
+    }
+
+    /// For the auto-repair loop, called on the host loop's thread: `get_all_metrics()` in one
+    /// step, its coroutine providers awaited on that loop. Returns the dict, or an awaitable
+    /// that gives it.
+    #[pyo3(signature = (*, advance_baselines=true))]
+    fn _collect_on_host<'py>(
+        &self,
+        py: Python<'py>,
+        advance_baselines: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.shared.collect_on_host(py, advance_baselines)
     }
 
     /// `await layer.collect_async()`: `get_all_metrics()` with every layer read and provider

@@ -17,6 +17,7 @@ pub mod detection_engine;
 pub mod event_hooks;
 pub mod healing_pipeline;
 pub mod health_engine;
+pub mod host_proxy;
 pub mod input;
 pub mod integration_layer;
 pub mod repair_strategies;

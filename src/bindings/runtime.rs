@@ -11,7 +11,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +62,21 @@ static GLUE: PyOnceLock<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
 static AS_COROUTINE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static GATHER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A coroutine that awaits every `(awaitable, timeout_seconds)` of `items` together, each
+/// bounded by its timeout, and returns `then(results)`, an exception standing in for each
+/// result that failed. For code on the host loop's thread that must not block it.
+pub fn gather_bounded<'py>(
+    py: Python<'py>,
+    items: Bound<'py, PyList>,
+    then: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let f = GATHER.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("gather_bounded")?.unbind())
+    })?;
+    f.bind(py).call1((items, then))
+}
 
 /// Settles an awaitable returned by a callback that synchronous engine code made (see
 /// `_runtime.settle`): run to completion when possible, else a clear RuntimeError.

@@ -432,8 +432,14 @@ pub struct FaultRecord {
 pub enum SnapshotRecord {
     NoManager,
     DryRun,
-    Created { snapshot_id: String },
-    Failed { error: String },
+    /// The caller turned pre-repair snapshots off (the loop's `enable_snapshots=False`).
+    Disabled,
+    Created {
+        snapshot_id: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 impl SnapshotRecord {
@@ -504,6 +510,9 @@ impl HealthRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RollbackRecord {
     pub needed: bool,
+    /// The caller turned rollback off (the loop's `enable_rollback=False`): a decline is
+    /// reported, nothing is restored.
+    pub disabled: bool,
     /// Something was put back: the restore succeeded and at least one provider restored.
     pub performed: bool,
     pub snapshot_id: Option<String>,
@@ -737,6 +746,9 @@ impl CycleData {
                 SnapshotRecord::DryRun => {
                     json!({"snapshot_created": false, "dry_run": true, "reason": "dry run: no snapshot written"})
                 }
+                SnapshotRecord::Disabled => {
+                    json!({"snapshot_created": false, "reason": "snapshots disabled (enable_snapshots=False)"})
+                }
                 SnapshotRecord::Failed { error } => {
                     json!({"snapshot_created": false, "error": error})
                 }
@@ -876,6 +888,9 @@ impl CycleData {
             HealingStage::STAGE_9_ROLLBACK => {
                 let r = &self.rollback;
                 let mut v = json!({"rollback_needed": r.needed, "rollback_performed": r.performed});
+                if r.disabled {
+                    v["rollback_enabled"] = Value::Bool(false);
+                }
                 if r.needed {
                     v["snapshot_id"] = json!(r.snapshot_id);
                     v["restore_ok"] = json!(r.restore_ok);

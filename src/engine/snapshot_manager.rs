@@ -1063,6 +1063,8 @@ pub struct SnapshotManager {
     syncer: Option<Syncer>,
     inner: Mutex<Inner>,
     writer: Writer,
+    /// Signalled whenever a deferred snapshot leaves `pending` (published, failed or dropped).
+    published: Condvar,
 }
 
 impl fmt::Debug for SnapshotManager {
@@ -1119,6 +1121,7 @@ impl SnapshotManager {
                 last_write_error: None,
             }),
             writer: Writer::default(),
+            published: Condvar::new(),
         };
         {
             let mut inner = manager.inner.lock();
@@ -1253,6 +1256,7 @@ impl SnapshotManager {
         for id in doomed {
             if inner.pending.remove(&id).is_some() {
                 // Not on disk yet; the writer finds it gone and skips it.
+                self.published.notify_all();
             } else if defer_unlink {
                 self.writer.push(Job::Unlink(id.clone()));
             } else {
@@ -1541,6 +1545,7 @@ impl SnapshotManager {
         let written = self.write_new_file(&path, &[&header, state.as_slice(), b"}"]);
         let mut inner = self.inner.lock();
         let still_wanted = inner.pending.remove(id).is_some();
+        self.published.notify_all();
         match written {
             Ok(sig) if still_wanted => {
                 if let Some(e) = inner.index.get_mut(id) {
@@ -1570,6 +1575,28 @@ impl SnapshotManager {
                     WriteError::Io(e) => e.to_string(),
                 };
                 inner.last_write_error = Some(text);
+            }
+        }
+    }
+
+    /// Waits until the deferred snapshot `id` is no longer waiting for the writer: published,
+    /// failed (see `last_write_error`) or deleted. If the writer has not started on it after
+    /// `patience`, this thread writes it.
+    pub fn wait_published(&self, id: &str, patience: Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        let mut inner = self.inner.lock();
+        loop {
+            match inner.pending.get(id) {
+                None => return,
+                Some(p) if !p.in_flight && std::time::Instant::now() >= deadline => {
+                    drop(inner);
+                    self.publish_pending(id);
+                    inner = self.inner.lock();
+                }
+                Some(_) => {
+                    self.published
+                        .wait_for(&mut inner, Duration::from_millis(5));
+                }
             }
         }
     }
@@ -1813,7 +1840,9 @@ impl SnapshotManager {
         let known = inner.index.remove(id).is_some();
         inner.cache.remove(id);
         // Not written yet: the writer skips it (or deletes the file it is writing).
-        inner.pending.remove(id);
+        if inner.pending.remove(id).is_some() {
+            self.published.notify_all();
+        }
         let removed = match fs::remove_file(&path) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -1889,6 +1918,7 @@ impl SnapshotManager {
         let Inner { index, pending, .. } = &mut *inner;
         index.retain(|id, _| !pending.contains_key(id));
         pending.clear();
+        self.published.notify_all();
         inner.cache.clear();
         inner.counters.total_deleted += count as u64;
         if count > 0 && self.fsync == FsyncPolicy::Always {
@@ -2701,5 +2731,21 @@ mod tests {
         let mut expected: Vec<String> = ids.iter().map(|id| format!("{id}.json")).collect();
         expected.sort();
         assert_eq!(snapshot_files(dir.path()), expected);
+    }
+
+    #[test]
+    fn waiting_for_a_deferred_snapshot_returns_once_its_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(SnapshotManager::open(opts(dir.path())).unwrap());
+        let a = m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2)).unwrap();
+        m.wait_published(&a.snapshot_id, Duration::from_secs(5));
+        assert!(dir.path().join(format!("{}.json", a.snapshot_id)).exists());
+        // A held writer: the waiting thread writes the file itself after its patience.
+        pause_writer(&m, true);
+        let b = m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2)).unwrap();
+        m.wait_published(&b.snapshot_id, Duration::from_millis(1));
+        assert!(dir.path().join(format!("{}.json", b.snapshot_id)).exists());
+        assert_eq!(m.stats().pending_writes, 0);
+        pause_writer(&m, false);
     }
 }

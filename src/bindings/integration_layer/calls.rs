@@ -101,7 +101,7 @@ fn timed_out(seconds: f64) -> Failure {
     )
 }
 
-fn is_timeout(py: Python<'_>, err: &PyErr) -> bool {
+pub fn is_timeout(py: Python<'_>, err: &PyErr) -> bool {
     if err.is_instance_of::<PyTimeoutError>(py) {
         return true;
     }

@@ -115,6 +115,24 @@ pub fn field<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<
 
 /// Whether a call answered with an awaitable; a coroutine is closed so Python does not warn
 /// that it was never awaited.
+/// `inspect.iscoroutinefunction(obj)`, also true for an object whose `__call__` is one.
+pub fn is_coroutine_function(obj: &Bound<'_, PyAny>) -> bool {
+    let py = obj.py();
+    let Ok(check) = py
+        .import("inspect")
+        .and_then(|m| m.getattr("iscoroutinefunction"))
+    else {
+        return false;
+    };
+    let is = |o: &Bound<'_, PyAny>| {
+        check
+            .call1((o,))
+            .and_then(|v| v.is_truthy())
+            .unwrap_or(false)
+    };
+    is(obj) || obj.getattr("__call__").is_ok_and(|c| is(&c))
+}
+
 pub fn close_if_awaitable(obj: &Bound<'_, PyAny>) -> bool {
     if is_awaitable(obj) {
         if let Ok(Some(close)) = method(obj, "close") {

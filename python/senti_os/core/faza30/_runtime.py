@@ -15,7 +15,7 @@ from ._native import _shutdown_runtime
 # Before the interpreter tears down threads, keep the engine's runtime threads out of Python.
 atexit.register(_shutdown_runtime)
 
-__all__ = ["submit", "run_inline", "settle", "resolve", "as_coroutine", "then"]
+__all__ = ["submit", "run_inline", "settle", "resolve", "as_coroutine", "then", "gather_bounded"]
 
 
 class _Handle:
@@ -130,3 +130,10 @@ async def as_coroutine(fn, *args):
 async def then(first, after):
     """Awaits ``first()`` and returns ``after(result)``."""
     return after(await first())
+
+
+async def gather_bounded(items, then):
+    """Awaits every ``(awaitable, timeout)`` pair together, each under ``asyncio.wait_for``,
+    and returns ``then(results)``; a failed one's exception takes the place of its result."""
+    results = await asyncio.gather(*(asyncio.wait_for(aw, t) for aw, t in items), return_exceptions=True)
+    return then(results)
