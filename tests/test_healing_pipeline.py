@@ -94,18 +94,40 @@ def test_every_stage_runs_in_order_for_a_cycle_with_faults(tmp_path):
     assert isinstance(result.health_improvement, float)
 
 
-def test_the_pre_repair_snapshot_is_on_disk_when_the_cycle_returns(tmp_path):
+def test_the_pre_repair_snapshot_is_usable_at_once_and_on_disk_after_flush(tmp_path):
     folder = tmp_path / "snaps"
     manager = SnapshotManager(folder)
     result = pipeline(manager).execute_healing_cycle(**FAULTS8)
     snapshot_id = result.context.snapshot_id
-    # Written by the manager's writer thread while the repair stages ran; the cycle waited.
-    assert manager.get_statistics()["pending_writes"] == 0
-    assert sorted(p.name for p in folder.iterdir()) == [f"{snapshot_id}.json"]
+    # Listed and loadable straight away, whether or not the writer thread published it yet.
     assert [s.snapshot_id for s in manager.list_snapshots()] == [snapshot_id]
     assert manager.get_snapshot(snapshot_id).metadata["fault_count"] == 8
+    manager.flush()
+    assert manager.get_statistics()["pending_writes"] == 0
+    assert sorted(p.name for p in folder.iterdir()) == [f"{snapshot_id}.json"]
     # A second manager on the folder reads the published file.
     assert SnapshotManager(folder).get_snapshot(snapshot_id).snapshot_type.value == "pre_repair"
+
+
+def test_stopping_the_loop_publishes_pending_snapshot_files(tmp_path):
+    from senti_os.core.faza30 import AutorepairConfig, AutorepairMode, create_healing_controller
+
+    folder = tmp_path / "snaps"
+
+    async def run():
+        config = AutorepairConfig(mode=AutorepairMode.AGGRESSIVE, interval_seconds=0.01, cooldown_seconds=0.0)
+        controller = create_healing_controller(autorepair_config=config, snapshot_dir=str(folder))
+        await controller.start()
+        await asyncio.sleep(0.02)
+        manager = controller.get_snapshot_manager()
+        # Twenty pre-repair snapshots taken just before stop(): their files take a while.
+        taken = [manager._create_pre_repair({"n": n}) for n in range(20)]
+        await controller.stop()
+        return taken, manager.get_statistics()
+
+    taken, stats = asyncio.run(run())
+    assert stats["pending_writes"] == 0
+    assert sorted(p.stem for p in folder.glob("snap_*.json")) == sorted(taken)
 
 
 def test_repair_results_carry_the_time_of_the_repair_not_of_the_first_look():

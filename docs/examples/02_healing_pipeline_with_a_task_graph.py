@@ -133,3 +133,8 @@ with tempfile.TemporaryDirectory(prefix="faza30-example-") as snapshot_dir:
     # What the pipeline learned steers the next strategy selection.
     learned = pipeline.get_learning_table()
     assert learned[0]["fault_type"] == "graph_cycle" and learned[0]["successes"] == 1
+
+    # The pre-repair snapshot file is written behind the cycle by the manager's writer thread;
+    # flush() waits for it, so the folder can go away safely.
+    snapshots.flush()
+    assert snapshots.get_statistics()["pending_writes"] == 0

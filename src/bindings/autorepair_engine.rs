@@ -758,6 +758,8 @@ async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
             _ = stop.changed() => {}
         }
     }
+    // Pre-repair snapshots still waiting for their writer are on disk once stop() returns.
+    let _ = tokio::task::spawn_blocking(crate::engine::snapshot_manager::flush_all_deferred).await;
     let mut run = inner.run.lock();
     if let Some(t) = run.started {
         run.uptime_frozen = t.elapsed().as_secs_f64();

@@ -65,9 +65,6 @@ const LAYER_SHORT: [&str; 5] = ["faza25", "faza27", "faza28", "faza28_5", "faza2
 // engine's default, checked here) and callback_timeout=30.0 seconds.
 const _: () = assert!(DEFAULT_HISTORY_SIZE == 1000);
 
-/// How long a cycle lets the snapshot writer start on its pre-repair file before writing it
-/// itself (the writer is normally done before the repair stages are).
-const SNAPSHOT_WRITE_PATIENCE: Duration = Duration::from_millis(50);
 const MAX_CALLBACK_TIMEOUT: f64 = 86_400.0;
 /// Longest error text kept in a result.
 const MAX_ERROR_TEXT: usize = 2000;
@@ -1383,9 +1380,6 @@ struct Cycle {
     fresh: Option<Fresh>,
     emitter: Emitter,
     started: Instant,
-    /// Our manager's store when it took the pre-repair snapshot: its file is written while
-    /// the repair stages run, and the cycle returns once it is on disk.
-    snapshot_store: Option<Arc<crate::engine::snapshot_manager::SnapshotManager>>,
 }
 
 /// Resets the pipeline's "running" flag when the cycle ends, however it ends.
@@ -1450,7 +1444,6 @@ pub async fn run_cycle(
             Some(e)
         }
     };
-    cycle.await_snapshot_file();
     let result = cycle.finish();
     cycle.emitter.flush(&cycle.caller).await;
     // Python objects are released while attached, before the caller resumes.
@@ -1571,7 +1564,6 @@ fn start_cycle(
             error_count: 0,
         },
         started: Instant::now(),
-        snapshot_store: None,
         state: p.state.clone(),
         caller,
     };
@@ -1882,19 +1874,14 @@ impl Cycle {
             self.data.snapshot = SnapshotRecord::NoManager;
             return Ok(());
         };
-        let (kwargs, direct, store) = gil(|py| -> PyResult<(Py<PyDict>, bool, Option<_>)> {
+        let (kwargs, direct, ours) = gil(|py| -> PyResult<(Py<PyDict>, bool, bool)> {
             let meta = PyDict::new(py);
             meta.set_item("cycle_id", &self.data.cycle_id)?;
             meta.set_item("fault_count", self.faults.len())?;
             let kw = PyDict::new(py);
-            // Our manager has a pre-repair entry point whose file is written while the next
-            // stages run (see `await_snapshot_file`); others get the reference call.
-            let store = manager
-                .bind(py)
-                .cast::<SnapshotManager>()
-                .ok()
-                .and_then(|m| m.try_borrow().ok().map(|m| m.store()));
-            let ours = store.is_some();
+            // Our manager has a pre-repair entry point whose file its writer thread publishes
+            // (the cycle does not wait for the disk); others get the reference call.
+            let ours = manager.bind(py).cast::<SnapshotManager>().is_ok();
             if !ours {
                 kw.set_item("snapshot_type", "pre_repair")?;
             }
@@ -1911,10 +1898,9 @@ impl Cycle {
                 }
                 Err(_) => false,
             };
-            Ok((kw.unbind(), direct, store))
+            Ok((kw.unbind(), direct, ours))
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
-        let ours = store.is_some();
         let method = if ours {
             "_create_pre_repair"
         } else {
@@ -1951,7 +1937,6 @@ impl Cycle {
             Err(CallFail::Error(error)) => SnapshotRecord::Failed { error },
         };
         if let SnapshotRecord::Created { .. } = &self.data.snapshot {
-            self.snapshot_store = store;
             self.emit(EventType::SNAPSHOT_CREATED, |c, d| {
                 d.set_item("snapshot_id", c.data.snapshot.snapshot_id())?;
                 d.set_item("snapshot_type", "pre_repair")?;
@@ -1959,20 +1944,6 @@ impl Cycle {
             });
         }
         Ok(())
-    }
-
-    /// Waits (without the GIL) for the pre-repair snapshot's file, which the manager's writer
-    /// thread wrote while the later stages ran.
-    fn await_snapshot_file(&mut self) {
-        let Some(store) = self.snapshot_store.take() else {
-            return;
-        };
-        let Some(id) = self.data.snapshot.snapshot_id().map(str::to_owned) else {
-            return;
-        };
-        let wait = move || store.wait_published(&id, SNAPSHOT_WRITE_PATIENCE);
-        // When exiting, the manager's exit flush writes it instead.
-        let _ = gil(|py| py.detach(wait));
     }
 
     // -- Stage 4 ------------------------------------------------------------------------------

@@ -355,11 +355,6 @@ fn describe_err(py: Python<'_>, err: &PyErr) -> String {
 }
 
 impl SnapshotManager {
-    /// The engine store, for the pipeline to wait on its pre-repair snapshot file.
-    pub(crate) fn store(&self) -> Arc<engine::SnapshotManager> {
-        self.store.clone()
-    }
-
     /// Names of the registered state providers.
     pub fn provider_names(&self) -> Vec<String> {
         self.providers

@@ -2737,12 +2737,16 @@ mod tests {
     fn waiting_for_a_deferred_snapshot_returns_once_its_file_exists() {
         let dir = tempfile::tempdir().unwrap();
         let m = Arc::new(SnapshotManager::open(opts(dir.path())).unwrap());
-        let a = m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2)).unwrap();
+        let a = m
+            .create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2))
+            .unwrap();
         m.wait_published(&a.snapshot_id, Duration::from_secs(5));
         assert!(dir.path().join(format!("{}.json", a.snapshot_id)).exists());
         // A held writer: the waiting thread writes the file itself after its patience.
         pause_writer(&m, true);
-        let b = m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2)).unwrap();
+        let b = m
+            .create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2))
+            .unwrap();
         m.wait_published(&b.snapshot_id, Duration::from_millis(1));
         assert!(dir.path().join(format!("{}.json", b.snapshot_id)).exists());
         assert_eq!(m.stats().pending_writes, 0);
