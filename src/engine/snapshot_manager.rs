@@ -1634,6 +1634,87 @@ impl SnapshotManager {
 
     /// Writes `parts` to a temp file, flushes per policy and links it to `path`.
     fn write_new_file(&self, path: &Path, parts: &[&[u8]]) -> Result<FileSig, WriteError> {
+        // Linux: an unnamed file in the folder, linked under its name once complete. Nothing
+        // half-written ever has a name, and a killed process leaves no temp file behind.
+        #[cfg(target_os = "linux")]
+        let sig = match self.write_unnamed(path, parts) {
+            Some(result) => result?,
+            None => self.write_named_temp(path, parts)?,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let sig = self.write_named_temp(path, parts)?;
+        self.after_publish(path)?;
+        Ok(sig)
+    }
+
+    /// Writes `parts` with as few system calls as is cheap: small files in one write.
+    fn write_parts(&self, file: &mut File, parts: &[&[u8]]) -> io::Result<FileSig> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total <= 256 * 1024 {
+            let mut buf = Vec::with_capacity(total);
+            for part in parts {
+                buf.extend_from_slice(part);
+            }
+            file.write_all(&buf)?;
+        } else {
+            for part in parts {
+                file.write_all(part)?;
+            }
+        }
+        if self.fsync == FsyncPolicy::Always {
+            file.sync_data()?;
+        }
+        Ok(FileSig::of(&file.metadata()?))
+    }
+
+    /// The O_TMPFILE path; None when the file system or kernel does not offer it.
+    #[cfg(target_os = "linux")]
+    fn write_unnamed(&self, path: &Path, parts: &[&[u8]]) -> Option<Result<FileSig, WriteError>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            // As for any new file: the umask decides.
+            .mode(0o666)
+            .open(&self.dir)
+            .ok()?;
+        let sig = match self.write_parts(&mut file, parts) {
+            Ok(sig) => sig,
+            Err(e) => {
+                return Some(Err(WriteError::Io(EngineError::io(
+                    format!("cannot write a snapshot in {}", self.dir.display()),
+                    e,
+                ))))
+            }
+        };
+        // linkat never replaces an existing name.
+        let proc_path = format!("/proc/self/fd/{}\0", file.as_raw_fd());
+        let to = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).ok()?;
+        // SAFETY: both paths are NUL-terminated and outlive the call.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr().cast(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc == 0 {
+            return Some(Ok(sig));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::AlreadyExists => Some(Err(WriteError::Exists)),
+            // No /proc, or a file system that cannot link unnamed files: the named path.
+            _ => None,
+        }
+    }
+
+    /// The portable path: a named temp file, published with a hard link (or a rename that does
+    /// not replace), then removed.
+    fn write_named_temp(&self, path: &Path, parts: &[&[u8]]) -> Result<FileSig, WriteError> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self.dir.join(format!(
@@ -1649,37 +1730,29 @@ impl SnapshotManager {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| io_err("cannot create", e))?;
-        let written = (|| -> Result<FileSig, WriteError> {
-            for part in parts {
-                file.write_all(part)
-                    .map_err(|e| io_err("cannot write", e))?;
-            }
-            if self.fsync == FsyncPolicy::Always {
-                file.sync_data().map_err(|e| io_err("cannot fsync", e))?;
-            }
-            let meta = file.metadata().map_err(|e| io_err("cannot stat", e))?;
-            Ok(FileSig::of(&meta))
-        })();
+        let written = self.write_parts(&mut file, parts);
         drop(file);
         let sig = match written {
             Ok(sig) => sig,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(e);
+                return Err(io_err("cannot write", e));
             }
         };
         let published = publish_no_replace(&tmp, path);
         let _ = fs::remove_file(&tmp);
         match published {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(WriteError::Exists),
-            Err(e) => {
-                return Err(WriteError::Io(EngineError::io(
-                    format!("cannot publish {}", path.display()),
-                    e,
-                )))
-            }
+            Ok(()) => Ok(sig),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(WriteError::Exists),
+            Err(e) => Err(WriteError::Io(EngineError::io(
+                format!("cannot publish {}", path.display()),
+                e,
+            ))),
         }
+    }
+
+    /// Flushes per policy once a file is published.
+    fn after_publish(&self, path: &Path) -> Result<(), WriteError> {
         match self.fsync {
             FsyncPolicy::Always => {
                 sync_dir(&self.dir).map_err(|e| {
@@ -1696,7 +1769,7 @@ impl SnapshotManager {
             }
             FsyncPolicy::Never => {}
         }
-        Ok(sig)
+        Ok(())
     }
 
     pub fn record_failed_create(&self) {
@@ -1990,6 +2063,7 @@ impl SnapshotManager {
     }
 }
 
+#[derive(Debug)]
 enum WriteError {
     Exists,
     Io(EngineError),
@@ -2751,5 +2825,27 @@ mod tests {
         assert!(dir.path().join(format!("{}.json", b.snapshot_id)).exists());
         assert_eq!(m.stats().pending_writes, 0);
         pause_writer(&m, false);
+    }
+
+    #[test]
+    fn both_publish_paths_write_whole_files_and_never_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = SnapshotManager::open(opts(dir.path())).unwrap();
+        let target = dir.path().join("snap_x.json");
+        let sig = m.write_named_temp(&target, &[b"{\"a\":", b"1}"]).unwrap();
+        assert_eq!(sig.len, 7);
+        assert_eq!(fs::read(&target).unwrap(), b"{\"a\":1}");
+        assert!(matches!(m.write_named_temp(&target, &[b"{}"]), Err(WriteError::Exists)));
+        #[cfg(target_os = "linux")]
+        {
+            let other = dir.path().join("snap_y.json");
+            assert!(m.write_unnamed(&other, &[b"{}"]).unwrap().is_ok());
+            assert!(matches!(m.write_unnamed(&other, &[b"{\"b\":2}"]), Some(Err(WriteError::Exists))));
+            assert_eq!(fs::read(&other).unwrap(), b"{}");
+        }
+        // No temp file is left behind by either path.
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().all(|n| n.starts_with("snap_")), "{names:?}");
     }
 }
