@@ -319,6 +319,8 @@ impl<'py> Ctx<'py> {
                 ))
             })?),
         };
+        // An empty context is no context: nothing to look up.
+        let dict = dict.filter(|d| !d.is_empty());
         let mut ctx = Ctx {
             dict,
             actions: HashMap::new(),

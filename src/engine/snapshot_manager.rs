@@ -702,6 +702,13 @@ struct Inner {
     last_write_error: Option<String>,
 }
 
+/// A listing of the snapshot folder, taken without the index lock.
+struct Listing {
+    mtime: Option<SystemTime>,
+    taken_at: NaiveDateTime,
+    names: Vec<String>,
+}
+
 /// The layout of a snapshot file being made.
 #[derive(Clone, Copy)]
 struct NewFile<'a> {
@@ -1163,20 +1170,42 @@ impl SnapshotManager {
     /// Brings the index in line with the folder: reads headers of files it does not know,
     /// drops entries whose files are gone and, at start-up, removes stale temp files.
     fn refresh(&self, inner: &mut Inner, startup: bool) -> EngineResult<()> {
+        let listing = self.list_folder()?;
+        self.reconcile(inner, listing, startup);
+        Ok(())
+    }
+
+    /// The folder's file names; needs no lock.
+    fn list_folder(&self) -> EngineResult<Listing> {
         // Taken before listing, so a change made while listing shows up next time.
-        inner.folder_mtime_seen = folder_mtime(&self.dir);
-        let listing = fs::read_dir(&self.dir).map_err(|e| {
+        let mtime = folder_mtime(&self.dir);
+        let taken_at = local_from_micros(unique_micros());
+        let entries = fs::read_dir(&self.dir).map_err(|e| {
             EngineError::io(
                 format!("cannot list snapshot folder {}", self.dir.display()),
                 e,
             )
         })?;
+        let mut names = Vec::new();
+        for item in entries.flatten() {
+            if let Ok(name) = item.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(Listing {
+            mtime,
+            taken_at,
+            names,
+        })
+    }
+
+    fn reconcile(&self, inner: &mut Inner, listing: Listing, startup: bool) {
+        inner.folder_mtime_seen = listing.mtime;
         let mut seen: Vec<String> = Vec::new();
         let mut seen_names: HashSet<String> = HashSet::new();
-        for item in listing {
-            let Ok(item) = item else { continue };
-            let name = item.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for name in &listing.names {
+            let name = name.as_str();
+            let path = self.dir.join(name);
             if let Some(stem) = name
                 .strip_prefix(ID_PREFIX)
                 .and_then(|s| s.strip_suffix(FILE_SUFFIX))
@@ -1194,7 +1223,7 @@ impl SnapshotManager {
                 if inner.index.contains_key(&id) || inner.skipped.contains_key(name) {
                     continue;
                 }
-                match read_entry(&item.path(), &id) {
+                match read_entry(&path, &id) {
                     Ok(entry) => {
                         inner.index.insert(id, entry);
                     }
@@ -1204,22 +1233,26 @@ impl SnapshotManager {
             } else if startup
                 && name.starts_with(TEMP_PREFIX)
                 && name.ends_with(TEMP_SUFFIX)
-                && temp_is_stale(name, &item.path())
-                && fs::remove_file(item.path()).is_ok()
+                && temp_is_stale(name, &path)
+                && fs::remove_file(&path).is_ok()
             {
                 inner.counters.stale_temp_removed += 1;
             }
         }
         seen.sort_unstable();
-        // A snapshot the writer has not published yet is not on disk, and not gone either.
+        // A snapshot the writer has not published yet is not on disk, and not gone either; one
+        // made after the listing was taken may not be in it.
         let Inner { index, pending, .. } = inner;
-        index.retain(|id, _| seen.binary_search(id).is_ok() || pending.contains_key(id));
+        index.retain(|id, e| {
+            seen.binary_search(id).is_ok()
+                || pending.contains_key(id)
+                || e.info.timestamp >= listing.taken_at
+        });
         // Skipped files that were deleted meanwhile are no longer worth reporting.
         if inner.skipped_order.iter().any(|f| !seen_names.contains(f)) {
             inner.skipped.retain(|f, _| seen_names.contains(f));
             inner.skipped_order.retain(|f| seen_names.contains(f));
         }
-        Ok(())
     }
 
     /// Deletes the oldest snapshots beyond `max_snapshots`. Skipped (unreadable) files are
@@ -1431,7 +1464,7 @@ impl SnapshotManager {
             .put(&id, StateBytes::whole(state), sig, self.state_cache_bytes);
         inner.counters.total_created += 1;
         if inner.auto_cleanup {
-            self.judge_cap_on_disk(&mut inner, folder_before, true);
+            self.judge_cap_on_disk(&mut inner, folder_before);
             self.enforce_retention(&mut inner, false);
         }
         Ok(info)
@@ -1440,13 +1473,8 @@ impl SnapshotManager {
     /// Other managers may share the folder, so the cap is judged on what is on disk. Listing
     /// a folder costs per file, so it is re-listed only when the cap is reached, when its
     /// mtime shows a change that was not ours, and every few creates (coarse mtimes).
-    fn judge_cap_on_disk(
-        &self,
-        inner: &mut Inner,
-        folder_before: Option<SystemTime>,
-        list_at_cap: bool,
-    ) {
-        let at_cap = list_at_cap && inner.index.len() >= inner.max_snapshots;
+    fn judge_cap_on_disk(&self, inner: &mut Inner, folder_before: Option<SystemTime>) {
+        let at_cap = inner.index.len() >= inner.max_snapshots;
         let touched_by_others = folder_before.is_none() || folder_before != inner.folder_mtime_seen;
         if at_cap || touched_by_others || inner.counters.total_created % FOLDER_RESCAN_EVERY == 0 {
             let _ = self.refresh(inner, false);
@@ -1543,6 +1571,8 @@ impl SnapshotManager {
         let folder_before = folder_mtime(&self.dir);
         let path = self.path_of(id);
         let written = self.write_new_file(&path, &[&header, state.as_slice(), b"}"]);
+        let folder_after = folder_mtime(&self.dir);
+        let mut list_folder = false;
         let mut inner = self.inner.lock();
         let still_wanted = inner.pending.remove(id).is_some();
         self.published.notify_all();
@@ -1555,9 +1585,12 @@ impl SnapshotManager {
                 inner.cache.put(id, state, sig, self.state_cache_bytes);
                 if inner.auto_cleanup {
                     // The cap was applied in memory when the snapshot was taken; the folder is
-                    // listed (under the lock) only when others touched it or every few writes.
-                    self.judge_cap_on_disk(&mut inner, folder_before, false);
-                    self.enforce_retention(&mut inner, false);
+                    // listed (without the lock) only when others touched it or every few writes.
+                    let touched_by_others =
+                        folder_before.is_none() || folder_before != inner.folder_mtime_seen;
+                    list_folder = touched_by_others
+                        || inner.counters.total_created % FOLDER_RESCAN_EVERY == 0;
+                    inner.folder_mtime_seen = folder_after;
                 }
             }
             Ok(_) => {
@@ -1575,6 +1608,14 @@ impl SnapshotManager {
                     WriteError::Io(e) => e.to_string(),
                 };
                 inner.last_write_error = Some(text);
+            }
+        }
+        drop(inner);
+        if list_folder {
+            if let Ok(listing) = self.list_folder() {
+                let mut inner = self.inner.lock();
+                self.reconcile(&mut inner, listing, false);
+                self.enforce_retention(&mut inner, false);
             }
         }
     }
@@ -1690,7 +1731,8 @@ impl SnapshotManager {
         };
         // linkat never replaces an existing name.
         let proc_path = format!("/proc/self/fd/{}\0", file.as_raw_fd());
-        let to = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).ok()?;
+        let to = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+            .ok()?;
         // SAFETY: both paths are NUL-terminated and outlive the call.
         let rc = unsafe {
             libc::linkat(
@@ -2835,17 +2877,25 @@ mod tests {
         let sig = m.write_named_temp(&target, &[b"{\"a\":", b"1}"]).unwrap();
         assert_eq!(sig.len, 7);
         assert_eq!(fs::read(&target).unwrap(), b"{\"a\":1}");
-        assert!(matches!(m.write_named_temp(&target, &[b"{}"]), Err(WriteError::Exists)));
+        assert!(matches!(
+            m.write_named_temp(&target, &[b"{}"]),
+            Err(WriteError::Exists)
+        ));
         #[cfg(target_os = "linux")]
         {
             let other = dir.path().join("snap_y.json");
             assert!(m.write_unnamed(&other, &[b"{}"]).unwrap().is_ok());
-            assert!(matches!(m.write_unnamed(&other, &[b"{\"b\":2}"]), Some(Err(WriteError::Exists))));
+            assert!(matches!(
+                m.write_unnamed(&other, &[b"{\"b\":2}"]),
+                Some(Err(WriteError::Exists))
+            ));
             assert_eq!(fs::read(&other).unwrap(), b"{}");
         }
         // No temp file is left behind by either path.
-        let names: Vec<String> =
-            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert!(names.iter().all(|n| n.starts_with("snap_")), "{names:?}");
     }
 }
