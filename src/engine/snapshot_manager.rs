@@ -1568,10 +1568,8 @@ impl SnapshotManager {
             }
             _ => return,
         };
-        let folder_before = folder_mtime(&self.dir);
         let path = self.path_of(id);
         let written = self.write_new_file(&path, &[&header, state.as_slice(), b"}"]);
-        let folder_after = folder_mtime(&self.dir);
         let mut list_folder = false;
         let mut inner = self.inner.lock();
         let still_wanted = inner.pending.remove(id).is_some();
@@ -1584,13 +1582,10 @@ impl SnapshotManager {
                 }
                 inner.cache.put(id, state, sig, self.state_cache_bytes);
                 if inner.auto_cleanup {
-                    // The cap was applied in memory when the snapshot was taken; the folder is
-                    // listed (without the lock) only when others touched it or every few writes.
-                    let touched_by_others =
-                        folder_before.is_none() || folder_before != inner.folder_mtime_seen;
-                    list_folder = touched_by_others
-                        || inner.counters.total_created % FOLDER_RESCAN_EVERY == 0;
-                    inner.folder_mtime_seen = folder_after;
+                    // The cap was applied in memory when the snapshot was taken; other
+                    // managers' files are noticed by listing the folder (without the lock)
+                    // every few writes, which keeps the writer to the file's own system calls.
+                    list_folder = inner.counters.total_created % FOLDER_RESCAN_EVERY == 0;
                 }
             }
             Ok(_) => {
@@ -1644,9 +1639,6 @@ impl SnapshotManager {
 
     fn unlink_deferred(&self, id: &str) {
         let _ = fs::remove_file(self.path_of(id));
-        // Our own change: not a sign that another manager touched the folder.
-        let mtime = folder_mtime(&self.dir);
-        self.inner.lock().folder_mtime_seen = mtime;
     }
 
     /// Publishes every snapshot still waiting for the writer, in the calling thread.
