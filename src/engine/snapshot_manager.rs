@@ -891,6 +891,7 @@ fn sync_batch(batch: &[PathBuf], dir: &Path) -> BatchResult {
 }
 
 fn sync_loop(shared: &(Mutex<SyncQueue>, Condvar), dir: &Path, interval: Duration) {
+    lower_priority();
     let (lock, cond) = shared;
     let mut q = lock.lock();
     loop {
@@ -980,7 +981,18 @@ impl Writer {
     }
 }
 
+/// Background threads (writer, fsync) yield to the application's threads on a busy machine.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority have no memory effects; a failure only keeps the priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 fn write_loop(shared: &(Mutex<WriterQueue>, Condvar), manager: &std::sync::Weak<SnapshotManager>) {
+    lower_priority();
     let (lock, cond) = shared;
     loop {
         let job = {
