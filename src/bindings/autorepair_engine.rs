@@ -7,6 +7,7 @@
 //! host's event-loop thread and is bounded by the callback timeout. The GIL is taken only for
 //! short conversions, never while the loop waits.
 
+use super::audit_journal::AuditJournal;
 use super::convert::{datetime_to_py, type_name};
 use super::enums;
 use super::errors::IntoPyResult;
@@ -14,6 +15,7 @@ use super::healing_pipeline::{
     run_cycle as run_pipeline_cycle, Admission, AdmissionRequest, CycleOptions, HealingPipeline,
 };
 use super::runtime::{self, CallError, Caller, HostLoop};
+use crate::engine::audit_journal::EntryKind;
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
 use crate::engine::autorepair_engine::{
     check_count, check_seconds, target_key, AutorepairMode, AutorepairPolicy, AutorepairSettings,
@@ -295,6 +297,8 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// The monotonic origin of the throttle's clock.
     epoch: Instant,
+    /// Where every cycle, repair, rollback and escalation is recorded, if anywhere.
+    journal: Option<Arc<crate::engine::audit_journal::AuditJournal>>,
 }
 
 impl Inner {
@@ -652,6 +656,10 @@ async fn run_cycle(
     if !summary.repairs.is_empty() {
         *inner.last_repair_time.lock() = Some(now());
     }
+    if let Some(journal) = &inner.journal {
+        let cycle = with_py(|py| journal_cycle(py, result.bind(py), &summary, forced))?;
+        journal_cycle_entries(journal, cycle, &summary.repairs, &events);
+    }
     for event in events {
         if let ThrottleEvent::Quarantined {
             target,
@@ -767,6 +775,132 @@ async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
     run.running = false;
 }
 
+/// How far back the journal is replayed into the throttle: its longest window (the hourly
+/// limit; backoff resets after 10 minutes and quarantines last 30).
+const RECOVERY_WINDOW_SECONDS: f64 = 3600.0;
+
+/// The last hour's repairs from the journal, each with its age in seconds, oldest first.
+fn journalled_repairs(
+    journal: &crate::engine::audit_journal::AuditJournal,
+) -> Vec<(f64, RepairRecord)> {
+    let now = crate::engine::audit_journal::now_unix();
+    journal
+        .since(now - RECOVERY_WINDOW_SECONDS, Some(EntryKind::REPAIR))
+        .into_iter()
+        .filter_map(|e| {
+            let record = RepairRecord {
+                target: e.data.get("target")?.as_str()?.to_owned(),
+                action: e.data.get("action")?.as_str()?.to_owned(),
+                succeeded: e.data.get("succeeded")?.as_bool()?,
+            };
+            Some(((now - e.ts).max(0.0), record))
+        })
+        .collect()
+}
+
+/// What the journal keeps of a cycle.
+fn journal_cycle(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    summary: &CycleSummary,
+    forced: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let text = |o: &Py<PyAny>| o.bind(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let int = |o: &Py<PyAny>| o.bind(py).extract::<i64>().unwrap_or(0);
+    let mut m = serde_json::Map::new();
+    m.insert("cycle_id".into(), Value::from(text(&summary.cycle_id)));
+    m.insert("outcome".into(), Value::from(text(&summary.outcome)));
+    m.insert(
+        "faults_detected".into(),
+        Value::from(int(&summary.faults_detected)),
+    );
+    m.insert(
+        "faults_repaired".into(),
+        Value::from(int(&summary.faults_repaired)),
+    );
+    let improvement = summary
+        .health_improvement
+        .bind(py)
+        .extract::<f64>()
+        .unwrap_or(0.0);
+    m.insert(
+        "health_improvement".into(),
+        Value::from(if improvement.is_finite() {
+            improvement
+        } else {
+            0.0
+        }),
+    );
+    let rollback = result
+        .getattr("rollback_performed")
+        .and_then(|v| v.is_truthy())
+        .unwrap_or(false);
+    m.insert("rollback_performed".into(), Value::from(rollback));
+    m.insert("forced".into(), Value::from(forced));
+    m
+}
+
+/// Appends a cycle's entries: the cycle, each repair, a rollback, each escalation. A journal
+/// that cannot be written is counted in its statistics; the loop goes on.
+fn journal_cycle_entries(
+    journal: &crate::engine::audit_journal::AuditJournal,
+    cycle: serde_json::Map<String, serde_json::Value>,
+    repairs: &[RepairRecord],
+    events: &[ThrottleEvent],
+) {
+    use serde_json::Value;
+    let cycle_id = cycle.get("cycle_id").cloned().unwrap_or(Value::Null);
+    let rollback = cycle
+        .get("rollback_performed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let _ = journal.append(EntryKind::CYCLE, cycle);
+    for r in repairs {
+        let mut m = serde_json::Map::new();
+        m.insert("cycle_id".into(), cycle_id.clone());
+        m.insert("target".into(), Value::from(r.target.clone()));
+        m.insert("action".into(), Value::from(r.action.clone()));
+        m.insert("succeeded".into(), Value::from(r.succeeded));
+        let _ = journal.append(EntryKind::REPAIR, m);
+    }
+    if rollback {
+        let mut m = serde_json::Map::new();
+        m.insert("cycle_id".into(), cycle_id.clone());
+        let _ = journal.append(EntryKind::ROLLBACK, m);
+    }
+    for e in events {
+        let mut m = serde_json::Map::new();
+        m.insert("cycle_id".into(), cycle_id.clone());
+        match e {
+            ThrottleEvent::Quarantined {
+                target,
+                repairs_in_window,
+            } => {
+                m.insert("event".into(), Value::from("quarantined"));
+                m.insert("target".into(), Value::from(target.clone()));
+                m.insert("repairs_in_window".into(), Value::from(*repairs_in_window));
+            }
+            ThrottleEvent::BreakerOpened {
+                action,
+                consecutive_failures,
+            } => {
+                m.insert("event".into(), Value::from("breaker_opened"));
+                m.insert("action".into(), Value::from(action.clone()));
+                m.insert(
+                    "consecutive_failures".into(),
+                    Value::from(*consecutive_failures),
+                );
+            }
+            ThrottleEvent::BreakerClosed { action } => {
+                m.insert("event".into(), Value::from("breaker_closed"));
+                m.insert("action".into(), Value::from(action.clone()));
+            }
+        }
+        let _ = journal.append(EntryKind::ESCALATION, m);
+    }
+}
+
 /// Runs healing cycles continuously on the extension's tokio runtime, throttled per repair.
 #[pyclass(module = "senti_os.core.faza30.autorepair_engine", frozen)]
 pub struct AutorepairEngine {
@@ -780,6 +914,7 @@ impl AutorepairEngine {
         integration_layer: Option<Py<PyAny>>,
         event_hooks: Option<Py<PyAny>>,
         config: Option<Py<AutorepairConfig>>,
+        journal: Option<Arc<crate::engine::audit_journal::AuditJournal>>,
     ) -> PyResult<Self> {
         let config = match config {
             Some(c) => c,
@@ -791,13 +926,18 @@ impl AutorepairEngine {
             )?,
         };
         let settings = config.get().settings();
+        let mut policy = AutorepairPolicy::new(settings);
+        if let Some(j) = &journal {
+            // A restarted host resumes its limits, backoff, quarantines and breakers.
+            policy.recover(&journalled_repairs(j), 0.0);
+        }
         Ok(AutorepairEngine {
             inner: Arc::new(Inner {
                 pipeline: healing_pipeline,
                 integration: integration_layer.filter(|o| !o.is_none(py)),
                 hooks: event_hooks.filter(|o| !o.is_none(py)),
                 config: Mutex::new(config),
-                policy: Mutex::new(AutorepairPolicy::new(settings)),
+                policy: Mutex::new(policy),
                 run: Mutex::new(RunState {
                     running: false,
                     started: None,
@@ -808,6 +948,7 @@ impl AutorepairEngine {
                 last_repair_time: Mutex::new(None),
                 wake: tokio::sync::Notify::new(),
                 epoch: Instant::now(),
+                journal,
             }),
         })
     }
@@ -871,6 +1012,14 @@ impl AutorepairEngine {
         out.set_item("last_repair_time", last.map(|t| iso(&t)))?;
         out.set_item("dry_run", dry_run)?;
         out.set_item("escalations", stats.escalations)?;
+        out.set_item("recovered_repairs", stats.recovered_repairs)?;
+        out.set_item(
+            "audit_journal",
+            self.inner
+                .journal
+                .as_ref()
+                .map(|j| j.dir().display().to_string()),
+        )?;
         out.set_item("callback_errors", stats.callback_errors)?;
         out.set_item("tracked_targets", tracked)?;
         Ok(out)
@@ -880,14 +1029,29 @@ impl AutorepairEngine {
 #[pymethods]
 impl AutorepairEngine {
     #[new]
-    #[pyo3(signature = (healing_pipeline, integration_layer=None, event_hooks=None, config=None))]
+    #[pyo3(signature = (healing_pipeline, integration_layer=None, event_hooks=None, config=None, *, audit_journal=None))]
     fn py_new(
         py: Python<'_>,
         healing_pipeline: Py<PyAny>,
         integration_layer: Option<Py<PyAny>>,
         event_hooks: Option<Py<PyAny>>,
         config: Option<Bound<'_, PyAny>>,
+        audit_journal: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let journal = match audit_journal.filter(|j| !j.is_none()) {
+            None => None,
+            Some(j) => Some(
+                j.cast::<AuditJournal>()
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "audit_journal must be an AuditJournal, got {}",
+                            type_name(&j)
+                        ))
+                    })?
+                    .get()
+                    .engine(),
+            ),
+        };
         let config = match config {
             None => None,
             Some(c) if c.is_none() => None,
@@ -908,7 +1072,14 @@ impl AutorepairEngine {
                 "healing_pipeline must be a HealingPipeline, got None",
             ));
         }
-        Self::build(py, healing_pipeline, integration_layer, event_hooks, config)
+        Self::build(
+            py,
+            healing_pipeline,
+            integration_layer,
+            event_hooks,
+            config,
+            journal,
+        )
     }
 
     #[getter]
@@ -1242,13 +1413,21 @@ impl AutorepairEngine {
 }
 
 #[pyfunction]
-#[pyo3(signature = (healing_pipeline, integration_layer=None, event_hooks=None, config=None))]
+#[pyo3(signature = (healing_pipeline, integration_layer=None, event_hooks=None, config=None, *, audit_journal=None))]
 pub fn create_autorepair_engine(
     py: Python<'_>,
     healing_pipeline: Py<PyAny>,
     integration_layer: Option<Py<PyAny>>,
     event_hooks: Option<Py<PyAny>>,
     config: Option<Bound<'_, PyAny>>,
+    audit_journal: Option<Bound<'_, PyAny>>,
 ) -> PyResult<AutorepairEngine> {
-    AutorepairEngine::py_new(py, healing_pipeline, integration_layer, event_hooks, config)
+    AutorepairEngine::py_new(
+        py,
+        healing_pipeline,
+        integration_layer,
+        event_hooks,
+        config,
+        audit_journal,
+    )
 }

@@ -5,6 +5,7 @@
 //! delegates. Components are created through their Python classes so the controller works
 //! with exactly what a user of the submodules gets.
 
+use super::audit_journal::AuditJournal;
 use super::convert::type_name;
 use super::runtime;
 use crate::engine::clock::{iso, now};
@@ -69,6 +70,7 @@ pub struct HealingController {
     healing_pipeline: Py<PyAny>,
     #[pyo3(get)]
     autorepair_engine: Py<PyAny>,
+    audit_journal: Option<Py<AuditJournal>>,
     layers: [Option<Py<PyAny>>; 7],
     config_given: Option<Py<PyAny>>,
     init_time: NaiveDateTime,
@@ -84,6 +86,7 @@ impl HealingController {
         snapshot_dir: Option<Py<PyAny>>,
         max_snapshots: usize,
         stabilize_seconds: f64,
+        audit_journal_dir: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let init_time = now();
         let layer = |i: usize| -> Py<PyAny> {
@@ -141,12 +144,37 @@ impl HealingController {
             .as_ref()
             .map(|c| c.clone_ref(py))
             .unwrap_or_else(|| py.None());
-        let autorepair_engine = class(py, "autorepair_engine", "AutorepairEngine")?.call1((
-            &healing_pipeline,
-            &integration_layer,
-            &event_hooks,
-            config,
-        ))?;
+        // The journal lives in the snapshot folder's `audit` subfolder unless told otherwise;
+        // `audit_journal_dir=False` runs without one.
+        let journal_arg = audit_journal_dir.map(|d| d.into_bound(py));
+        let audit_journal = match journal_arg {
+            Some(d) if d.is_instance_of::<pyo3::types::PyBool>() && !d.is_truthy()? => None,
+            Some(d) if d.is_instance_of::<pyo3::types::PyBool>() => {
+                return Err(PyTypeError::new_err(
+                    "audit_journal_dir must be a folder (str or os.PathLike), None or False, got True",
+                ))
+            }
+            given => {
+                let dir = match given.filter(|d| !d.is_none()) {
+                    Some(d) => d,
+                    None => py.import("os")?.getattr("path")?.call_method1(
+                        "join",
+                        (snapshot_manager.getattr("snapshot_dir")?, "audit"),
+                    )?,
+                };
+                let j = AuditJournal::open(py, &dir, 4 * 1024 * 1024, 8, "batched", 100)?;
+                Some(Py::new(py, j)?)
+            }
+        };
+        let ar_kwargs = PyDict::new(py);
+        ar_kwargs.set_item(
+            "audit_journal",
+            audit_journal.as_ref().map(|j| j.clone_ref(py)),
+        )?;
+        let autorepair_engine = class(py, "autorepair_engine", "AutorepairEngine")?.call(
+            (&healing_pipeline, &integration_layer, &event_hooks, config),
+            Some(&ar_kwargs),
+        )?;
 
         let controller = HealingController {
             event_hooks: event_hooks.unbind(),
@@ -162,6 +190,7 @@ impl HealingController {
             health_engine: health_engine.unbind(),
             healing_pipeline: healing_pipeline.unbind(),
             autorepair_engine: autorepair_engine.unbind(),
+            audit_journal,
             layers,
             config_given: autorepair_config,
             init_time,
@@ -267,7 +296,8 @@ impl HealingController {
     #[new]
     #[pyo3(signature = (faza25_orchestrator=None, faza27_task_graph=None, faza27_5_optimizer=None,
         faza28_agent_loop=None, faza28_5_meta_layer=None, faza29_governance=None, event_bus=None,
-        autorepair_config=None, *, snapshot_dir=None, max_snapshots=50, stabilize_seconds=0.0))]
+        autorepair_config=None, *, snapshot_dir=None, max_snapshots=50, stabilize_seconds=0.0,
+        audit_journal_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
@@ -282,6 +312,7 @@ impl HealingController {
         snapshot_dir: Option<Py<PyAny>>,
         max_snapshots: usize,
         stabilize_seconds: f64,
+        audit_journal_dir: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         if !stabilize_seconds.is_finite() || stabilize_seconds < 0.0 {
             return Err(PyValueError::new_err(format!(
@@ -317,7 +348,13 @@ impl HealingController {
             snapshot_dir.filter(|d| !d.is_none(py)),
             max_snapshots,
             stabilize_seconds,
+            audit_journal_dir,
         )
+    }
+
+    /// The controller's audit journal (None when built with `audit_journal_dir=False`).
+    fn get_audit_journal(&self, py: Python<'_>) -> Option<Py<AuditJournal>> {
+        self.audit_journal.as_ref().map(|j| j.clone_ref(py))
     }
 
     /// Starts the auto-repair loop: `await controller.start()`.
@@ -816,7 +853,7 @@ pub fn get_healing_controller(
     // Built without holding the lock: construction runs Python code.
     let built = Py::new(
         py,
-        HealingController::build(py, layers, config, None, 50, 0.0)?,
+        HealingController::build(py, layers, config, None, 50, 0.0, None)?,
     )?;
     let mut slot = GLOBAL.lock();
     if !force_new {
@@ -835,7 +872,8 @@ pub fn get_healing_controller(
 #[pyfunction]
 #[pyo3(signature = (faza25_orchestrator=None, faza27_task_graph=None, faza27_5_optimizer=None,
     faza28_agent_loop=None, faza28_5_meta_layer=None, faza29_governance=None, event_bus=None,
-    autorepair_config=None, *, snapshot_dir=None, max_snapshots=50, stabilize_seconds=0.0))]
+    autorepair_config=None, *, snapshot_dir=None, max_snapshots=50, stabilize_seconds=0.0,
+    audit_journal_dir=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn create_healing_controller(
     py: Python<'_>,
@@ -850,6 +888,7 @@ pub fn create_healing_controller(
     snapshot_dir: Option<Py<PyAny>>,
     max_snapshots: usize,
     stabilize_seconds: f64,
+    audit_journal_dir: Option<Py<PyAny>>,
 ) -> PyResult<HealingController> {
     HealingController::py_new(
         py,
@@ -864,5 +903,6 @@ pub fn create_healing_controller(
         snapshot_dir,
         max_snapshots,
         stabilize_seconds,
+        audit_journal_dir,
     )
 }

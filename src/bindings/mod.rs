@@ -10,6 +10,7 @@ pub mod errors;
 #[macro_use]
 pub mod record;
 
+pub mod audit_journal;
 pub mod autorepair_engine;
 pub mod classification_engine;
 pub mod controller;
@@ -30,6 +31,8 @@ use pyo3::prelude::*;
 mod _native {
     use super::*;
 
+    #[pymodule_export]
+    use super::audit_journal::{create_audit_journal, AuditJournal};
     #[pymodule_export]
     use super::autorepair_engine::{create_autorepair_engine, AutorepairConfig, AutorepairEngine};
     #[pymodule_export]

@@ -163,6 +163,8 @@ pub struct LoopStats {
     pub skipped_low_health: u64,
     pub escalations: u64,
     pub callback_errors: u64,
+    /// Repairs replayed from the audit journal when the loop was created.
+    pub recovered_repairs: u64,
 }
 
 /// Whether a loop iteration runs a healing cycle.
@@ -280,6 +282,24 @@ impl AutorepairPolicy {
         events
     }
 
+    /// Rebuilds the throttle from repairs done before a restart: each `(age, repair)` is
+    /// replayed, oldest first, at `now - age`, so repair limits, per-target backoff, flap
+    /// quarantines and circuit breakers resume instead of starting from zero. Escalations the
+    /// replay raises again were published the first time and are dropped. Returns how many
+    /// repairs were replayed.
+    pub fn recover(&mut self, repairs: &[(f64, RepairRecord)], now: f64) -> usize {
+        let mut ordered: Vec<&(f64, RepairRecord)> =
+            repairs.iter().filter(|(age, _)| age.is_finite()).collect();
+        ordered.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (age, r) in &ordered {
+            let _ = self
+                .throttle
+                .record(&r.target, &r.action, r.succeeded, now - age.max(0.0));
+        }
+        self.stats.recovered_repairs += ordered.len() as u64;
+        ordered.len()
+    }
+
     pub fn record_duration(&mut self, seconds: f64) {
         let n = self.stats.healing_cycles_triggered.max(1) as f64;
         self.stats.avg_cycle_duration += (seconds - self.stats.avg_cycle_duration) / n;
@@ -333,6 +353,67 @@ mod tests {
             target_key("queue_overload", &m(serde_json::json!({"queue_size": 500}))),
             "queue_overload"
         );
+    }
+
+    #[test]
+    fn recovery_from_the_journal_resumes_backoff_and_limits() {
+        let mut settings = AutorepairSettings::default();
+        settings.max_repairs_per_minute = 3;
+        let failed = |t: &str| RepairRecord {
+            target: t.into(),
+            action: "agent".into(),
+            succeeded: false,
+        };
+        // Before the crash: three failed repairs of one agent within the last 30 seconds.
+        let journal = vec![
+            (30.0, failed("agent_failure:a")),
+            (20.0, failed("agent_failure:a")),
+            (10.0, failed("agent_failure:a")),
+        ];
+        let mut fresh = AutorepairPolicy::new(settings.clone());
+        assert!(fresh
+            .admit(
+                FaultSeverity::HIGH,
+                "agent_failure:a",
+                "agent",
+                100.0,
+                false
+            )
+            .is_ok());
+        let mut recovered = AutorepairPolicy::new(settings);
+        assert_eq!(recovered.recover(&journal, 100.0), 3);
+        assert_eq!(recovered.stats.recovered_repairs, 3);
+        // The per-minute limit is used up and the agent is backed off: no repair storm.
+        assert!(recovered
+            .admit(
+                FaultSeverity::HIGH,
+                "agent_failure:a",
+                "agent",
+                100.0,
+                false
+            )
+            .is_err());
+        assert!(recovered
+            .admit(
+                FaultSeverity::HIGH,
+                "agent_failure:b",
+                "agent",
+                100.0,
+                false
+            )
+            .is_err());
+        // A minute later the limit has room again for another target.
+        assert!(recovered
+            .admit(
+                FaultSeverity::HIGH,
+                "agent_failure:b",
+                "agent",
+                161.0,
+                false
+            )
+            .is_ok());
+        // Replayed repairs are not counted as this run's own.
+        assert_eq!(recovered.stats.repairs_attempted, 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod pyfmt;
 pub mod pynum;
 pub mod value;
 
+pub mod audit_journal;
 pub mod autorepair_engine;
 pub mod classification_engine;
 pub mod detection_engine;

@@ -7,6 +7,7 @@ actually heals. See docs/ for the user guide.
 
 from . import _runtime, enums, errors  # noqa: F401  (_runtime registers the exit hook)
 from . import (
+    audit_journal,
     autorepair_engine,
     classification_engine,
     controller,
@@ -18,6 +19,7 @@ from . import (
     repair_strategies,
     snapshot_manager,
 )
+from .audit_journal import AuditJournal, create_audit_journal
 from .autorepair_engine import (
     AutorepairConfig,
     AutorepairEngine,

@@ -1,6 +1,8 @@
 """The pyo3 extension module. Its names are documented in the submodule that re-exports them;
 this stub re-exports them from there."""
 
+from .audit_journal import AuditJournal as AuditJournal
+from .audit_journal import create_audit_journal as create_audit_journal
 from .autorepair_engine import AutorepairConfig as AutorepairConfig
 from .autorepair_engine import AutorepairEngine as AutorepairEngine
 from .autorepair_engine import create_autorepair_engine as create_autorepair_engine
@@ -47,6 +49,8 @@ from .snapshot_manager import create_snapshot_manager as create_snapshot_manager
 
 # The names pyo3 lists in the module's __all__, including the two private ones.
 __all__ = [
+    "AuditJournal",
+    "create_audit_journal",
     "AutorepairConfig",
     "AutorepairEngine",
     "create_autorepair_engine",

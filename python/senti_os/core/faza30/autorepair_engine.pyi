@@ -8,6 +8,7 @@ from typing_extensions import Self, Unpack
 
 from .enums import AutorepairMode as AutorepairMode
 from .enums import ThrottleState as ThrottleState
+from .audit_journal import AuditJournal
 from .event_hooks import EventHooks
 
 __all__ = [
@@ -105,7 +106,11 @@ class AutorepairEngine:
         integration_layer: Any = None,
         event_hooks: Optional[EventHooks] = None,
         config: Optional[AutorepairConfig] = None,
-    ) -> Self: ...
+        *,
+        audit_journal: Optional[AuditJournal] = None,
+    ) -> Self:
+        """With an ``audit_journal`` every cycle, repair, rollback and escalation is recorded,
+        and the throttle starts from the last hour's journalled repairs."""
     @property
     def healing_pipeline(self) -> Any: ...
     @property
@@ -154,6 +159,8 @@ def create_autorepair_engine(
     integration_layer: Any = None,
     event_hooks: Optional[EventHooks] = None,
     config: Optional[AutorepairConfig] = None,
+    *,
+    audit_journal: Optional[AuditJournal] = None,
 ) -> AutorepairEngine: ...
 async def start_autorepair(
     healing_pipeline: Any,

@@ -2,12 +2,13 @@
 
 from datetime import datetime
 from os import PathLike
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Literal, Optional, Union
 
 from typing import final
 
 from typing_extensions import Self
 
+from .audit_journal import AuditJournal
 from .autorepair_engine import AutorepairConfig, AutorepairEngine
 from .classification_engine import ClassificationEngine
 from .detection_engine import DetectionEngine
@@ -41,7 +42,10 @@ class HealingController:
         snapshot_dir: Union[str, PathLike[str], None] = None,
         max_snapshots: int = 50,
         stabilize_seconds: float = 0.0,
-    ) -> Self: ...
+        audit_journal_dir: Union[str, PathLike[str], None, Literal[False]] = None,
+    ) -> Self:
+        """``audit_journal_dir`` defaults to ``<snapshot folder>/audit``; False runs without
+        an audit journal."""
     @property
     def event_hooks(self) -> EventHooks: ...
     @property
@@ -88,6 +92,8 @@ class HealingController:
     def get_snapshot_manager(self) -> SnapshotManager: ...
     def get_health_engine(self) -> HealthEngine: ...
     def get_autorepair_engine(self) -> AutorepairEngine: ...
+    def get_audit_journal(self) -> Optional[AuditJournal]:
+        """The journal of the loop's cycles, repairs, rollbacks and escalations."""
     def get_integration_layer(self) -> Any: ...
     def get_event_hooks(self) -> EventHooks: ...
     def get_health(self) -> Dict[str, Any]: ...
@@ -125,6 +131,7 @@ def create_healing_controller(
     snapshot_dir: Union[str, PathLike[str], None] = None,
     max_snapshots: int = 50,
     stabilize_seconds: float = 0.0,
+    audit_journal_dir: Union[str, PathLike[str], None, Literal[False]] = None,
 ) -> HealingController: ...
 
 __all__ = ["HealingController", "get_healing_controller", "create_healing_controller"]
