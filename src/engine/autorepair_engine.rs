@@ -357,8 +357,10 @@ mod tests {
 
     #[test]
     fn recovery_from_the_journal_resumes_backoff_and_limits() {
-        let mut settings = AutorepairSettings::default();
-        settings.max_repairs_per_minute = 3;
+        let settings = AutorepairSettings {
+            max_repairs_per_minute: 3,
+            ..Default::default()
+        };
         let failed = |t: &str| RepairRecord {
             target: t.into(),
             action: "agent".into(),
