@@ -87,7 +87,7 @@ def faulty_metrics(rng: random.Random, cycle: int) -> dict:
         "faza28_metrics": {"agent_failure_rate": rng.uniform(0.2, 0.9), "scheduler_stuck": rng.random() < 0.5,
                            "failing_agents": [f"agent-{n % 20_000}"]},
         "faza28_5_metrics": {"stability_score": rng.uniform(0.05, 0.5), "anomaly_rate": rng.uniform(0.3, 1.0)},
-        "faza29_metrics": {"violation_count": rng.randint(0, 6), "takeover_active": rng.random() < 0.2,
+        "faza29_metrics": {"violation_count": rng.randint(1, 6), "takeover_active": rng.random() < 0.2,
                            "risk_score": rng.uniform(0.0, 100.0), "override_count": rng.randint(0, 12)},
     }
     keep = [k for k in layers if rng.random() < 0.6] or [rng.choice(list(layers))]
@@ -124,7 +124,7 @@ def run_pipeline(args, folder: Path) -> dict:
     actions = Actions(rng)
     engines = {"graph": GraphRepairEngine(), "agent": AgentRepairEngine(),
                "scheduler": SchedulerRepairEngine(), "governance": GovernanceRepairEngine()}
-    counter = {"cycle": 0}
+    counter = {"cycle": 0, "no_fault": 0}
 
     def after_repairs():
         # Sometimes better, sometimes worse than before (a decline rolls back).
@@ -139,7 +139,8 @@ def run_pipeline(args, folder: Path) -> dict:
 
     def step():
         counter["cycle"] += 1
-        pipeline.execute_healing_cycle(**faulty_metrics(rng, counter["cycle"]))
+        if pipeline.execute_healing_cycle(**faulty_metrics(rng, counter["cycle"])).faults_detected == 0:
+            counter["no_fault"] += 1
 
     rows, start_rss, started = measure(args, step)
     manager.flush()
@@ -160,6 +161,7 @@ def run_pipeline(args, folder: Path) -> dict:
             "action_calls": actions.calls,
             "actions_raised": actions.raised,
             "files_in_folder": len(os.listdir(folder)),
+            "cycles_without_a_fault": counter["no_fault"],
         },
     }
 

@@ -33,7 +33,7 @@ def test_pipeline_soak_memory_stays_flat(tmp_path):
     d = r["details"]
     # Faults every cycle, repairs that ran, rollbacks, and every bounded store at its cap.
     assert d["pipeline"]["total_cycles"] == cycles + 5000
-    assert d["pipeline"]["skipped_cycles"] < d["pipeline"]["total_cycles"]
+    assert d["cycles_without_a_fault"] == 0
     assert d["pipeline"]["rollback_cycles"] > 0 and d["action_calls"] > 0 and d["actions_raised"] > 0
     assert d["pipeline"]["history_size"] == 1000
     assert d["snapshots"]["current_snapshots"] == 50 and d["files_in_folder"] == 50
