@@ -700,6 +700,10 @@ struct Inner {
     /// Snapshots taken with `create_deferred` whose files the writer has not published yet.
     pending: HashMap<String, PendingWrite>,
     last_write_error: Option<String>,
+    /// Files retention pushed out to make room for snapshots still waiting for the writer.
+    /// They are deleted only once a newer snapshot is on disk, so a crash never leaves the
+    /// folder with fewer snapshots than before.
+    doomed: HashSet<String>,
 }
 
 /// A listing of the snapshot folder, taken without the index lock.
@@ -924,7 +928,6 @@ pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 enum Job {
     Write(String),
-    Unlink(String),
 }
 
 #[derive(Default)]
@@ -1018,7 +1021,6 @@ fn write_loop(shared: &(Mutex<WriterQueue>, Condvar), manager: &std::sync::Weak<
         if let Some(m) = manager.upgrade() {
             match &job {
                 Job::Write(id) => m.publish_pending(id),
-                Job::Unlink(id) => m.unlink_deferred(id),
             }
         }
         let mut q = lock.lock();
@@ -1138,6 +1140,7 @@ impl SnapshotManager {
                 folder_mtime_seen: None,
                 pending: HashMap::new(),
                 last_write_error: None,
+                doomed: HashSet::new(),
             }),
             writer: Writer::default(),
             published: Condvar::new(),
@@ -1232,7 +1235,10 @@ impl SnapshotManager {
                     continue;
                 }
                 seen.push(id.clone());
-                if inner.index.contains_key(&id) || inner.skipped.contains_key(name) {
+                if inner.index.contains_key(&id)
+                    || inner.skipped.contains_key(name)
+                    || inner.doomed.contains(&id)
+                {
                     continue;
                 }
                 match read_entry(&path, &id) {
@@ -1303,7 +1309,7 @@ impl SnapshotManager {
                 // Not on disk yet; the writer finds it gone and skips it.
                 self.published.notify_all();
             } else if defer_unlink {
-                self.writer.push(Job::Unlink(id.clone()));
+                inner.doomed.insert(id.clone());
             } else {
                 match fs::remove_file(self.path_of(&id)) {
                     Ok(()) => {}
@@ -1583,6 +1589,7 @@ impl SnapshotManager {
         let path = self.path_of(id);
         let written = self.write_new_file(&path, &[&header, state.as_slice(), b"}"]);
         let mut list_folder = false;
+        let mut unlink: Vec<String> = Vec::new();
         let mut inner = self.inner.lock();
         let still_wanted = inner.pending.remove(id).is_some();
         self.published.notify_all();
@@ -1593,6 +1600,11 @@ impl SnapshotManager {
                     e.info.size_bytes = sig.len;
                 }
                 inner.cache.put(id, state, sig, self.state_cache_bytes);
+                // One newer snapshot is on disk: one file pushed out for it may go.
+                if let Some(oldest) = inner.doomed.iter().min().cloned() {
+                    inner.doomed.remove(&oldest);
+                    unlink.push(oldest);
+                }
                 if inner.auto_cleanup {
                     // The cap was applied in memory when the snapshot was taken; other
                     // managers' files are noticed by listing the folder (without the lock)
@@ -1609,6 +1621,17 @@ impl SnapshotManager {
                     inner.index.remove(id);
                     inner.counters.total_created = inner.counters.total_created.saturating_sub(1);
                     inner.counters.failed_creates += 1;
+                    // Its place goes back to the newest file pushed out for it.
+                    if let Some(newest) = inner.doomed.iter().max().cloned() {
+                        inner.doomed.remove(&newest);
+                        if let Ok(entry) = read_entry(&self.path_of(&newest), &newest) {
+                            inner.index.insert(newest, entry);
+                            inner.counters.total_deleted =
+                                inner.counters.total_deleted.saturating_sub(1);
+                            inner.counters.retention_deleted =
+                                inner.counters.retention_deleted.saturating_sub(1);
+                        }
+                    }
                 }
                 let text = match e {
                     WriteError::Exists => format!("{} already exists", path.display()),
@@ -1617,7 +1640,14 @@ impl SnapshotManager {
                 inner.last_write_error = Some(text);
             }
         }
+        if inner.pending.is_empty() {
+            // Nothing is waiting: every file still pushed out is beyond the cap.
+            unlink.extend(inner.doomed.drain());
+        }
         drop(inner);
+        for id in unlink {
+            self.unlink_deferred(&id);
+        }
         if list_folder {
             if let Ok(listing) = self.list_folder() {
                 let mut inner = self.inner.lock();
@@ -1675,6 +1705,17 @@ impl SnapshotManager {
             }
         }
         self.writer.wait_idle();
+        let doomed: Vec<String> = {
+            let mut inner = self.inner.lock();
+            if inner.pending.is_empty() {
+                inner.doomed.drain().collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for id in doomed {
+            self.unlink_deferred(&id);
+        }
     }
 
     /// Writes `parts` to a temp file, flushes per policy and links it to `path`.
@@ -1958,6 +1999,11 @@ impl SnapshotManager {
         let mut inner = self.inner.lock();
         let known = inner.index.remove(id).is_some();
         inner.cache.remove(id);
+        // Pushed out by retention already: deleting the file is all that is left to do.
+        if inner.doomed.remove(id) {
+            let _ = fs::remove_file(&path);
+            return Ok(true);
+        }
         // Not written yet: the writer skips it (or deletes the file it is writing).
         if inner.pending.remove(id).is_some() {
             self.published.notify_all();
@@ -2901,5 +2947,45 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| n.starts_with("snap_")), "{names:?}");
+    }
+
+    #[test]
+    fn files_pushed_out_for_unwritten_snapshots_stay_until_their_replacements_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        o.max_snapshots = 3;
+        let m = Arc::new(SnapshotManager::open(o).unwrap());
+        let old: Vec<String> = (0..3)
+            .map(|_| {
+                m.create(SnapshotType::MANUAL, Map::new(), state_of(1))
+                    .unwrap()
+                    .snapshot_id
+            })
+            .collect();
+        m.writer.start(&m);
+        pause_writer(&m, true);
+        let new: Vec<String> = (0..3)
+            .map(|_| {
+                m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(1))
+                    .unwrap()
+                    .snapshot_id
+            })
+            .collect();
+        // Listed: the three new ones. On disk, until they are written: the three old ones, so a
+        // crash now loses nothing that was on disk.
+        let mut listed: Vec<String> = m.list(None).into_iter().map(|i| i.snapshot_id).collect();
+        listed.sort();
+        assert_eq!(listed, new);
+        let on_disk = |ids: &[String]| ids.iter().map(|i| format!("{i}.json")).collect::<Vec<_>>();
+        assert_eq!(snapshot_files(dir.path()), on_disk(&old));
+        // Written one by one, each replaces one old file.
+        pause_writer(&m, false);
+        m.wait_published(&new[0], Duration::from_secs(5));
+        // (the old file it replaces may still be being deleted)
+        assert!((3..=4).contains(&snapshot_files(dir.path()).len()));
+        m.flush();
+        assert_eq!(snapshot_files(dir.path()), on_disk(&new));
+        let st = m.stats();
+        assert_eq!((st.retention_deleted, st.total_deleted), (3, 3));
     }
 }
