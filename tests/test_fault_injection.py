@@ -195,9 +195,6 @@ def test_a_sync_provider_overrunning_its_timeout_in_collect_async_is_timed_out()
     assert [f["kind"] for f in _faults_from(layer, "blocking")] == ["timed_out"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in synchronous collection (get_all_metrics) a synchronous provider "
-                   "that overruns its timeout is neither recorded as a fault nor counted as a timeout, and its "
-                   "late answer is used; collect_async records the same provider as timed_out and drops it")
 def test_a_sync_provider_overrunning_its_timeout_in_sync_collection_is_recorded():
     layer = IntegrationLayer()
 
@@ -393,9 +390,6 @@ def test_a_blocking_sync_provider_does_not_stop_the_loop(tmp_path):
     assert not ctl.is_running()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in the auto-repair loop a synchronous metric provider that overruns "
-                   "its timeout is not recorded (no timed_out fault, timeouts == 0) and its late answer is used "
-                   "by detection; configuration.md#timeouts says the engine records a timed_out fault")
 def test_a_blocking_sync_provider_in_the_loop_is_recorded_as_timed_out(tmp_path):
     ctl, calls = _blocking_provider_controller(tmp_path)
     layer = ctl.get_integration_layer()
@@ -431,10 +425,6 @@ def test_stop_returns_while_a_repair_action_hangs(tmp_path):
     assert not ctl.is_running()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: AutorepairEngine.force_healing_cycle() called from another thread "
-                   "while the loop's first cycle is mid-repair returns None (api.md: a HealingResult, or "
-                   "RuntimeError), and HealingController.force_healing_cycle() returns "
-                   "{'error': 'No healing cycle executed'} instead of the documented cycle summary")
 def test_force_while_a_loop_cycle_runs_returns_a_result(tmp_path):
     from senti_os.core.faza30 import HealingResult
     ctl = create_healing_controller(autorepair_config=_fast_config(callback_timeout_seconds=5.0),

@@ -160,9 +160,6 @@ def _is_number_or_absent(value):
 PASSED_THROUGH_NUMBERS = {"override_count", "graph_complexity"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: detection passes a non-number value (override_count, "
-                   "graph_complexity) through into a fault's metrics, and classify_fault then refuses that "
-                   "fault with TypeError, so the pipeline neither classifies nor repairs it")
 @pytest.mark.parametrize("kwargs,fault_type", [
     ({"faza29_metrics": {"violation_count": 1, "override_count": []}}, "governance_violation"),
     ({"faza27_metrics": {"bottleneck_count": 6, "graph_complexity": []}}, "graph_bottleneck"),

@@ -1296,15 +1296,34 @@ impl AutorepairEngine {
             .unwrap_or(false);
         if busy {
             inner.wake.notify_one();
-            let recent = inner
-                .pipeline
-                .bind(py)
-                .call_method1("get_recent_cycles", (1,))?;
-            return Ok(if recent.len()? > 0 {
-                recent.get_item(0)?.unbind()
-            } else {
-                py.None()
-            });
+            let pipeline = inner.pipeline.bind(py);
+            let running = || {
+                pipeline
+                    .call_method0("is_running")
+                    .and_then(|v| v.is_truthy())
+                    .unwrap_or(false)
+            };
+            // From another thread, wait (GIL released) for the loop's cycle to finish; on the
+            // loop's own thread that would deadlock, so only a finished cycle can be returned.
+            let on_loop_thread = !py
+                .import("asyncio")?
+                .call_method0("_get_running_loop")?
+                .is_none();
+            if !on_loop_thread {
+                let patience = inner.settings().callback_timeout_seconds * 4.0 + 5.0;
+                let deadline = Instant::now() + Duration::from_secs_f64(patience);
+                while running() && Instant::now() < deadline {
+                    py.detach(|| std::thread::sleep(Duration::from_millis(2)));
+                }
+            }
+            let recent = pipeline.call_method1("get_recent_cycles", (1,))?;
+            if recent.len()? > 0 {
+                return Ok(recent.get_item(0)?.unbind());
+            }
+            return Err(PyRuntimeError::new_err(
+                "the loop's first healing cycle is still running; await force_healing_cycle_async() \
+                 from the event loop to get its result",
+            ));
         }
         match runtime::block_on(run_cycle(&inner, &Caller::Inline, true)) {
             Ok(Some(result)) => Ok(result),

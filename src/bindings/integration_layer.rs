@@ -220,7 +220,17 @@ impl Shared {
         let providers = self.core.lock().registry().providers_for(layer_name);
         for (id, handle, timeout) in &providers {
             let args = Python::attach(|py| PyTuple::empty(py).unbind());
-            let answer = match call_with(caller, handle, args, None, *timeout).await? {
+            let started = std::time::Instant::now();
+            let called = call_with(caller, handle, args, None, *timeout).await?;
+            let took = started.elapsed().as_secs_f64();
+            let answer = match called {
+                // A synchronous provider cannot be interrupted; one that answers after its
+                // timeout is recorded as timed out and its late answer is not used, as the
+                // asynchronous path does.
+                Ok(_) if took > *timeout => Err((
+                    FaultKind::TimedOut,
+                    format!("answered after {took:.3}s, beyond its timeout of {timeout:.3}s; the answer was not used"),
+                )),
                 Ok(v) => Python::attach(|py| {
                     let v = v.bind(py);
                     if v.cast::<PyDict>().is_err() {
@@ -332,13 +342,21 @@ impl Shared {
             let providers = self.core.lock().registry().providers_for(&name);
             let mut answers = Vec::with_capacity(providers.len());
             for (pi, (id, handle, timeout)) in providers.iter().enumerate() {
-                let answer = match handle.bind(py).call0() {
+                let started = std::time::Instant::now();
+                let called = handle.bind(py).call0();
+                let took = started.elapsed().as_secs_f64();
+                let answer = match called {
                     Err(e) if pyutil::is_fatal(py, &e) => return Err(e),
                     Err(e) => Some(Err((FaultKind::Raised, pyutil::error_text(py, &e)))),
                     Ok(v) if pyutil::is_awaitable(&v) => {
                         pending.push((li, pi, v, *timeout));
                         None
                     }
+                    // As in `run_providers`: a late synchronous answer is a timeout, not data.
+                    Ok(_) if took > *timeout => Some(Err((
+                        FaultKind::TimedOut,
+                        format!("answered after {took:.3}s, beyond its timeout of {timeout:.3}s; the answer was not used"),
+                    ))),
                     Ok(v) => Some(provider_answer(py, &v)),
                 };
                 answers.push((*id, answer));

@@ -318,6 +318,16 @@ impl LayerValues {
         }
     }
 
+    /// Copies a reading the classifier uses into `metrics` when the layer gave it as a number;
+    /// anything else is left out rather than handed on to be refused downstream.
+    fn pass_through_number(&self, key: Key, metrics: &mut Metrics) {
+        if let Some(v) = self.get(key) {
+            if value::as_number(v).is_some() {
+                metrics.insert(key.name.to_string(), v.clone());
+            }
+        }
+    }
+
     /// Copies the key into `metrics` when the layer gave it (ids a repair needs).
     fn pass_through(&self, key: Key, metrics: &mut Metrics) {
         if let Some(v) = self.get(key) {
@@ -676,7 +686,7 @@ impl Rule {
                 // The classification reads the flag, whichever key raised the fault.
                 metrics.insert("bottleneck_detected".into(), Value::Bool(true));
                 m.pass_through(BOTTLENECK_NODE, &mut metrics);
-                m.pass_through(GRAPH_COMPLEXITY, &mut metrics);
+                m.pass_through_number(GRAPH_COMPLEXITY, &mut metrics);
                 text
             }
             Rule::AgentFailure => {
@@ -723,7 +733,7 @@ impl Rule {
                 // `governance_violations`.
                 metrics.insert("violation_count".into(), v.clone());
                 metrics.insert("governance_violations".into(), v);
-                m.pass_through(OVERRIDE_COUNT, &mut metrics);
+                m.pass_through_number(OVERRIDE_COUNT, &mut metrics);
                 text
             }
             Rule::SystemTakeover => {
