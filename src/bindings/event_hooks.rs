@@ -181,6 +181,10 @@ impl EventHooks {
         drop(old);
     }
 
+    /// Does nothing: the cost of calling it is the floor every method call pays, which the
+    /// benchmarks (scripts/bench_api.py) report hot calls against. Not public API.
+    fn _noop(&self) {}
+
     /// Publishes an event. `event_type` is an EventType or its value; other strings are
     /// refused, so a typo cannot create a new event type.
     #[pyo3(signature = (event_type, data=None))]
