@@ -80,16 +80,11 @@ def hostile_layers():
             + [GarbageLayer(g, callable_attrs=False) for g in garbage] + hostile_values())
 
 
-# Known bugs, each pinned by an xfail(strict=True) test below with its minimal reproduction.
+# Known bugs would be listed here and pinned by an xfail(strict=True) test below.
 # A sweep entry tagged with one may end in that bug's exception (counted as a crash by
 # scripts/hostile_input_count.py); once the bug is fixed the entry must pass like any other.
-KNOWN_BUGS = {
-    "B1": (OverflowError,),  # HealingPipeline: history_size / get_recent_cycles beyond 64 bits
-    "B2": (AttributeError,),  # AutorepairEngine accepts event_hooks without publish_event
-    "B3": (OverflowError,),  # max_snapshots -1 / beyond 64 bits in the controller factories
-    "B4": (RuntimeError, RecursionError),  # HealingController.set_autorepair_mode skips validation
-    "B5": (OverflowError,),  # AuditJournal int options / get_entries limit out of range
-}
+KNOWN_BUGS = {}  # B1-B5 (OverflowError for out-of-range ints, event hooks without
+# publish_event, set_autorepair_mode skipping validation) are fixed; the tests below keep them so.
 
 
 def _outcome(fn, args, kwargs, allowed=ALLOWED):
@@ -514,15 +509,11 @@ def test_journal_refuses_unknown_kinds_and_non_json_data_and_writes_nothing(tmp_
 # ---------------------------------------------------------------------------------------------
 # The bugs the sweep found, one minimal reproduction each. Each asserts the documented
 # behaviour (docs/api.md: "integers beyond 64 bits ... raise ValueError"; limits below 0 raise
-# ValueError), so it fails today and passes once the bug is fixed (then drop the xfail and the
-# KNOWN_BUGS entry).
+# ValueError).
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG B1: HealingPipeline history_size and get_recent_cycles(limit) raise OverflowError "
-                          "(not ValueError) for ints beyond 64 bits")
 @pytest.mark.parametrize("n", [2 ** 200, -(2 ** 200), 2 ** 64])
-def test_bug_pipeline_huge_ints_raise_overflow_error(n):
+def test_pipeline_out_of_range_ints_raise_value_error(n):
     pipe = HealingPipeline(DetectionEngine(), ClassificationEngine(), {})
     with pytest.raises(ValueError):
         pipe.get_recent_cycles(n)
@@ -530,49 +521,32 @@ def test_bug_pipeline_huge_ints_raise_overflow_error(n):
         HealingPipeline(DetectionEngine(), ClassificationEngine(), {}, history_size=n)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="BUG B2: AutorepairEngine(event_hooks=0) is accepted; force_healing_cycle, set_mode and "
-                          "update_config then raise AttributeError after applying the change")
-def test_bug_autorepair_engine_accepts_event_hooks_without_publish_event():
+def test_autorepair_engine_refuses_event_hooks_without_publish_event():
     pipe = HealingPipeline(DetectionEngine(), ClassificationEngine(), {})
-    try:
-        engine = AutorepairEngine(pipe, None, 0)
-    except TypeError:
-        return  # refused up front, as HealingPipeline(event_hooks=0) does: fixed
-    engine.update_config(dry_run=True)
-    engine.force_healing_cycle()
+    with pytest.raises(TypeError):
+        AutorepairEngine(pipe, None, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG B3: max_snapshots=-1 or beyond 64 bits raises OverflowError (create_healing_controller, "
-                          "HealingController, SnapshotManager for 2**200)")
 @pytest.mark.parametrize("n", [-1, 2 ** 200, 2 ** 64])
-def test_bug_controller_max_snapshots_out_of_range_raises_overflow_error(n, tmp_path):
+def test_max_snapshots_out_of_range_raises_value_error(n, tmp_path):
     with pytest.raises(ValueError):
         create_healing_controller(snapshot_dir=str(tmp_path / "c"), max_snapshots=n)
     with pytest.raises(ValueError):
         SnapshotManager(snapshot_dir=str(tmp_path / "s"), max_snapshots=n)
 
 
-@pytest.mark.xfail(strict=True, raises=(RuntimeError, RecursionError),
-                   reason="BUG B4: HealingController.set_autorepair_mode lets the value's own __hash__ error "
-                          "(RuntimeError) or a RecursionError (10,000-deep dict) escape; AutorepairEngine.set_mode "
-                          "raises TypeError for the same values")
 @pytest.mark.parametrize("mode", [Hostile(), _deep(10_000)], ids=["raising_hash", "deep_dict"])
-def test_bug_controller_set_autorepair_mode_lets_hostile_errors_escape(mode, tmp_path):
+def test_controller_set_autorepair_mode_refuses_hostile_values(mode, tmp_path):
     ctrl = HealingController(snapshot_dir=str(tmp_path / "c"), audit_journal_dir=False)
     with pytest.raises((TypeError, ValueError)):
         ctrl.set_autorepair_mode(mode)
     assert ctrl.get_status()["autorepair_mode"] == "balanced"
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG B5: AuditJournal max_segment_bytes / max_segments / fsync_interval_ms and "
-                          "get_entries(limit) raise OverflowError for -1 or ints beyond 64 bits")
 @pytest.mark.parametrize("option,n", [("fsync_interval_ms", -1), ("fsync_interval_ms", 2 ** 200),
                                       ("max_segment_bytes", 2 ** 200), ("max_segments", 2 ** 200),
                                       ("get_entries", 2 ** 200)])
-def test_bug_audit_journal_out_of_range_ints_raise_overflow_error(option, n, tmp_path):
+def test_audit_journal_out_of_range_ints_raise_value_error(option, n, tmp_path):
     with pytest.raises(ValueError):
         if option == "get_entries":
             AuditJournal(str(tmp_path / "j")).get_entries(n)

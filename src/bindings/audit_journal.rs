@@ -107,10 +107,10 @@ impl AuditJournal {
     fn py_new(
         py: Python<'_>,
         journal_dir: &Bound<'_, PyAny>,
-        max_segment_bytes: i64,
-        max_segments: i64,
+        #[pyo3(from_py_with = super::convert::i64_param)] max_segment_bytes: i64,
+        #[pyo3(from_py_with = super::convert::i64_param)] max_segments: i64,
         fsync: &str,
-        fsync_interval_ms: u64,
+        #[pyo3(from_py_with = super::convert::u64_param)] fsync_interval_ms: u64,
     ) -> PyResult<Self> {
         Self::open(
             py,
@@ -158,7 +158,7 @@ impl AuditJournal {
     fn get_entries<'py>(
         &self,
         py: Python<'py>,
-        limit: i64,
+        #[pyo3(from_py_with = super::convert::i64_param)] limit: i64,
         kind: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         if limit < 0 {
@@ -209,10 +209,10 @@ impl AuditJournal {
 pub fn create_audit_journal(
     py: Python<'_>,
     journal_dir: &Bound<'_, PyAny>,
-    max_segment_bytes: i64,
-    max_segments: i64,
+    #[pyo3(from_py_with = super::convert::i64_param)] max_segment_bytes: i64,
+    #[pyo3(from_py_with = super::convert::i64_param)] max_segments: i64,
     fsync: &str,
-    fsync_interval_ms: u64,
+    #[pyo3(from_py_with = super::convert::u64_param)] fsync_interval_ms: u64,
 ) -> PyResult<AuditJournal> {
     AuditJournal::open(
         py,

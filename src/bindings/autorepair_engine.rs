@@ -1072,6 +1072,9 @@ impl AutorepairEngine {
                 "healing_pipeline must be a HealingPipeline, got None",
             ));
         }
+        if let Some(h) = event_hooks.as_ref().filter(|h| !h.is_none(py)) {
+            super::healing_pipeline::check_hooks(h.bind(py))?;
+        }
         Self::build(
             py,
             healing_pipeline,

@@ -310,7 +310,7 @@ impl HealingController {
         event_bus: Option<Py<PyAny>>,
         autorepair_config: Option<Py<PyAny>>,
         snapshot_dir: Option<Py<PyAny>>,
-        max_snapshots: usize,
+        #[pyo3(from_py_with = super::convert::usize_param)] max_snapshots: usize,
         stabilize_seconds: f64,
         audit_journal_dir: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
@@ -710,13 +710,10 @@ impl HealingController {
     }
 
     fn set_autorepair_mode(&self, py: Python<'_>, mode: Bound<'_, PyAny>) -> PyResult<()> {
-        let enum_cls = py
-            .import(format!("{PKG}.enums"))?
-            .getattr("AutorepairMode")?;
-        let member = enum_cls.call1((mode,))?;
+        // The engine checks the mode (a member or its value) and names what is wrong.
         self.autorepair_engine
             .bind(py)
-            .call_method1("set_mode", (member,))?;
+            .call_method1("set_mode", (mode,))?;
         Ok(())
     }
 
@@ -886,7 +883,7 @@ pub fn create_healing_controller(
     event_bus: Option<Py<PyAny>>,
     autorepair_config: Option<Py<PyAny>>,
     snapshot_dir: Option<Py<PyAny>>,
-    max_snapshots: usize,
+    #[pyo3(from_py_with = super::convert::usize_param)] max_snapshots: usize,
     stabilize_seconds: f64,
     audit_journal_dir: Option<Py<PyAny>>,
 ) -> PyResult<HealingController> {

@@ -517,3 +517,28 @@ pub fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
     obj.extract::<i64>()
         .map_err(|_| PyValueError::new_err(format!("{what} is out of range")))
 }
+
+/// An integer argument (`from_py_with`): TypeError for anything but an int (bools included),
+/// ValueError rather than OverflowError when it does not fit.
+pub fn i64_param(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {
+        return Err(PyTypeError::new_err(format!(
+            "expected an int, got {}",
+            type_name(obj)
+        )));
+    }
+    obj.extract::<i64>()
+        .map_err(|_| PyValueError::new_err("integer out of range: it must fit in 64 bits"))
+}
+
+/// A non-negative integer argument (`from_py_with`), as `i64_param`.
+pub fn usize_param(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let v = i64_param(obj)?;
+    usize::try_from(v).map_err(|_| PyValueError::new_err(format!("expected 0 or more, got {v}")))
+}
+
+/// A non-negative integer argument (`from_py_with`), as `i64_param`.
+pub fn u64_param(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let v = i64_param(obj)?;
+    u64::try_from(v).map_err(|_| PyValueError::new_err(format!("expected 0 or more, got {v}")))
+}

@@ -544,7 +544,7 @@ fn check_snapshot_manager(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     )
 }
 
-fn check_hooks(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+pub(crate) fn check_hooks(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     if obj.is_instance_of::<EventHooks>() {
         return Ok(());
     }
@@ -591,7 +591,7 @@ impl HealingPipeline {
         event_hooks: Option<Py<PyAny>>,
         dry_run: bool,
         stabilize_seconds: f64,
-        history_size: i64,
+        #[pyo3(from_py_with = super::convert::i64_param)] history_size: i64,
         callback_timeout: f64,
     ) -> PyResult<Self> {
         build_pipeline(
@@ -731,7 +731,11 @@ impl HealingPipeline {
 
     /// The newest `limit` cycle results, newest first (0 gives none).
     #[pyo3(signature = (limit=10))]
-    fn get_recent_cycles(&self, py: Python<'_>, limit: i64) -> PyResult<Vec<Py<HealingResult>>> {
+    fn get_recent_cycles(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = super::convert::i64_param)] limit: i64,
+    ) -> PyResult<Vec<Py<HealingResult>>> {
         if limit < 0 {
             return Err(PyValueError::new_err(format!(
                 "limit must be 0 or more, got {limit}"
@@ -1044,7 +1048,7 @@ pub fn create_healing_pipeline(
     event_hooks: Option<Py<PyAny>>,
     dry_run: bool,
     stabilize_seconds: f64,
-    history_size: i64,
+    #[pyo3(from_py_with = super::convert::i64_param)] history_size: i64,
     callback_timeout: f64,
 ) -> PyResult<HealingPipeline> {
     build_pipeline(

@@ -554,11 +554,11 @@ impl SnapshotManager {
     fn py_new(
         py: Python<'_>,
         snapshot_dir: Option<&Bound<'_, PyAny>>,
-        max_snapshots: i64,
+        #[pyo3(from_py_with = super::convert::i64_param)] max_snapshots: i64,
         auto_cleanup: bool,
         fsync: &str,
-        fsync_interval_ms: u64,
-        state_cache_bytes: usize,
+        #[pyo3(from_py_with = super::convert::u64_param)] fsync_interval_ms: u64,
+        #[pyo3(from_py_with = super::convert::usize_param)] state_cache_bytes: usize,
     ) -> PyResult<Self> {
         if max_snapshots < 1 {
             return Err(PyValueError::new_err(format!(
@@ -910,11 +910,11 @@ impl SnapshotManager {
 pub fn create_snapshot_manager(
     py: Python<'_>,
     snapshot_dir: Option<&Bound<'_, PyAny>>,
-    max_snapshots: i64,
+    #[pyo3(from_py_with = super::convert::i64_param)] max_snapshots: i64,
     auto_cleanup: bool,
     fsync: &str,
-    fsync_interval_ms: u64,
-    state_cache_bytes: usize,
+    #[pyo3(from_py_with = super::convert::u64_param)] fsync_interval_ms: u64,
+    #[pyo3(from_py_with = super::convert::usize_param)] state_cache_bytes: usize,
 ) -> PyResult<SnapshotManager> {
     SnapshotManager::py_new(
         py,
