@@ -17,7 +17,7 @@ measures:
 It fits the growth exponent (log-log slope over the sizes) of the engine's time and of the
 total. Run with the release wheel installed:
 
-    .venv/bin/python scripts/scale.py                 # 100 ... 10,000 agents (about 2 minutes)
+    .venv/bin/python scripts/scale.py                 # 100 ... 10,000 agents (about 3 minutes)
     .venv/bin/python scripts/scale.py --quick         # small sizes, a few seconds
     .venv/bin/python scripts/scale.py --json out.json
 
@@ -306,6 +306,14 @@ class System:
 
         self._wrap_layers()
         self.folder = tempfile.TemporaryDirectory(prefix="faza30-scale-")
+        self.controller = None
+        self.new_controller(autorepair_config)
+        self.round = 0
+        self.cycle_edge = None
+        self.crashers = []
+
+    def new_controller(self, autorepair_config=None):
+        """A fresh controller on the same layers (a fresh throttle, budgets and baselines)."""
         self.controller = create_healing_controller(
             faza25_orchestrator=self.orch,
             faza27_task_graph=self.graph,
@@ -319,9 +327,7 @@ class System:
             snapshot_dir=self.folder.name,
             audit_journal_dir=False,
         )
-        self.round = 0
-        self.cycle_edge = None
-        self.crashers = []
+        return self.controller
 
     def _wrap_layers(self):
         c = CLOCK
@@ -420,22 +426,21 @@ def measure_size(n_agents, n_nodes, args):
     system = System(n_agents, n_nodes, edges_per_node=args.edges_per_node, n_crashers=args.crashers,
                     n_failed_tasks=args.failed_tasks, seed=args.seed + n_agents,
                     crash_placement=args.crash_placement)
-    c = system.controller
     try:
-        # Baselines: the first collection only records the counters.
-        asyncio.run(system.loop.run_iteration())
-        c.force_healing_cycle()
-
-        quiet = []
+        quiet, runs = [], []
         for _ in range(args.repeats):
+            # A fresh controller per run: the repairs of a run are judged "inconclusive" (see
+            # the docs), and five in a row would open the throttle's circuit breaker for
+            # the agent and scheduler engines, so later runs would skip their repairs.
+            c = system.new_controller()
+            asyncio.run(system.loop.run_iteration())
+            c.force_healing_cycle()  # the first collection only records the counters
             asyncio.run(system.loop.run_iteration())
             CLOCK.reset()
             t0 = time.perf_counter()
             c.force_healing_cycle()
             quiet.append((time.perf_counter() - t0, CLOCK.seconds))
 
-        runs = []
-        for _ in range(args.repeats):
             system.inject()
             CLOCK.reset()
             t0 = time.perf_counter()
@@ -446,10 +451,9 @@ def measure_size(n_agents, n_nodes, args):
                          "outcome": result["outcome"], "faults_detected": result["faults_detected"],
                          "faults_repaired": result["faults_repaired"], **system.healed()})
             system.settle()
-            c.force_healing_cycle()  # a quiet cycle so the next round's rates start clean
+            integration_faults = c.get_integration_layer().get_integration_faults()
 
         med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
-        integration_faults = c.get_integration_layer().get_integration_faults()
         return {
             "agents": n_agents, "nodes": n_nodes, "edges": len(system.graph.edges), "tasks": len(system.orch.tasks),
             "build_seconds": system.build_seconds,
@@ -471,13 +475,13 @@ def fit_exponent(xs, ys):
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else float("nan")
 
 
-async def loop_run(n_agents, n_nodes, args):
+async def loop_run(n_agents, n_nodes, args, placement):
     """The auto-repair loop on the largest system: faults injected once, agents ticking in
     the background; waits until everything is healed or the time is up."""
     config = AutorepairConfig(mode="balanced", interval_seconds=args.loop_interval, cooldown_seconds=0.0)
     system = System(n_agents, n_nodes, edges_per_node=args.edges_per_node, n_crashers=args.crashers,
                     n_failed_tasks=args.failed_tasks, seed=args.seed + 1, autorepair_config=config,
-                    crash_placement=args.crash_placement)
+                    crash_placement=placement)
     c = system.controller
     stop_ticking = asyncio.Event()
 
@@ -507,9 +511,9 @@ async def loop_run(n_agents, n_nodes, args):
         stop_ticking.set()
         await ticker
         stats = c.get_autorepair_engine().get_statistics()
-        seen = c.get_detection_engine().get_statistics() if hasattr(c, "get_detection_engine") else {}
         return {
             "agents": n_agents, "nodes": n_nodes, "interval_seconds": args.loop_interval,
+            "crash_placement": placement, "crashers": [a.name for a in system.crashers],
             "healed": healed_at is not None,
             "seconds_to_heal": None if healed_at is None else healed_at - injected_at,
             **state,
@@ -520,7 +524,6 @@ async def loop_run(n_agents, n_nodes, args):
             "repairs_successful": stats["repairs_successful"],
             "avg_cycle_duration": stats["avg_cycle_duration"],
             "callback_errors": stats["callback_errors"],
-            "detection": {k: seen.get(k) for k in ("total_faults_detected", "active_faults") if k in seen},
             "integration_faults": [f"{f['source']}: {f['kind']}: {f['message']}"
                                    for f in c.get_integration_layer().get_integration_faults()][-5:],
         }
@@ -563,9 +566,11 @@ def main():
     p.add_argument("--crash-placement", choices=("spread", "first"), default="spread",
                    help="crashing agents spread over the population (default) or among the first 1000")
     p.add_argument("--failed-tasks", type=int, default=3, help="failed tasks injected per run")
-    p.add_argument("--no-loop", action="store_true", help="skip the auto-repair loop run")
+    p.add_argument("--no-loop", action="store_true", help="skip the auto-repair loop runs")
+    p.add_argument("--loop-placements", nargs="+", choices=("spread", "first"), default=["spread", "first"],
+                   help="one loop run per crash placement (default both)")
     p.add_argument("--loop-interval", type=float, default=1.0, help="loop interval_seconds")
-    p.add_argument("--loop-timeout", type=float, default=30.0, help="seconds to wait for the loop to heal")
+    p.add_argument("--loop-timeout", type=float, default=20.0, help="seconds to wait for the loop to heal")
     p.add_argument("--seed", type=int, default=30)
     p.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for stdout)")
     args = p.parse_args()
@@ -604,21 +609,25 @@ def main():
           f"total {exponents['total']:.2f}, doubles {exponents['doubles']:.2f}, engine {exponents['engine']:.2f}, "
           f"quiet cycle {exponents['quiet_total']:.2f} -> engine {verdict}", file=out)
 
-    loop = None
+    loops = []
     if not args.no_loop:
-        loop = asyncio.run(loop_run(sizes[-1], 10 * sizes[-1], args))
-        print(f"\nauto-repair loop, {loop['agents']} agents / {loop['nodes']} nodes, interval {loop['interval_seconds']} s: "
-              f"healed={loop['healed']} in {loop['seconds_to_heal'] and round(loop['seconds_to_heal'], 2)} s; "
-              f"cycle broken={loop['cycle_broken']}, agents restarted {loop['agents_restarted']}/{loop['agents_crashing']}, "
-              f"tasks resubmitted {loop['tasks_resubmitted']}/{loop['tasks_failed']}; "
-              f"{loop['total_cycles']} iterations, {loop['healing_cycles_triggered']} healing cycles, "
-              f"repairs {loop['repairs_successful']}/{loop['repairs_attempted']} verified, "
-              f"avg iteration {loop['avg_cycle_duration'] * 1e3:.1f} ms", file=out)
-        for f in loop["integration_faults"]:
-            print(f"        integration fault: {f}", file=out)
+        for placement in args.loop_placements:
+            loop = asyncio.run(loop_run(sizes[-1], 10 * sizes[-1], args, placement))
+            loops.append(loop)
+            took = "" if loop["seconds_to_heal"] is None else f" in {loop['seconds_to_heal']:.1f} s"
+            print(f"\nauto-repair loop, {loop['agents']} agents / {loop['nodes']} nodes, interval "
+                  f"{loop['interval_seconds']} s, crashing agents {placement} ({', '.join(loop['crashers'])}): "
+                  f"healed={loop['healed']}{took}; cycle broken={loop['cycle_broken']}, "
+                  f"agents restarted {loop['agents_restarted']}/{loop['agents_crashing']}, "
+                  f"tasks resubmitted {loop['tasks_resubmitted']}/{loop['tasks_failed']}; "
+                  f"{loop['total_cycles']} iterations, {loop['healing_cycles_triggered']} healing cycles, "
+                  f"repairs {loop['repairs_successful']}/{loop['repairs_attempted']} verified, "
+                  f"avg iteration {loop['avg_cycle_duration'] * 1e3:.1f} ms", file=out, flush=True)
+            for f in loop["integration_faults"]:
+                print(f"        integration fault: {f}", file=out)
 
     if args.json:
-        doc = {"machine": info, "args": vars(args), "sizes": rows, "exponents": exponents, "loop": loop}
+        doc = {"machine": info, "args": vars(args), "sizes": rows, "exponents": exponents, "loops": loops}
         text = json.dumps(doc, indent=2, default=str)
         if args.json == "-":
             print(text)
