@@ -612,6 +612,8 @@ def main():
     top = [r for r in rows if r["agents"] >= 1000] if sum(r["agents"] >= 1000 for r in rows) >= 2 else rows[-2:]
     exponents_top = {k: fit_exponent([r["agents"] for r in top], [r[k] for r in top]) for k in keys}
     verdict = "linear or better" if max(exponents["engine"], exponents_top["engine"]) <= 1.1 else "worse than linear"
+    if len(rows) < 2:
+        verdict = "not measured (one size)"
     for label, ex, part in (("all sizes", exponents, rows), ("upper sizes", exponents_top, top)):
         print(f"growth exponent, {label} ({part[0]['agents']}..{part[-1]['agents']} agents): "
               f"total {ex['total']:.2f}, doubles {ex['doubles']:.2f}, engine {ex['engine']:.2f}, "
