@@ -297,6 +297,7 @@ class System:
             t = D.Task(name=f"job-{i}", id=f"task-{i:06d}", status=D.TaskStatus.DONE, completed_at=datetime.now())
             self.orch.tasks[t.id] = t
         self.failed_ids = []
+        self.submitted_mark = 0
 
         # FAZA 28.5, FAZA 29, the bus: healthy, constant size
         self.meta = D.MetaEvaluationLayer()
@@ -395,10 +396,11 @@ class System:
             t = self.orch.add(name=f"failing-{self.round}-{j}")
             self.orch.finish(t.id, ok=False, error="worker lost")
             self.failed_ids.append(t.id)
+        self.submitted_mark = len(self.orch.submitted)  # what is submitted from here on is a retry
 
     def healed(self):
         """What the repairs left: cycle gone, crashers restarted, failed tasks resubmitted."""
-        retried = {s["name"] for s in self.orch.submitted}
+        retried = {s["name"] for s in self.orch.submitted[self.submitted_mark:]}
         failed_names = {self.orch.tasks[i].name for i in self.failed_ids}
         return {
             "cycle_broken": not self.graph.has_cycle() and self.cycle_edge in self.graph.removed,
