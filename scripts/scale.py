@@ -17,7 +17,7 @@ measures:
 It fits the growth exponent (log-log slope over the sizes) of the engine's time and of the
 total. Run with the release wheel installed:
 
-    .venv/bin/python scripts/scale.py                 # 100 ... 10,000 agents (about 3 minutes)
+    .venv/bin/python scripts/scale.py                 # 100 ... 10,000 agents (1-2 minutes)
     .venv/bin/python scripts/scale.py --quick         # small sizes, a few seconds
     .venv/bin/python scripts/scale.py --json out.json
 
