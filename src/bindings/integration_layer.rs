@@ -22,7 +22,7 @@ mod act;
 mod calls;
 mod pyutil;
 pub use self::pyutil::is_coroutine_function;
-mod read;
+pub(crate) mod read;
 
 use self::act::{Done, Targets};
 use self::calls::{blocking_call, call_with, drive_ready, inline_call, wait_on_runtime, Failure};

@@ -60,10 +60,8 @@ use std::time::Instant;
 
 /// Longest fault id or fault type accepted.
 const MAX_NAME_LEN: usize = 4096;
-/// Edges read from a task graph at most; a bigger graph is refused rather than half-read.
-const MAX_GRAPH_EDGES: usize = 100_000;
-/// Orchestrator tasks scanned at most when looking for failed or queued ones.
-const MAX_TASK_SCAN: usize = 10_000;
+// The same bounds as the integration layer's reads of the task graph and the orchestrator.
+use super::integration_layer::read::{MAX_GRAPH_EDGES, MAX_TASK_SCAN};
 /// Longest error or repr text kept in a result.
 const MAX_TEXT: usize = 2000;
 /// Upper bounds for the constructor keywords.

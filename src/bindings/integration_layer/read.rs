@@ -17,12 +17,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDateTime, PyDict, PyList, PyTuple};
 use serde_json::{Map, Value};
 
-/// Tasks scanned at most in `orchestrator.tasks`.
-pub const MAX_TASK_SCAN: usize = 10_000;
+/// Tasks scanned at most in `orchestrator.tasks` (a system of 100,000 tasks is read whole).
+pub const MAX_TASK_SCAN: usize = 200_000;
 /// Edges read from a task graph at most; a bigger graph is reported rather than half-read.
-pub const MAX_GRAPH_EDGES: usize = 100_000;
-/// Agents read at most.
-pub const MAX_AGENTS: usize = 1024;
+/// Sized for task graphs of several hundred thousand nodes.
+pub const MAX_GRAPH_EDGES: usize = 1_000_000;
+/// Agents read at most (a system of 10,000 agents is read whole).
+pub const MAX_AGENTS: usize = 16_384;
 /// Items converted from a sized answer (its length is still read in full).
 const MAX_ITEMS: usize = 64;
 

@@ -30,9 +30,9 @@ use std::collections::{HashMap, HashSet};
 /// (the detection threshold for `agent_failure_rate`).
 pub const FAILING_AGENT_RATE: f64 = 0.2;
 /// Agents tracked at most (counter baselines); agents beyond are ignored.
-pub const MAX_TRACKED_AGENTS: usize = 1024;
+pub const MAX_TRACKED_AGENTS: usize = 16_384;
 /// Task ids remembered as failed at the previous sample, at most.
-pub const MAX_TRACKED_TASKS: usize = 10_000;
+pub const MAX_TRACKED_TASKS: usize = 100_000;
 /// Ids listed under `failed_task_ids`, `stuck_task_ids` and `failing_agents`, at most.
 pub const MAX_LISTED_IDS: usize = 50;
 /// The agent loop counts as stuck when its last tick is older than this many tick periods ...
