@@ -463,8 +463,7 @@ fn ewma_run(series: &mut Series, w: usize, t: f64, values: &[f64], out: &mut Vec
     let alpha = 2.0 / (w as f64 + 1.0);
     let mut mean = series.ewma_mean;
     let mut var = series.ewma_var;
-    let mut seen = series.seen;
-    for (i, &x) in values.iter().enumerate() {
+    for (i, (&x, seen)) in values.iter().zip(series.seen..).enumerate() {
         let std = var.sqrt();
         if seen as usize >= half && std > 0.0 && ((x - mean) / std).abs() > t {
             out.push(i);
@@ -477,7 +476,6 @@ fn ewma_run(series: &mut Series, w: usize, t: f64, values: &[f64], out: &mut Vec
             mean += step;
             var = (1.0 - alpha) * (var + diff * step);
         }
-        seen += 1;
     }
     series.ewma_mean = mean;
     series.ewma_var = var;
