@@ -238,11 +238,28 @@ fn moments(older: &[f64], newer: &[f64]) -> (f64, f64, f64) {
 
 const EPS: f64 = f64::EPSILON;
 
+/// Where `x` goes in a sorted window (before any equal values). Small windows count with a
+/// branch-free sweep, which beats a binary search's mispredicted branches.
+#[inline]
+fn sorted_position(sorted: &[f64], x: f64) -> usize {
+    if sorted.len() <= 64 {
+        sorted
+            .iter()
+            .map(|v| usize::from(v.total_cmp(&x).is_lt()))
+            .sum()
+    } else {
+        sorted.partition_point(|v| v.total_cmp(&x).is_lt())
+    }
+}
+
 /// The running figures of the z-score path, with bounds on their rounding errors.
 struct Running {
     n: usize,
+    inv_n: f64,
     mean: f64,
     m2: f64,
+    /// Sum of |x| over the window (a bound for the direct computation's rounding).
+    magnitude: f64,
     /// Bound on |computed mean - true mean|.
     mean_err: f64,
     /// Bound on |computed m2 - true m2|.
@@ -257,8 +274,10 @@ impl Running {
         let mean_err = EPS * magnitude;
         Running {
             n,
+            inv_n: 1.0 / n.max(1) as f64,
             mean,
             m2,
+            magnitude,
             mean_err,
             m2_err: EPS * (n as f64 + 2.0) * m2 + n as f64 * mean_err * mean_err,
         }
@@ -268,6 +287,7 @@ impl Running {
     #[inline]
     fn add(&mut self, x: f64) {
         self.n += 1;
+        self.inv_n = 1.0 / self.n as f64;
         let d = x - self.mean;
         let new_mean = self.mean + d / self.n as f64;
         let e = x - new_mean;
@@ -276,6 +296,7 @@ impl Running {
         self.m2_err += d.abs() * mean_err
             + e.abs() * self.mean_err
             + EPS * (3.0 * (d * e).abs() + self.m2.abs());
+        self.magnitude += x.abs();
         self.mean = new_mean;
         self.mean_err = mean_err;
     }
@@ -284,35 +305,39 @@ impl Running {
     #[inline]
     fn replace(&mut self, y: f64, x: f64) {
         let diff = x - y;
-        let new_mean = self.mean + diff / self.n as f64;
+        let new_mean = self.mean + diff * self.inv_n;
         let (a, b) = (x - new_mean, y - self.mean);
         let mean_err = self.mean_err + EPS * (new_mean.abs() + diff.abs());
         self.m2 += diff * (a + b);
         self.m2_err += diff.abs() * (self.mean_err + mean_err + 3.0 * EPS * (a.abs() + b.abs()))
             + EPS * self.m2.abs();
+        // Only a bound: rounding here is covered by the factor 2 where it is used.
+        self.magnitude += x.abs() - y.abs();
         self.mean = new_mean;
         self.mean_err = mean_err;
     }
 
-    /// `Some(z > t)` when the running figures decide it beyond their rounding error (and
-    /// beyond the direct computation's), else None.
+    /// `Some(z > t)` when the running figures decide it beyond their rounding error and the
+    /// direct computation's, else None. Compares `d^2 * n` with `t^2 * m2` (no division or
+    /// square root), with absolute error bounds on both sides.
     #[inline]
-    fn decide(&self, x: f64, t: f64, spread: f64) -> Option<bool> {
+    fn decide(&self, x: f64, t: f64) -> Option<bool> {
         let n = self.n as f64;
-        // Untrusted spread (including m2 <= 0 and NaN): score directly.
-        if !(self.m2 > 4.0 * self.m2_err && self.m2.is_finite()) {
+        let t2 = t * t;
+        // The direct computation's mean is off by up to eps * sum|x|.
+        let direct_mean_err = 2.0 * EPS * self.magnitude;
+        let spread_err = self.m2_err + n * direct_mean_err * direct_mean_err + EPS * (n + 2.0) * self.m2;
+        // Untrusted spread (including m2 <= 0 and NaN, where the direct path may find 0).
+        if !(self.m2 > 4.0 * spread_err && self.m2.is_finite()) {
             return None;
         }
-        let inv_var = n / self.m2;
-        let inv_std = inv_var.sqrt();
         let d = (x - self.mean).abs();
-        let z = d * inv_std;
-        // The direct computation's own mean error is about n * eps * sum|x| / n.
-        let direct_mean_err = EPS * n * (self.mean.abs() + spread / inv_std);
-        let var_rel = self.m2_err / self.m2 + EPS * (n + 2.0);
-        let z_err = (self.mean_err + direct_mean_err + EPS * d) * inv_std + z * var_rel;
-        // A NaN anywhere fails this comparison and goes to the direct path.
-        ((z - t).abs() > 4.0 * z_err + 4.0 * EPS * t).then_some(z > t)
+        let d_err = self.mean_err + direct_mean_err + EPS * d;
+        let lhs = d * d * n;
+        let rhs = t2 * self.m2;
+        let band = 2.0 * d * d_err * n + n * d_err * d_err + t2 * spread_err + 8.0 * EPS * (lhs + rhs);
+        // A NaN or infinity fails this comparison and goes to the direct path.
+        ((lhs - rhs).abs() > 4.0 * band).then_some(lhs > rhs)
     }
 }
 
@@ -329,8 +354,6 @@ fn zscore_run(j: Joined<'_>, mut run: usize, w: usize, t: f64, out: &mut Vec<usi
     let mut stats = Running::exact(a, b);
     // Values since the running figures were last recomputed.
     let mut since = 0usize;
-    // A window value can sit up to sqrt(n) standard deviations from the mean.
-    let spread = 1.0 + (w as f64).sqrt();
     // NaN never equals a value, so an empty window is never flat.
     let mut last = if stats.n > 0 { j.get(o - 1) } else { f64::NAN };
     for (i, &x) in j.new.iter().enumerate() {
@@ -341,7 +364,7 @@ fn zscore_run(j: Joined<'_>, mut run: usize, w: usize, t: f64, out: &mut Vec<usi
             let hit = if flat && t >= FLAT_WINDOW_MAX_Z {
                 false
             } else {
-                match stats.decide(x, t, spread) {
+                match stats.decide(x, t) {
                     Some(hit) => hit,
                     None => {
                         #[cfg(test)]
@@ -396,13 +419,13 @@ fn mad_run(j: Joined<'_>, mut run: usize, w: usize, t: f64, out: &mut Vec<usize>
         }
         run = if last == x { run + 1 } else { 1 };
         last = x;
-        let at = sorted.partition_point(|v| v.total_cmp(&x).is_lt());
+        let at = sorted_position(&sorted, x);
         if n < w {
             sorted.insert(at, x);
         } else {
             // Replace the oldest value with x: one shift of the values between them.
             let y = j.get(end - w);
-            let gone = sorted.partition_point(|v| v.total_cmp(&y).is_lt());
+            let gone = sorted_position(&sorted, y);
             if gone < at {
                 sorted.copy_within(gone + 1..at, gone);
                 sorted[at - 1] = x;
