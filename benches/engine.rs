@@ -89,7 +89,12 @@ fn events(c: &mut Criterion) {
     c.bench_function("publish_event/no subscribers", |b| {
         b.iter(|| {
             n += 1;
-            black_box(store.publish(EventType::FAULT_DETECTED, n, now).subscribers.len())
+            black_box(
+                store
+                    .publish(EventType::FAULT_DETECTED, n, now)
+                    .subscribers
+                    .len(),
+            )
         })
     });
 }
@@ -142,7 +147,11 @@ fn batch_anomaly(c: &mut Criterion) {
     let mut group = c.benchmark_group("detect_series/1M values");
     group.throughput(Throughput::Elements(values.len() as u64));
     group.sample_size(10);
-    for method in [AnomalyMethod::ZScore, AnomalyMethod::Ewma, AnomalyMethod::Mad] {
+    for method in [
+        AnomalyMethod::ZScore,
+        AnomalyMethod::Ewma,
+        AnomalyMethod::Mad,
+    ] {
         let settings = AnomalySettings::new(20, 3.0, method).expect("settings");
         group.bench_function(method.name(), |b| {
             b.iter(|| black_box(detect_series(black_box(&values), settings).map(|s| s.count)))

@@ -677,8 +677,11 @@ mod buffer_ffi {
     pub const PYBUF_RECORDS_RO: c_int = 0x0018 | 0x0004;
 
     extern "C" {
-        pub fn PyObject_GetBuffer(obj: *mut PyObject, view: *mut PyBufferView, flags: c_int)
-            -> c_int;
+        pub fn PyObject_GetBuffer(
+            obj: *mut PyObject,
+            view: *mut PyBufferView,
+            flags: c_int,
+        ) -> c_int;
         pub fn PyBuffer_Release(view: *mut PyBufferView);
     }
 }
@@ -733,7 +736,11 @@ enum ItemKind {
 fn item_kind(format: &str, itemsize: usize) -> Option<ItemKind> {
     let native = format
         .strip_prefix(['@', '='])
-        .or_else(|| format.strip_prefix('<').filter(|_| cfg!(target_endian = "little")))
+        .or_else(|| {
+            format
+                .strip_prefix('<')
+                .filter(|_| cfg!(target_endian = "little"))
+        })
         .unwrap_or(format);
     match (native, itemsize) {
         ("d", 8) => Some(ItemKind::Float64),
@@ -838,10 +845,7 @@ fn buffer_series(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<SeriesVa
     for k in 0..count {
         // SAFETY: item k of a 1-D strided view starts at buf + k * stride.
         let item = unsafe {
-            std::slice::from_raw_parts(
-                (v.buf as *const u8).offset(k as isize * stride),
-                itemsize,
-            )
+            std::slice::from_raw_parts((v.buf as *const u8).offset(k as isize * stride), itemsize)
         };
         bytes.extend_from_slice(item);
     }
@@ -851,11 +855,7 @@ fn buffer_series(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<SeriesVa
 #[cfg(windows)]
 fn buffer_series(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<SeriesValues>> {
     let py = obj.py();
-    let Ok(view) = py
-        .import("builtins")?
-        .getattr("memoryview")?
-        .call1((obj,))
-    else {
+    let Ok(view) = py.import("builtins")?.getattr("memoryview")?.call1((obj,)) else {
         return Ok(None);
     };
     let format: String = view.getattr("format")?.extract()?;

@@ -182,7 +182,12 @@ fn feed(series: &mut Series, settings: AnomalySettings, values: &[f64]) -> Serie
     }
     // How many of the newest values equal the newest one, as the per-value path counts it.
     series.run = match series.values.back() {
-        Some(&last) => series.values.iter().rev().take_while(|&&x| x == last).count(),
+        Some(&last) => series
+            .values
+            .iter()
+            .rev()
+            .take_while(|&&x| x == last)
+            .count(),
         None => 0,
     };
     SeriesScore {
@@ -326,7 +331,8 @@ impl Running {
         let t2 = t * t;
         // The direct computation's mean is off by up to eps * sum|x|.
         let direct_mean_err = 2.0 * EPS * self.magnitude;
-        let spread_err = self.m2_err + n * direct_mean_err * direct_mean_err + EPS * (n + 2.0) * self.m2;
+        let spread_err =
+            self.m2_err + n * direct_mean_err * direct_mean_err + EPS * (n + 2.0) * self.m2;
         // Untrusted spread (including m2 <= 0 and NaN, where the direct path may find 0).
         if !(self.m2 > 4.0 * spread_err && self.m2.is_finite()) {
             return None;
@@ -335,7 +341,8 @@ impl Running {
         let d_err = self.mean_err + direct_mean_err + EPS * d;
         let lhs = d * d * n;
         let rhs = t2 * self.m2;
-        let band = 2.0 * d * d_err * n + n * d_err * d_err + t2 * spread_err + 8.0 * EPS * (lhs + rhs);
+        let band =
+            2.0 * d * d_err * n + n * d_err * d_err + t2 * spread_err + 8.0 * EPS * (lhs + rhs);
         // A NaN or infinity fails this comparison and goes to the direct path.
         ((lhs - rhs).abs() > 4.0 * band).then_some(lhs > rhs)
     }
@@ -476,8 +483,16 @@ fn kth_deviation(a: &[f64], s: usize, m: f64, k: usize) -> f64 {
         }
     }
     let j = k + 1 - lo;
-    let from_left = if lo > 0 { left(lo - 1) } else { f64::NEG_INFINITY };
-    let from_right = if j > 0 { right(j - 1) } else { f64::NEG_INFINITY };
+    let from_left = if lo > 0 {
+        left(lo - 1)
+    } else {
+        f64::NEG_INFINITY
+    };
+    let from_right = if j > 0 {
+        right(j - 1)
+    } else {
+        f64::NEG_INFINITY
+    };
     from_left.max(from_right)
 }
 
@@ -553,7 +568,13 @@ mod tests {
     fn batch_matches_one_by_one_on_random_data() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut total_hits = 0;
-        for &(offset, scale) in &[(0.0, 1.0), (1e6, 1.0), (1e9, 1e-3), (-5e12, 10.0), (0.0, 1e-300)] {
+        for &(offset, scale) in &[
+            (0.0, 1.0),
+            (1e6, 1.0),
+            (1e9, 1e-3),
+            (-5e12, 10.0),
+            (0.0, 1e-300),
+        ] {
             let values = rng.series(4000, offset, scale);
             for method in METHODS {
                 for &w in &[2, 3, 4, 7, 20, 101] {
@@ -571,7 +592,10 @@ mod tests {
                 }
             }
         }
-        assert!(total_hits > 10_000, "the data must produce anomalies: {total_hits}");
+        assert!(
+            total_hits > 10_000,
+            "the data must produce anomalies: {total_hits}"
+        );
     }
 
     #[test]
@@ -585,7 +609,10 @@ mod tests {
                 let got = detect_series(&values, s).unwrap();
                 let direct = DIRECT.with(|c| c.get());
                 // Repeats of the previous value (3% of the data) can leave a flat window.
-                assert!(direct < values.len() / 50, "w={w} offset={offset}: {direct}");
+                assert!(
+                    direct < values.len() / 50,
+                    "w={w} offset={offset}: {direct}"
+                );
                 assert!(!got.indices.is_empty());
             }
         }
