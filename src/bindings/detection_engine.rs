@@ -413,6 +413,160 @@ impl AnomalyDetector {
         Ok(self.inner.lock().observe(&name, x))
     }
 
+    /// Scores a whole series as a new detector with these settings would, fed the values one
+    /// by one (each value against the window of values before it); nothing is stored.
+    /// `values`: a float64 buffer (read in place) or a list/tuple of numbers. The keyword
+    /// arguments override the detector's settings for this call. The GIL is released while
+    /// scoring. A NaN or infinity raises ValueError naming its position.
+    #[pyo3(signature = (values, *, method=None, window_size=None, threshold=None))]
+    fn detect_series(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        method: Option<&Bound<'_, PyAny>>,
+        window_size: Option<&Bound<'_, PyAny>>,
+        threshold: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<SeriesAnomalies> {
+        let current = self.inner.lock().settings();
+        let method = match method {
+            None => current.method,
+            Some(m) => {
+                let name = m.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!("method must be a str, got {}", type_name(m)))
+                })?;
+                AnomalyMethod::parse(&name.to_cow()?).py_err()?
+            }
+        };
+        let window = window_size
+            .map(window_arg)
+            .transpose()?
+            .unwrap_or(current.window_size);
+        let threshold = threshold
+            .map(|t| real_arg(t, "threshold"))
+            .transpose()?
+            .unwrap_or(current.threshold);
+        let settings = engine::AnomalySettings::new(window, threshold, method).py_err()?;
+        let series = series_arg(values, "values")?;
+        let slice = series.as_slice();
+        let score = py
+            .detach(|| engine::detect_series(slice, settings))
+            .py_err()?;
+        Ok(SeriesAnomalies::new(score, settings))
+    }
+
+    /// Feeds one series per metric, `series[k]` to `names[k]` in order, as
+    /// `detect_anomaly` would value by value; returns one `SeriesAnomalies` per name. A bad
+    /// name or value anywhere raises before anything is recorded. The GIL is released while
+    /// scoring.
+    fn detect_batch(
+        &self,
+        py: Python<'_>,
+        names: &Bound<'_, PyAny>,
+        series: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<SeriesAnomalies>> {
+        let names = sequence_arg(names, "names")?;
+        let series = sequence_arg(series, "series")?;
+        if names.len() != series.len() {
+            return Err(PyValueError::new_err(format!(
+                "names and series must have the same length, got {} and {}",
+                names.len(),
+                series.len()
+            )));
+        }
+        let names = names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| name_arg(&name, || format!("names[{k}]")))
+            .collect::<PyResult<Vec<String>>>()?;
+        let values = series
+            .iter()
+            .enumerate()
+            .map(|(k, s)| series_arg(&s, &format!("series[{k}]")))
+            .collect::<PyResult<Vec<SeriesValues>>>()?;
+        let batch: Vec<(&str, &[f64])> = names
+            .iter()
+            .zip(&values)
+            .map(|(name, v)| (name.as_str(), v.as_slice()))
+            .collect();
+        let (scores, settings) = py.detach(|| {
+            let mut detector = self.inner.lock();
+            (detector.observe_series(&batch), detector.settings())
+        });
+        let scores = scores.py_err()?;
+        Ok(scores
+            .into_iter()
+            .map(|score| SeriesAnomalies::new(score, settings))
+            .collect())
+    }
+
+    /// One value for each of many metrics: a `{name: value}` mapping or an iterable of
+    /// `(name, value)` pairs, observed in order as `detect_anomaly` would. Returns the names
+    /// whose value was anomalous, in input order. A bad name or value raises before anything
+    /// is recorded.
+    fn observe_many<'py>(
+        &self,
+        py: Python<'py>,
+        observations: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyString>>> {
+        let pairs: Vec<Bound<'py, PyAny>> = if let Ok(d) = observations.cast::<PyDict>() {
+            // A copy: converting a value may run Python code that changes the dict.
+            d.items().iter().collect()
+        } else if observations.is_instance_of::<PyString>()
+            || observations.is_instance_of::<pyo3::types::PyBytes>()
+        {
+            return Err(PyTypeError::new_err(format!(
+                "observations must be a mapping or an iterable of (metric_name, value) pairs, \
+                 got {}",
+                type_name(observations)
+            )));
+        } else {
+            observations
+                .try_iter()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "observations must be a mapping or an iterable of (metric_name, value) \
+                         pairs, got {}",
+                        type_name(observations)
+                    ))
+                })?
+                .collect::<PyResult<_>>()?
+        };
+        let mut keys = Vec::with_capacity(pairs.len());
+        let mut names = Vec::with_capacity(pairs.len());
+        let mut values = Vec::with_capacity(pairs.len());
+        for (i, pair) in pairs.iter().enumerate() {
+            let (key, value) = match pair.cast::<PyTuple>() {
+                Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
+                _ => match pair.cast::<PyList>() {
+                    Ok(l) if l.len() == 2 => (l.get_item(0)?, l.get_item(1)?),
+                    _ => {
+                        return Err(PyTypeError::new_err(format!(
+                            "observations[{i}] must be a (metric_name, value) pair, got {}",
+                            type_name(pair)
+                        )))
+                    }
+                },
+            };
+            let name = name_arg(&key, || format!("the metric name of observations[{i}]"))?;
+            let x = match value.cast::<PyFloat>() {
+                Ok(f) => f.value(),
+                Err(_) => real_arg(&value, &format!("the value for {name:?}"))?,
+            };
+            keys.push(key.cast_into::<PyString>()?);
+            names.push(name);
+            values.push(x);
+        }
+        let items: Vec<(&str, f64)> = names.iter().map(String::as_str).zip(values).collect();
+        let flags = py
+            .detach(|| self.inner.lock().observe_many(&items))
+            .py_err()?;
+        Ok(keys
+            .into_iter()
+            .zip(flags)
+            .filter_map(|(key, hit)| hit.then_some(key))
+            .collect())
+    }
+
     #[getter]
     fn window_size(&self) -> usize {
         self.inner.lock().window_size()
@@ -487,6 +641,378 @@ impl AnomalyDetector {
             float_repr(d.threshold()),
             d.method().name(),
             d.len()
+        )
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Series input: float64 buffers without copying, or lists/tuples of numbers
+// ------------------------------------------------------------------------------------------
+
+/// The buffer protocol entry points. pyo3 exposes them only from the 3.11 limited API; the
+/// functions and the `Py_buffer` layout are the same in every CPython 3 (PEP 3118), and this
+/// build supports 3.9+, so they are declared here. On Windows the stable-ABI import library
+/// of 3.9/3.10 lacks them, so there buffers are read through `memoryview.tobytes()` (a copy).
+#[cfg(not(windows))]
+mod buffer_ffi {
+    use pyo3::ffi::{PyObject, Py_ssize_t};
+    use std::ffi::{c_char, c_int, c_void};
+
+    #[repr(C)]
+    pub struct PyBufferView {
+        pub buf: *mut c_void,
+        pub obj: *mut PyObject,
+        pub len: Py_ssize_t,
+        pub itemsize: Py_ssize_t,
+        pub readonly: c_int,
+        pub ndim: c_int,
+        pub format: *mut c_char,
+        pub shape: *mut Py_ssize_t,
+        pub strides: *mut Py_ssize_t,
+        pub suboffsets: *mut Py_ssize_t,
+        pub internal: *mut c_void,
+    }
+
+    /// PyBUF_STRIDES | PyBUF_FORMAT, read-only: any 1-D buffer, its layout described.
+    pub const PYBUF_RECORDS_RO: c_int = 0x0018 | 0x0004;
+
+    extern "C" {
+        pub fn PyObject_GetBuffer(
+            obj: *mut PyObject,
+            view: *mut PyBufferView,
+            flags: c_int,
+        ) -> c_int;
+        pub fn PyBuffer_Release(view: *mut PyBufferView);
+    }
+}
+
+/// An exported buffer, released (under the GIL) when dropped. Boxed: some exporters point
+/// `shape` into the view itself, so it must not move.
+#[cfg(not(windows))]
+struct BufferGuard(Box<buffer_ffi::PyBufferView>);
+
+#[cfg(not(windows))]
+impl Drop for BufferGuard {
+    fn drop(&mut self) {
+        Python::attach(|_| unsafe { buffer_ffi::PyBuffer_Release(&mut *self.0) });
+    }
+}
+
+/// A series of float64 values, borrowed from a Python buffer or converted.
+enum SeriesValues {
+    #[cfg(not(windows))]
+    Borrowed {
+        guard: BufferGuard,
+        len: usize,
+    },
+    Owned(Vec<f64>),
+}
+
+impl SeriesValues {
+    fn as_slice(&self) -> &[f64] {
+        match self {
+            #[cfg(not(windows))]
+            // SAFETY: the guard keeps the exporter's memory alive and unresized while this
+            // borrow lives; the pointer was checked to be 8-aligned and to cover `len` f64s.
+            // (A caller mutating the contents from another thread meanwhile gets
+            // unspecified flags, as with any buffer read without the GIL.)
+            SeriesValues::Borrowed { guard, len } => unsafe {
+                std::slice::from_raw_parts(guard.0.buf as *const f64, *len)
+            },
+            SeriesValues::Owned(v) => v,
+        }
+    }
+}
+
+const SERIES_TYPES: &str = "a float64 buffer (array.array('d'), a numpy float64 array, a \
+     memoryview, bytes/bytearray of native float64) or a list/tuple of numbers";
+
+/// How the buffer's items are to be read.
+enum ItemKind {
+    Float64,
+    RawBytes,
+}
+
+fn item_kind(format: &str, itemsize: usize) -> Option<ItemKind> {
+    let native = format
+        .strip_prefix(['@', '='])
+        .or_else(|| {
+            format
+                .strip_prefix('<')
+                .filter(|_| cfg!(target_endian = "little"))
+        })
+        .unwrap_or(format);
+    match (native, itemsize) {
+        ("d", 8) => Some(ItemKind::Float64),
+        ("B" | "b" | "c", 1) => Some(ItemKind::RawBytes),
+        _ => None,
+    }
+}
+
+/// Native float64 values from raw bytes (any alignment).
+fn f64s_from_bytes(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect()
+}
+
+fn check_byte_length(len: usize, what: &str) -> PyResult<()> {
+    if len % 8 != 0 {
+        return Err(PyValueError::new_err(format!(
+            "{what} holds {len} bytes, not a whole number of float64 values (8 bytes each)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(windows))]
+fn buffer_series(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<SeriesValues>> {
+    use buffer_ffi::*;
+    let mut view = Box::new(PyBufferView {
+        buf: std::ptr::null_mut(),
+        obj: std::ptr::null_mut(),
+        len: 0,
+        itemsize: 0,
+        readonly: 0,
+        ndim: 0,
+        format: std::ptr::null_mut(),
+        shape: std::ptr::null_mut(),
+        strides: std::ptr::null_mut(),
+        suboffsets: std::ptr::null_mut(),
+        internal: std::ptr::null_mut(),
+    });
+    // SAFETY: a valid object and a zeroed view; on success the view is released by the guard.
+    if unsafe { PyObject_GetBuffer(obj.as_ptr(), &mut *view, PYBUF_RECORDS_RO) } != 0 {
+        let err = PyErr::fetch(obj.py());
+        if err.is_instance_of::<pyo3::exceptions::PyBufferError>(obj.py()) {
+            // It is a buffer, but cannot be described as asked (for example indirect).
+            return Err(PyTypeError::new_err(format!(
+                "{what}: this buffer cannot be read as float64 values: {err}"
+            )));
+        }
+        return Ok(None);
+    }
+    let guard = BufferGuard(view);
+    let v = &*guard.0;
+    let format = if v.format.is_null() {
+        "B".to_string()
+    } else {
+        // SAFETY: the exporter's NUL-terminated format string, alive while the view is.
+        unsafe { std::ffi::CStr::from_ptr(v.format) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let itemsize = usize::try_from(v.itemsize).unwrap_or(0);
+    let kind = item_kind(&format, itemsize).ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "{what} must hold float64 values (format 'd'), got a buffer of format {format:?} \
+             with {itemsize}-byte items"
+        ))
+    })?;
+    if v.ndim != 1 {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be one-dimensional, got a {}-dimensional buffer",
+            v.ndim
+        )));
+    }
+    let total = usize::try_from(v.len).unwrap_or(0);
+    let count = total / itemsize.max(1);
+    // SAFETY: ndim == 1, so shape and strides (when given) have one entry each.
+    let stride = if v.strides.is_null() {
+        v.itemsize
+    } else {
+        unsafe { *v.strides }
+    };
+    let raw = matches!(kind, ItemKind::RawBytes);
+    if raw {
+        check_byte_length(total, what)?;
+    }
+    if stride == v.itemsize {
+        if (v.buf as usize) % std::mem::align_of::<f64>() == 0 || total == 0 {
+            let len = total / 8;
+            if total == 0 {
+                return Ok(Some(SeriesValues::Owned(Vec::new())));
+            }
+            return Ok(Some(SeriesValues::Borrowed { guard, len }));
+        }
+        // SAFETY: `total` bytes from the exporter's contiguous memory.
+        let bytes = unsafe { std::slice::from_raw_parts(v.buf as *const u8, total) };
+        return Ok(Some(SeriesValues::Owned(f64s_from_bytes(bytes))));
+    }
+    // Strided (for example memoryview[::2]): gather the items, then read them.
+    let mut bytes = Vec::with_capacity(total);
+    for k in 0..count {
+        // SAFETY: item k of a 1-D strided view starts at buf + k * stride.
+        let item = unsafe {
+            std::slice::from_raw_parts((v.buf as *const u8).offset(k as isize * stride), itemsize)
+        };
+        bytes.extend_from_slice(item);
+    }
+    Ok(Some(SeriesValues::Owned(f64s_from_bytes(&bytes))))
+}
+
+#[cfg(windows)]
+fn buffer_series(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<SeriesValues>> {
+    let py = obj.py();
+    let Ok(view) = py.import("builtins")?.getattr("memoryview")?.call1((obj,)) else {
+        return Ok(None);
+    };
+    let format: String = view.getattr("format")?.extract()?;
+    let itemsize: usize = view.getattr("itemsize")?.extract()?;
+    let ndim: usize = view.getattr("ndim")?.extract()?;
+    if item_kind(&format, itemsize).is_none() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must hold float64 values (format 'd'), got a buffer of format {format:?} \
+             with {itemsize}-byte items"
+        )));
+    }
+    if ndim != 1 {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be one-dimensional, got a {ndim}-dimensional buffer"
+        )));
+    }
+    let bytes = view.call_method0("tobytes")?;
+    let bytes = bytes.cast::<pyo3::types::PyBytes>()?.as_bytes();
+    check_byte_length(bytes.len(), what)?;
+    Ok(Some(SeriesValues::Owned(f64s_from_bytes(bytes))))
+}
+
+/// Reads a series argument. Lists and tuples are converted item by item (the slower path);
+/// anything else must export a 1-D buffer of float64 (or raw bytes holding them).
+fn series_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<SeriesValues> {
+    let items = if let Ok(list) = obj.cast::<PyList>() {
+        Some(list.to_tuple())
+    } else {
+        obj.cast::<PyTuple>().ok().cloned()
+    };
+    if let Some(items) = items {
+        let mut values = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            values.push(match item.cast::<PyFloat>() {
+                Ok(f) => f.value(),
+                // The message is only built on failure.
+                Err(_) => item
+                    .extract::<f64>()
+                    .ok()
+                    .filter(|_| !item.is_instance_of::<PyString>())
+                    .map_or_else(|| real_arg(&item, &format!("{what}[{i}]")), Ok)?,
+            });
+        }
+        return Ok(SeriesValues::Owned(values));
+    }
+    if !obj.is_instance_of::<PyString>() {
+        if let Some(series) = buffer_series(obj, what)? {
+            return Ok(series);
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be {SERIES_TYPES}, got {}",
+        type_name(obj)
+    )))
+}
+
+/// A list or tuple argument, as a tuple (a snapshot: later changes to a list do not matter).
+fn sequence_arg<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyTuple>> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        return Ok(list.to_tuple());
+    }
+    obj.cast::<PyTuple>().cloned().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a list or tuple, got {}",
+            type_name(obj)
+        ))
+    })
+}
+
+fn name_arg(obj: &Bound<'_, PyAny>, what: impl Fn() -> String) -> PyResult<String> {
+    let name = obj
+        .cast::<PyString>()
+        .map_err(|_| {
+            PyTypeError::new_err(format!("{} must be a str, got {}", what(), type_name(obj)))
+        })?
+        .to_cow()?;
+    engine::AnomalyDetector::check_name(&name).py_err()?;
+    Ok(name.into_owned())
+}
+
+/// The anomalies found in one series: `count` values scored, `anomalies` of them flagged,
+/// at positions `indices`; `flags` has one byte per value (1 where anomalous). The lists and
+/// bytes are built when first read.
+#[pyclass(module = "senti_os.core.faza30.detection_engine", frozen)]
+pub struct SeriesAnomalies {
+    score: engine::SeriesScore,
+    settings: engine::AnomalySettings,
+    indices: PyOnceLock<Py<PyList>>,
+    flags: PyOnceLock<Py<pyo3::types::PyBytes>>,
+}
+
+impl SeriesAnomalies {
+    fn new(score: engine::SeriesScore, settings: engine::AnomalySettings) -> Self {
+        SeriesAnomalies {
+            score,
+            settings,
+            indices: PyOnceLock::new(),
+            flags: PyOnceLock::new(),
+        }
+    }
+}
+
+#[pymethods]
+impl SeriesAnomalies {
+    /// How many values were scored.
+    #[getter]
+    fn count(&self) -> usize {
+        self.score.count
+    }
+
+    /// How many were anomalous.
+    #[getter]
+    fn anomalies(&self) -> usize {
+        self.score.indices.len()
+    }
+
+    /// Positions of the anomalous values, ascending.
+    #[getter]
+    fn indices(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        self.indices
+            .get_or_try_init(py, || Ok(PyList::new(py, &self.score.indices)?.unbind()))
+            .map(|l| l.clone_ref(py))
+    }
+
+    /// One byte per value: 1 where anomalous, else 0.
+    #[getter]
+    fn flags(&self, py: Python<'_>) -> PyResult<Py<pyo3::types::PyBytes>> {
+        self.flags
+            .get_or_try_init(py, || {
+                Ok(pyo3::types::PyBytes::new(py, &self.score.flags()).unbind())
+            })
+            .map(|b| b.clone_ref(py))
+    }
+
+    #[getter]
+    fn method(&self) -> &'static str {
+        self.settings.method.name()
+    }
+
+    #[getter]
+    fn window_size(&self) -> usize {
+        self.settings.window_size
+    }
+
+    #[getter]
+    fn threshold(&self) -> f64 {
+        self.settings.threshold
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SeriesAnomalies(count={}, anomalies={}, method={:?}, window_size={}, threshold={})",
+            self.score.count,
+            self.score.indices.len(),
+            self.settings.method.name(),
+            self.settings.window_size,
+            float_repr(self.settings.threshold)
         )
     }
 }

@@ -44,6 +44,7 @@ mod _native {
     #[pymodule_export]
     use super::detection_engine::{
         create_detection_engine, AnomalyDetector, DetectedFault, DetectionEngine, DetectionRule,
+        SeriesAnomalies,
     };
     #[pymodule_export]
     use super::event_hooks::{create_event_hooks, EventHooks, FazaEvent};

@@ -1478,6 +1478,9 @@ fn describe_anomaly(layer: Layer, name: &str, value: &Value) -> (String, Metrics
 // Anomaly detector
 // ------------------------------------------------------------------------------------------
 
+mod batch;
+pub use batch::{detect_series, AnomalySettings, SeriesScore};
+
 /// How the detector scores a value against its metric's recent values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnomalyMethod {
@@ -1524,6 +1527,25 @@ pub const DEFAULT_MAX_METRICS: usize = 10_000;
 pub const MAX_MAX_METRICS: usize = 1_000_000;
 /// Longest metric name accepted (bytes of UTF-8).
 pub const MAX_METRIC_NAME_LEN: usize = 1024;
+
+fn check_window_size(window_size: usize) -> EngineResult<()> {
+    if !(2..=MAX_WINDOW_SIZE).contains(&window_size) {
+        return Err(EngineError::invalid(format!(
+            "window_size must be between 2 and {MAX_WINDOW_SIZE}, got {window_size}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_threshold(threshold: f64) -> EngineResult<()> {
+    if !(threshold.is_finite() && threshold > 0.0) {
+        return Err(EngineError::invalid(format!(
+            "threshold must be a finite number above 0, got {}",
+            pyfmt::float_repr(threshold)
+        )));
+    }
+    Ok(())
+}
 
 /// The consistency constant that makes the MAD comparable to a standard deviation.
 const MAD_SCALE: f64 = 0.6745;
@@ -1648,11 +1670,7 @@ impl AnomalyDetector {
 
     /// Changes the window; each metric keeps its newest `window_size` values.
     pub fn set_window_size(&mut self, window_size: usize) -> EngineResult<()> {
-        if !(2..=MAX_WINDOW_SIZE).contains(&window_size) {
-            return Err(EngineError::invalid(format!(
-                "window_size must be between 2 and {MAX_WINDOW_SIZE}, got {window_size}"
-            )));
-        }
+        check_window_size(window_size)?;
         self.window_size = window_size;
         for s in self.series.iter_mut() {
             while s.values.len() > window_size {
@@ -1664,12 +1682,7 @@ impl AnomalyDetector {
     }
 
     pub fn set_threshold(&mut self, threshold: f64) -> EngineResult<()> {
-        if !(threshold.is_finite() && threshold > 0.0) {
-            return Err(EngineError::invalid(format!(
-                "threshold must be a finite number above 0, got {}",
-                pyfmt::float_repr(threshold)
-            )));
-        }
+        check_threshold(threshold)?;
         self.threshold = threshold;
         Ok(())
     }
@@ -1794,16 +1807,8 @@ fn score(
         AnomalyMethod::ZScore if warm && flat && threshold >= FLAT_WINDOW_MAX_Z => false,
         AnomalyMethod::Mad if flat => false,
         AnomalyMethod::ZScore if warm => {
-            let n = series.values.len() as f64;
-            let mean = series.values.iter().fold(0.0, |acc, x| acc + x) / n;
-            let variance = series
-                .values
-                .iter()
-                .fold(0.0, |acc, x| acc + (x - mean) * (x - mean))
-                / n;
-            // Python's `variance ** 0.5`.
-            let std = variance.powf(0.5);
-            std != 0.0 && ((value - mean) / std).abs() > threshold
+            let (older, newer) = series.values.as_slices();
+            zscore_exact(older, newer, value, threshold)
         }
         AnomalyMethod::Mad if warm => {
             scratch.clear();
@@ -1845,6 +1850,21 @@ fn score(
     series.values.push_back(value);
     series.run = series.run.min(series.values.len());
     anomalous
+}
+
+/// The z-score decision over the window `older ++ newer` (oldest first), computed directly:
+/// the definition of the answer, which the batch path reproduces exactly.
+fn zscore_exact(older: &[f64], newer: &[f64], value: f64, threshold: f64) -> bool {
+    let n = (older.len() + newer.len()) as f64;
+    let mean = older.iter().chain(newer).fold(0.0, |acc, x| acc + x) / n;
+    let variance = older
+        .iter()
+        .chain(newer)
+        .fold(0.0, |acc, x| acc + (x - mean) * (x - mean))
+        / n;
+    // Python's `variance ** 0.5`.
+    let std = variance.powf(0.5);
+    std != 0.0 && ((value - mean) / std).abs() > threshold
 }
 
 /// A z-score computed over a window of identical values stays below this (it is 1 up to a

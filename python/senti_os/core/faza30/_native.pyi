@@ -16,6 +16,7 @@ from .detection_engine import AnomalyDetector as AnomalyDetector
 from .detection_engine import DetectedFault as DetectedFault
 from .detection_engine import DetectionEngine as DetectionEngine
 from .detection_engine import DetectionRule as DetectionRule
+from .detection_engine import SeriesAnomalies as SeriesAnomalies
 from .detection_engine import create_detection_engine as create_detection_engine
 from .errors import SnapshotError as SnapshotError
 from .event_hooks import EventHooks as EventHooks
@@ -64,6 +65,7 @@ __all__ = [
     "DetectedFault",
     "DetectionEngine",
     "DetectionRule",
+    "SeriesAnomalies",
     "create_detection_engine",
     "SnapshotError",
     "EventHooks",

@@ -5,6 +5,7 @@ from ._native import (
     DetectedFault,
     DetectionEngine,
     DetectionRule,
+    SeriesAnomalies,
     create_detection_engine,
 )
 from .enums import FaultSeverity, FaultSource
@@ -14,6 +15,7 @@ __all__ = [
     "DetectedFault",
     "AnomalyDetector",
     "DetectionRule",
+    "SeriesAnomalies",
     "FaultSeverity",
     "FaultSource",
     "create_detection_engine",

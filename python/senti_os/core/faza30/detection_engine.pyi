@@ -31,7 +31,7 @@ import datetime
 from collections import deque
 from typing import Any, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, final
 
-from typing_extensions import Self
+from typing_extensions import Buffer, Self
 
 from .enums import FaultSeverity as FaultSeverity
 from .enums import FaultSource as FaultSource
@@ -41,12 +41,16 @@ __all__ = [
     "DetectedFault",
     "AnomalyDetector",
     "DetectionRule",
+    "SeriesAnomalies",
     "FaultSeverity",
     "FaultSource",
     "create_detection_engine",
 ]
 
 _Metrics = Mapping[str, Any]
+# A float64 buffer (array('d'), numpy float64, memoryview, bytes of native float64), read in
+# place, or a list/tuple of numbers.
+_Series = Buffer | Sequence[float]
 
 @final
 class DetectedFault:
@@ -120,8 +124,45 @@ class AnomalyDetector:
     def history(self) -> Dict[str, deque[float]]:
         """A copy: each metric's recent values, metrics in first-seen order."""
     def detect_anomaly(self, metric_name: str, value: float) -> bool: ...
+    def detect_series(
+        self,
+        values: _Series,
+        *,
+        method: Optional[Literal["zscore", "mad", "ewma"]] = None,
+        window_size: Optional[int] = None,
+        threshold: Optional[float] = None,
+    ) -> SeriesAnomalies:
+        """Scores a whole series as a new detector with these settings would, one value at a
+        time; stores nothing. Keywords override the detector's settings for this call. NaN or
+        infinity: ValueError naming its position. The GIL is released while scoring."""
+    def detect_batch(self, names: Sequence[str], series: Sequence[_Series]) -> List[SeriesAnomalies]:
+        """Feeds ``series[k]`` to metric ``names[k]``, in order, as ``detect_anomaly`` would;
+        one result per name. Bad input anywhere raises before anything is recorded."""
+    def observe_many(self, observations: Mapping[str, float] | Iterable[tuple[str, float]]) -> List[str]:
+        """One value per metric, observed in order; returns the names whose value was
+        anomalous. Bad input anywhere raises before anything is recorded."""
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
+
+@final
+class SeriesAnomalies:
+    """The anomalies of one series: ``count`` values scored, ``anomalies`` flagged at
+    ``indices`` (ascending); ``flags`` has one byte per value, 1 where anomalous."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def anomalies(self) -> int: ...
+    @property
+    def indices(self) -> List[int]: ...
+    @property
+    def flags(self) -> bytes: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def window_size(self) -> int: ...
+    @property
+    def threshold(self) -> float: ...
 
 @final
 class DetectionRule:
