@@ -1,11 +1,13 @@
 //! `senti_os.core.faza30.autorepair_engine`: AutorepairEngine, AutorepairConfig,
 //! create_autorepair_engine.
 //!
-//! The loop runs as a task on the extension's tokio runtime. Each iteration asks the policy
-//! (engine side: mode, cooldown, throttle) whether to run a healing cycle; a cycle collects
-//! metrics and runs the pipeline through a `Caller`, so every Python call happens on the
-//! host's event-loop thread and is bounded by the callback timeout. The GIL is taken only for
-//! short conversions, never while the loop waits.
+//! The loop runs as a task on the extension's tokio runtime, which times it. Each iteration
+//! asks the policy (engine side: mode, cooldown, throttle) whether to run a healing cycle; a
+//! cycle collects metrics and runs the pipeline through a `Caller`, so every Python call
+//! happens on the host's event-loop thread and is bounded by the callback timeout. The
+//! iteration's Python work runs as ONE future stepped on the host loop (`spawn_on_host` with
+//! `Caller::OnHost`): one cross-thread wakeup per cycle, and the host loop runs its other
+//! callbacks between the cycle's steps. The GIL is never held while the loop waits.
 
 use super::audit_journal::AuditJournal;
 use super::convert::{datetime_to_py, type_name};
@@ -529,7 +531,7 @@ async fn run_cycle(
     // Metrics from the integration layer, called where the caller runs Python.
     // On the host loop our integration layer collects in one step and awaits coroutine
     // providers there; elsewhere (and for other layers) `get_all_metrics` is called.
-    let on_host = matches!(caller, Caller::Host { .. });
+    let on_host = matches!(caller, Caller::Host { .. } | Caller::OnHost { .. });
     let host_collect = match inner.integration.as_ref() {
         Some(layer) if on_host => with_py(|py| host_collector(layer.bind(py)))?,
         _ => None,
@@ -707,56 +709,97 @@ async fn run_cycle(
     Ok(Some(result))
 }
 
+/// One iteration's Python work, run on the host loop's thread: the throttle notice, the
+/// cycle and its failure event. False once the interpreter is exiting.
+async fn iteration_on_host(
+    inner: &Arc<Inner>,
+    caller: &Caller,
+    notice: Option<(EventType, &'static str)>,
+    run: bool,
+) -> bool {
+    if let Some((t, reason)) = notice {
+        let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else {
+            return false;
+        };
+        inner.publish(caller, t, items).await;
+    }
+    if !run {
+        return true;
+    }
+    match run_cycle(inner, caller, false).await {
+        Ok(result) => runtime::attach(move |_| drop(result)).is_ok(),
+        Err(message) => {
+            inner.policy.lock().stats.callback_errors += 1;
+            let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else {
+                return false;
+            };
+            inner
+                .publish(caller, EventType::HEALING_CYCLE_FAILED, items)
+                .await;
+            true
+        }
+    }
+}
+
+/// How often the loop checks, while a host step is pending, that the host loop still exists.
+const HOST_CHECK_SECONDS: f64 = 0.25;
+
 async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
         }
-        if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
-            // The host loop is gone (e.g. `asyncio.run(engine.start())` returned): stop
-            // instead of pretending to run.
-            break;
-        }
         let iteration_start = Instant::now();
         let settings = inner.settings();
-        let caller = Caller::Host {
-            host: host.clone(),
-            timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
-        };
         let (decision, changed) = {
             let mut policy = inner.policy.lock();
             let _ = policy.apply(settings.clone());
             policy.begin_iteration(inner.now_secs(), false)
         };
-        if let Some(state) = changed {
-            let (t, reason) = match state {
-                ThrottleState::BLOCKED => (
-                    Some(EventType::AUTOREPAIR_BLOCKED),
-                    "per-minute repair limit reached",
-                ),
-                ThrottleState::THROTTLED => (
-                    Some(EventType::AUTOREPAIR_THROTTLED),
-                    "above 80% of the hourly repair limit: critical faults only",
-                ),
-                ThrottleState::NORMAL => (None, ""),
+        let notice = match changed {
+            Some(ThrottleState::BLOCKED) => Some((
+                EventType::AUTOREPAIR_BLOCKED,
+                "per-minute repair limit reached",
+            )),
+            Some(ThrottleState::THROTTLED) => Some((
+                EventType::AUTOREPAIR_THROTTLED,
+                "above 80% of the hourly repair limit: critical faults only",
+            )),
+            _ => None,
+        };
+        let run = decision == CycleDecision::Run;
+        if run || notice.is_some() {
+            let caller = Caller::OnHost {
+                host: host.clone(),
+                timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
             };
-            if let Some(t) = t {
-                let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else {
-                    break;
-                };
-                inner.publish(&caller, t, items).await;
+            let work = {
+                let inner = inner.clone();
+                async move { iteration_on_host(&inner, &caller, notice, run).await }
+            };
+            // A closed host loop (e.g. `asyncio.run(engine.start())` returned) refuses the
+            // step: stop instead of pretending to run.
+            let Ok((mut done, handle)) = runtime::spawn_on_host(&host, work) else {
+                break;
+            };
+            // The iteration in progress finishes (each callback is bounded by its timeout)
+            // before stop() returns; only a closed loop abandons it.
+            let keep_going = loop {
+                tokio::select! {
+                    r = &mut done => break r.unwrap_or(false),
+                    _ = tokio::time::sleep(Duration::from_secs_f64(HOST_CHECK_SECONDS)) => {
+                        if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
+                            handle.abandon();
+                            break false;
+                        }
+                    }
+                }
+            };
+            if !keep_going {
+                break;
             }
-        }
-        if decision == CycleDecision::Run {
-            if let Err(message) = run_cycle(&inner, &caller, false).await {
-                inner.policy.lock().stats.callback_errors += 1;
-                let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else {
-                    break;
-                };
-                inner
-                    .publish(&caller, EventType::HEALING_CYCLE_FAILED, items)
-                    .await;
-            }
+        } else if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
+            break;
         }
         let elapsed = iteration_start.elapsed().as_secs_f64();
         let wait = (settings.interval_seconds - elapsed).max(MIN_INTERVAL_SECONDS);
