@@ -1,13 +1,14 @@
 //! `senti_os.core.faza30.autorepair_engine`: AutorepairEngine, AutorepairConfig,
 //! create_autorepair_engine.
 //!
-//! The loop runs as a task on the extension's tokio runtime, which times it. Each iteration
+//! The loop's task runs on the extension's tokio runtime. Each iteration
 //! asks the policy (engine side: mode, cooldown, throttle) whether to run a healing cycle; a
 //! cycle collects metrics and runs the pipeline through a `Caller`, so every Python call
 //! happens on the host's event-loop thread and is bounded by the callback timeout. The
-//! iteration's Python work runs as ONE future stepped on the host loop (`spawn_on_host` with
-//! `Caller::OnHost`): one cross-thread wakeup per cycle, and the host loop runs its other
-//! callbacks between the cycle's steps. The GIL is never held while the loop waits.
+//! iterations run as one future stepped on the host loop (`spawn_on_host` with
+//! `Caller::OnHost`), timed by that loop's own timer, under a tokio task that watches the
+//! host loop: no cross-thread wakeup per cycle, and the host loop runs its other callbacks
+//! between the cycle's steps. The GIL is never held while the loop waits.
 
 use super::audit_journal::AuditJournal;
 use super::convert::{datetime_to_py, type_name};
@@ -741,10 +742,15 @@ async fn iteration_on_host(
     }
 }
 
-/// How often the loop checks, while a host step is pending, that the host loop still exists.
+/// How often the supervising tokio task checks that the host loop still exists.
 const HOST_CHECK_SECONDS: f64 = 0.25;
 
-async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<bool>) {
+/// The loop's iterations, as one future stepped on the host loop's thread. Its waits use the
+/// host loop's own timer (`loop.call_later`): a wakeup sent from another thread at an
+/// arbitrary moment would make asyncio's next select round its timeout up to the next whole
+/// millisecond (epoll's resolution) and so delay the host's own timers by up to 1 ms. Stop
+/// and forced cycles still wake it from any thread.
+async fn host_loop(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
@@ -767,46 +773,46 @@ async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
             )),
             _ => None,
         };
+        let caller = Caller::OnHost {
+            host: host.clone(),
+            timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
+        };
         let run = decision == CycleDecision::Run;
-        if run || notice.is_some() {
-            let caller = Caller::OnHost {
-                host: host.clone(),
-                timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
-            };
-            let work = {
-                let inner = inner.clone();
-                async move { iteration_on_host(&inner, &caller, notice, run).await }
-            };
-            // A closed host loop (e.g. `asyncio.run(engine.start())` returned) refuses the
-            // step: stop instead of pretending to run.
-            let Ok((mut done, handle)) = runtime::spawn_on_host(&host, work) else {
-                break;
-            };
-            // The iteration in progress finishes (each callback is bounded by its timeout)
-            // before stop() returns; only a closed loop abandons it.
-            let keep_going = loop {
-                tokio::select! {
-                    r = &mut done => break r.unwrap_or(false),
-                    _ = tokio::time::sleep(Duration::from_secs_f64(HOST_CHECK_SECONDS)) => {
-                        if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
-                            handle.abandon();
-                            break false;
-                        }
-                    }
-                }
-            };
-            if !keep_going {
-                break;
-            }
-        } else if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
+        if (run || notice.is_some()) && !iteration_on_host(&inner, &caller, notice, run).await {
             break;
         }
         let elapsed = iteration_start.elapsed().as_secs_f64();
         let wait = (settings.interval_seconds - elapsed).max(MIN_INTERVAL_SECONDS);
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
-            _ = inner.wake.notified() => { inner.policy.lock().throttle.clear_cooldown(); }
+            biased;
             _ = stop.changed() => {}
+            _ = inner.wake.notified() => { inner.policy.lock().throttle.clear_cooldown(); }
+            slept = caller.sleep(Duration::from_secs_f64(wait)) => {
+                if slept.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The loop's task on the tokio runtime: runs `host_loop` on the host loop and watches that
+/// loop; a loop that closed without stop() (e.g. `asyncio.run(engine.start())` returned)
+/// ends it.
+async fn loop_task(inner: Arc<Inner>, host: HostLoop, stop: watch::Receiver<bool>) {
+    if let Ok((mut done, handle)) =
+        runtime::spawn_on_host(&host, host_loop(inner.clone(), host.clone(), stop))
+    {
+        loop {
+            tokio::select! {
+                _ = &mut done => break,
+                _ = tokio::time::sleep(Duration::from_secs_f64(HOST_CHECK_SECONDS)) => {
+                    if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
+                        handle.abandon();
+                        break;
+                    }
+                }
+            }
         }
     }
     // Pre-repair snapshots still waiting for their writer are on disk once stop() returns.

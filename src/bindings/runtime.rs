@@ -355,15 +355,28 @@ impl Caller {
                 Ok(())
             }
             Caller::OnHost { host, .. } => {
+                /// Cancels the host timer when the sleep is dropped early (a `select!`).
+                struct Timer(Option<Py<PyAny>>);
+                impl Drop for Timer {
+                    fn drop(&mut self) {
+                        if let Some(handle) = self.0.take() {
+                            let _ = attach(move |py| {
+                                let _ = handle.bind(py).call_method0("cancel");
+                            });
+                        }
+                    }
+                }
                 let (tx, rx) = oneshot::channel();
-                let scheduled = attach(|py| -> PyResult<()> {
+                let scheduled = attach(|py| -> PyResult<Py<PyAny>> {
                     let done = Py::new(py, Completion::new(tx, d))?;
-                    host.event_loop
+                    Ok(host
+                        .event_loop
                         .bind(py)
-                        .call_method1("call_later", (d.as_secs_f64(), done, true, py.None()))?;
-                    Ok(())
+                        .call_method1("call_later", (d.as_secs_f64(), done, true, py.None()))?
+                        .unbind())
                 })?;
-                if scheduled.is_ok() {
+                if let Ok(handle) = scheduled {
+                    let _timer = Timer(Some(handle));
                     let _ = rx.await;
                 }
                 Ok(())
