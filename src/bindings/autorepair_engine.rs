@@ -778,6 +778,7 @@ async fn host_loop(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
             timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
         };
         let run = decision == CycleDecision::Run;
+        runtime::start_host_slice();
         if (run || notice.is_some()) && !iteration_on_host(&inner, &caller, notice, run).await {
             break;
         }

@@ -17,6 +17,7 @@
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -338,10 +339,19 @@ impl Caller {
     }
 
     /// A point where a cycle stepped on the host loop lets the loop run its other callbacks
-    /// (`Caller::OnHost` only; elsewhere it returns at once).
+    /// (`Caller::OnHost` only; elsewhere it returns at once): at once while the current slice
+    /// lasts, after the loop's next timer wakeup once it is used up.
     pub async fn yield_point(&self) {
         if let Caller::OnHost { .. } = self {
-            YieldNow(false).await
+            let start = SLICE_START.with(|s| *s.get().get_or_insert_with(Instant::now));
+            if start.elapsed() < HOST_SLICE {
+                YieldNow(false).await
+            } else {
+                // Past its slice: wait for the loop's next timer wakeup, so the host's timers
+                // keep their phase (see `HOST_SLICE`).
+                let _ = self.sleep(Duration::from_micros(100)).await;
+                start_host_slice();
+            }
         }
     }
 
@@ -413,6 +423,22 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         }
         std::thread::park();
     }
+}
+
+/// Host time a cycle may use before it waits for the loop's next timer wakeup. asyncio
+/// rounds its select timeout UP to whole milliseconds (epoll's resolution): when the loop goes
+/// back to sleep after a busy stretch that ended at an arbitrary moment, its next timer fires
+/// late by about that stretch. So the stretches stay short and start with a timer wakeup.
+const HOST_SLICE: Duration = Duration::from_micros(200);
+
+thread_local! {
+    /// When the current slice of host time began (the host loop's thread only).
+    static SLICE_START: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Starts a new slice of host time (after the loop slept, e.g. at each loop iteration).
+pub fn start_host_slice() {
+    SLICE_START.with(|s| s.set(Some(Instant::now())));
 }
 
 /// Pending once, waking itself: the host loop runs the callbacks already due (a ticker, I/O)
