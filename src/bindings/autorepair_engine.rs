@@ -565,8 +565,8 @@ async fn run_cycle(
         }
         None => None,
     };
-    // Our pipeline runs its cycle as an async task here, entering the host loop only for
-    // callbacks; any other pipeline object is called as a whole on the host loop.
+    // Our pipeline runs its cycle as an async task here, calling through `caller` for
+    // callbacks; any other pipeline object is called as a whole through it.
     let native = with_py(|py| {
         inner
             .pipeline

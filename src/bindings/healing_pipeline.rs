@@ -7,8 +7,8 @@
 //! goes through a [`Caller`]; the GIL is attached only for short engine steps and no Rust lock
 //! is held across an `await` or a Python call. The synchronous `execute_healing_cycle` drives
 //! it with `Caller::Inline` on the calling thread; `execute_healing_cycle_async` runs it on the
-//! shared tokio runtime with `Caller::Host` for the caller's event loop, as the auto-repair
-//! loop does.
+//! shared tokio runtime with `Caller::Host` for the caller's event loop; the auto-repair loop
+//! runs it on the event loop's own thread with `Caller::OnHost`.
 //!
 //! Our own engines are recognised and used directly: `DetectionEngine::detect`, the repair
 //! engines' claim rules (`repair_strategies::claims`), `EventHooks::publish`. A repair itself
@@ -1397,7 +1397,8 @@ const EXITING: &str = "the interpreter is exiting; the healing cycle was abandon
 /// result (also recorded in the pipeline's history and statistics).
 ///
 /// This is the entry point for the auto-repair loop: call it on the tokio runtime with
-/// `Caller::Host { host, timeout }`; `metrics` are the five layer dicts (or None) in the
+/// `Caller::Host { host, timeout }`, or stepped on the host loop with `Caller::OnHost`;
+/// `metrics` are the five layer dicts (or None) in the
 /// order faza25, faza27, faza28, faza28_5, faza29. The GIL is attached only for short
 /// steps (through `runtime::attach`, so nothing enters Python once the interpreter exits)
 /// and never held, nor any lock, while awaiting a callback. It returns `Err` only for refused
@@ -2291,10 +2292,7 @@ impl Cycle {
                 prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
             // Host path: a repair with coroutine actions runs off the host loop (host_proxy).
             let off_host = match (&self.caller, self.engines[slot].kind) {
-                (
-                    Caller::Host { host, timeout } | Caller::OnHost { host, timeout },
-                    Some(kind),
-                )
+                (Caller::Host { host, timeout } | Caller::OnHost { host, timeout }, Some(kind))
                     if gil(|py| host_proxy::needs_off_host(ctx.bind(py)))? =>
                 {
                     Some((kind, host.clone(), *timeout))

@@ -248,9 +248,15 @@ fn is_awaitable(obj: &Bound<'_, PyAny>) -> bool {
 #[derive(Clone)]
 pub enum Caller {
     Inline,
-    Host { host: HostLoop, timeout: Duration },
+    Host {
+        host: HostLoop,
+        timeout: Duration,
+    },
     /// Only for futures stepped on the host loop's own thread (`spawn_on_host`).
-    OnHost { host: HostLoop, timeout: Duration },
+    OnHost {
+        host: HostLoop,
+        timeout: Duration,
+    },
 }
 
 impl Caller {
@@ -316,8 +322,8 @@ impl Caller {
                         return Ok(Err(result.unbind()));
                     }
                     let (tx, rx) = oneshot::channel();
-                    let done = Py::new(py, Completion::new(tx, *timeout))
-                        .map_err(CallError::Raised)?;
+                    let done =
+                        Py::new(py, Completion::new(tx, *timeout)).map_err(CallError::Raised)?;
                     let await_here = AWAIT_HERE
                         .get_or_try_init(py, || {
                             Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("await_here")?.unbind())
