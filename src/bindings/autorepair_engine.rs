@@ -1,11 +1,14 @@
 //! `senti_os.core.faza30.autorepair_engine`: AutorepairEngine, AutorepairConfig,
 //! create_autorepair_engine.
 //!
-//! The loop runs as a task on the extension's tokio runtime. Each iteration asks the policy
-//! (engine side: mode, cooldown, throttle) whether to run a healing cycle; a cycle collects
-//! metrics and runs the pipeline through a `Caller`, so every Python call happens on the
-//! host's event-loop thread and is bounded by the callback timeout. The GIL is taken only for
-//! short conversions, never while the loop waits.
+//! The loop's task runs on the extension's tokio runtime. Each iteration
+//! asks the policy (engine side: mode, cooldown, throttle) whether to run a healing cycle; a
+//! cycle collects metrics and runs the pipeline through a `Caller`, so every Python call
+//! happens on the host's event-loop thread and is bounded by the callback timeout. The
+//! iterations run as one future stepped on the host loop (`spawn_on_host` with
+//! `Caller::OnHost`), timed by that loop's own timer, under a tokio task that watches the
+//! host loop: no cross-thread wakeup per cycle, and the host loop runs its other callbacks
+//! between the cycle's steps. The GIL is never held while the loop waits.
 
 use super::audit_journal::AuditJournal;
 use super::convert::{datetime_to_py, type_name};
@@ -529,7 +532,7 @@ async fn run_cycle(
     // Metrics from the integration layer, called where the caller runs Python.
     // On the host loop our integration layer collects in one step and awaits coroutine
     // providers there; elsewhere (and for other layers) `get_all_metrics` is called.
-    let on_host = matches!(caller, Caller::Host { .. });
+    let on_host = matches!(caller, Caller::Host { .. } | Caller::OnHost { .. });
     let host_collect = match inner.integration.as_ref() {
         Some(layer) if on_host => with_py(|py| host_collector(layer.bind(py)))?,
         _ => None,
@@ -562,8 +565,8 @@ async fn run_cycle(
         }
         None => None,
     };
-    // Our pipeline runs its cycle as an async task here, entering the host loop only for
-    // callbacks; any other pipeline object is called as a whole on the host loop.
+    // Our pipeline runs its cycle as an async task here, calling through `caller` for
+    // callbacks; any other pipeline object is called as a whole through it.
     let native = with_py(|py| {
         inner
             .pipeline
@@ -707,63 +710,110 @@ async fn run_cycle(
     Ok(Some(result))
 }
 
-async fn loop_task(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<bool>) {
+/// One iteration's Python work, run on the host loop's thread: the throttle notice, the
+/// cycle and its failure event. False once the interpreter is exiting.
+async fn iteration_on_host(
+    inner: &Arc<Inner>,
+    caller: &Caller,
+    notice: Option<(EventType, &'static str)>,
+    run: bool,
+) -> bool {
+    if let Some((t, reason)) = notice {
+        let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else {
+            return false;
+        };
+        inner.publish(caller, t, items).await;
+    }
+    if !run {
+        return true;
+    }
+    match run_cycle(inner, caller, false).await {
+        Ok(result) => runtime::attach(move |_| drop(result)).is_ok(),
+        Err(message) => {
+            inner.policy.lock().stats.callback_errors += 1;
+            let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else {
+                return false;
+            };
+            inner
+                .publish(caller, EventType::HEALING_CYCLE_FAILED, items)
+                .await;
+            true
+        }
+    }
+}
+
+/// How often the supervising tokio task checks that the host loop still exists.
+const HOST_CHECK_SECONDS: f64 = 0.25;
+
+/// The loop's iterations, as one future stepped on the host loop's thread. Its waits use the
+/// host loop's own timer (`loop.call_later`): a wakeup sent from another thread at an
+/// arbitrary moment would make asyncio's next select round its timeout up to the next whole
+/// millisecond (epoll's resolution) and so delay the host's own timers by up to 1 ms. Stop
+/// and forced cycles still wake it from any thread.
+async fn host_loop(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
         }
-        if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
-            // The host loop is gone (e.g. `asyncio.run(engine.start())` returned): stop
-            // instead of pretending to run.
-            break;
-        }
         let iteration_start = Instant::now();
         let settings = inner.settings();
-        let caller = Caller::Host {
-            host: host.clone(),
-            timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
-        };
         let (decision, changed) = {
             let mut policy = inner.policy.lock();
             let _ = policy.apply(settings.clone());
             policy.begin_iteration(inner.now_secs(), false)
         };
-        if let Some(state) = changed {
-            let (t, reason) = match state {
-                ThrottleState::BLOCKED => (
-                    Some(EventType::AUTOREPAIR_BLOCKED),
-                    "per-minute repair limit reached",
-                ),
-                ThrottleState::THROTTLED => (
-                    Some(EventType::AUTOREPAIR_THROTTLED),
-                    "above 80% of the hourly repair limit: critical faults only",
-                ),
-                ThrottleState::NORMAL => (None, ""),
-            };
-            if let Some(t) = t {
-                let Ok(items) = runtime::attach(|py| vec![("reason", py_str(py, reason))]) else {
-                    break;
-                };
-                inner.publish(&caller, t, items).await;
-            }
-        }
-        if decision == CycleDecision::Run {
-            if let Err(message) = run_cycle(&inner, &caller, false).await {
-                inner.policy.lock().stats.callback_errors += 1;
-                let Ok(items) = runtime::attach(|py| vec![("error", py_str(py, &message))]) else {
-                    break;
-                };
-                inner
-                    .publish(&caller, EventType::HEALING_CYCLE_FAILED, items)
-                    .await;
-            }
+        let notice = match changed {
+            Some(ThrottleState::BLOCKED) => Some((
+                EventType::AUTOREPAIR_BLOCKED,
+                "per-minute repair limit reached",
+            )),
+            Some(ThrottleState::THROTTLED) => Some((
+                EventType::AUTOREPAIR_THROTTLED,
+                "above 80% of the hourly repair limit: critical faults only",
+            )),
+            _ => None,
+        };
+        let caller = Caller::OnHost {
+            host: host.clone(),
+            timeout: Duration::from_secs_f64(settings.callback_timeout_seconds),
+        };
+        let run = decision == CycleDecision::Run;
+        runtime::start_host_slice();
+        if (run || notice.is_some()) && !iteration_on_host(&inner, &caller, notice, run).await {
+            break;
         }
         let elapsed = iteration_start.elapsed().as_secs_f64();
         let wait = (settings.interval_seconds - elapsed).max(MIN_INTERVAL_SECONDS);
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
-            _ = inner.wake.notified() => { inner.policy.lock().throttle.clear_cooldown(); }
+            biased;
             _ = stop.changed() => {}
+            _ = inner.wake.notified() => { inner.policy.lock().throttle.clear_cooldown(); }
+            slept = caller.sleep(Duration::from_secs_f64(wait)) => {
+                if slept.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The loop's task on the tokio runtime: runs `host_loop` on the host loop and watches that
+/// loop; a loop that closed without stop() (e.g. `asyncio.run(engine.start())` returned)
+/// ends it.
+async fn loop_task(inner: Arc<Inner>, host: HostLoop, stop: watch::Receiver<bool>) {
+    if let Ok((mut done, handle)) =
+        runtime::spawn_on_host(&host, host_loop(inner.clone(), host.clone(), stop))
+    {
+        loop {
+            tokio::select! {
+                _ = &mut done => break,
+                _ = tokio::time::sleep(Duration::from_secs_f64(HOST_CHECK_SECONDS)) => {
+                    if runtime::attach(|py| host.is_closed(py)).unwrap_or(true) {
+                        handle.abandon();
+                        break;
+                    }
+                }
+            }
         }
     }
     // Pre-repair snapshots still waiting for their writer are on disk once stop() returns.

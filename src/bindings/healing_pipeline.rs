@@ -7,8 +7,8 @@
 //! goes through a [`Caller`]; the GIL is attached only for short engine steps and no Rust lock
 //! is held across an `await` or a Python call. The synchronous `execute_healing_cycle` drives
 //! it with `Caller::Inline` on the calling thread; `execute_healing_cycle_async` runs it on the
-//! shared tokio runtime with `Caller::Host` for the caller's event loop, as the auto-repair
-//! loop does.
+//! shared tokio runtime with `Caller::Host` for the caller's event loop; the auto-repair loop
+//! runs it on the event loop's own thread with `Caller::OnHost`.
 //!
 //! Our own engines are recognised and used directly: `DetectionEngine::detect`, the repair
 //! engines' claim rules (`repair_strategies::claims`), `EventHooks::publish`. A repair itself
@@ -1401,7 +1401,8 @@ const EXITING: &str = "the interpreter is exiting; the healing cycle was abandon
 /// result (also recorded in the pipeline's history and statistics).
 ///
 /// This is the entry point for the auto-repair loop: call it on the tokio runtime with
-/// `Caller::Host { host, timeout }`; `metrics` are the five layer dicts (or None) in the
+/// `Caller::Host { host, timeout }`, or stepped on the host loop with `Caller::OnHost`;
+/// `metrics` are the five layer dicts (or None) in the
 /// order faza25, faza27, faza28, faza28_5, faza29. The GIL is attached only for short
 /// steps (through `runtime::attach`, so nothing enters Python once the interpreter exits)
 /// and never held, nor any lock, while awaiting a callback. It returns `Err` only for refused
@@ -1671,6 +1672,7 @@ impl Cycle {
         self.data.outcome = HealingOutcome::FAILED;
     }
 
+    /// On the host loop (`Caller::OnHost`) the loop gets a turn between stages.
     async fn run_stages(&mut self) -> Result<(), Stop> {
         self.detect().await?;
         self.mark(HealingStage::STAGE_1_DETECT);
@@ -1678,22 +1680,31 @@ impl Cycle {
             self.data.outcome = HealingOutcome::SKIPPED;
             return Ok(());
         }
+        self.caller.yield_point().await;
         self.classify().await?;
         self.mark(HealingStage::STAGE_2_CLASSIFY);
+        self.caller.yield_point().await;
         self.snapshot().await?;
         self.mark(HealingStage::STAGE_3_SNAPSHOT);
+        self.caller.yield_point().await;
         self.select().await?;
         self.mark(HealingStage::STAGE_4_SELECT_STRATEGY);
+        self.caller.yield_point().await;
         self.prepare().await?;
         self.mark(HealingStage::STAGE_5_PREPARE);
+        self.caller.yield_point().await;
         self.execute().await?;
         self.mark(HealingStage::STAGE_6_EXECUTE_REPAIR);
+        self.caller.yield_point().await;
         self.verify().await?;
         self.mark(HealingStage::STAGE_7_VERIFY);
+        self.caller.yield_point().await;
         self.health_check().await?;
         self.mark(HealingStage::STAGE_8_HEALTH_CHECK);
+        self.caller.yield_point().await;
         self.rollback().await?;
         self.mark(HealingStage::STAGE_9_ROLLBACK);
+        self.caller.yield_point().await;
         self.emitter.flush(&self.caller).await;
         self.stabilize().await?;
         self.mark(HealingStage::STAGE_10_STABILIZE);
@@ -2192,6 +2203,10 @@ impl Cycle {
             return Ok(());
         }
         for i in 0..self.faults.len() {
+            if i > 0 {
+                // On the host loop one repair per step.
+                self.caller.yield_point().await;
+            }
             let Some(engine_name) = self.data.faults[i].engine.clone() else {
                 continue;
             };
@@ -2281,7 +2296,7 @@ impl Cycle {
                 prepared.map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
             // Host path: a repair with coroutine actions runs off the host loop (host_proxy).
             let off_host = match (&self.caller, self.engines[slot].kind) {
-                (Caller::Host { host, timeout }, Some(kind))
+                (Caller::Host { host, timeout } | Caller::OnHost { host, timeout }, Some(kind))
                     if gil(|py| host_proxy::needs_off_host(ctx.bind(py)))? =>
                 {
                     Some((kind, host.clone(), *timeout))
@@ -2599,11 +2614,8 @@ impl Cycle {
         }
         let started = Instant::now();
         let d = Duration::from_secs_f64(seconds);
-        match &self.caller {
-            // The GIL is released while this thread waits.
-            Caller::Inline => gil(|py| py.detach(|| std::thread::sleep(d)))?,
-            Caller::Host { .. } => tokio::time::sleep(d).await,
-        }
+        // Inline: the GIL is released while this thread waits; on a loop: its timer.
+        self.caller.sleep(d).await.map_err(|_| Stop::Exiting)?;
         self.data.stabilize.waited = started.elapsed().as_secs_f64();
         Ok(())
     }

@@ -206,7 +206,8 @@ pub async fn repair_off_host(
     host: HostLoop,
     timeout: Duration,
 ) -> Result<PyResult<Py<PyAny>>, runtime::Exiting> {
-    let job = tokio::task::spawn_blocking(move || {
+    // Through the runtime handle: the caller may be a future stepped on the host thread.
+    let job = runtime::tokio_runtime().spawn_blocking(move || {
         runtime::attach(move |py| -> PyResult<Py<PyAny>> {
             let ctx = off_host_context(ctx.bind(py), &host, timeout)?;
             let base = engine

@@ -4,17 +4,27 @@
 //! - `Caller::Inline` calls in the current thread; used by the synchronous API.
 //! - `Caller::Host` runs the call on the host's asyncio event-loop thread (the real FAZA
 //!   layers are asyncio code that is not thread-safe), awaits coroutine results there, and
-//!   bounds the call by a timeout; used by the auto-repair loop on its tokio thread.
+//!   bounds the call by a timeout; used from a tokio thread.
+//! - `Caller::OnHost` is for code already running ON the host loop's thread as a `HostTask`
+//!   (a Rust future that asyncio steps, see `spawn_on_host`): it calls directly and awaits a
+//!   coroutine result as an asyncio task, bounded by `loop.call_later`. The auto-repair loop
+//!   runs each iteration this way: one cross-thread wakeup per cycle instead of one per
+//!   callback, and the host loop runs its other callbacks between the cycle's steps.
 //!
-//! Both are awaited the same way, so one `async` code path serves both; synchronous callers
+//! All are awaited the same way, so one `async` code path serves them; synchronous callers
 //! drive it with `block_on`. The GIL is never held while waiting for the host loop.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 const GLUE_MODULE: &str = "senti_os.core.faza30._runtime";
@@ -59,6 +69,7 @@ pub fn _shutdown_runtime(py: Python<'_>) {
 }
 
 static GLUE: PyOnceLock<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+static AWAIT_HERE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static AS_COROUTINE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -175,32 +186,77 @@ impl HostLoop {
     }
 }
 
-type Outcome = oneshot::Sender<Result<Py<PyAny>, PyErr>>;
+type Outcome = oneshot::Sender<Result<Py<PyAny>, CallError>>;
 
 /// Receives the outcome of a call made on the host loop.
 #[pyclass(module = "senti_os.core.faza30._native")]
 struct Completion {
     tx: parking_lot::Mutex<Option<Outcome>>,
+    /// The call's bound, reported by `expire`.
+    timeout: Duration,
+}
+
+impl Completion {
+    fn new(tx: Outcome, timeout: Duration) -> Self {
+        Completion {
+            tx: parking_lot::Mutex::new(Some(tx)),
+            timeout,
+        }
+    }
 }
 
 #[pymethods]
 impl Completion {
     fn __call__(&self, ok: bool, value: Bound<'_, PyAny>) {
-        if let Some(tx) = self.tx.lock().take() {
+        let tx = self.tx.lock().take();
+        if let Some(tx) = tx {
             let outcome = if ok {
                 Ok(value.unbind())
             } else {
-                Err(PyErr::from_value(value))
+                Err(CallError::Raised(PyErr::from_value(value)))
             };
             let _ = tx.send(outcome);
         }
     }
+
+    /// The call's time is up (scheduled by `_runtime.await_here` with `loop.call_later`).
+    fn expire(&self) {
+        let tx = self.tx.lock().take();
+        if let Some(tx) = tx {
+            let _ = tx.send(Err(CallError::TimedOut(self.timeout)));
+        }
+    }
+}
+
+/// Whether `obj` can be awaited (a coroutine, future, or anything with `__await__`).
+fn is_awaitable(obj: &Bound<'_, PyAny>) -> bool {
+    if obj.is_none()
+        || obj.is_exact_instance_of::<PyDict>()
+        || obj.is_exact_instance_of::<PyList>()
+        || obj.is_exact_instance_of::<PyTuple>()
+        || obj.is_exact_instance_of::<pyo3::types::PyString>()
+        || obj.is_exact_instance_of::<pyo3::types::PyBool>()
+        || obj.is_exact_instance_of::<pyo3::types::PyInt>()
+        || obj.is_exact_instance_of::<pyo3::types::PyFloat>()
+    {
+        return false;
+    }
+    obj.hasattr(pyo3::intern!(obj.py(), "__await__"))
+        .unwrap_or(false)
 }
 
 #[derive(Clone)]
 pub enum Caller {
     Inline,
-    Host { host: HostLoop, timeout: Duration },
+    Host {
+        host: HostLoop,
+        timeout: Duration,
+    },
+    /// Only for futures stepped on the host loop's own thread (`spawn_on_host`).
+    OnHost {
+        host: HostLoop,
+        timeout: Duration,
+    },
 }
 
 impl Caller {
@@ -227,12 +283,7 @@ impl Caller {
                 let (tx, rx) = oneshot::channel();
                 let handle = attach(|py| -> PyResult<Py<PyAny>> {
                     let (submit, _) = glue(py)?;
-                    let done = Py::new(
-                        py,
-                        Completion {
-                            tx: parking_lot::Mutex::new(Some(tx)),
-                        },
-                    )?;
+                    let done = Py::new(py, Completion::new(tx, *timeout))?;
                     let kwargs = kwargs
                         .map(|k| k.into_bound(py))
                         .unwrap_or_else(|| PyDict::new(py));
@@ -244,8 +295,7 @@ impl Caller {
                 .map_err(|_| CallError::Lost)?
                 .map_err(CallError::Raised)?;
                 match tokio::time::timeout(*timeout, rx).await {
-                    Ok(Ok(Ok(value))) => Ok(value),
-                    Ok(Ok(Err(err))) => Err(CallError::Raised(err)),
+                    Ok(Ok(outcome)) => outcome,
                     Ok(Err(_)) => Err(CallError::Lost),
                     Err(_) => {
                         let _ = attach(|py| {
@@ -254,6 +304,98 @@ impl Caller {
                         Err(CallError::TimedOut(*timeout))
                     }
                 }
+            }
+            Caller::OnHost { host, timeout } => {
+                let started = Instant::now();
+                let pending = attach(|py| -> Result<_, CallError> {
+                    let kwargs = kwargs.map(|k| k.into_bound(py));
+                    let result = f
+                        .bind(py)
+                        .call(args.bind(py), kwargs.as_ref())
+                        .map_err(CallError::Raised)?;
+                    if !is_awaitable(&result) {
+                        // Nothing can interrupt a synchronous callback on this thread; one that
+                        // overran its bound counts as timed out, as on the Host path.
+                        if started.elapsed() > *timeout {
+                            return Err(CallError::TimedOut(*timeout));
+                        }
+                        return Ok(Err(result.unbind()));
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    let done =
+                        Py::new(py, Completion::new(tx, *timeout)).map_err(CallError::Raised)?;
+                    let await_here = AWAIT_HERE
+                        .get_or_try_init(py, || {
+                            Ok::<_, PyErr>(py.import(GLUE_MODULE)?.getattr("await_here")?.unbind())
+                        })
+                        .map_err(CallError::Raised)?;
+                    await_here
+                        .bind(py)
+                        .call1((host.event_loop(py), result, timeout.as_secs_f64(), done))
+                        .map_err(CallError::Raised)?;
+                    Ok(Ok(rx))
+                })
+                .map_err(|_| CallError::Lost)??;
+                match pending {
+                    Err(value) => Ok(value),
+                    Ok(rx) => rx.await.unwrap_or(Err(CallError::Lost)),
+                }
+            }
+        }
+    }
+
+    /// A point where a cycle stepped on the host loop lets the loop run its other callbacks
+    /// (`Caller::OnHost` only; elsewhere it returns at once): at once while the current slice
+    /// lasts, after the loop's next timer wakeup once it is used up.
+    pub async fn yield_point(&self) {
+        if let Caller::OnHost { .. } = self {
+            let start = SLICE_START.with(|s| *s.get().get_or_insert_with(Instant::now));
+            if start.elapsed() < HOST_SLICE {
+                YieldNow(false).await
+            } else {
+                // Past its slice: wait for the loop's next timer wakeup, so the host's timers
+                // keep their phase (see `HOST_SLICE`).
+                let _ = self.sleep(Duration::from_micros(100)).await;
+                start_host_slice();
+            }
+        }
+    }
+
+    /// Waits `d` without blocking the thread the caller runs on: the host loop's timer for
+    /// `Caller::OnHost`, tokio's for `Caller::Host`; `Caller::Inline` sleeps (GIL released).
+    pub async fn sleep(&self, d: Duration) -> Result<(), Exiting> {
+        match self {
+            Caller::Inline => attach(|py| py.detach(|| std::thread::sleep(d))),
+            Caller::Host { .. } => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Caller::OnHost { host, .. } => {
+                /// Cancels the host timer when the sleep is dropped early (a `select!`).
+                struct Timer(Option<Py<PyAny>>);
+                impl Drop for Timer {
+                    fn drop(&mut self) {
+                        if let Some(handle) = self.0.take() {
+                            let _ = attach(move |py| {
+                                let _ = handle.bind(py).call_method0("cancel");
+                            });
+                        }
+                    }
+                }
+                let (tx, rx) = oneshot::channel();
+                let scheduled = attach(|py| -> PyResult<Py<PyAny>> {
+                    let done = Py::new(py, Completion::new(tx, d))?;
+                    Ok(host
+                        .event_loop
+                        .bind(py)
+                        .call_method1("call_later", (d.as_secs_f64(), done, true, py.None()))?
+                        .unbind())
+                })?;
+                if let Ok(handle) = scheduled {
+                    let _timer = Timer(Some(handle));
+                    let _ = rx.await;
+                }
+                Ok(())
             }
         }
     }
@@ -287,6 +429,193 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         }
         std::thread::park();
     }
+}
+
+/// Host time a cycle may use before it waits for the loop's next timer wakeup. asyncio
+/// rounds its select timeout UP to whole milliseconds (epoll's resolution): when the loop goes
+/// back to sleep after a busy stretch that ended at an arbitrary moment, its next timer fires
+/// late by about that stretch. So the stretches stay short and start with a timer wakeup.
+const HOST_SLICE: Duration = Duration::from_micros(200);
+
+thread_local! {
+    /// When the current slice of host time began (the host loop's thread only).
+    static SLICE_START: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Starts a new slice of host time (after the loop slept, e.g. at each loop iteration).
+pub fn start_host_slice() {
+    SLICE_START.with(|s| s.set(Some(Instant::now())));
+}
+
+/// Pending once, waking itself: the host loop runs the callbacks already due (a ticker, I/O)
+/// before the task that awaits it is stepped again.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+type HostFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A Rust future stepped by the host's asyncio loop: each call polls it once, on the loop's
+/// thread with the GIL; while it is pending the loop runs its other callbacks. Its waker
+/// schedules the next step with `call_soon` (from the loop's thread) or
+/// `call_soon_threadsafe` (from any other).
+#[pyclass(module = "senti_os.core.faza30._native", frozen)]
+pub struct HostTask {
+    /// Taken out while it is polled: no lock is held while the future runs Python code.
+    fut: parking_lot::Mutex<Option<HostFuture>>,
+    waker: Arc<HostWaker>,
+}
+
+struct HostWaker {
+    event_loop: Py<PyAny>,
+    /// The task to schedule; cleared once its future is done (breaking the cycle task ->
+    /// waker -> task).
+    task: parking_lot::Mutex<Option<Py<HostTask>>>,
+    /// A step is already scheduled: further wakes before it runs add nothing.
+    scheduled: AtomicBool,
+    host_thread: OnceLock<ThreadId>,
+}
+
+impl Wake for HostWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let here = self.host_thread.get() == Some(&std::thread::current().id());
+        // Once the interpreter exits nothing is scheduled: the task is left as it is.
+        let _ = attach(|py| {
+            let task = self.task.lock().as_ref().map(|t| t.clone_ref(py));
+            let Some(task) = task else { return };
+            let method = if here {
+                pyo3::intern!(py, "call_soon")
+            } else {
+                pyo3::intern!(py, "call_soon_threadsafe")
+            };
+            if self
+                .event_loop
+                .bind(py)
+                .call_method1(method, (task.clone_ref(py),))
+                .is_err()
+            {
+                // The loop is closed: the future can never finish. Dropping it drops what it
+                // owes its awaiter (a oneshot sender), which then sees the loss.
+                let fut = task.get().fut.lock().take();
+                drop(fut);
+                self.task.lock().take();
+            }
+        });
+    }
+}
+
+#[pymethods]
+impl HostTask {
+    fn __call__(&self) {
+        let waker = self.waker.clone();
+        let _ = waker.host_thread.set(std::thread::current().id());
+        waker.scheduled.store(false, Ordering::Release);
+        let fut = self.fut.lock().take();
+        let Some(mut fut) = fut else { return };
+        let as_waker = Waker::from(waker.clone());
+        let mut cx = Context::from_waker(&as_waker);
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(()) => {
+                drop(fut);
+                let task = waker.task.lock().take();
+                drop(task);
+            }
+            Poll::Pending => *self.fut.lock() = Some(fut),
+        }
+    }
+}
+
+/// The spawner's hold on a `HostTask`.
+pub struct HostTaskHandle(Option<Py<HostTask>>);
+
+impl HostTaskHandle {
+    /// Drops the future unfinished (its loop closed, so it can never be stepped again).
+    pub fn abandon(mut self) {
+        if let Some(task) = self.0.take() {
+            let _ = attach(move |_| {
+                let fut = task.get().fut.lock().take();
+                drop(fut);
+                let me = task.get().waker.task.lock().take();
+                drop(me);
+                drop(task);
+            });
+        }
+    }
+}
+
+impl Drop for HostTaskHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            // Released with the GIL (once exiting, pyo3 defers the release).
+            let _ = attach(move |_| drop(task));
+        }
+    }
+}
+
+/// Runs `fut` on the host loop's thread as a `HostTask` and returns a receiver of its output,
+/// for tokio code to await, and a handle to abandon it. The receiver fails if the future is
+/// dropped unfinished. `Err` when the loop refuses the task (closed) or the interpreter is
+/// exiting.
+pub fn spawn_on_host<T, F>(
+    host: &HostLoop,
+    fut: F,
+) -> Result<(oneshot::Receiver<T>, HostTaskHandle), CallError>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let wrapped: HostFuture = Box::pin(async move {
+        let _ = tx.send(fut.await);
+    });
+    let task = attach(|py| -> Result<Py<HostTask>, CallError> {
+        let event_loop = host.event_loop(py);
+        let waker = Arc::new(HostWaker {
+            event_loop: event_loop.clone_ref(py),
+            task: parking_lot::Mutex::new(None),
+            scheduled: AtomicBool::new(true),
+            host_thread: OnceLock::new(),
+        });
+        let task = Py::new(
+            py,
+            HostTask {
+                fut: parking_lot::Mutex::new(Some(wrapped)),
+                waker: waker.clone(),
+            },
+        )
+        .map_err(CallError::Raised)?;
+        *waker.task.lock() = Some(task.clone_ref(py));
+        let scheduled = event_loop
+            .bind(py)
+            .call_method1("call_soon_threadsafe", (task.clone_ref(py),));
+        if scheduled.is_err() {
+            // Closed loop: release the future (and the task's self-reference) here.
+            let fut = task.get().fut.lock().take();
+            drop(fut);
+            waker.task.lock().take();
+            return Err(CallError::Lost);
+        }
+        Ok(task)
+    })
+    .map_err(|_| CallError::Lost)??;
+    Ok((rx, HostTaskHandle(Some(task))))
 }
 
 /// Runs `fut` on the tokio runtime and returns an asyncio future of the host loop that

@@ -175,7 +175,8 @@ pub async fn call_with(
     timeout: f64,
 ) -> PyResult<Called> {
     match caller {
-        Caller::Inline => Python::attach(|py| {
+        // OnHost runs on the host thread, where Host also calls here.
+        Caller::Inline | Caller::OnHost { .. } => Python::attach(|py| {
             let kwargs = kwargs.map(|k| k.into_bound(py));
             inline_call(py, f.bind(py), args.bind(py), kwargs.as_ref(), timeout)
         }),

@@ -3,7 +3,9 @@
 The engine's loop runs on a tokio thread. When it needs a Python callback (a metric
 provider, a repair action, a state provider), it hands the call to ``submit``, which runs it
 on the host's event-loop thread, awaits it there if it is a coroutine, and reports the outcome
-to ``done(ok, value)``. No engine logic lives here.
+to ``done(ok, value)``. Each loop iteration's work itself runs on the host thread as a Rust
+future that asyncio steps; there ``await_here`` awaits a coroutine callback as a task bounded
+by ``loop.call_later``. No engine logic lives here.
 """
 
 import asyncio
@@ -15,7 +17,7 @@ from ._native import _shutdown_runtime
 # Before the interpreter tears down threads, keep the engine's runtime threads out of Python.
 atexit.register(_shutdown_runtime)
 
-__all__ = ["submit", "run_inline", "settle", "resolve", "as_coroutine", "then", "gather_bounded"]
+__all__ = ["submit", "await_here", "run_inline", "settle", "resolve", "as_coroutine", "then", "gather_bounded"]
 
 
 class _Handle:
@@ -70,6 +72,20 @@ def _finish(task, done):
         done(False, exc)
     else:
         done(True, task.result())
+
+
+def await_here(loop, awaitable, timeout, done):
+    """Awaits ``awaitable`` as a task of ``loop`` (called on its thread) and reports to
+    ``done(ok, value)``; after ``timeout`` seconds ``done.expire()`` is called instead and the
+    task is cancelled."""
+    task = asyncio.ensure_future(awaitable, loop=loop)
+    timer = loop.call_later(timeout, _expire, task, done)
+    task.add_done_callback(lambda t: (timer.cancel(), _finish(t, done)))
+
+
+def _expire(task, done):
+    done.expire()
+    task.cancel()
 
 
 def run_inline(fn, args, kwargs):
