@@ -43,7 +43,7 @@ use crate::engine::healing_pipeline::{
 use crate::engine::repair_strategies::{claims, handler_for, EngineKind, RepairStatus};
 use crate::engine::value::Metrics;
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyAttributeError, PyException, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -121,41 +121,11 @@ impl HealingResult {
 // Small helpers
 // ------------------------------------------------------------------------------------------
 
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_ERROR_TEXT {
-        let mut end = MAX_ERROR_TEXT;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str("...");
-    }
-    s
-}
+use super::errors::is_fatal;
 
 /// "ExceptionType: message", as results record errors.
 fn error_text(py: Python<'_>, err: &PyErr) -> String {
-    let kind = err
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    let msg = err
-        .value(py)
-        .str()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    truncate(if msg.is_empty() {
-        kind
-    } else {
-        format!("{kind}: {msg}")
-    })
-}
-
-/// KeyboardInterrupt, SystemExit, CancelledError and the like stop the cycle; everything
-/// else is recorded where it happened.
-fn is_fatal(py: Python<'_>, err: &PyErr) -> bool {
-    !err.is_instance_of::<PyException>(py)
+    super::errors::error_text(py, err, MAX_ERROR_TEXT)
 }
 
 /// `getattr(obj, name)`, None when missing or None; other errors are returned.

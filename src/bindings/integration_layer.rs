@@ -224,13 +224,7 @@ impl Shared {
             let called = call_with(caller, handle, args, None, *timeout).await?;
             let took = started.elapsed().as_secs_f64();
             let answer = match called {
-                // A synchronous provider cannot be interrupted; one that answers after its
-                // timeout is recorded as timed out and its late answer is not used, as the
-                // asynchronous path does.
-                Ok(_) if took > *timeout => Err((
-                    FaultKind::TimedOut,
-                    format!("answered after {took:.3}s, beyond its timeout of {timeout:.3}s; the answer was not used"),
-                )),
+                Ok(_) if took > *timeout => Err(late_answer(took, *timeout)),
                 Ok(v) => Python::attach(|py| {
                     let v = v.bind(py);
                     if v.cast::<PyDict>().is_err() {
@@ -352,11 +346,7 @@ impl Shared {
                         pending.push((li, pi, v, *timeout));
                         None
                     }
-                    // As in `run_providers`: a late synchronous answer is a timeout, not data.
-                    Ok(_) if took > *timeout => Some(Err((
-                        FaultKind::TimedOut,
-                        format!("answered after {took:.3}s, beyond its timeout of {timeout:.3}s; the answer was not used"),
-                    ))),
+                    Ok(_) if took > *timeout => Some(Err(late_answer(took, *timeout))),
                     Ok(v) => Some(provider_answer(py, &v)),
                 };
                 answers.push((*id, answer));
@@ -1744,5 +1734,14 @@ pub fn create_integration_layer(
         event_bus,
         call_timeout,
         stuck_task_seconds,
+    )
+}
+
+/// A synchronous provider cannot be interrupted: one that answers after its timeout is
+/// recorded as timed out and its late answer is not used, as the asynchronous path decides.
+fn late_answer(took: f64, timeout: f64) -> (FaultKind, String) {
+    (
+        FaultKind::TimedOut,
+        format!("answered after {took:.3}s, beyond its timeout of {timeout:.3}s; the answer was not used"),
     )
 }

@@ -50,7 +50,7 @@ use crate::engine::repair_strategies::{
 use crate::engine::value::Metrics;
 use chrono::NaiveDateTime;
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyException, PyNotImplementedError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyType};
 use serde_json::Value;
@@ -246,36 +246,10 @@ fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultInfo> {
 }
 
 fn error_text(py: Python<'_>, err: &PyErr) -> String {
-    let kind = err
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    let msg = err
-        .value(py)
-        .str()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let text = if msg.is_empty() {
-        kind
-    } else {
-        format!("{kind}: {msg}")
-    };
-    truncate(text)
+    super::errors::error_text(py, err, MAX_TEXT)
 }
 
-fn truncate(mut s: String) -> String {
-    if s.chars().count() > MAX_TEXT {
-        s = s.chars().take(MAX_TEXT).collect::<String>() + "...";
-    }
-    s
-}
-
-/// Exceptions that are not `Exception` (KeyboardInterrupt, SystemExit) stop the repair and
-/// propagate; everything else becomes part of the result.
-fn is_fatal(py: Python<'_>, err: &PyErr) -> bool {
-    !err.is_instance_of::<PyException>(py)
-}
+use super::errors::is_fatal;
 
 fn has(obj: &Bound<'_, PyAny>, name: &str) -> bool {
     obj.hasattr(name).unwrap_or(false)
@@ -719,10 +693,11 @@ fn returned_value(obj: &Bound<'_, PyAny>) -> Option<Value> {
     }
     match to_value(obj, "returned") {
         Ok(v) => Some(v),
-        Err(_) => Some(Value::String(truncate(
+        Err(_) => Some(Value::String(super::errors::shorten(
             obj.repr()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|_| type_name(obj)),
+            MAX_TEXT,
         ))),
     }
 }

@@ -926,13 +926,10 @@ pub const MAX_PENDING_WRITES: usize = 256;
 /// State bytes waiting for the writer at most.
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
-enum Job {
-    Write(String),
-}
-
 #[derive(Default)]
 struct WriterQueue {
-    jobs: VecDeque<Job>,
+    /// Ids of snapshots to publish, oldest first.
+    jobs: VecDeque<String>,
     busy: bool,
     started: bool,
     failed_to_start: bool,
@@ -970,8 +967,8 @@ impl Writer {
         q.started
     }
 
-    fn push(&self, job: Job) {
-        self.shared.0.lock().jobs.push_back(job);
+    fn push(&self, id: String) {
+        self.shared.0.lock().jobs.push_back(id);
         self.shared.1.notify_all();
     }
 
@@ -1019,9 +1016,7 @@ fn write_loop(shared: &(Mutex<WriterQueue>, Condvar), manager: &std::sync::Weak<
             }
         };
         if let Some(m) = manager.upgrade() {
-            match &job {
-                Job::Write(id) => m.publish_pending(id),
-            }
+            m.publish_pending(&job);
         }
         let mut q = lock.lock();
         q.busy = false;
@@ -1084,8 +1079,6 @@ pub struct SnapshotManager {
     syncer: Option<Syncer>,
     inner: Mutex<Inner>,
     writer: Writer,
-    /// Signalled whenever a deferred snapshot leaves `pending` (published, failed or dropped).
-    published: Condvar,
 }
 
 impl fmt::Debug for SnapshotManager {
@@ -1143,7 +1136,6 @@ impl SnapshotManager {
                 doomed: HashSet::new(),
             }),
             writer: Writer::default(),
-            published: Condvar::new(),
         };
         {
             let mut inner = manager.inner.lock();
@@ -1307,7 +1299,6 @@ impl SnapshotManager {
         for id in doomed {
             if inner.pending.remove(&id).is_some() {
                 // Not on disk yet; the writer finds it gone and skips it.
-                self.published.notify_all();
             } else if defer_unlink {
                 inner.doomed.insert(id.clone());
             } else {
@@ -1346,11 +1337,7 @@ impl SnapshotManager {
 
     /// Checks the parts of a new snapshot and builds everything of its file before the state:
     /// (metadata, header maker, crc).
-    fn prepare(
-        snapshot_type: SnapshotType,
-        metadata: &Map<String, Value>,
-        state: &[u8],
-    ) -> EngineResult<(Vec<u8>, u32)> {
+    fn prepare(metadata: &Map<String, Value>, state: &[u8]) -> EngineResult<(Vec<u8>, u32)> {
         if state.len() > MAX_STATE_BYTES {
             return Err(EngineError::invalid(format!(
                 "state is {} bytes of JSON; at most {MAX_STATE_BYTES} are accepted",
@@ -1368,7 +1355,6 @@ impl SnapshotManager {
                 metadata_json.len()
             )));
         }
-        let _ = snapshot_type;
         Ok((metadata_json, crc32fast::hash(state)))
     }
 
@@ -1438,7 +1424,7 @@ impl SnapshotManager {
         metadata: Map<String, Value>,
         state: Vec<u8>,
     ) -> EngineResult<SnapshotInfo> {
-        let (metadata_json, crc) = Self::prepare(snapshot_type, &metadata, &state)?;
+        let (metadata_json, crc) = Self::prepare(&metadata, &state)?;
         let folder_before = folder_mtime(&self.dir);
         // Write, then publish under a name nobody has; on a clash take a fresh id.
         let mut attempt = 0;
@@ -1522,7 +1508,7 @@ impl SnapshotManager {
         if backlog || self.fsync == FsyncPolicy::Always || !self.writer.start(self) {
             return self.create(snapshot_type, metadata, state);
         }
-        let (metadata_json, crc) = match Self::prepare(snapshot_type, &metadata, &state) {
+        let (metadata_json, crc) = match Self::prepare(&metadata, &state) {
             Ok(p) => p,
             Err(e) => {
                 self.record_failed_create();
@@ -1570,7 +1556,7 @@ impl SnapshotManager {
             }
         }
         if self.inner.lock().pending.contains_key(&id) {
-            self.writer.push(Job::Write(id));
+            self.writer.push(id);
         }
         register_deferred(self);
         Ok(info)
@@ -1592,7 +1578,6 @@ impl SnapshotManager {
         let mut unlink: Vec<String> = Vec::new();
         let mut inner = self.inner.lock();
         let still_wanted = inner.pending.remove(id).is_some();
-        self.published.notify_all();
         match written {
             Ok(sig) if still_wanted => {
                 if let Some(e) = inner.index.get_mut(id) {
@@ -1653,28 +1638,6 @@ impl SnapshotManager {
                 let mut inner = self.inner.lock();
                 self.reconcile(&mut inner, listing, false);
                 self.enforce_retention(&mut inner, false);
-            }
-        }
-    }
-
-    /// Waits until the deferred snapshot `id` is no longer waiting for the writer: published,
-    /// failed (see `last_write_error`) or deleted. If the writer has not started on it after
-    /// `patience`, this thread writes it.
-    pub fn wait_published(&self, id: &str, patience: Duration) {
-        let deadline = std::time::Instant::now() + patience;
-        let mut inner = self.inner.lock();
-        loop {
-            match inner.pending.get(id) {
-                None => return,
-                Some(p) if !p.in_flight && std::time::Instant::now() >= deadline => {
-                    drop(inner);
-                    self.publish_pending(id);
-                    inner = self.inner.lock();
-                }
-                Some(_) => {
-                    self.published
-                        .wait_for(&mut inner, Duration::from_millis(5));
-                }
             }
         }
     }
@@ -2005,9 +1968,7 @@ impl SnapshotManager {
             return Ok(true);
         }
         // Not written yet: the writer skips it (or deletes the file it is writing).
-        if inner.pending.remove(id).is_some() {
-            self.published.notify_all();
-        }
+        inner.pending.remove(id);
         let removed = match fs::remove_file(&path) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -2083,7 +2044,6 @@ impl SnapshotManager {
         let Inner { index, pending, .. } = &mut *inner;
         index.retain(|id, _| !pending.contains_key(id));
         pending.clear();
-        self.published.notify_all();
         inner.cache.clear();
         inner.counters.total_deleted += count as u64;
         if count > 0 && self.fsync == FsyncPolicy::Always {
@@ -2900,26 +2860,6 @@ mod tests {
     }
 
     #[test]
-    fn waiting_for_a_deferred_snapshot_returns_once_its_file_exists() {
-        let dir = tempfile::tempdir().unwrap();
-        let m = Arc::new(SnapshotManager::open(opts(dir.path())).unwrap());
-        let a = m
-            .create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2))
-            .unwrap();
-        m.wait_published(&a.snapshot_id, Duration::from_secs(5));
-        assert!(dir.path().join(format!("{}.json", a.snapshot_id)).exists());
-        // A held writer: the waiting thread writes the file itself after its patience.
-        pause_writer(&m, true);
-        let b = m
-            .create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(2))
-            .unwrap();
-        m.wait_published(&b.snapshot_id, Duration::from_millis(1));
-        assert!(dir.path().join(format!("{}.json", b.snapshot_id)).exists());
-        assert_eq!(m.stats().pending_writes, 0);
-        pause_writer(&m, false);
-    }
-
-    #[test]
     fn both_publish_paths_write_whole_files_and_never_replace() {
         let dir = tempfile::tempdir().unwrap();
         let m = SnapshotManager::open(opts(dir.path())).unwrap();
@@ -2978,11 +2918,8 @@ mod tests {
         assert_eq!(listed, new);
         let on_disk = |ids: &[String]| ids.iter().map(|i| format!("{i}.json")).collect::<Vec<_>>();
         assert_eq!(snapshot_files(dir.path()), on_disk(&old));
-        // Written one by one, each replaces one old file.
+        // Once written, they replace the old ones.
         pause_writer(&m, false);
-        m.wait_published(&new[0], Duration::from_secs(5));
-        // (the old file it replaces may still be being deleted)
-        assert!((3..=4).contains(&snapshot_files(dir.path()).len()));
         m.flush();
         assert_eq!(snapshot_files(dir.path()), on_disk(&new));
         let st = m.stats();

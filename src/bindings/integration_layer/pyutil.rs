@@ -1,7 +1,7 @@
 //! Small helpers for reading arbitrary Python objects without trusting them.
 
 use crate::bindings::convert::type_name;
-use pyo3::exceptions::{PyAttributeError, PyException};
+use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
@@ -15,33 +15,10 @@ const MAX_TEXT: usize = 500;
 
 /// `ExceptionType: message`, shortened.
 pub fn error_text(py: Python<'_>, err: &PyErr) -> String {
-    let kind = err
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    let msg = err
-        .value(py)
-        .str()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let text = if msg.is_empty() {
-        kind
-    } else {
-        format!("{kind}: {msg}")
-    };
-    if text.chars().count() > MAX_TEXT {
-        text.chars().take(MAX_TEXT).collect::<String>() + "..."
-    } else {
-        text
-    }
+    crate::bindings::errors::error_text(py, err, MAX_TEXT)
 }
 
-/// KeyboardInterrupt, SystemExit and other non-`Exception` errors stop the caller; everything
-/// else is recorded and the work goes on.
-pub fn is_fatal(py: Python<'_>, err: &PyErr) -> bool {
-    !err.is_instance_of::<PyException>(py)
-}
+pub use crate::bindings::errors::is_fatal;
 
 /// `getattr(obj, name)`: `None` when missing (AttributeError) or None; an error when the
 /// lookup raised anything else.
