@@ -10,6 +10,7 @@ from typing import Any, Optional
 import pytest
 
 from doubles import (
+    FAULTS8,
     EdgeListGraph,
     EdgeType,
     NamedAgentManager,
@@ -877,3 +878,12 @@ def test_the_clock_callable_is_visible_to_the_garbage_collector():
     clock = SelfClock()
     engine = AgentRepairEngine(clock=clock)
     assert clock in gc.get_referents(engine)
+
+
+def test_a_fault_whose_metrics_were_changed_in_place_is_repaired_with_the_changes():
+    from senti_os.core.faza30 import DetectionEngine
+
+    fault = next(f for f in DetectionEngine().detect_faults(**FAULTS8) if f.fault_type == "graph_cycle")
+    fault.metrics["operator_note"] = "checked"  # an in-place edit: no attribute is assigned
+    result = GraphRepairEngine().repair(fault, None)
+    assert result.metadata["metrics"]["operator_note"] == "checked"

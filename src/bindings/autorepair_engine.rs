@@ -1332,12 +1332,6 @@ impl AutorepairEngine {
         )?;
         self.inner.policy.lock().throttle.clear_cooldown();
         let inner = self.inner.clone();
-        let (decision, _) = inner.policy.lock().begin_iteration(inner.now_secs(), true);
-        if let CycleDecision::Skip(reason) = decision {
-            return Err(PyRuntimeError::new_err(format!(
-                "forced cycle not run: {reason}"
-            )));
-        }
         // While the loop is in the middle of a cycle on this pipeline, a second one cannot run
         // here (and this thread may be the loop the cycle's callbacks need): the loop is woken
         // to run the next cycle at once, and the newest finished cycle is returned.
@@ -1377,6 +1371,13 @@ impl AutorepairEngine {
                 "the loop's first healing cycle is still running; await force_healing_cycle_async() \
                  from the event loop to get its result",
             ));
+        }
+        // Counted only when it runs here (the loop counts the cycles it runs).
+        let (decision, _) = inner.policy.lock().begin_iteration(inner.now_secs(), true);
+        if let CycleDecision::Skip(reason) = decision {
+            return Err(PyRuntimeError::new_err(format!(
+                "forced cycle not run: {reason}"
+            )));
         }
         match runtime::block_on(run_cycle(&inner, &Caller::Inline, true)) {
             Ok(Some(result)) => Ok(result),

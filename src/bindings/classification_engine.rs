@@ -144,9 +144,6 @@ impl<'py> FaultInput<'py> {
     /// readings (the generic path then reports them as it would for any object).
     fn read_detected(fault: &Bound<'py, PyAny>) -> Option<Self> {
         let detected = fault.cast::<DetectedFault>().ok()?.try_borrow().ok()?;
-        if detected.metrics.is_materialized() {
-            return None;
-        }
         let core = detected.engine_fault()?;
         let metrics = FaultMetrics::from_map(&core.metrics).ok()?;
         let fault_id = detected

@@ -113,7 +113,9 @@ impl DetectedFault {
 
     /// The engine's fault, while no attribute has been assigned from Python.
     pub fn engine_fault(&self) -> Option<&Arc<Fault>> {
-        if self.modified {
+        // An assigned attribute, or a metrics dict Python holds (and may have changed in
+        // place), means the engine value no longer speaks for the object.
+        if self.modified || self.metrics.is_materialized() {
             None
         } else {
             self.core.as_ref()
@@ -713,9 +715,8 @@ impl SeriesValues {
         match self {
             #[cfg(not(windows))]
             // SAFETY: the guard keeps the exporter's memory alive and unresized while this
-            // borrow lives; the pointer was checked to be 8-aligned and to cover `len` f64s.
-            // (A caller mutating the contents from another thread meanwhile gets
-            // unspecified flags, as with any buffer read without the GIL.)
+            // borrow lives; the pointer was checked to be 8-aligned and to cover `len` f64s,
+            // and the buffer is read-only, so no one writes it while we read without the GIL.
             SeriesValues::Borrowed { guard, len } => unsafe {
                 std::slice::from_raw_parts(guard.0.buf as *const f64, *len)
             },
@@ -829,7 +830,9 @@ fn buffer_series(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<SeriesVa
         check_byte_length(total, what)?;
     }
     if stride == v.itemsize {
-        if (v.buf as usize) % std::mem::align_of::<f64>() == 0 || total == 0 {
+        // Scored without the GIL, so only memory nobody may write meanwhile is borrowed; a
+        // writable buffer is copied first (with the GIL held), which costs one memcpy.
+        if v.readonly != 0 && ((v.buf as usize) % std::mem::align_of::<f64>() == 0 || total == 0) {
             let len = total / 8;
             if total == 0 {
                 return Ok(Some(SeriesValues::Owned(Vec::new())));

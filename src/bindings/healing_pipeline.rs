@@ -2184,20 +2184,29 @@ impl Cycle {
                 continue;
             };
             if let Some(gate) = self.admission.clone() {
-                let severity = gil(|py| {
+                // Our detector's fault gives both from its engine value (reading the Python
+                // attribute would build the metrics dict); any other fault is read as Python.
+                let (severity, metrics) = gil(|py| {
                     let f = self.faults[i].bind(py);
-                    f.getattr(intern!(py, "severity"))
-                        .and_then(|s| s.getattr(intern!(py, "value")).or(Ok(s)))
-                        .and_then(|v| v.extract::<String>())
-                        .ok()
+                    let ours = f.cast::<DetectedFault>().ok().and_then(|d| {
+                        let d = d.try_borrow().ok()?;
+                        let core = d.engine_fault()?;
+                        Some((Some(core.severity.value().to_owned()), core.metrics.clone()))
+                    });
+                    ours.unwrap_or_else(|| {
+                        let severity = f
+                            .getattr(intern!(py, "severity"))
+                            .and_then(|s| s.getattr(intern!(py, "value")).or(Ok(s)))
+                            .and_then(|v| v.extract::<String>())
+                            .ok();
+                        let metrics = f
+                            .getattr(intern!(py, "metrics"))
+                            .ok()
+                            .and_then(|m| to_map(Some(&m), "fault.metrics").ok())
+                            .unwrap_or_default();
+                        (severity, metrics)
+                    })
                 })?;
-                let metrics = gil(|py| {
-                    let f = self.faults[i].bind(py);
-                    f.getattr(intern!(py, "metrics"))
-                        .ok()
-                        .and_then(|m| to_map(Some(&m), "fault.metrics").ok())
-                })?
-                .unwrap_or_default();
                 let fault_type = &self.data.faults[i].fault_type;
                 let measured = self.data.health.before_source != HealthSource::NotMeasured;
                 let request = AdmissionRequest {

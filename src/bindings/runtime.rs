@@ -349,7 +349,15 @@ impl Caller {
     /// lasts, after the loop's next timer wakeup once it is used up.
     pub async fn yield_point(&self) {
         if let Caller::OnHost { .. } = self {
-            let start = SLICE_START.with(|s| *s.get().get_or_insert_with(Instant::now));
+            // A slice nobody started begins now (and is remembered).
+            let start = SLICE_START.with(|s| match s.get() {
+                Some(t) => t,
+                None => {
+                    let t = Instant::now();
+                    s.set(Some(t));
+                    t
+                }
+            });
             if start.elapsed() < HOST_SLICE {
                 YieldNow(false).await
             } else {

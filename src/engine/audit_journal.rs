@@ -12,7 +12,7 @@
 //! beyond `max_segments` are deleted, so the journal stays bounded however long it runs.
 
 use crate::engine::enums::ValueEnum;
-use crate::engine::snapshot_manager::FsyncPolicy;
+use crate::engine::snapshot_manager::{FsyncPolicy, DEFAULT_FSYNC_INTERVAL_MS};
 use crate::engine::{EngineError, EngineResult};
 use crate::value_enum;
 use parking_lot::Mutex;
@@ -67,7 +67,7 @@ impl Options {
             dir: dir.into(),
             max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
             max_segments: DEFAULT_MAX_SEGMENTS,
-            fsync: FsyncPolicy::Batched(Duration::from_millis(100)),
+            fsync: FsyncPolicy::Batched(Duration::from_millis(DEFAULT_FSYNC_INTERVAL_MS)),
         }
     }
 }
@@ -104,7 +104,8 @@ pub struct AuditJournal {
     inner: Mutex<Inner>,
 }
 
-fn wall_secs() -> f64 {
+/// Seconds since the Unix epoch (the clock of entry timestamps).
+pub fn now_unix() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -237,7 +238,7 @@ impl AuditJournal {
         let mut inner = self.inner.lock();
         let entry = Entry {
             seq: inner.next_seq,
-            ts: wall_secs(),
+            ts: now_unix(),
             kind,
             data,
         };
@@ -398,11 +399,6 @@ fn list_segments(dir: &Path) -> EngineResult<Vec<u64>> {
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(segment_number))
         .collect())
-}
-
-/// Seconds since the Unix epoch, for callers that compare with entry timestamps.
-pub fn now_unix() -> f64 {
-    wall_secs()
 }
 
 #[cfg(test)]

@@ -683,6 +683,8 @@ struct Counters {
     skipped_total: u64,
     stale_temp_removed: u64,
     retention_deleted: u64,
+    /// Files the writer thread published (paces its folder listings).
+    published: u64,
 }
 
 struct Inner {
@@ -961,7 +963,11 @@ impl Writer {
             .name("faza30-snapshot-writer".into())
             .spawn(move || write_loop(&shared, &weak));
         match spawned {
-            Ok(_) => q.started = true,
+            Ok(_) => {
+                q.started = true;
+                // Once per writer: interpreter exit publishes what it still holds.
+                register_deferred(manager);
+            }
             Err(_) => q.failed_to_start = true,
         }
         q.started
@@ -1558,7 +1564,6 @@ impl SnapshotManager {
         if self.inner.lock().pending.contains_key(&id) {
             self.writer.push(id);
         }
-        register_deferred(self);
         Ok(info)
     }
 
@@ -1594,7 +1599,8 @@ impl SnapshotManager {
                     // The cap was applied in memory when the snapshot was taken; other
                     // managers' files are noticed by listing the folder (without the lock)
                     // every few writes, which keeps the writer to the file's own system calls.
-                    list_folder = inner.counters.total_created % FOLDER_RESCAN_EVERY == 0;
+                    inner.counters.published += 1;
+                    list_folder = inner.counters.published % FOLDER_RESCAN_EVERY == 0;
                 }
             }
             Ok(_) => {
@@ -2044,6 +2050,10 @@ impl SnapshotManager {
         let Inner { index, pending, .. } = &mut *inner;
         index.retain(|id, _| !pending.contains_key(id));
         pending.clear();
+        // Files retention already pushed out (and counted) go too.
+        for id in std::mem::take(&mut inner.doomed) {
+            let _ = fs::remove_file(self.path_of(&id));
+        }
         inner.cache.clear();
         inner.counters.total_deleted += count as u64;
         if count > 0 && self.fsync == FsyncPolicy::Always {
@@ -2924,5 +2934,32 @@ mod tests {
         assert_eq!(snapshot_files(dir.path()), on_disk(&new));
         let st = m.stats();
         assert_eq!((st.retention_deleted, st.total_deleted), (3, 3));
+    }
+
+    #[test]
+    fn cleanup_removes_files_already_pushed_out_for_unwritten_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        o.max_snapshots = 2;
+        let m = Arc::new(SnapshotManager::open(o).unwrap());
+        for _ in 0..2 {
+            m.create(SnapshotType::MANUAL, Map::new(), state_of(1))
+                .unwrap();
+        }
+        m.writer.start(&m);
+        pause_writer(&m, true);
+        for _ in 0..2 {
+            m.create_deferred(SnapshotType::PRE_REPAIR, Map::new(), state_of(1))
+                .unwrap();
+        }
+        assert_eq!(
+            snapshot_files(dir.path()).len(),
+            2,
+            "the old files wait for their replacements"
+        );
+        m.cleanup_all().unwrap();
+        pause_writer(&m, false);
+        m.flush();
+        assert!(snapshot_files(dir.path()).is_empty());
     }
 }
