@@ -55,7 +55,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyType};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Longest fault id or fault type accepted.
@@ -116,7 +116,9 @@ impl RepairResult {
                     .into_any()
                     .unbind(),
             ),
-            metadata: Lazy::later(move |py| Ok(from_map(py, &metadata)?.into_any().unbind())),
+            metadata: Lazy::later(move |py| {
+                Ok(from_map(py, &metadata.to_map())?.into_any().unbind())
+            }),
             timestamp: Lazy::later(move |py| datetime_to_py(py, &ts)),
             modified: false,
         })
@@ -218,7 +220,7 @@ fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultInfo> {
                 return Ok(FaultInfo {
                     fault_id: core.fault_id.clone(),
                     fault_type: core.fault_type.to_owned(),
-                    metrics: core.metrics.clone(),
+                    metrics: Arc::new(core.metrics.clone()),
                 });
             }
         }
@@ -241,7 +243,7 @@ fn read_fault(fault: &Bound<'_, PyAny>) -> PyResult<FaultInfo> {
     Ok(FaultInfo {
         fault_id,
         fault_type,
-        metrics,
+        metrics: Arc::new(metrics),
     })
 }
 

@@ -51,6 +51,7 @@ use conditions::{Check, Condition};
 use cycles::{Cut, GraphView};
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 value_enum! {
     pub enum RepairStatus {
@@ -423,7 +424,8 @@ pub fn needs(handler: Handler, fault: &FaultInfo) -> Needs {
 pub struct FaultInfo {
     pub fault_id: String,
     pub fault_type: String,
-    pub metrics: Metrics,
+    /// Shared with the report's metadata, which hands Python its own copy when read.
+    pub metrics: Arc<Metrics>,
 }
 
 /// One action to run.
@@ -787,7 +789,65 @@ pub struct Report {
     pub success_rate: f64,
     pub actions_taken: Vec<String>,
     pub side_effects: Vec<String>,
-    pub metadata: Metrics,
+    pub metadata: ReportMeta,
+}
+
+/// A report's metadata. What every report carries (the fault's type and metrics, the engine,
+/// the handler) is kept as values and what the judgement adds as a map; the dict is built
+/// only when read, which most results never are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportMeta {
+    kind: EngineKind,
+    handler: Option<Handler>,
+    fault_type: String,
+    metrics: Arc<Metrics>,
+    added: Metrics,
+}
+
+impl ReportMeta {
+    fn new(kind: EngineKind, fault: &FaultInfo, handler: Option<Handler>) -> Self {
+        ReportMeta {
+            kind,
+            handler,
+            fault_type: fault.fault_type.clone(),
+            metrics: fault.metrics.clone(),
+            added: Map::new(),
+        }
+    }
+
+    fn insert(&mut self, key: &str, value: Value) {
+        self.added.insert(key.to_owned(), value);
+    }
+
+    /// One entry, as `to_map()[key]` would give it.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        match key {
+            "fault_type" => Some(Value::String(self.fault_type.clone())),
+            // A copy: callers may change the result without touching the fault (D48).
+            "metrics" => Some(Value::Object((*self.metrics).clone())),
+            "engine" => Some(Value::String(self.kind.name().into())),
+            "handler" => Some(
+                self.handler
+                    .map(|h| Value::String(h.name().into()))
+                    .unwrap_or(Value::Null),
+            ),
+            _ => self.added.get(key).cloned(),
+        }
+    }
+
+    /// The metadata dict: fault_type, metrics, engine, handler, then what the judgement added.
+    pub fn to_map(&self) -> Metrics {
+        let mut m = Map::new();
+        for key in ["fault_type", "metrics", "engine", "handler"] {
+            if let Some(v) = self.get(key) {
+                m.insert(key.into(), v);
+            }
+        }
+        for (k, v) in &self.added {
+            m.insert(k.clone(), v.clone());
+        }
+        m
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -817,21 +877,6 @@ fn success_rate(status: RepairStatus) -> f64 {
         RepairStatus::PARTIAL => 0.5,
         _ => 0.0,
     }
-}
-
-fn base_metadata(kind: EngineKind, fault: &FaultInfo, handler: Option<Handler>) -> Metrics {
-    let mut m = Map::new();
-    m.insert("fault_type".into(), Value::String(fault.fault_type.clone()));
-    // A copy: callers may change the result without touching the fault (D48).
-    m.insert("metrics".into(), Value::Object(fault.metrics.clone()));
-    m.insert("engine".into(), Value::String(kind.name().into()));
-    m.insert(
-        "handler".into(),
-        handler
-            .map(|h| Value::String(h.name().into()))
-            .unwrap_or(Value::Null),
-    );
-    m
 }
 
 fn budget_json(notes: &[BudgetNote]) -> Value {
@@ -896,12 +941,12 @@ pub fn judge(
     outcomes: &[StepOutcome],
     evidence: &[Evidence],
 ) -> Report {
-    let mut metadata = base_metadata(kind, fault, plan.handler());
+    let mut metadata = ReportMeta::new(kind, fault, plan.handler());
     let act = match plan {
         Plan::Skip {
             reason, message, ..
         } => {
-            metadata.insert("reason".into(), Value::String(reason.as_str().into()));
+            metadata.insert("reason", Value::String(reason.as_str().into()));
             return Report {
                 status: RepairStatus::SKIPPED,
                 verification_passed: false,
@@ -914,8 +959,8 @@ pub fn judge(
         Plan::GiveUp {
             message, budget, ..
         } => {
-            metadata.insert("reason".into(), Value::String("budget_exhausted".into()));
-            metadata.insert("budget".into(), budget_json(budget));
+            metadata.insert("reason", Value::String("budget_exhausted".into()));
+            metadata.insert("budget", budget_json(budget));
             return Report {
                 status: RepairStatus::FAILED,
                 verification_passed: false,
@@ -977,18 +1022,18 @@ pub fn judge(
         }
         action_meta.push(Value::Object(entry));
     }
-    metadata.insert("actions".into(), Value::Array(action_meta));
+    metadata.insert("actions", Value::Array(action_meta));
     if !act.budget.is_empty() {
-        metadata.insert("budget".into(), budget_json(&act.budget));
+        metadata.insert("budget", budget_json(&act.budget));
     }
 
     let all_done = first_error.is_none() && !declined && ready_to_verify(act, outcomes);
     let (status, verdict) = if let Some(err) = &first_error {
-        metadata.insert("error".into(), Value::String(err.clone()));
-        metadata.insert("reason".into(), Value::String("action_failed".into()));
+        metadata.insert("error", Value::String(err.clone()));
+        metadata.insert("reason", Value::String("action_failed".into()));
         (RepairStatus::FAILED, None)
     } else if !all_done {
-        metadata.insert("reason".into(), Value::String("action_declined".into()));
+        metadata.insert("reason", Value::String("action_declined".into()));
         (RepairStatus::FAILED, None)
     } else {
         let (verdict, checks, still_enabled, contained_all) =
@@ -996,7 +1041,7 @@ pub fn judge(
         let mut verification = Map::new();
         verification.insert("verdict".into(), Value::String(verdict.as_str().into()));
         verification.insert("checks".into(), Value::Array(checks));
-        metadata.insert("verification".into(), Value::Object(verification));
+        metadata.insert("verification", Value::Object(verification));
         let status = if still_enabled {
             RepairStatus::FAILED
         } else {
@@ -1017,7 +1062,7 @@ pub fn judge(
             _ => Some("inconclusive"),
         };
         if let Some(r) = reason {
-            metadata.insert("reason".into(), Value::String(r.into()));
+            metadata.insert("reason", Value::String(r.into()));
         }
         (status, Some(verdict))
     };
@@ -1183,9 +1228,9 @@ pub fn judge_context_error(
     handler: Option<Handler>,
     error: &str,
 ) -> Report {
-    let mut metadata = base_metadata(kind, fault, handler);
-    metadata.insert("reason".into(), Value::String("context_error".into()));
-    metadata.insert("error".into(), Value::String(error.into()));
+    let mut metadata = ReportMeta::new(kind, fault, handler);
+    metadata.insert("reason", Value::String("context_error".into()));
+    metadata.insert("error", Value::String(error.into()));
     Report {
         status: RepairStatus::FAILED,
         verification_passed: false,

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 value_enum! {
     pub enum SnapshotType {
@@ -909,7 +909,7 @@ fn sync_loop(shared: &(Mutex<SyncQueue>, Condvar), dir: &Path, interval: Duratio
         }
         // Let a burst of writes gather so one folder flush covers them all.
         if !q.stop {
-            let deadline = std::time::Instant::now() + interval;
+            let deadline = Instant::now() + interval;
             while !q.stop && !cond.wait_until(&mut q, deadline).timed_out() {}
         }
         let batch = std::mem::take(&mut q.pending);
@@ -927,6 +927,13 @@ fn sync_loop(shared: &(Mutex<SyncQueue>, Condvar), dir: &Path, interval: Duratio
 pub const MAX_PENDING_WRITES: usize = 256;
 /// State bytes waiting for the writer at most.
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+/// After each file it publishes, the writer rests this many times as long as the file took,
+/// so write-behind uses at most a fifth of a core and of the file system's attention. File
+/// system work slows the application's threads even from another core; under a flood of
+/// snapshots the rest lets retention drop the ones that would be pushed out anyway, unwritten.
+const WRITER_REST_FACTOR: u32 = 4;
+/// The longest rest, so a slow disk does not hold snapshots in memory for long.
+const WRITER_MAX_REST: Duration = Duration::from_millis(20);
 
 #[derive(Default)]
 struct WriterQueue {
@@ -1021,12 +1028,17 @@ fn write_loop(shared: &(Mutex<WriterQueue>, Condvar), manager: &std::sync::Weak<
                 }
             }
         };
-        if let Some(m) = manager.upgrade() {
-            m.publish_pending(&job);
+        let started = Instant::now();
+        let wrote = manager.upgrade().is_some_and(|m| m.publish_pending(&job));
+        let spent = started.elapsed();
+        {
+            let mut q = lock.lock();
+            q.busy = false;
+            cond.notify_all();
         }
-        let mut q = lock.lock();
-        q.busy = false;
-        cond.notify_all();
+        if wrote {
+            std::thread::sleep((spent * WRITER_REST_FACTOR).min(WRITER_MAX_REST));
+        }
     }
 }
 
@@ -1059,7 +1071,7 @@ impl Drop for SnapshotManager {
         // Nothing taken may be lost because its manager went away.
         let ids: Vec<String> = self.inner.get_mut().pending.keys().cloned().collect();
         for id in ids {
-            self.publish_pending(&id);
+            let _ = self.publish_pending(&id);
         }
     }
 }
@@ -1568,14 +1580,14 @@ impl SnapshotManager {
     }
 
     /// The writer thread's half of `create_deferred`: publishes the file, unless the snapshot
-    /// was deleted (or pushed out by retention) meanwhile.
-    fn publish_pending(&self, id: &str) {
+    /// was deleted (or pushed out by retention) meanwhile. True if it touched the disk.
+    fn publish_pending(&self, id: &str) -> bool {
         let (header, state) = match self.inner.lock().pending.get_mut(id) {
             Some(p) if !p.in_flight => {
                 p.in_flight = true;
                 (p.header.clone(), p.state.clone())
             }
-            _ => return,
+            _ => return false,
         };
         let path = self.path_of(id);
         let written = self.write_new_file(&path, &[&header, state.as_slice(), b"}"]);
@@ -1646,6 +1658,7 @@ impl SnapshotManager {
                 self.enforce_retention(&mut inner, false);
             }
         }
+        true
     }
 
     fn unlink_deferred(&self, id: &str) {
@@ -1667,7 +1680,9 @@ impl SnapshotManager {
                 (next, !inner.pending.is_empty())
             };
             match next {
-                Some(id) => self.publish_pending(&id),
+                Some(id) => {
+                    self.publish_pending(&id);
+                }
                 // The writer thread holds the rest.
                 None if waiting => std::thread::sleep(Duration::from_millis(1)),
                 None => break,

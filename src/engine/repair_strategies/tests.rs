@@ -6,7 +6,7 @@ fn fault(fault_type: &str, metrics: Value) -> FaultInfo {
     FaultInfo {
         fault_id: format!("{fault_type}_1"),
         fault_type: fault_type.into(),
-        metrics: metrics.as_object().cloned().unwrap_or_default(),
+        metrics: Arc::new(metrics.as_object().cloned().unwrap_or_default()),
     }
 }
 
@@ -608,7 +608,7 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
     let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[]);
     assert_eq!(r.status, RepairStatus::FAILED);
     assert!(!r.verification_passed);
-    assert_eq!(r.metadata.get("reason"), Some(&json!("inconclusive")));
+    assert_eq!(r.metadata.get("reason"), Some(json!("inconclusive")));
 
     let r = judge(
         EngineKind::Agent,
@@ -649,10 +649,7 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
         &[measured(json!({"failure_rate": 0.9}))],
     );
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(
-        r.metadata.get("reason"),
-        Some(&json!("verification_failed"))
-    );
+    assert_eq!(r.metadata.get("reason"), Some(json!("verification_failed")));
     // Metrics unrelated to this fault prove nothing.
     let r = judge(
         EngineKind::Agent,
@@ -687,7 +684,7 @@ fn any_failing_check_wins_over_a_passing_one() {
     ];
     let r = judge(EngineKind::Agent, &f, &plan, &done(1), &evidence);
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(r.metadata.get("reason"), Some(&json!("verification_error")));
+    assert_eq!(r.metadata.get("reason"), Some(json!("verification_error")));
 }
 
 #[test]
@@ -710,7 +707,7 @@ fn a_raising_or_declining_action_fails_with_the_error_kept() {
     assert_eq!(r.status, RepairStatus::FAILED);
     assert_eq!(
         r.metadata.get("error"),
-        Some(&json!("restart_agent: RuntimeError: boom"))
+        Some(json!("restart_agent: RuntimeError: boom"))
     );
     assert!(r
         .actions_taken
@@ -724,7 +721,7 @@ fn a_raising_or_declining_action_fails_with_the_error_kept() {
     }];
     let r = judge(EngineKind::Agent, &f, &plan, &declined, &[]);
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(r.metadata.get("reason"), Some(&json!("action_declined")));
+    assert_eq!(r.metadata.get("reason"), Some(json!("action_declined")));
 }
 
 #[test]
@@ -753,7 +750,7 @@ fn isolation_is_partial_when_confirmed_and_failed_when_not() {
         std::slice::from_ref(&off),
     );
     assert_eq!(r.status, RepairStatus::PARTIAL);
-    assert_eq!(r.metadata.get("reason"), Some(&json!("contained")));
+    assert_eq!(r.metadata.get("reason"), Some(json!("contained")));
     assert!(!r.verification_passed);
     // Even with the fault gone, an isolated agent is not a full repair.
     let r = judge(
@@ -797,12 +794,13 @@ fn reports_carry_a_copy_of_the_metrics_and_the_action_details() {
         }],
         &[],
     );
-    assert_eq!(r.metadata.get("fault_type"), Some(&json!("agent_failure")));
+    assert_eq!(r.metadata.get("fault_type"), Some(json!("agent_failure")));
     assert_eq!(
         r.metadata.get("metrics"),
-        Some(&Value::Object(f.metrics.clone()))
+        Some(Value::Object((*f.metrics).clone()))
     );
-    let actions = r.metadata.get("actions").and_then(Value::as_array).unwrap();
+    let actions = r.metadata.get("actions").unwrap();
+    let actions = actions.as_array().unwrap();
     assert_eq!(actions[0]["verb"], json!("restart_agent"));
     assert_eq!(actions[0]["params"], json!({"name": "w"}));
     assert_eq!(actions[0]["target"], json!("w"));
@@ -812,6 +810,11 @@ fn reports_carry_a_copy_of_the_metrics_and_the_action_details() {
         r.metadata.get("budget").unwrap()[0]["target"],
         json!("agent:w")
     );
+    // The dict keeps the reference's key order: the fault's keys first, then the judgement's.
+    let keys: Vec<String> = r.metadata.to_map().keys().cloned().collect();
+    assert_eq!(keys[..4], ["fault_type", "metrics", "engine", "handler"]);
+    assert_eq!(r.metadata.to_map()["engine"], json!("agent"));
+    assert!(keys.contains(&"actions".to_string()));
 }
 
 #[test]
@@ -828,13 +831,10 @@ fn skips_and_give_ups_are_honest() {
         r.actions_taken,
         vec!["no action available for restart_agent"]
     );
-    assert_eq!(r.metadata.get("reason"), Some(&json!("no_action")));
+    assert_eq!(r.metadata.get("reason"), Some(json!("no_action")));
     let r = judge_context_error(EngineKind::Agent, &f, None, "TypeError: bad edges");
     assert_eq!(r.status, RepairStatus::FAILED);
-    assert_eq!(
-        r.metadata.get("error"),
-        Some(&json!("TypeError: bad edges"))
-    );
+    assert_eq!(r.metadata.get("error"), Some(json!("TypeError: bad edges")));
 }
 
 #[test]
@@ -899,7 +899,7 @@ fn counters_add_up_and_history_is_bounded() {
             success_rate: 0.0,
             actions_taken: vec![],
             side_effects: vec![],
-            metadata: Map::new(),
+            metadata: ReportMeta::new(EngineKind::Agent, &f, None),
         };
         c.record(&f, &report, &[], &plan, i as f64);
     }
