@@ -11,8 +11,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "maturin>=1.7,<2" "pytest>=7" "hypothesis>=6" "mypy>=1.18"
 
-# One abi3 wheel for CPython 3.9+; installed like a user would install it.
+# A wheel for this CPython; installed like a user would install it.
 rm -rf target/wheels
-.venv/bin/maturin build --release -q -o target/wheels
+.venv/bin/maturin build --release -q -o target/wheels -i .venv/bin/python
 .venv/bin/python -m pip install -q --force-reinstall --no-deps target/wheels/*.whl
 echo "setup: installed $(ls target/wheels/*.whl | xargs -n1 basename) into .venv"

@@ -160,6 +160,33 @@ def test_random_inputs_match_the_specified_arithmetic_exactly():
         assert s.overall_score == spec_overall(kw), kw
 
 
+class _Float(float):
+    """A float subclass: read through the general path, not the in-place one."""
+
+
+def test_the_in_place_reader_and_the_general_reader_agree():
+    # Plain dicts of exact str keys and exact numbers are read in place; a non-str key (or a
+    # number subclass) sends the dict through the general reader. Both must score the same.
+    rnd = random.Random(31)
+    engine = HealthEngine()
+    aliases = {"faza25_metrics": "error_rate", "faza27_metrics": "bottleneck_count",
+               "faza28_metrics": "failure_rate", "faza29_metrics": "violation_count"}
+    for _ in range(2000):
+        plain, general = {}, {}
+        for arg, metrics in FULL.items():
+            names = list(metrics) + ([aliases[arg]] if arg in aliases else [])
+            keys = rnd.sample(names, rnd.randint(0, len(names)))
+            d = {k: rnd.choice([rnd.randint(-3, 300), rnd.uniform(-0.5, 1.5), True, False, None, 0, 1])
+                 for k in keys}
+            plain[arg] = d
+            general[arg] = {**d, 7: "ignored"} if rnd.random() < 0.5 else {
+                k: _Float(v) if type(v) is float else v for k, v in d.items()}
+        a = engine.compute_health_score(**plain, record=False)
+        b = engine.compute_health_score(**general, record=False)
+        assert [c.score for c in a.components] == [c.score for c in b.components], plain
+        assert a.overall_score == b.overall_score, plain
+
+
 @pytest.mark.parametrize("kw, component, expected", [
     ({"faza27_metrics": {"cycle_count": 7, "graph_complexity": 250, "bottleneck_detected": 1}}, 1, 100.0 - 25 - 30 - 20),
     ({"faza29_metrics": {"governance_violations": 100, "takeover_active": True, "override_count": 11,

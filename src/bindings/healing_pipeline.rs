@@ -2286,14 +2286,14 @@ impl Cycle {
             let outcome = if let Some((kind, host, timeout)) = off_host {
                 self.emitter.flush(&self.caller).await;
                 match host_proxy::repair_off_host(engine, kind, fault, ctx, host, timeout).await {
-                    Ok(Ok(r)) => Ok(Done::Object(r)),
+                    Ok(Ok(r)) => Ok(RepairSlot::Object(r)),
                     Ok(Err(e)) => Err(gil(|py| call_fail(py, e))?),
                     Err(_) => Err(CallFail::Exiting),
                 }
             } else if let Some(kind) = native {
                 // Our engine, on this thread: straight to its Rust entry point; its result stays
                 // engine data until someone looks at it.
-                gil(|py| -> Result<Done, CallFail> {
+                gil(|py| -> Result<RepairSlot, CallFail> {
                     let base = engine
                         .bind(py)
                         .cast::<RepairStrategy>()
@@ -2301,7 +2301,7 @@ impl Cycle {
                     let base = base.try_borrow().map_err(|e| call_fail(py, e.into()))?;
                     let done =
                         base.repair_report(py, kind, fault.bind(py), Some(ctx.bind(py).as_any()));
-                    done.map(Done::Native).map_err(|e| call_fail(py, e))
+                    done.map(RepairSlot::Native).map_err(|e| call_fail(py, e))
                 })?
             } else {
                 // On the Host path the whole repair runs on the host loop, so the actions the
@@ -2313,16 +2313,16 @@ impl Cycle {
                     None,
                 )
                 .await
-                .map(Done::Object)
+                .map(RepairSlot::Object)
             };
             let elapsed = started.elapsed().as_secs_f64();
             let fault_id = self.data.faults[i].fault_id.clone();
             let (record, object) = match outcome {
-                Ok(Done::Native(done)) => (
+                Ok(RepairSlot::Native(done)) => (
                     native_record(&done, &engine_name),
                     Some(RepairSlot::Native(done)),
                 ),
-                Ok(Done::Object(result)) => {
+                Ok(RepairSlot::Object(result)) => {
                     let (record, object) =
                         gil(|py| read_repair(py, result, &engine_name, &fault_id, elapsed))?;
                     (record, object.map(RepairSlot::Object))
@@ -2794,14 +2794,11 @@ struct CycleObjects {
     repairs: Vec<RepairSlot>,
 }
 
-/// What a repair engine returned.
-enum Done {
-    Native(RepairDone),
-    Object(Py<PyAny>),
-}
-
-/// A repair result in a cycle's context: a Python object, or our engine's report, which
-/// becomes a `RepairResult` when the context's repairs are first read.
+/// What a repair engine returned, and then the repair result in a cycle's context: a Python
+/// object, or our engine's report, which becomes a `RepairResult` when the context's repairs
+/// are first read.
+// Nearly every slot holds our report, so boxing it would only add an allocation per repair.
+#[allow(clippy::large_enum_variant)]
 enum RepairSlot {
     Object(Py<PyAny>),
     Native(RepairDone),

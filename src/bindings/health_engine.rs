@@ -81,6 +81,23 @@ fn component_names(py: Python<'_>) -> &[Py<PyString>; 6] {
 /// One component's readings: each key, or the alias when the key it stands for is missing or
 /// None.
 fn read_component(component: Component, dict: &Bound<'_, PyDict>) -> PyResult<Readings> {
+    let keys = &KEYS[component as usize];
+    let is_flag = |i: usize| i < 4 && component.is_flag(i);
+    let plain = if component.alias_target().is_some() {
+        keys.read_plain_numbers::<5>(dict, is_flag)
+    } else {
+        keys.read_plain_numbers::<4>(dict, is_flag)
+            .map(|[a, b, c, d]| [a, b, c, d, None])
+    };
+    if let Some(values) = plain {
+        let mut out: Readings = [values[0], values[1], values[2], values[3]];
+        if let (Some(target), Some(v)) = (component.alias_target(), values[4]) {
+            if out[target].is_none() {
+                out[target] = Some(from_alias(component, target, v));
+            }
+        }
+        return Ok(out);
+    }
     let what = |i: usize| format!("{}['{}']", component.argument(), component.names()[i]);
     let values: [Option<Bound<'_, PyAny>>; 5] = if component.alias_target().is_some() {
         KEYS[component as usize].read_slots::<5>(dict, &what)?

@@ -148,6 +148,65 @@ impl KeySet {
     }
 }
 
+impl KeySet {
+    /// The fast path of reading numbers: `Some` when every key of the dict is an exact `str`
+    /// and every value under one of the names is None, an exact float (finite), an exact int
+    /// that fits in 64 bits or a bool (only a bool where `is_flag(i)`). Values are read in
+    /// place, without taking references. `None` sends the caller to its general path, which
+    /// also produces the error for a value that is wrong.
+    pub fn read_plain_numbers<const N: usize>(
+        &self,
+        dict: &Bound<'_, PyDict>,
+        is_flag: impl Fn(usize) -> bool,
+    ) -> Option<[Option<Num>; N]> {
+        debug_assert_eq!(N, self.names.len());
+        let (strings, hashes) = self.interned(dict.py()).ok()?;
+        if dict.len() > 4 * N {
+            return None;
+        }
+        let mut out: [Option<Num>; N] = [None; N];
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: the GIL is held and nothing here runs Python code (exact strs hash and
+        // compare in C; the value checks are exact type checks), so the borrowed key and value
+        // stay valid while they are read.
+        unsafe {
+            while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
+                if ffi::PyUnicode_CheckExact(key) == 0 {
+                    return None;
+                }
+                let Some(i) = name_index(key, strings, hashes).filter(|&i| i < N) else {
+                    continue;
+                };
+                out[i] = if value == ffi::Py_None() {
+                    None
+                } else if value == ffi::Py_True() || value == ffi::Py_False() {
+                    Some(Num::Bool(value == ffi::Py_True()))
+                } else if is_flag(i) {
+                    return None;
+                } else if ffi::PyFloat_CheckExact(value) != 0 {
+                    let f = ffi::PyFloat_AS_DOUBLE(value);
+                    if !f.is_finite() {
+                        return None;
+                    }
+                    Some(Num::Float(f))
+                } else if ffi::PyLong_CheckExact(value) != 0 {
+                    let mut overflow = 0;
+                    let n = ffi::PyLong_AsLongLongAndOverflow(value, &mut overflow);
+                    if overflow != 0 {
+                        return None;
+                    }
+                    Some(Num::Int(n))
+                } else {
+                    return None;
+                };
+            }
+        }
+        Some(out)
+    }
+}
+
 /// Which name an exact-str dict key is: by identity (a dict literal's keys are the interned
 /// strings themselves), else by hash and content.
 ///
@@ -268,7 +327,7 @@ pub fn num_from_py(v: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<
     // except by overflow, which is reported through `overflow`.
     unsafe {
         if ffi::PyFloat_CheckExact(ptr) != 0 {
-            return finite(ffi::PyFloat_AsDouble(ptr), what).map(Some);
+            return finite(ffi::PyFloat_AS_DOUBLE(ptr), what).map(Some);
         }
         if ffi::PyLong_CheckExact(ptr) != 0 {
             let mut overflow = 0;
