@@ -321,6 +321,30 @@ def test_a_raising_repair_action_fails_the_repair_and_opens_its_breaker(tmp_path
     assert len(_faults_from(layer, "restart_agent")) == 5
 
 
+def test_the_breaker_counts_failures_under_the_engine_name_the_gate_asks_about(tmp_path):
+    # The repair engine is listed under a name of the user's choosing, not its kind ("agent"):
+    # the loop must record each failure under the key its admission gate asks about.
+    from senti_os.core.faza30.repair_strategies import create_agent_repair_engine
+
+    ctl = create_healing_controller(autorepair_config=_fast_config(), snapshot_dir=str(tmp_path / "s"))
+    layer = ctl.get_integration_layer()
+    names = itertools.count()
+    layer.register_metric_provider(
+        "faza28", lambda: {"agent_failure_rate": 0.9, "failing_agents": [f"w{next(names)}"]})
+    layer.register_repair_action("restart_agent", lambda name: (_ for _ in ()).throw(RuntimeError("no")))
+    pipeline = ctl.get_healing_pipeline()
+    pipeline.repair_engines = {"fleet_restarts": create_agent_repair_engine()}
+    statuses = []
+    for _ in range(7):
+        ctl.force_healing_cycle()
+        (repair,) = pipeline.get_recent_cycles(1)[0].context.repairs
+        statuses.append(repair.status)
+    assert statuses[:5] == [RepairStatus.FAILED] * 5
+    assert statuses[5:] == [RepairStatus.SKIPPED] * 2
+    (last,) = pipeline.get_recent_cycles(1)[0].context.repairs
+    assert "circuit open for fleet_restarts" in last.metadata["error"]
+
+
 def test_the_loop_survives_raising_hanging_and_garbage_callbacks(tmp_path):
     ctl = create_healing_controller(autorepair_config=_fast_config(), snapshot_dir=str(tmp_path / "s"))
     layer = ctl.get_integration_layer()

@@ -465,6 +465,31 @@ fn admission_gate(inner: &Arc<Inner>, forced: bool) -> Admission {
     })
 }
 
+/// The repairs our pipeline ran, keyed as its admission gate asked about them; None for a
+/// result that is not our pipeline's (or was changed from Python).
+fn admitted_repairs(result: &Bound<'_, PyAny>) -> Option<Vec<RepairRecord>> {
+    let result = result
+        .cast::<super::healing_pipeline::HealingResult>()
+        .ok()?;
+    let result = result.try_borrow().ok()?;
+    let data = result.cycle_data()?;
+    Some(
+        data.faults
+            .iter()
+            .filter_map(|f| {
+                let target = f.admitted_target.as_ref()?;
+                let repair = f.repair.as_ref()?;
+                (repair.status != Some(crate::engine::repair_strategies::RepairStatus::SKIPPED))
+                    .then(|| RepairRecord {
+                        target: target.clone(),
+                        action: repair.engine.clone(),
+                        succeeded: repair.repaired(),
+                    })
+            })
+            .collect(),
+    )
+}
+
 fn summarize(result: &Bound<'_, PyAny>) -> PyResult<CycleSummary> {
     let py = result.py();
     let outcome = result.getattr("outcome")?;
@@ -473,7 +498,9 @@ fn summarize(result: &Bound<'_, PyAny>) -> PyResult<CycleSummary> {
         .map(|v| v.unbind())
         .unwrap_or_else(|_| outcome.clone().unbind());
     let mut repairs = Vec::new();
-    if let Ok(context) = result.getattr("context") {
+    if let Some(admitted) = admitted_repairs(result) {
+        repairs = admitted;
+    } else if let Ok(context) = result.getattr("context") {
         if let Ok(list) = context.getattr("repairs") {
             if let Ok(iter) = list.try_iter() {
                 for r in iter.flatten() {

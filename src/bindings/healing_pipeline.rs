@@ -2215,7 +2215,8 @@ impl Cycle {
                     engine: &engine_name,
                     severity,
                 };
-                if let Err(reason) = gate(&request) {
+                let admitted = gate(&request);
+                if let Err(reason) = admitted {
                     let record = RepairRecord {
                         engine: engine_name.clone(),
                         status: Some(RepairStatus::SKIPPED),
@@ -2235,6 +2236,7 @@ impl Cycle {
                     });
                     continue;
                 }
+                self.data.faults[i].admitted_target = Some(request.target);
             }
             self.emit(EventType::REPAIR_STARTED, |c, d| {
                 d.set_item("fault_id", &c.data.faults[i].fault_id)?;

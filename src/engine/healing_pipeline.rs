@@ -425,6 +425,9 @@ pub struct FaultRecord {
     pub claim_errors: Vec<(String, String)>,
     /// The engine selected, if any.
     pub engine: Option<String>,
+    /// The throttle's key for the repair (`autorepair_engine::target_key`), when an admission
+    /// gate was asked and let it run. The loop feeds its throttle with this same key.
+    pub admitted_target: Option<String>,
     pub repair: Option<RepairRecord>,
 }
 
