@@ -688,7 +688,12 @@ async fn run_cycle(
     }
     if let Some(journal) = &inner.journal {
         let cycle = with_py(|py| journal_cycle(py, result.bind(py), &summary, forced))?;
-        journal_cycle_entries(journal, cycle, &summary.repairs, &events);
+        // The iteration runs on the host's event loop: the writes (and a due fsync) go to a
+        // blocking thread, and the loop goes on once they are done.
+        let (journal, repairs, logged) = (journal.clone(), summary.repairs.clone(), events.clone());
+        let _ = runtime::tokio_runtime()
+            .spawn_blocking(move || journal_cycle_entries(&journal, cycle, &repairs, &logged))
+            .await;
     }
     for event in events {
         if let ThrottleEvent::Quarantined {

@@ -166,6 +166,20 @@ fn encode(entry: &Entry) -> EngineResult<Vec<u8>> {
     Ok(line)
 }
 
+/// The length of a segment whose last byte ends a line (or that is empty), else None.
+fn whole_and_size(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return Some(0);
+    }
+    file.seek(SeekFrom::End(-1)).ok()?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last).ok()?;
+    (last[0] == b'\n').then_some(len)
+}
+
 impl AuditJournal {
     /// Opens (creating if needed) the journal in `opts.dir` and reads back its entries.
     pub fn open(opts: Options) -> EngineResult<Self> {
@@ -182,38 +196,52 @@ impl AuditJournal {
         })?;
         let mut segments = list_segments(&opts.dir)?;
         segments.sort_unstable();
-        let mut recent = VecDeque::new();
+        // Newest segments first, until the recent entries are complete: start-up reads what
+        // the journal keeps in memory, not every segment on disk.
+        let mut recent: VecDeque<Entry> = VecDeque::new();
         let mut stats = Stats::default();
-        let mut last_seq = 0;
-        for n in &segments {
-            let path = opts.dir.join(segment_name(*n));
-            let Ok(file) = File::open(&path) else {
+        for n in segments.iter().rev() {
+            if recent.len() >= RECENT_ENTRIES {
+                break;
+            }
+            let Ok(file) = File::open(opts.dir.join(segment_name(*n))) else {
                 continue;
             };
+            let mut found = Vec::new();
             for line in BufReader::new(file).split(b'\n') {
                 let Ok(line) = line else { break };
                 match std::str::from_utf8(&line).ok().and_then(parse_line) {
-                    Some(e) => {
-                        last_seq = last_seq.max(e.seq);
-                        stats.loaded += 1;
-                        recent.push_back(e);
-                        if recent.len() > RECENT_ENTRIES {
-                            recent.pop_front();
-                        }
-                    }
+                    Some(e) => found.push(e),
                     None if line.is_empty() => {}
                     None => stats.skipped_lines += 1,
                 }
             }
+            stats.loaded += found.len() as u64;
+            for e in found.into_iter().rev() {
+                recent.push_front(e);
+            }
         }
-        // Appends go to a new segment, so a torn last line of the old one stays the last.
-        let segment = segments.last().map(|n| n + 1).unwrap_or(1);
+        while recent.len() > RECENT_ENTRIES {
+            recent.pop_front();
+        }
+        let last_seq = recent.iter().map(|e| e.seq).max().unwrap_or(0);
+        // Appends go on in the newest segment when its last line is whole and there is room;
+        // otherwise (a torn last line, or a full segment) in a new one, so a torn line stays
+        // the last of its file. Quick restarts therefore do not each start a segment, which
+        // would push the last hour out of a count-bounded journal.
+        let (segment, segment_bytes) = match segments.last() {
+            Some(&n) => match whole_and_size(&opts.dir.join(segment_name(n))) {
+                Some(len) if len < opts.max_segment_bytes => (n, len),
+                _ => (n + 1, 0),
+            },
+            None => (1, 0),
+        };
         let journal = AuditJournal {
             opts,
             inner: Mutex::new(Inner {
                 file: None,
                 segment,
-                segment_bytes: 0,
+                segment_bytes,
                 next_seq: last_seq + 1,
                 recent,
                 stats,
@@ -478,6 +506,70 @@ mod tests {
         assert_eq!(seqs[0], 100);
         assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1));
         assert_eq!(j.stats().skipped_lines, 0);
+    }
+
+    #[test]
+    fn quick_restarts_append_to_the_same_segment_and_keep_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::new(dir.path());
+        o.max_segments = 2;
+        o.fsync = FsyncPolicy::Never;
+        for i in 0..20 {
+            let j = AuditJournal::open(o.clone()).unwrap();
+            j.append(EntryKind::REPAIR, data(json!({"restart": i})))
+                .unwrap();
+        }
+        let j = AuditJournal::open(o).unwrap();
+        assert_eq!(list_segments(dir.path()).unwrap().len(), 1);
+        let seqs: Vec<u64> = j.entries(100, None).iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=20).rev().collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn after_a_torn_last_line_appends_start_a_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = AuditJournal::open(Options::new(dir.path())).unwrap();
+        j.append(EntryKind::CYCLE, Map::new()).unwrap();
+        drop(j);
+        let seg = dir.path().join(segment_name(1));
+        let mut text = fs::read_to_string(&seg).unwrap();
+        text.push_str("0000abcd {\"seq\":2,\"ts\":1.0,\"ki");
+        fs::write(&seg, text).unwrap();
+        let j = AuditJournal::open(Options::new(dir.path())).unwrap();
+        j.append(EntryKind::REPAIR, Map::new()).unwrap();
+        drop(j);
+        assert_eq!(list_segments(dir.path()).unwrap().len(), 2);
+        let j = AuditJournal::open(Options::new(dir.path())).unwrap();
+        let kinds: Vec<EntryKind> = j.entries(10, None).iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EntryKind::REPAIR, EntryKind::CYCLE]);
+        assert_eq!(j.stats().skipped_lines, 1);
+    }
+
+    #[test]
+    fn start_up_reads_the_newest_segments_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::new(dir.path());
+        o.max_segment_bytes = 64 * 1024;
+        o.max_segments = 100;
+        o.fsync = FsyncPolicy::Never;
+        let j = AuditJournal::open(o.clone()).unwrap();
+        let total = RECENT_ENTRIES as u64 * 3;
+        for _ in 0..total {
+            j.append(EntryKind::NOTE, Map::new()).unwrap();
+        }
+        drop(j);
+        let j = AuditJournal::open(o).unwrap();
+        let st = j.stats();
+        assert!(
+            st.loaded >= RECENT_ENTRIES as u64 && st.loaded < total,
+            "{}",
+            st.loaded
+        );
+        assert_eq!(j.entries(1, None)[0].seq, total);
+        assert_eq!(
+            j.append(EntryKind::NOTE, Map::new()).unwrap().seq,
+            total + 1
+        );
     }
 
     #[test]
