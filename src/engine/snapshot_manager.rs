@@ -1285,13 +1285,17 @@ impl SnapshotManager {
 
     /// Deletes the oldest snapshots beyond `max_snapshots`. Skipped (unreadable) files are
     /// left alone for an operator to look at; they are reported, not counted. A doomed snapshot
-    /// still waiting for the writer is simply never written. With `defer_unlink` the files
-    /// are handed to the writer thread instead of being deleted here.
+    /// still waiting for the writer is simply never written. With `defer_unlink`, or while
+    /// snapshots wait for the writer, files are handed to the writer thread instead of being
+    /// deleted here: it deletes one for each newer file it publishes, so the folder never
+    /// holds fewer than `max_snapshots` files because the newest ones are still in memory.
     fn enforce_retention(&self, inner: &mut Inner, defer_unlink: bool) -> Vec<String> {
         let max = inner.max_snapshots;
         if inner.index.len() <= max {
             return Vec::new();
         }
+        let asked_to_defer = defer_unlink;
+        let defer_unlink = defer_unlink || !inner.pending.is_empty();
         let excess = inner.index.len() - max;
         let doomed: Vec<String> = if excess == 1 {
             // The usual case (one new snapshot over the cap): the oldest, without sorting.
@@ -1332,6 +1336,12 @@ impl SnapshotManager {
             inner.counters.total_deleted += 1;
             inner.counters.retention_deleted += 1;
             deleted.push(id);
+        }
+        if !asked_to_defer && inner.pending.is_empty() {
+            // This pass dropped the last waiting snapshot: every snapshot kept is on disk.
+            for id in std::mem::take(&mut inner.doomed) {
+                let _ = fs::remove_file(self.path_of(&id));
+            }
         }
         if !deleted.is_empty() && !defer_unlink && self.fsync == FsyncPolicy::Always {
             let _ = sync_dir(&self.dir);
@@ -2863,6 +2873,55 @@ mod tests {
         assert_eq!(st.pending_writes, 0);
         assert_eq!(st.retention_deleted, 8);
         assert_eq!(st.current_snapshots, 2);
+    }
+
+    #[test]
+    fn files_on_disk_stay_at_the_cap_while_newer_snapshots_wait_in_memory() {
+        // Synchronous creates and folder rescans apply retention too: while write-behind
+        // snapshots wait, they must not delete files that only in-memory snapshots replace.
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        o.max_snapshots = 4;
+        let m = Arc::new(SnapshotManager::open(o.clone()).unwrap());
+        // Another manager (another process) writes into the folder; `m` has not looked yet.
+        let other = SnapshotManager::open(o.clone()).unwrap();
+        for i in 0..4 {
+            other
+                .create(SnapshotType::MANUAL, meta("other", i), state_of(1))
+                .unwrap();
+        }
+        m.writer.start(&m);
+        pause_writer(&m, true);
+        for i in 0..4 {
+            m.create_deferred(SnapshotType::PRE_REPAIR, meta("new", i), state_of(1))
+                .unwrap();
+        }
+        // The rescan finds the other manager's files, older than the four waiting here.
+        {
+            let mut inner = m.inner.lock();
+            m.refresh(&mut inner, false).unwrap();
+            m.enforce_retention(&mut inner, false);
+        }
+        assert_eq!(
+            snapshot_files(dir.path()).len(),
+            4,
+            "files are deleted only once newer ones are on disk"
+        );
+        let last = m
+            .create(SnapshotType::MANUAL, meta("sync", 0), state_of(1))
+            .unwrap();
+        assert!(snapshot_files(dir.path()).len() >= 4);
+        // A fresh manager (a process killed now) still finds max_snapshots whole snapshots.
+        assert_eq!(
+            SnapshotManager::open(o.clone()).unwrap().list(None).len(),
+            4
+        );
+        pause_writer(&m, false);
+        m.flush();
+        let kept: Vec<String> = m.list(None).into_iter().map(|i| i.snapshot_id).collect();
+        assert_eq!(kept.len(), 4);
+        assert_eq!(kept[0], last.snapshot_id);
+        assert_eq!(snapshot_files(dir.path()).len(), 4);
     }
 
     #[test]
