@@ -1859,31 +1859,46 @@ impl Cycle {
             self.data.snapshot = SnapshotRecord::NoManager;
             return Ok(());
         };
-        let (kwargs, direct, ours) = gil(|py| -> PyResult<(Py<PyDict>, bool, bool)> {
+        // Our manager, callable here (no providers to run on the host loop, or the Inline
+        // path): straight to its Rust entry point, with the metadata as engine values.
+        let native = gil(|py| -> Option<PyResult<String>> {
+            let m = manager.bind(py).cast::<SnapshotManager>().ok()?;
+            let m = m.try_borrow().ok()?;
+            if !(self.inline || m.provider_names().is_empty()) {
+                return None;
+            }
+            let mut meta = serde_json::Map::new();
+            meta.insert("cycle_id".into(), self.data.cycle_id.clone().into());
+            meta.insert("fault_count".into(), self.faults.len().into());
+            Some(m.create_pre_repair(py, meta))
+        })?;
+        if let Some(created) = native {
+            let created = match created {
+                Ok(id) => Ok(id),
+                Err(e) => Err(gil(|py| call_fail(py, e))?),
+            };
+            self.data.snapshot = match created {
+                Ok(snapshot_id) => SnapshotRecord::Created { snapshot_id },
+                Err(CallFail::Fatal(e)) => return Err(Stop::Fatal(e)),
+                Err(CallFail::Exiting) => return Err(Stop::Exiting),
+                Err(CallFail::Error(error)) => SnapshotRecord::Failed { error },
+            };
+            self.emit_snapshot_created();
+            return Ok(());
+        }
+        // Any other manager gets the reference call; ours with state providers, on the Host
+        // path, is called on the host loop, where its providers run.
+        let (kwargs, ours) = gil(|py| -> PyResult<(Py<PyDict>, bool)> {
             let meta = PyDict::new(py);
             meta.set_item("cycle_id", &self.data.cycle_id)?;
             meta.set_item("fault_count", self.faults.len())?;
             let kw = PyDict::new(py);
-            // Our manager has a pre-repair entry point whose file its writer thread publishes
-            // (the cycle does not wait for the disk); others get the reference call.
             let ours = manager.bind(py).cast::<SnapshotManager>().is_ok();
             if !ours {
                 kw.set_item("snapshot_type", "pre_repair")?;
             }
             kw.set_item("metadata", meta)?;
-            // Our manager runs its state providers itself, so with providers it is called on the
-            // host loop (Host path) or here (Inline path). Without providers nothing of the
-            // caller's runs: it is called here too.
-            let direct = match manager.bind(py).cast::<SnapshotManager>() {
-                Ok(m) => {
-                    self.inline
-                        || m.try_borrow()
-                            .map(|m| m.provider_names().is_empty())
-                            .unwrap_or(false)
-                }
-                Err(_) => false,
-            };
-            Ok((kw.unbind(), direct, ours))
+            Ok((kw.unbind(), ours))
         })?
         .map_err(|e| gil(|py| stage_fail(py, e)).unwrap_or(Stop::Exiting))?;
         let method = if ours {
@@ -1891,20 +1906,9 @@ impl Cycle {
         } else {
             "create_snapshot"
         };
-        let created = if direct {
-            gil(|py| {
-                Self::call_direct(
-                    py,
-                    &manager,
-                    &PyString::intern(py, method),
-                    PyTuple::empty(py),
-                    Some(kwargs.bind(py)),
-                )
-            })?
-        } else {
-            self.call_method(&manager, method, |py| Ok(PyTuple::empty(py)), Some(kwargs))
-                .await
-        };
+        let created = self
+            .call_method(&manager, method, |py| Ok(PyTuple::empty(py)), Some(kwargs))
+            .await;
         self.data.snapshot = match created {
             Ok(id) => gil(|py| match id.bind(py).cast::<PyString>() {
                 Ok(s) => SnapshotRecord::Created {
@@ -1921,6 +1925,11 @@ impl Cycle {
             Err(CallFail::Exiting) => return Err(Stop::Exiting),
             Err(CallFail::Error(error)) => SnapshotRecord::Failed { error },
         };
+        self.emit_snapshot_created();
+        Ok(())
+    }
+
+    fn emit_snapshot_created(&mut self) {
         if let SnapshotRecord::Created { .. } = &self.data.snapshot {
             self.emit(EventType::SNAPSHOT_CREATED, |c, d| {
                 d.set_item("snapshot_id", c.data.snapshot.snapshot_id())?;
@@ -1928,7 +1937,6 @@ impl Cycle {
                 d.set_item("cycle_id", &c.data.cycle_id)
             });
         }
-        Ok(())
     }
 
     // -- Stage 4 ------------------------------------------------------------------------------

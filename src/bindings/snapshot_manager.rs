@@ -412,6 +412,16 @@ impl SnapshotManager {
             None => SnapshotType::MANUAL,
         };
         let metadata = to_map(metadata, "metadata")?;
+        let bytes = self.state_bytes(py, state_override)?;
+        Ok((t, metadata, bytes))
+    }
+
+    /// The state's compact JSON: `state_override`, or what the providers capture now.
+    fn state_bytes(
+        &self,
+        py: Python<'_>,
+        state_override: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<u8>> {
         let hint = self.state_size_hint.load(Ordering::Relaxed);
         let mut bytes = Vec::with_capacity(hint + hint / 8);
         match state_override.filter(|s| !s.is_none()) {
@@ -435,7 +445,28 @@ impl SnapshotManager {
         if bytes.capacity() > bytes.len() + bytes.len() / 4 + 4096 {
             bytes.shrink_to_fit();
         }
-        Ok((t, metadata, bytes))
+        Ok(bytes)
+    }
+
+    /// The pipeline's pre-repair snapshot (see `_create_pre_repair`), for a caller that has
+    /// the metadata as engine values already.
+    pub(crate) fn create_pre_repair(
+        &self,
+        py: Python<'_>,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> PyResult<String> {
+        let bytes = match self.state_bytes(py, None) {
+            Ok(b) => b,
+            Err(e) => {
+                self.store.record_failed_create();
+                return Err(e);
+            }
+        };
+        let store = self.store.clone();
+        let info = py
+            .detach(move || store.create_deferred(SnapshotType::PRE_REPAIR, metadata, bytes))
+            .py_err()?;
+        Ok(info.snapshot_id)
     }
 
     fn run_restore(&self, py: Python<'_>, id: String) -> PyResult<bool> {
@@ -654,19 +685,14 @@ impl SnapshotManager {
         py: Python<'_>,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let (t, metadata, bytes) = match self.prepare_create(py, None, metadata, None) {
-            Ok(parts) => parts,
+        let metadata = match to_map(metadata, "metadata") {
+            Ok(m) => m,
             Err(e) => {
                 self.store.record_failed_create();
                 return Err(e);
             }
         };
-        let _ = t;
-        let store = self.store.clone();
-        let info = py
-            .detach(move || store.create_deferred(SnapshotType::PRE_REPAIR, metadata, bytes))
-            .py_err()?;
-        Ok(info.snapshot_id)
+        self.create_pre_repair(py, metadata)
     }
 
     /// Loads the snapshot (from disk if needed), checks it, and hands each registered
