@@ -829,6 +829,19 @@ async fn host_loop(inner: Arc<Inner>, host: HostLoop, mut stop: watch::Receiver<
     }
 }
 
+/// The snapshot store of the pipeline's manager, when both are ours.
+fn pipeline_store(
+    py: Python<'_>,
+    pipeline: &Py<PyAny>,
+) -> Option<Arc<crate::engine::snapshot_manager::SnapshotManager>> {
+    let manager = pipeline.bind(py).getattr("snapshot_manager").ok()?;
+    let manager = manager
+        .cast::<super::snapshot_manager::SnapshotManager>()
+        .ok()?;
+    let store = manager.try_borrow().ok()?.store();
+    Some(store)
+}
+
 /// The loop's task on the tokio runtime: runs `host_loop` on the host loop and watches that
 /// loop; a loop that closed without stop() (e.g. `asyncio.run(engine.start())` returned)
 /// ends it.
@@ -848,8 +861,11 @@ async fn loop_task(inner: Arc<Inner>, host: HostLoop, stop: watch::Receiver<bool
             }
         }
     }
-    // Pre-repair snapshots still waiting for their writer are on disk once stop() returns.
-    let _ = tokio::task::spawn_blocking(crate::engine::snapshot_manager::flush_all_deferred).await;
+    // Pre-repair snapshots still waiting for this loop's manager's writer are on disk once
+    // stop() returns (other managers in the process keep their own pace).
+    if let Ok(Some(store)) = runtime::attach(|py| pipeline_store(py, &inner.pipeline)) {
+        let _ = tokio::task::spawn_blocking(move || store.flush_deferred()).await;
+    }
     let mut run = inner.run.lock();
     if let Some(t) = run.started {
         run.uptime_frozen = t.elapsed().as_secs_f64();

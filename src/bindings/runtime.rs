@@ -142,15 +142,10 @@ pub enum CallError {
 
 impl CallError {
     pub fn describe(&self, py: Python<'_>) -> String {
+        const DESCRIBE_MAX_CHARS: usize = 500;
         match self {
-            CallError::Raised(err) => {
-                let name = err
-                    .get_type(py)
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default();
-                format!("{name}: {}", err.value(py))
-            }
+            // Bounded: the text ends up in results, events and the journal.
+            CallError::Raised(err) => super::errors::error_text(py, err, DESCRIBE_MAX_CHARS),
             CallError::TimedOut(d) => format!("timed out after {:.3}s", d.as_secs_f64()),
             CallError::Lost => "the event loop dropped the call".to_string(),
         }

@@ -448,6 +448,11 @@ impl SnapshotManager {
         Ok(bytes)
     }
 
+    /// The engine store behind this manager.
+    pub(crate) fn store(&self) -> Arc<engine::SnapshotManager> {
+        self.store.clone()
+    }
+
     /// The pipeline's pre-repair snapshot (see `_create_pre_repair`), for a caller that has
     /// the metadata as engine values already.
     pub(crate) fn create_pre_repair(
