@@ -165,43 +165,40 @@ impl KeySet {
             return None;
         }
         let mut out: [Option<Num>; N] = [None; N];
-        let mut pos: ffi::Py_ssize_t = 0;
-        let mut key: *mut ffi::PyObject = std::ptr::null_mut();
-        let mut value: *mut ffi::PyObject = std::ptr::null_mut();
-        // SAFETY: the GIL is held and nothing here runs Python code (exact strs hash and
-        // compare in C; the value checks are exact type checks), so the borrowed key and value
-        // stay valid while they are read.
-        unsafe {
-            while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
-                if ffi::PyUnicode_CheckExact(key) == 0 {
-                    return None;
-                }
-                let Some(i) = name_index(key, strings, hashes).filter(|&i| i < N) else {
-                    continue;
+        // SAFETY: the GIL is held and the closure runs no Python code (its value checks are
+        // exact type checks), so each borrowed value stays valid while it is read.
+        let plain = unsafe {
+            walk_named(dict, strings, hashes, |i, value| {
+                let Some(slot) = out.get_mut(i) else {
+                    return true;
                 };
-                out[i] = if value == ffi::Py_None() {
+                *slot = if value == ffi::Py_None() {
                     None
                 } else if value == ffi::Py_True() || value == ffi::Py_False() {
                     Some(Num::Bool(value == ffi::Py_True()))
                 } else if is_flag(i) {
-                    return None;
+                    return false;
                 } else if ffi::PyFloat_CheckExact(value) != 0 {
                     let f = ffi::PyFloat_AS_DOUBLE(value);
                     if !f.is_finite() {
-                        return None;
+                        return false;
                     }
                     Some(Num::Float(f))
                 } else if ffi::PyLong_CheckExact(value) != 0 {
                     let mut overflow = 0;
                     let n = ffi::PyLong_AsLongLongAndOverflow(value, &mut overflow);
                     if overflow != 0 {
-                        return None;
+                        return false;
                     }
                     Some(Num::Int(n))
                 } else {
-                    return None;
+                    return false;
                 };
-            }
+                true
+            })
+        };
+        if !plain {
+            return None;
         }
         Some(out)
     }
@@ -236,19 +233,40 @@ fn walk_slots<'py>(
     slots: &mut [Option<Bound<'py, PyAny>>],
 ) -> bool {
     let py = dict.py();
+    // SAFETY: the closure runs no Python code; each value becomes an owned reference at once.
+    unsafe {
+        walk_named(dict, strings, hashes, |i, value| {
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = Some(Bound::from_borrowed_ptr(py, value));
+            }
+            true
+        })
+    }
+}
+
+/// Calls `each(i, value)` for every key of `dict` that is `strings[i]`, with the value
+/// borrowed; stops with false when a key is not an exact `str` or `each` returns false.
+///
+/// # Safety
+/// The GIL must be held and `each` must run no Python code, so that the dict cannot change
+/// during the walk (exact strs hash and compare in C) and each borrowed value stays valid
+/// while `each` reads it.
+unsafe fn walk_named(
+    dict: &Bound<'_, PyDict>,
+    strings: &[Py<PyString>],
+    hashes: &[ffi::Py_hash_t],
+    mut each: impl FnMut(usize, *mut ffi::PyObject) -> bool,
+) -> bool {
     let mut pos: ffi::Py_ssize_t = 0;
     let mut key: *mut ffi::PyObject = std::ptr::null_mut();
     let mut value: *mut ffi::PyObject = std::ptr::null_mut();
-    // SAFETY: as in `walk`: nothing here runs Python code, so the borrowed key and value stay
-    // valid until the value is turned into an owned reference.
-    unsafe {
-        while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
-            if ffi::PyUnicode_CheckExact(key) == 0 {
+    while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
+        if ffi::PyUnicode_CheckExact(key) == 0 {
+            return false;
+        }
+        if let Some(i) = name_index(key, strings, hashes) {
+            if !each(i, value) {
                 return false;
-            }
-            let found = name_index(key, strings, hashes);
-            if let Some(slot) = found.and_then(|i| slots.get_mut(i)) {
-                *slot = Some(Bound::from_borrowed_ptr(py, value));
             }
         }
     }
@@ -264,28 +282,18 @@ fn walk<'py>(
     let py = dict.py();
     let mut hits: Hits<'py> = Default::default();
     let mut count = 0;
-    let mut pos: ffi::Py_ssize_t = 0;
-    let mut key: *mut ffi::PyObject = std::ptr::null_mut();
-    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
-    // SAFETY: the GIL is held and nothing below runs Python code (exact strs hash and compare
-    // in C), so the dict cannot change during the walk and the borrowed key and value stay
-    // valid until each matched value is turned into an owned reference.
-    unsafe {
-        while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
-            if ffi::PyUnicode_CheckExact(key) == 0 {
-                return None;
+    // SAFETY: the closure runs no Python code; each value becomes an owned reference at once.
+    let whole = unsafe {
+        walk_named(dict, strings, hashes, |i, value| {
+            if count == WALK_HITS {
+                return false;
             }
-            let found = name_index(key, strings, hashes);
-            if let Some(i) = found {
-                if count == WALK_HITS {
-                    return None;
-                }
-                hits[count] = Some((i, Bound::from_borrowed_ptr(py, value)));
-                count += 1;
-            }
-        }
-    }
-    Some(hits)
+            hits[count] = Some((i, Bound::from_borrowed_ptr(py, value)));
+            count += 1;
+            true
+        })
+    };
+    whole.then_some(hits)
 }
 
 /// Wraps an error raised by caller code (a `__getattr__`, `__eq__` or `__bool__`) in a

@@ -336,13 +336,9 @@ fn type_filter(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<SnapshotType>>
     }
 }
 
+/// A provider's error for a message: its type and text, bounded.
 fn describe_err(py: Python<'_>, err: &PyErr) -> String {
-    let name = err
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
-    format!("{name}: {}", err.value(py))
+    super::errors::error_text(py, err, 500)
 }
 
 impl SnapshotManager {
