@@ -162,3 +162,45 @@ def test_journal_entries_written_before_outcomes_still_load(tmp_path):
     assert repair.status == RepairStatus.SKIPPED
     assert "circuit open for agent" in repair.metadata["error"]
     assert system.crashers[0].restarts == 0
+
+
+def test_a_python_engine_reporting_awaiting_evidence_is_no_breaker_failure_either(tmp_path):
+    # A repair engine written in Python: the loop reads its RepairResult's status and reason.
+    from senti_os.core.faza30 import (
+        ClassificationEngine, DetectionEngine, HealingPipeline, HealthEngine,
+    )
+    from senti_os.core.faza30.autorepair_engine import AutorepairEngine
+    from senti_os.core.faza30.repair_strategies import RepairResult, RepairStrategy
+
+    class Restarter(RepairStrategy):
+        def __init__(self):
+            super().__init__()
+            self.restarted = []
+
+        def can_repair(self, fault, context):
+            return fault.fault_type == "agent_failure"
+
+        def repair(self, fault, context):
+            self.restarted.append(fault.metrics["failing_agents"][0])
+            return RepairResult(fault.fault_id, RepairStatus.PARTIAL,
+                                metadata={"reason": "awaiting_evidence", "fault_type": fault.fault_type,
+                                          "metrics": dict(fault.metrics)})
+
+    class Fleet:
+        """A new crashing agent at every collection: a new target each time."""
+
+        def __init__(self):
+            self.n = 0
+
+        def get_all_metrics(self):
+            self.n += 1
+            return {"faza28": {"agent_failure_rate": 0.9, "failing_agents": [f"a{self.n}"]}}
+
+    engine = Restarter()
+    pipeline = HealingPipeline(DetectionEngine(), ClassificationEngine(), {"fleet": engine}, None, HealthEngine())
+    auto = AutorepairEngine(pipeline, Fleet(), None, _config())
+    for _ in range(7):
+        auto.force_healing_cycle()
+    assert len(engine.restarted) == 7, "the breaker held a restart back"
+    stats = auto.get_statistics()
+    assert stats["repairs_awaiting_evidence"] == 7 and stats["repairs_successful"] == 0
