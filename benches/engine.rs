@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use faza30::engine::autorepair_engine::throttle::{Throttle, ThrottlePolicy};
-use faza30::engine::autorepair_engine::AutorepairMode;
+use faza30::engine::autorepair_engine::{AutorepairMode, RepairOutcome};
 use faza30::engine::classification_engine::{ClassificationEngine, FaultMetrics, FaultView, Tag};
 use faza30::engine::clock;
 use faza30::engine::detection_engine::{
@@ -183,7 +183,12 @@ fn throttle(c: &mut Criterion) {
                 )
                 .is_ok();
             if admitted {
-                black_box(throttle.record("agent-7", "restart_agent", true, now));
+                black_box(throttle.record(
+                    "agent-7",
+                    "restart_agent",
+                    RepairOutcome::Succeeded,
+                    now,
+                ));
             }
             admitted
         })

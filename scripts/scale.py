@@ -433,11 +433,12 @@ def measure_size(n_agents, n_nodes, args):
                     crash_placement=args.crash_placement)
     try:
         quiet, runs = [], []
+        c = None
         for _ in range(args.repeats):
-            # A fresh controller per run: the repairs of a run are judged "inconclusive" (see
-            # the docs), and five in a row would open the throttle's circuit breaker for
-            # the agent and scheduler engines, so later runs would skip their repairs.
-            c = system.new_controller()
+            # A fresh controller per run (fresh throttle, budgets and baselines), so runs are
+            # alike; --one-controller keeps one, so the throttle's history carries over.
+            if c is None or not args.one_controller:
+                c = system.new_controller()
             asyncio.run(system.loop.run_iteration())
             c.force_healing_cycle()  # the first collection only records the counters
             asyncio.run(system.loop.run_iteration())
@@ -452,7 +453,10 @@ def measure_size(n_agents, n_nodes, args):
             result = c.force_healing_cycle()
             total = time.perf_counter() - t0
             doubles, calls = CLOCK.seconds, CLOCK.calls
+            statuses = [f"{r.metadata.get('engine')}:{r.status.value}:{r.metadata.get('reason', '')}"
+                        for r in c.get_healing_pipeline().get_recent_cycles(1)[0].context.repairs]
             runs.append({"total": total, "doubles": doubles, "engine": total - doubles, "layer_calls": calls,
+                         "repairs": statuses,
                          "outcome": result["outcome"], "faults_detected": result["faults_detected"],
                          "faults_repaired": result["faults_repaired"], **system.healed()})
             system.settle()
@@ -571,6 +575,8 @@ def main():
     p.add_argument("--crash-placement", choices=("spread", "first"), default="spread",
                    help="crashing agents spread over the population (default) or among the first 1000")
     p.add_argument("--failed-tasks", type=int, default=3, help="failed tasks injected per run")
+    p.add_argument("--one-controller", action="store_true",
+                   help="one controller for all runs of a size (the throttle's history carries over); prints each run")
     p.add_argument("--no-loop", action="store_true", help="skip the auto-repair loop runs")
     p.add_argument("--loop-placements", nargs="+", choices=("spread", "first"), default=["spread", "first"],
                    help="one loop run per crash placement (default both)")
@@ -606,6 +612,11 @@ def main():
               f"{ag:>3g}/{args.crashers:<3} {tk:>2g}/{args.failed_tasks:<2}", file=out, flush=True)
         for f in row["integration_faults"]:
             print(f"        integration fault: {f}", file=out)
+        if args.one_controller:
+            for i, r in enumerate(row["runs"], 1):
+                print(f"        run {i}: {r['outcome']}, repaired {r['faults_repaired']}/{r['faults_detected']}, "
+                      f"agents {r['agents_restarted']}/{r['agents_crashing']}, "
+                      f"tasks {r['tasks_resubmitted']}/{r['tasks_failed']}; {', '.join(r['repairs'])}", file=out)
 
     xs = [r["agents"] for r in rows]
     keys = ("total", "doubles", "engine", "quiet_total")

@@ -161,7 +161,8 @@ def test_a_cycle_is_broken_by_removing_its_weakest_edge():
     (repair,) = result.context.repairs
     assert repair.status == RepairStatus.SUCCESS and repair.verification_passed is True
     verify = result.context.stage_results[HealingStage.STAGE_7_VERIFY]
-    assert verify == {"repairs_verified": 1, "verification_rate": 1.0, "source": "fresh_metrics", "still_present": []}
+    assert verify == {"repairs_verified": 1, "verification_rate": 1.0, "source": "fresh_metrics", "still_present": [],
+                      "awaiting_evidence": []}
 
 
 def test_a_crashing_agent_is_restarted():

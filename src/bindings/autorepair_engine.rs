@@ -22,12 +22,13 @@ use crate::engine::audit_journal::EntryKind;
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
 use crate::engine::autorepair_engine::{
     check_count, check_seconds, target_key, AutorepairMode, AutorepairPolicy, AutorepairSettings,
-    CycleDecision, RepairRecord, ThrottleState, MIN_INTERVAL_SECONDS,
+    CycleDecision, RepairOutcome, RepairRecord, ThrottleState, MIN_INTERVAL_SECONDS,
 };
 use crate::engine::clock::{iso, now};
 use crate::engine::detection_engine::FaultSeverity;
 use crate::engine::enums::ValueEnum;
 use crate::engine::event_hooks::EventType;
+use crate::engine::repair_strategies::AWAITING_EVIDENCE;
 use crate::engine::EngineError;
 use chrono::NaiveDateTime;
 use parking_lot::Mutex;
@@ -431,10 +432,17 @@ fn repair_record(repair: &Bound<'_, PyAny>) -> Option<RepairRecord> {
     let action = text("engine")
         .or_else(|| text("handler"))
         .unwrap_or_else(|| "repair".into());
+    let outcome = match status.as_str() {
+        "success" => RepairOutcome::Succeeded,
+        "partial" if text("reason").as_deref() == Some(AWAITING_EVIDENCE) => {
+            RepairOutcome::AwaitingEvidence
+        }
+        _ => RepairOutcome::Failed,
+    };
     Some(RepairRecord {
         target,
         action,
-        succeeded: status == "success",
+        outcome,
     })
 }
 
@@ -483,7 +491,7 @@ fn admitted_repairs(result: &Bound<'_, PyAny>) -> Option<Vec<RepairRecord>> {
                     .then(|| RepairRecord {
                         target: target.clone(),
                         action: repair.engine.clone(),
-                        succeeded: repair.repaired(),
+                        outcome: RepairOutcome::of(repair),
                     })
             })
             .collect(),
@@ -889,7 +897,7 @@ fn journalled_repairs(
             let record = RepairRecord {
                 target: e.data.get("target")?.as_str()?.to_owned(),
                 action: e.data.get("action")?.as_str()?.to_owned(),
-                succeeded: e.data.get("succeeded")?.as_bool()?,
+                outcome: RepairOutcome::from_journal(&e.data)?,
             };
             Some(((now - e.ts).max(0.0), record))
         })
@@ -959,7 +967,12 @@ fn journal_cycle_entries(
         m.insert("cycle_id".into(), cycle_id.clone());
         m.insert("target".into(), Value::from(r.target.clone()));
         m.insert("action".into(), Value::from(r.action.clone()));
-        m.insert("succeeded".into(), Value::from(r.succeeded));
+        // `succeeded` for readers of entries written before outcomes existed.
+        m.insert(
+            "succeeded".into(),
+            Value::from(r.outcome == RepairOutcome::Succeeded),
+        );
+        m.insert("outcome".into(), Value::from(r.outcome.as_str()));
         let _ = journal.append(EntryKind::REPAIR, m);
     }
     if rollback {
@@ -1096,6 +1109,7 @@ impl AutorepairEngine {
         out.set_item("healing_cycles_triggered", stats.healing_cycles_triggered)?;
         out.set_item("repairs_attempted", stats.repairs_attempted)?;
         out.set_item("repairs_successful", stats.repairs_successful)?;
+        out.set_item("repairs_awaiting_evidence", stats.repairs_awaiting_evidence)?;
         out.set_item("throttled_count", stats.throttled_count)?;
         out.set_item("blocked_count", stats.blocked_count)?;
         out.set_item("avg_cycle_duration", stats.avg_cycle_duration)?;

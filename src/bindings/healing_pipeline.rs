@@ -40,7 +40,9 @@ use crate::engine::healing_pipeline::{
     SnapshotRecord, DEFAULT_HISTORY_SIZE, HEALTH_CRITICAL_BELOW, MAX_HISTORY_SIZE,
     MAX_STABILIZE_SECONDS, NOT_ADMITTED,
 };
-use crate::engine::repair_strategies::{claims, handler_for, EngineKind, RepairStatus};
+use crate::engine::repair_strategies::{
+    claims, handler_for, EngineKind, RepairStatus, AWAITING_EVIDENCE,
+};
 use crate::engine::value::Metrics;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
@@ -2233,6 +2235,7 @@ impl Cycle {
                         verification_passed: false,
                         error: Some(format!("{NOT_ADMITTED}{reason}")),
                         still_present: None,
+                        awaiting_evidence: false,
                     };
                     let fault_id = self.data.faults[i].fault_id.clone();
                     let object = gil(|py| skipped_result(py, &fault_id, &record))?;
@@ -2346,6 +2349,7 @@ impl Cycle {
                         verification_passed: false,
                         error: Some(error),
                         still_present: None,
+                        awaiting_evidence: false,
                     };
                     let object = gil(|py| failed_result(py, &fault_id, &record))?;
                     (record, object.map(RepairSlot::Object))
@@ -2832,6 +2836,7 @@ fn native_record(done: &RepairDone, engine: &str) -> RepairRecord {
         verification_passed: r.verification_passed,
         error,
         still_present: None,
+        awaiting_evidence: r.awaiting_evidence(),
     }
 }
 
@@ -2995,6 +3000,7 @@ fn read_repair(
         verification_passed: false,
         error: None,
         still_present: None,
+        awaiting_evidence: false,
     };
     let status = attr(r, intern!(py, "status")).ok().flatten();
     match status
@@ -3033,15 +3039,27 @@ fn read_repair(
         {
             record.duration = d;
         }
-        // A failed repair says why in its metadata (read only then: building it costs).
-        if record.status == Some(RepairStatus::FAILED) {
+        // A failed repair says why in its metadata, a partial one whether it awaits evidence
+        // (read only then: building it costs).
+        if matches!(
+            record.status,
+            Some(RepairStatus::FAILED | RepairStatus::PARTIAL)
+        ) {
             if let Some(Ok(meta)) = attr(r, intern!(py, "metadata"))
                 .ok()
                 .flatten()
                 .map(|m| m.cast_into::<PyDict>())
             {
-                if let Ok(Some(e)) = meta.get_item("error") {
-                    record.error = label(&e).or_else(|| e.str().ok().map(|s| s.to_string()));
+                if record.status == Some(RepairStatus::FAILED) {
+                    if let Ok(Some(e)) = meta.get_item("error") {
+                        record.error = label(&e).or_else(|| e.str().ok().map(|s| s.to_string()));
+                    }
+                } else if let Ok(Some(reason)) = meta.get_item("reason") {
+                    record.awaiting_evidence = reason
+                        .cast::<PyString>()
+                        .ok()
+                        .and_then(|s| s.to_str().ok().map(|s| s == AWAITING_EVIDENCE))
+                        .unwrap_or(false);
                 }
             }
         }

@@ -157,6 +157,8 @@ pub struct LoopStats {
     pub healing_cycles_triggered: u64,
     pub repairs_attempted: u64,
     pub repairs_successful: u64,
+    /// Repairs whose actions ran and whose effect could not be measured yet.
+    pub repairs_awaiting_evidence: u64,
     pub throttled_count: u64,
     pub blocked_count: u64,
     pub avg_cycle_duration: f64,
@@ -174,12 +176,75 @@ pub enum CycleDecision {
     Skip(String),
 }
 
+/// How a repair ended, as the throttle weighs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepairOutcome {
+    /// Repaired: SUCCESS, not contradicted by fresh metrics.
+    Succeeded,
+    /// Every action ran without error, but nothing has happened since that could show its
+    /// effect (PARTIAL `awaiting_evidence`, e.g. a restart before the agent ticked). Not a
+    /// failure for the circuit breaker; still a repair of its target for backoff and flap
+    /// detection.
+    AwaitingEvidence,
+    /// Anything else that ran: an action raised or declined, the fault is still measured, ...
+    Failed,
+}
+
+impl RepairOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepairOutcome::Succeeded => "succeeded",
+            RepairOutcome::AwaitingEvidence => "awaiting_evidence",
+            RepairOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "succeeded" => Some(RepairOutcome::Succeeded),
+            "awaiting_evidence" => Some(RepairOutcome::AwaitingEvidence),
+            "failed" => Some(RepairOutcome::Failed),
+            _ => None,
+        }
+    }
+
+    /// The outcome of a repair the pipeline ran.
+    pub fn of(repair: &crate::engine::healing_pipeline::RepairRecord) -> Self {
+        if repair.repaired() {
+            RepairOutcome::Succeeded
+        } else if repair.applied_awaiting_evidence() {
+            RepairOutcome::AwaitingEvidence
+        } else {
+            RepairOutcome::Failed
+        }
+    }
+
+    /// The outcome an audit journal entry records: `outcome` when it names one, else the
+    /// `succeeded` flag entries had before outcomes were written. None when it has neither.
+    pub fn from_journal(data: &crate::engine::value::Metrics) -> Option<Self> {
+        data.get("outcome")
+            .and_then(serde_json::Value::as_str)
+            .and_then(RepairOutcome::from_name)
+            .or_else(|| {
+                data.get("succeeded")
+                    .and_then(serde_json::Value::as_bool)
+                    .map(|ok| {
+                        if ok {
+                            RepairOutcome::Succeeded
+                        } else {
+                            RepairOutcome::Failed
+                        }
+                    })
+            })
+    }
+}
+
 /// One repair the pipeline ran, as the loop's throttle sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepairRecord {
     pub target: String,
     pub action: String,
-    pub succeeded: bool,
+    pub outcome: RepairOutcome,
 }
 
 /// The loop's decision state: mode, throttle and counters. Owned by the binding behind a
@@ -270,10 +335,12 @@ impl AutorepairPolicy {
         let mut events = Vec::new();
         for r in repairs {
             self.stats.repairs_attempted += 1;
-            if r.succeeded {
-                self.stats.repairs_successful += 1;
+            match r.outcome {
+                RepairOutcome::Succeeded => self.stats.repairs_successful += 1,
+                RepairOutcome::AwaitingEvidence => self.stats.repairs_awaiting_evidence += 1,
+                RepairOutcome::Failed => {}
             }
-            events.extend(self.throttle.record(&r.target, &r.action, r.succeeded, now));
+            events.extend(self.throttle.record(&r.target, &r.action, r.outcome, now));
         }
         self.stats.escalations += events
             .iter()
@@ -294,7 +361,7 @@ impl AutorepairPolicy {
         for (age, r) in &ordered {
             let _ = self
                 .throttle
-                .record(&r.target, &r.action, r.succeeded, now - age.max(0.0));
+                .record(&r.target, &r.action, r.outcome, now - age.max(0.0));
         }
         self.stats.recovered_repairs += ordered.len() as u64;
         ordered.len()
@@ -364,7 +431,7 @@ mod tests {
         let failed = |t: &str| RepairRecord {
             target: t.into(),
             action: "agent".into(),
-            succeeded: false,
+            outcome: RepairOutcome::Failed,
         };
         // Before the crash: three failed repairs of one agent within the last 30 seconds.
         let journal = vec![
@@ -416,6 +483,110 @@ mod tests {
             .is_ok());
         // Replayed repairs are not counted as this run's own.
         assert_eq!(recovered.stats.repairs_attempted, 0);
+    }
+
+    #[test]
+    fn recovery_replays_restarts_awaiting_evidence_without_opening_the_breaker() {
+        let settings = AutorepairSettings {
+            cooldown_seconds: 0.0,
+            ..Default::default()
+        };
+        let entry = |target: &str, outcome: RepairOutcome| RepairRecord {
+            target: target.into(),
+            action: "agent".into(),
+            outcome,
+        };
+        let awaiting: Vec<(f64, RepairRecord)> = (0..6)
+            .map(|i| {
+                let r = entry(
+                    &format!("agent_failure:w{i}"),
+                    RepairOutcome::AwaitingEvidence,
+                );
+                (60.0 - i as f64, r)
+            })
+            .collect();
+        let mut p = AutorepairPolicy::new(settings.clone());
+        assert_eq!(p.recover(&awaiting, 100.0), 6);
+        assert!(p
+            .admit(
+                FaultSeverity::HIGH,
+                "agent_failure:new",
+                "agent",
+                100.0,
+                false
+            )
+            .is_ok());
+        // The same six as failures: the breaker resumes open.
+        let failed: Vec<(f64, RepairRecord)> = awaiting
+            .iter()
+            .map(|(age, r)| (*age, entry(&r.target, RepairOutcome::Failed)))
+            .collect();
+        let mut p = AutorepairPolicy::new(settings);
+        p.recover(&failed, 100.0);
+        assert!(matches!(
+            p.admit(
+                FaultSeverity::HIGH,
+                "agent_failure:new",
+                "agent",
+                100.0,
+                false
+            ),
+            Err(Denial::BreakerOpen { .. })
+        ));
+    }
+
+    #[test]
+    fn journal_entries_with_or_without_an_outcome_are_read() {
+        let m = |v: serde_json::Value| v.as_object().unwrap().clone();
+        use RepairOutcome::*;
+        // Entries written before outcomes existed carry only `succeeded`.
+        assert_eq!(
+            RepairOutcome::from_journal(&m(serde_json::json!({"succeeded": true}))),
+            Some(Succeeded)
+        );
+        assert_eq!(
+            RepairOutcome::from_journal(&m(serde_json::json!({"succeeded": false}))),
+            Some(Failed)
+        );
+        assert_eq!(
+            RepairOutcome::from_journal(&m(
+                serde_json::json!({"succeeded": false, "outcome": "awaiting_evidence"})
+            )),
+            Some(AwaitingEvidence)
+        );
+        // An outcome this version does not know falls back to the flag.
+        assert_eq!(
+            RepairOutcome::from_journal(&m(
+                serde_json::json!({"succeeded": true, "outcome": "someday"})
+            )),
+            Some(Succeeded)
+        );
+        assert_eq!(RepairOutcome::from_journal(&m(serde_json::json!({}))), None);
+        for o in [Succeeded, AwaitingEvidence, Failed] {
+            assert_eq!(RepairOutcome::from_name(o.as_str()), Some(o));
+        }
+    }
+
+    #[test]
+    fn repairs_awaiting_evidence_are_counted_apart() {
+        let mut p = AutorepairPolicy::new(AutorepairSettings::default());
+        let recs: Vec<RepairRecord> = [
+            RepairOutcome::Succeeded,
+            RepairOutcome::AwaitingEvidence,
+            RepairOutcome::Failed,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, o)| RepairRecord {
+            target: format!("t{i}"),
+            action: "agent".into(),
+            outcome: *o,
+        })
+        .collect();
+        p.record_repairs(&recs, 0.0);
+        assert_eq!(p.stats.repairs_attempted, 3);
+        assert_eq!(p.stats.repairs_successful, 1);
+        assert_eq!(p.stats.repairs_awaiting_evidence, 1);
     }
 
     #[test]
@@ -483,7 +654,7 @@ mod tests {
             &[RepairRecord {
                 target: "agent:a".into(),
                 action: "restart_agent".into(),
-                succeeded: true,
+                outcome: RepairOutcome::Succeeded,
             }],
             10.0,
         );
@@ -508,7 +679,7 @@ mod tests {
             .map(|i| RepairRecord {
                 target: format!("t{i}"),
                 action: "a".into(),
-                succeeded: true,
+                outcome: RepairOutcome::Succeeded,
             })
             .collect();
         p.record_repairs(&recs, 0.0);
@@ -534,7 +705,7 @@ mod tests {
             &[RepairRecord {
                 target: "x".into(),
                 action: "a".into(),
-                succeeded: true,
+                outcome: RepairOutcome::Succeeded,
             }],
             0.0,
         );

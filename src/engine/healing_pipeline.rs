@@ -370,6 +370,9 @@ pub struct RepairRecord {
     pub error: Option<String>,
     /// What fresh metrics said about the fault's condition (see [`condition_present`]).
     pub still_present: Option<bool>,
+    /// The engine reported PARTIAL `awaiting_evidence`: every action ran, and nothing has
+    /// happened since that could show its effect (`repair_strategies::AWAITING_EVIDENCE`).
+    pub awaiting_evidence: bool,
 }
 
 /// The prefix of `RepairRecord::error` for a repair the throttle did not admit.
@@ -399,6 +402,14 @@ impl RepairRecord {
     /// own verification.
     pub fn verified(&self) -> bool {
         self.repaired() && (self.still_present == Some(false) || self.verification_passed)
+    }
+
+    /// Applied and not judged yet: PARTIAL awaiting evidence, and fresh metrics, if any, do not
+    /// show the fault still there. Neither repaired nor verified.
+    pub fn applied_awaiting_evidence(&self) -> bool {
+        self.awaiting_evidence
+            && self.status == Some(RepairStatus::PARTIAL)
+            && self.still_present != Some(true)
     }
 
     /// What the learning table records: a SUCCESS that fresh metrics contradict is a failure.
@@ -573,6 +584,8 @@ pub struct Tally {
     pub verified: usize,
     pub success: usize,
     pub partial: usize,
+    /// Of `partial`: applied, awaiting evidence.
+    pub awaiting_evidence: usize,
     pub failed: usize,
     pub skipped: usize,
     pub errors: usize,
@@ -616,6 +629,9 @@ impl CycleData {
             }
             if r.error.is_some() && r.status.is_none() {
                 t.errors += 1;
+            }
+            if r.applied_awaiting_evidence() {
+                t.awaiting_evidence += 1;
             }
             match r.effective_status() {
                 RepairStatus::SUCCESS => t.success += 1,
@@ -843,6 +859,7 @@ impl CycleData {
                         "repairs_attempted": t.attempted,
                         "repairs_successful": t.success,
                         "repairs_partial": t.partial,
+                        "repairs_awaiting_evidence": t.awaiting_evidence,
                         "repairs_failed": t.failed,
                         "repairs_skipped": t.skipped,
                         "repair_errors": t.errors,
@@ -867,11 +884,22 @@ impl CycleData {
                 } else {
                     t.verified as f64 / t.attempted as f64
                 };
+                let awaiting: Vec<&str> = self
+                    .faults
+                    .iter()
+                    .filter(|f| {
+                        f.repair
+                            .as_ref()
+                            .is_some_and(RepairRecord::applied_awaiting_evidence)
+                    })
+                    .map(|f| f.fault_id.as_str())
+                    .collect();
                 json!({
                     "repairs_verified": t.verified,
                     "verification_rate": rate,
                     "source": self.verification_source,
                     "still_present": still,
+                    "awaiting_evidence": awaiting,
                 })
             }
             HealingStage::STAGE_8_HEALTH_CHECK => {
@@ -985,6 +1013,7 @@ mod tests {
             verification_passed: verified,
             error: status.is_none().then(|| "RuntimeError: boom".to_string()),
             still_present: still,
+            awaiting_evidence: false,
         }
     }
 
@@ -1171,6 +1200,42 @@ mod tests {
         assert_eq!(c.decide_outcome(), HealingOutcome::ROLLBACK);
         c.dry_run = true;
         assert_eq!(c.decide_outcome(), HealingOutcome::SKIPPED);
+    }
+
+    #[test]
+    fn repairs_awaiting_evidence_are_neither_repaired_nor_verified() {
+        let awaiting = |still: Option<bool>| RepairRecord {
+            awaiting_evidence: true,
+            ..repair(Some(RepairStatus::PARTIAL), false, still)
+        };
+        // Fresh metrics without the fault's value read as "gone" (Some(false)); still no
+        // evidence that the restart worked.
+        for r in [awaiting(None), awaiting(Some(false))] {
+            assert!(r.applied_awaiting_evidence());
+            assert!(!r.repaired() && !r.verified());
+            assert_eq!(r.learned_status(), RepairStatus::PARTIAL);
+        }
+        // Fresh metrics that show the fault again: no longer awaiting, just not repaired.
+        assert!(!awaiting(Some(true)).applied_awaiting_evidence());
+        // A cycle whose every repair awaits evidence is PARTIAL, never SUCCESS.
+        let mut c = cycle(vec![
+            fault("a", Some("agent"), Some(awaiting(Some(false)))),
+            fault("b", Some("scheduler"), Some(awaiting(None))),
+        ]);
+        assert_eq!(c.decide_outcome(), HealingOutcome::PARTIAL);
+        let t = c.tally();
+        assert_eq!((t.repaired, t.verified), (0, 0));
+        assert_eq!((t.partial, t.awaiting_evidence, t.failed), (2, 2, 0));
+        c.stages_completed = HealingStage::ALL.to_vec();
+        c.outcome = c.decide_outcome();
+        let report = c.stage_result(HealingStage::STAGE_12_REPORT);
+        assert_eq!(report["faults_repaired"], 0);
+        assert_eq!(report["outcome"], "partial");
+        let verify = c.stage_result(HealingStage::STAGE_7_VERIFY);
+        assert_eq!(verify["repairs_verified"], 0);
+        assert_eq!(verify["awaiting_evidence"], json!(["a", "b"]));
+        let execute = c.stage_result(HealingStage::STAGE_6_EXECUTE_REPAIR);
+        assert_eq!(execute["repairs_awaiting_evidence"], 2);
     }
 
     #[test]

@@ -12,8 +12,11 @@
 //!    layer method), then runs the probes and the caller's `verify` callable.
 //! 4. **Judge** (`judge`): SUCCESS only when a re-measurement shows the fault gone; an action
 //!    that raised or declined, or a measurement that still shows the fault, is FAILED; a
-//!    measured improvement, or an agent contained by isolation, is PARTIAL; no conclusive
-//!    measurement is FAILED (inconclusive); nothing to do or no way to do it is SKIPPED.
+//!    measured improvement, or an agent contained by isolation, is PARTIAL; a restart or
+//!    retry that ran, re-measured before anything happened (no value the fault is judged by
+//!    yet), is PARTIAL "awaiting_evidence": applied, judged by later measurements; any other
+//!    inconclusive measurement is FAILED (inconclusive); nothing to do or no way to do it is
+//!    SKIPPED.
 //!
 //! Which engine claims which detected fault type (the handler it runs):
 //!
@@ -356,6 +359,14 @@ value_enum! {
         REQUEST_RECOVERY = "request_recovery",
         ADJUST_THRESHOLD = "adjust_threshold",
         RESOLVE_RULE_CONFLICT = "resolve_rule_conflict",
+    }
+}
+
+impl Verb {
+    /// Whether the action's effect shows only through later activity: a restarted agent must
+    /// tick, a resubmitted task must finish, before any measurement can tell.
+    pub fn shows_effect_later(self) -> bool {
+        matches!(self, Verb::RESTART_AGENT | Verb::RETRY_TASK)
     }
 }
 
@@ -792,6 +803,19 @@ pub struct Report {
     pub metadata: ReportMeta,
 }
 
+/// `metadata["reason"]` of a repair whose actions all ran but whose re-measurement came before
+/// any activity could show their effect (a restart, a retry): PARTIAL, not verified.
+pub const AWAITING_EVIDENCE: &str = "awaiting_evidence";
+
+impl Report {
+    /// Applied, and not judged yet: see [`AWAITING_EVIDENCE`].
+    pub fn awaiting_evidence(&self) -> bool {
+        self.status == RepairStatus::PARTIAL
+            && self.metadata.get("reason").as_ref().and_then(Value::as_str)
+                == Some(AWAITING_EVIDENCE)
+    }
+}
+
 /// A report's metadata. What every report carries (the fault's type and metrics, the engine,
 /// the handler) is kept as values and what the judgement adds as a map; the dict is built
 /// only when read, which most results never are.
@@ -1036,8 +1060,26 @@ pub fn judge(
         metadata.insert("reason", Value::String("action_declined".into()));
         (RepairStatus::FAILED, None)
     } else {
-        let (verdict, checks, still_enabled, contained_all) =
-            weigh(act, fault, evidence, &mut actions_taken);
+        let Weighed {
+            verdict,
+            checks,
+            still_enabled,
+            contained_all,
+            nothing_measured_yet,
+        } = weigh(act, fault, evidence, &mut actions_taken);
+        // Every target restarted or retried, and the only measurement came before the effect
+        // could show: applied, awaiting evidence. Anything else inconclusive stays FAILED.
+        let awaiting = verdict == Verdict::Inconclusive
+            && nothing_measured_yet
+            && !act.contained
+            && act.steps.iter().all(|s| s.verb.shows_effect_later());
+        if verdict == Verdict::Inconclusive {
+            actions_taken.push(if awaiting {
+                "nothing measured since the action yet (no value this fault is judged by): applied, awaiting evidence from later measurements".into()
+            } else {
+                "no conclusive re-measurement: the fault is not known to be gone".into()
+            });
+        }
         let mut verification = Map::new();
         verification.insert("verdict".into(), Value::String(verdict.as_str().into()));
         verification.insert("checks".into(), Value::Array(checks));
@@ -1049,6 +1091,7 @@ pub fn judge(
                 Verdict::Passed if !act.contained => RepairStatus::SUCCESS,
                 Verdict::Passed | Verdict::Improved => RepairStatus::PARTIAL,
                 Verdict::Inconclusive if act.contained && contained_all => RepairStatus::PARTIAL,
+                Verdict::Inconclusive if awaiting => RepairStatus::PARTIAL,
                 _ => RepairStatus::FAILED,
             }
         };
@@ -1056,6 +1099,7 @@ pub fn judge(
             (RepairStatus::SUCCESS, _) => None,
             (_, _) if still_enabled => Some("isolation_not_confirmed"),
             (RepairStatus::PARTIAL, Verdict::Improved) => Some("improved"),
+            (RepairStatus::PARTIAL, Verdict::Inconclusive) if awaiting => Some(AWAITING_EVIDENCE),
             (RepairStatus::PARTIAL, _) => Some("contained"),
             (_, Verdict::Failed) => Some("verification_failed"),
             (_, Verdict::Errored) => Some("verification_error"),
@@ -1076,19 +1120,33 @@ pub fn judge(
     }
 }
 
-/// Weighs the evidence: the verdict on the fault, one JSON entry per check, whether an
-/// isolated agent is still enabled, and whether every isolation was confirmed.
+/// What the evidence says.
+struct Weighed {
+    verdict: Verdict,
+    /// One JSON entry per check.
+    checks: Vec<Value>,
+    /// An isolated agent is still enabled.
+    still_enabled: bool,
+    /// There were isolations and every one was confirmed.
+    contained_all: bool,
+    /// There was evidence, and all of it was fresh metrics without any value the fault is
+    /// judged by: nothing has happened since the action (no tick, no finished task).
+    nothing_measured_yet: bool,
+}
+
+/// Weighs the evidence against the fault's conditions.
 fn weigh(
     act: &ActPlan,
     fault: &FaultInfo,
     evidence: &[Evidence],
     actions_taken: &mut Vec<String>,
-) -> (Verdict, Vec<Value>, bool, bool) {
+) -> Weighed {
     let conditions = act.handler.conditions();
     let mut checks = Vec::new();
     let mut results: Vec<Check> = Vec::new();
     let mut errored = false;
     let mut still_enabled = false;
+    let mut nothing_measured_yet = !evidence.is_empty();
     let isolations = act
         .steps
         .iter()
@@ -1098,6 +1156,7 @@ fn weigh(
     for ev in evidence {
         match ev {
             Evidence::Verdict { source, passed } => {
+                nothing_measured_yet = false;
                 let r = if *passed {
                     Check::Cleared
                 } else {
@@ -1115,6 +1174,10 @@ fn weigh(
                 checks.push(json!({"source": source, "result": r.as_str(), "value": passed}));
             }
             Evidence::Measured { source, metrics } => {
+                // A key present but unreadable is an unusable answer, not the absence of one.
+                if conditions.iter().any(|c| metrics.contains_key(c.key)) {
+                    nothing_measured_yet = false;
+                }
                 let (r, notes) = conditions::check(conditions, &fault.metrics, metrics);
                 results.push(r);
                 let shown = if notes.is_empty() {
@@ -1130,6 +1193,7 @@ fn weigh(
                 agent,
                 enabled,
             } => {
+                nothing_measured_yet = false;
                 if *enabled {
                     still_enabled = true;
                 } else {
@@ -1148,11 +1212,13 @@ fn weigh(
             }
             Evidence::Error { source, error } => {
                 errored = true;
+                nothing_measured_yet = false;
                 actions_taken.push(format!("verification with {source} failed: {error}"));
                 checks.push(json!({"source": source, "result": "error", "error": error}));
             }
             Evidence::Invalid { source, message } => {
                 results.push(Check::Unknown);
+                nothing_measured_yet = false;
                 actions_taken.push(format!("verification with {source} is unusable: {message}"));
                 checks.push(json!({"source": source, "result": "unknown", "error": message}));
             }
@@ -1169,16 +1235,13 @@ fn weigh(
     } else {
         Verdict::Inconclusive
     };
-    if verdict == Verdict::Inconclusive {
-        actions_taken
-            .push("no conclusive re-measurement: the fault is not known to be gone".into());
-    }
-    (
+    Weighed {
         verdict,
         checks,
         still_enabled,
-        isolations > 0 && confirmed == isolations,
-    )
+        contained_all: isolations > 0 && confirmed == isolations,
+        nothing_measured_yet,
+    }
 }
 
 /// The layer measurements that can re-check a fault of this kind later (`verify_repair`).

@@ -5,18 +5,21 @@
 //!   conservative: critical and high; disabled: none);
 //! - global limits: repairs (not cycles) per minute and per hour in moving windows, and a
 //!   cooldown after each repair; above 80% of the hourly budget only critical faults pass;
-//! - per target: exponential backoff after a failed repair (doubling to a cap, forgotten after
-//!   a quiet period), and flap detection: a target repaired `flap_threshold` times within
-//!   `flap_window` keeps coming back, so it is quarantined and the caller escalates;
-//! - per action: a circuit breaker that opens after consecutive failures and lets one trial
-//!   through after `breaker_open_for`.
+//! - per target: exponential backoff after each repair that did not confirm the fault gone
+//!   (failed, or applied and awaiting evidence; doubling to a cap, forgotten after a quiet
+//!   period), and flap detection: a target repaired (successfully or awaiting evidence)
+//!   `flap_threshold` times within `flap_window` keeps coming back, so it is quarantined and
+//!   the caller escalates;
+//! - per action: a circuit breaker that opens after consecutive failed repairs and lets one
+//!   trial through after `breaker_open_for`. A repair awaiting evidence ran its actions
+//!   without error: for the breaker it is not a failure (it resets the count like a success).
 //!
 //! Time is passed in as monotonic seconds, so the policy is tested without sleeping.
 
 use crate::engine::detection_engine::FaultSeverity;
 use std::collections::{HashMap, VecDeque};
 
-use super::{AutorepairMode, ThrottleState};
+use super::{AutorepairMode, RepairOutcome, ThrottleState};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThrottlePolicy {
@@ -25,7 +28,7 @@ pub struct ThrottlePolicy {
     pub cooldown_seconds: f64,
     pub backoff_initial_seconds: f64,
     pub backoff_max_seconds: f64,
-    /// A target with no failure for this long starts again from no backoff.
+    /// A target with no unconfirmed repair for this long starts again from no backoff.
     pub backoff_reset_seconds: f64,
     pub flap_threshold: u32,
     pub flap_window_seconds: f64,
@@ -121,8 +124,9 @@ pub enum ThrottleEvent {
 
 #[derive(Debug, Clone, Default)]
 struct TargetState {
-    consecutive_failures: u32,
-    last_failure: f64,
+    /// Repairs in a row that did not show the fault gone (failed or awaiting evidence).
+    unconfirmed: u32,
+    last_unconfirmed: f64,
     next_allowed: f64,
     recent_repairs: VecDeque<f64>,
     quarantined_until: f64,
@@ -246,8 +250,8 @@ impl Throttle {
             _ => {}
         }
         if let Some(t) = self.targets.get_mut(target) {
-            if now - t.last_failure >= self.policy.backoff_reset_seconds {
-                t.consecutive_failures = 0;
+            if now - t.last_unconfirmed >= self.policy.backoff_reset_seconds {
+                t.unconfirmed = 0;
                 t.next_allowed = 0.0;
             }
             if t.quarantined_until > now {
@@ -284,7 +288,7 @@ impl Throttle {
         &mut self,
         target: &str,
         action: &str,
-        succeeded: bool,
+        outcome: RepairOutcome,
         now: f64,
     ) -> Vec<ThrottleEvent> {
         let mut events = Vec::new();
@@ -307,9 +311,25 @@ impl Throttle {
         let p = self.policy.clone();
         let t = self.targets.entry(target.to_string()).or_default();
         t.last_seen = now;
-        if succeeded {
-            t.consecutive_failures = 0;
+        if outcome == RepairOutcome::Succeeded {
+            t.unconfirmed = 0;
             t.next_allowed = 0.0;
+        } else {
+            // Failed, or applied with nothing to show for it yet: the next repair of this
+            // target waits longer (a restart that keeps being needed backs off, as a
+            // crash-looping container does).
+            if now - t.last_unconfirmed >= p.backoff_reset_seconds {
+                t.unconfirmed = 0;
+            }
+            t.unconfirmed += 1;
+            t.last_unconfirmed = now;
+            let exp = (t.unconfirmed - 1).min(30) as i32;
+            let delay = (p.backoff_initial_seconds * 2f64.powi(exp)).min(p.backoff_max_seconds);
+            t.next_allowed = now + delay;
+        }
+        // A target repaired again and again, whether or not each repair could be confirmed,
+        // keeps coming back: quarantine it and escalate.
+        if outcome != RepairOutcome::Failed {
             while t
                 .recent_repairs
                 .front()
@@ -326,15 +346,6 @@ impl Throttle {
                 });
                 t.recent_repairs.clear();
             }
-        } else {
-            if now - t.last_failure >= p.backoff_reset_seconds {
-                t.consecutive_failures = 0;
-            }
-            t.consecutive_failures += 1;
-            t.last_failure = now;
-            let exp = (t.consecutive_failures - 1).min(30) as i32;
-            let delay = (p.backoff_initial_seconds * 2f64.powi(exp)).min(p.backoff_max_seconds);
-            t.next_allowed = now + delay;
         }
 
         let b = self.breakers.entry(action.to_string()).or_insert(Breaker {
@@ -342,7 +353,9 @@ impl Throttle {
             consecutive_failures: 0,
             opened_at: 0.0,
         });
-        if succeeded {
+        // The breaker is about actions that fail: one that ran without error, even if its
+        // effect cannot be measured yet, shows the action works.
+        if outcome != RepairOutcome::Failed {
             if b.state != BreakerState::Closed {
                 events.push(ThrottleEvent::BreakerClosed {
                     action: action.to_string(),
@@ -413,6 +426,7 @@ mod tests {
     use super::*;
     use AutorepairMode::*;
     use FaultSeverity::*;
+    use RepairOutcome::*;
 
     fn throttle() -> Throttle {
         Throttle::new(ThrottlePolicy {
@@ -437,7 +451,7 @@ mod tests {
                 t.admit(BALANCED, HIGH, &format!("t{i}"), "a", i as f64, false),
                 Ok(())
             );
-            t.record(&format!("t{i}"), "a", true, i as f64);
+            t.record(&format!("t{i}"), "a", Succeeded, i as f64);
         }
         assert_eq!(t.state(10.0), ThrottleState::BLOCKED);
         assert_eq!(
@@ -456,7 +470,7 @@ mod tests {
             ..Default::default()
         });
         for i in 0..4 {
-            t.record(&format!("t{i}"), "a", true, i as f64 * 61.0);
+            t.record(&format!("t{i}"), "a", Succeeded, i as f64 * 61.0);
         }
         let now = 4.0 * 61.0;
         assert_eq!(t.state(now), ThrottleState::THROTTLED);
@@ -470,7 +484,7 @@ mod tests {
     #[test]
     fn cooldown_applies_unless_bypassed() {
         let mut t = Throttle::new(ThrottlePolicy::default());
-        t.record("a", "x", true, 100.0);
+        t.record("a", "x", Succeeded, 100.0);
         assert!(matches!(
             t.admit(BALANCED, HIGH, "b", "x", 101.0, false),
             Err(Denial::Cooldown { .. })
@@ -482,7 +496,7 @@ mod tests {
     #[test]
     fn failures_back_off_exponentially_and_reset_after_quiet() {
         let mut t = throttle();
-        t.record("agent:a", "restart_agent", false, 0.0);
+        t.record("agent:a", "restart_agent", Failed, 0.0);
         assert!(matches!(
             t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 4.0, false),
             Err(Denial::Backoff { .. })
@@ -491,7 +505,7 @@ mod tests {
             t.admit(BALANCED, HIGH, "agent:a", "restart_agent", 5.0, false),
             Ok(())
         );
-        t.record("agent:a", "restart_agent", false, 5.0);
+        t.record("agent:a", "restart_agent", Failed, 5.0);
         // Second failure: 10 s.
         assert!(t
             .admit(BALANCED, HIGH, "agent:a", "restart_agent", 14.0, false)
@@ -506,8 +520,8 @@ mod tests {
             Ok(())
         );
         // After a quiet period the backoff starts over.
-        t.record("agent:a", "restart_agent", false, 15.0);
-        t.record("agent:a", "restart_agent", false, 15.0 + 700.0);
+        t.record("agent:a", "restart_agent", Failed, 15.0);
+        t.record("agent:a", "restart_agent", Failed, 15.0 + 700.0);
         assert!(t
             .admit(
                 BALANCED,
@@ -534,9 +548,13 @@ mod tests {
     #[test]
     fn a_target_repaired_again_and_again_is_quarantined() {
         let mut t = throttle();
-        assert!(t.record("graph:g", "break_cycle", true, 0.0).is_empty());
-        assert!(t.record("graph:g", "break_cycle", true, 100.0).is_empty());
-        let events = t.record("graph:g", "break_cycle", true, 200.0);
+        assert!(t
+            .record("graph:g", "break_cycle", Succeeded, 0.0)
+            .is_empty());
+        assert!(t
+            .record("graph:g", "break_cycle", Succeeded, 100.0)
+            .is_empty());
+        let events = t.record("graph:g", "break_cycle", Succeeded, 200.0);
         assert_eq!(
             events,
             vec![ThrottleEvent::Quarantined {
@@ -557,7 +575,7 @@ mod tests {
         let mut t = throttle();
         for i in 0..5 {
             assert!(t
-                .record("graph:g", "break_cycle", true, i as f64 * 700.0)
+                .record("graph:g", "break_cycle", Succeeded, i as f64 * 700.0)
                 .is_empty());
         }
     }
@@ -567,7 +585,7 @@ mod tests {
         let mut t = throttle();
         let mut opened = Vec::new();
         for i in 0..5 {
-            opened.extend(t.record(&format!("task:{i}"), "retry_task", false, i as f64));
+            opened.extend(t.record(&format!("task:{i}"), "retry_task", Failed, i as f64));
         }
         assert_eq!(
             opened,
@@ -591,13 +609,13 @@ mod tests {
             Ok(())
         );
         assert_eq!(t.breaker_state("retry_task"), BreakerState::HalfOpen);
-        let events = t.record("task:9", "retry_task", false, 70.0);
+        let events = t.record("task:9", "retry_task", Failed, 70.0);
         assert!(matches!(events[0], ThrottleEvent::BreakerOpened { .. }));
         assert_eq!(
             t.admit(BALANCED, HIGH, "task:10", "retry_task", 200.0, false),
             Ok(())
         );
-        let events = t.record("task:10", "retry_task", true, 200.0);
+        let events = t.record("task:10", "retry_task", Succeeded, 200.0);
         assert_eq!(
             events,
             vec![ThrottleEvent::BreakerClosed {
@@ -608,13 +626,122 @@ mod tests {
     }
 
     #[test]
+    fn restarts_awaiting_evidence_never_open_the_breaker() {
+        let mut t = throttle();
+        let mut events = Vec::new();
+        // Six crashing agents restarted in a row, none measurable yet (what the loop saw).
+        for i in 0..6 {
+            let target = format!("agent_failure:w{i}");
+            assert_eq!(
+                t.admit(BALANCED, HIGH, &target, "agent", i as f64, false),
+                Ok(()),
+                "restart {i} was held back"
+            );
+            events.extend(t.record(&target, "agent", AwaitingEvidence, i as f64));
+        }
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(t.breaker_state("agent"), BreakerState::Closed);
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent_failure:w6", "agent", 6.0, false),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn five_raising_restarts_still_open_the_breaker() {
+        let mut t = throttle();
+        let mut events = Vec::new();
+        for i in 0..5 {
+            events.extend(t.record(&format!("agent_failure:w{i}"), "agent", Failed, i as f64));
+        }
+        assert_eq!(
+            events,
+            vec![ThrottleEvent::BreakerOpened {
+                action: "agent".into(),
+                consecutive_failures: 5
+            }]
+        );
+        assert!(matches!(
+            t.admit(BALANCED, HIGH, "agent_failure:w9", "agent", 5.0, false),
+            Err(Denial::BreakerOpen { .. })
+        ));
+        // A trial that runs without error closes it again, though nothing is measured yet.
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent_failure:w9", "agent", 70.0, false),
+            Ok(())
+        );
+        assert_eq!(
+            t.record("agent_failure:w9", "agent", AwaitingEvidence, 70.0),
+            vec![ThrottleEvent::BreakerClosed {
+                action: "agent".into()
+            }]
+        );
+        assert_eq!(t.breaker_state("agent"), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_target_restarted_again_and_again_backs_off_then_is_quarantined() {
+        let mut t = throttle();
+        let target = "agent_failure:crawler";
+        assert!(t.record(target, "agent", AwaitingEvidence, 0.0).is_empty());
+        // Unconfirmed, so the next restart of the same agent waits: 5 s, then 10 s.
+        assert!(matches!(
+            t.admit(BALANCED, HIGH, target, "agent", 4.0, false),
+            Err(Denial::Backoff { .. })
+        ));
+        assert_eq!(t.admit(BALANCED, HIGH, target, "agent", 5.0, false), Ok(()));
+        assert!(t.record(target, "agent", AwaitingEvidence, 5.0).is_empty());
+        assert!(matches!(
+            t.admit(BALANCED, HIGH, target, "agent", 14.0, false),
+            Err(Denial::Backoff { .. })
+        ));
+        assert_eq!(
+            t.admit(BALANCED, HIGH, target, "agent", 15.0, false),
+            Ok(())
+        );
+        // The third repair within the flap window: quarantined and escalated.
+        assert_eq!(
+            t.record(target, "agent", AwaitingEvidence, 15.0),
+            vec![ThrottleEvent::Quarantined {
+                target: target.into(),
+                repairs_in_window: 3
+            }]
+        );
+        assert!(matches!(
+            t.admit(BALANCED, CRITICAL, target, "agent", 400.0, false),
+            Err(Denial::Quarantined { .. })
+        ));
+        // Other agents are restarted meanwhile; the breaker never opened.
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent_failure:other", "agent", 16.0, false),
+            Ok(())
+        );
+        assert_eq!(t.breaker_state("agent"), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_success_clears_the_backoff_that_unconfirmed_repairs_built() {
+        let mut t = throttle();
+        t.record("agent_failure:a", "agent", AwaitingEvidence, 0.0);
+        t.record("agent_failure:a", "agent", Failed, 5.0);
+        assert!(t
+            .admit(BALANCED, HIGH, "agent_failure:a", "agent", 14.0, false)
+            .is_err());
+        t.record("agent_failure:a", "agent", Succeeded, 15.0);
+        assert_eq!(
+            t.admit(BALANCED, HIGH, "agent_failure:a", "agent", 15.0, false),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn tracked_targets_stay_bounded() {
         let mut t = throttle();
         for i in 0..(MAX_TRACKED + 500) {
             t.record(
                 &format!("agent:{i}"),
                 "restart_agent",
-                true,
+                Succeeded,
                 i as f64 * 0.001,
             );
         }

@@ -650,7 +650,9 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
     );
     assert_eq!(r.status, RepairStatus::FAILED);
     assert_eq!(r.metadata.get("reason"), Some(json!("verification_failed")));
-    // Metrics unrelated to this fault prove nothing.
+    // Metrics without a value this fault is judged by still prove nothing: not verified.
+    // (They used to make the restart FAILED; a restart that ran and was re-measured before
+    // any tick is now PARTIAL awaiting evidence, see the tests below.)
     let r = judge(
         EngineKind::Agent,
         &f,
@@ -658,7 +660,178 @@ fn success_needs_a_measurement_showing_the_fault_gone() {
         &done(1),
         &[measured(json!({"queue_size": 0}))],
     );
+    assert_eq!(r.status, RepairStatus::PARTIAL);
+    assert!(!r.verification_passed);
+    assert_eq!(r.metadata.get("reason"), Some(json!(AWAITING_EVIDENCE)));
+}
+
+fn verdict_of(r: &Report) -> Option<Value> {
+    r.metadata
+        .get("verification")
+        .and_then(|v| v.get("verdict").cloned())
+}
+
+/// What the faza28 layer reads right after a restart: agents, but no tick since, so no
+/// failure rate.
+fn no_ticks_yet() -> Evidence {
+    Evidence::Measured {
+        source: "verify(fault)".into(),
+        metrics: json!({"active_agent_count": 2, "agent_loop_running": true})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    }
+}
+
+#[test]
+fn a_restart_that_ran_before_any_tick_is_partial_awaiting_evidence() {
+    let (f, plan) = restart_plan();
+    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[no_ticks_yet()]);
+    assert_eq!(r.status, RepairStatus::PARTIAL);
+    assert!(r.awaiting_evidence());
+    assert!(!r.verification_passed);
+    assert_eq!(r.success_rate, 0.5);
+    assert_eq!(r.metadata.get("reason"), Some(json!("awaiting_evidence")));
+    assert_eq!(verdict_of(&r), Some(json!("inconclusive")));
+    assert_eq!(r.side_effects, vec!["agent w restarted"]);
+    assert!(
+        r.actions_taken
+            .last()
+            .unwrap()
+            .contains("awaiting evidence"),
+        "{:?}",
+        r.actions_taken
+    );
+}
+
+#[test]
+fn a_retry_that_ran_before_any_task_finished_is_partial_awaiting_evidence() {
+    let mut c = core(EngineKind::Scheduler);
+    let f = fault(
+        "high_error_rate",
+        json!({"error_rate": 0.6, "task_ids": ["a", "b"]}),
+    );
+    let plan = c.plan(&f, &Offer::default().with(&[Verb::RETRY_TASK]), 0.0);
+    assert_eq!(act(&plan).steps.len(), 2);
+    let quiet = measured(json!({"queue_size": 2, "scheduler_efficiency": 1.0}));
+    let r = judge(EngineKind::Scheduler, &f, &plan, &done(2), &[quiet]);
+    assert_eq!(r.status, RepairStatus::PARTIAL);
+    assert_eq!(r.metadata.get("reason"), Some(json!("awaiting_evidence")));
+    // One finished task with an error is evidence: the fault is still there.
+    let r = judge(
+        EngineKind::Scheduler,
+        &f,
+        &plan,
+        &done(2),
+        &[measured(json!({"error_rate": 1.0}))],
+    );
     assert_eq!(r.status, RepairStatus::FAILED);
+    assert_eq!(r.metadata.get("reason"), Some(json!("verification_failed")));
+}
+
+#[test]
+fn awaiting_evidence_needs_actions_that_all_ran_and_a_measurement_with_nothing_in_it() {
+    let (f, plan) = restart_plan();
+    let reason = |r: &Report| (r.status, r.metadata.get("reason"));
+    let failed = |why: &str| (RepairStatus::FAILED, Some(json!(why)));
+    // The action raised or declined: FAILED whatever was measured.
+    let raised = [StepOutcome::Failed {
+        via: "x".into(),
+        error: "RuntimeError: no".into(),
+    }];
+    let r = judge(EngineKind::Agent, &f, &plan, &raised, &[no_ticks_yet()]);
+    assert_eq!(reason(&r), failed("action_failed"));
+    let declined = [StepOutcome::Declined {
+        via: "x".into(),
+        detail: "returned False".into(),
+    }];
+    let r = judge(EngineKind::Agent, &f, &plan, &declined, &[no_ticks_yet()]);
+    assert_eq!(reason(&r), failed("action_declined"));
+    // Nothing measured at all: there is no measurement to wait for.
+    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[]);
+    assert_eq!(reason(&r), failed("inconclusive"));
+    // A value the fault is judged by, but unreadable: an unusable answer, not a quiet one.
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[no_ticks_yet(), measured(json!({"failure_rate": "n/a"}))],
+    );
+    assert_eq!(reason(&r), failed("inconclusive"));
+    let invalid = Evidence::Invalid {
+        source: "verify(fault)".into(),
+        message: "expected a bool or a dict".into(),
+    };
+    let r = judge(EngineKind::Agent, &f, &plan, &done(1), &[invalid]);
+    assert_eq!(reason(&r), failed("inconclusive"));
+    // The measurement raised.
+    let error = Evidence::Error {
+        source: "verify(fault)".into(),
+        error: "boom".into(),
+    };
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[no_ticks_yet(), error],
+    );
+    assert_eq!(reason(&r), failed("verification_error"));
+    // Evidence that the fault is still there.
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(1),
+        &[no_ticks_yet(), measured(json!({"agent_failure_rate": 0.9}))],
+    );
+    assert_eq!(reason(&r), failed("verification_failed"));
+
+    // An action whose effect a measurement can see at once is not waited for.
+    let mut c = core(EngineKind::Agent);
+    let meta = fault("stability_degradation", json!({"stability_score": 0.2}));
+    let plan = c.plan(
+        &meta,
+        &Offer::default().with(&[Verb::RESET_META_STATE]),
+        0.0,
+    );
+    assert_eq!(act(&plan).steps[0].verb, Verb::RESET_META_STATE);
+    let r = judge(EngineKind::Agent, &meta, &plan, &done(1), &[no_ticks_yet()]);
+    assert_eq!(reason(&r), failed("inconclusive"));
+}
+
+#[test]
+fn a_restart_plan_with_an_unconfirmed_isolation_is_not_awaiting_evidence() {
+    let mut c = core(EngineKind::Agent);
+    let worn = fault("agent_failure", json!({"agent_name": "w"}));
+    for n in 0..3 {
+        c.plan(&worn, &agent_offer(), n as f64);
+    }
+    // "w" has used its restarts: it is isolated, "v" restarted.
+    let f = fault("agent_failure", json!({"failing_agents": ["w", "v"]}));
+    let plan = c.plan(&f, &agent_offer(), 4.0);
+    let verbs: Vec<Verb> = act(&plan).steps.iter().map(|s| s.verb).collect();
+    assert_eq!(verbs, vec![Verb::ISOLATE_AGENT, Verb::RESTART_AGENT]);
+    let r = judge(EngineKind::Agent, &f, &plan, &done(2), &[no_ticks_yet()]);
+    assert_eq!(r.status, RepairStatus::FAILED);
+    assert_eq!(r.metadata.get("reason"), Some(json!("inconclusive")));
+    // Confirmed, it is contained, as before.
+    let off = Evidence::Enabled {
+        source: "agent_manager".into(),
+        agent: "w".into(),
+        enabled: false,
+    };
+    let r = judge(
+        EngineKind::Agent,
+        &f,
+        &plan,
+        &done(2),
+        &[off, no_ticks_yet()],
+    );
+    assert_eq!(r.status, RepairStatus::PARTIAL);
+    assert_eq!(r.metadata.get("reason"), Some(json!("contained")));
+    assert!(!r.awaiting_evidence());
 }
 
 #[test]
