@@ -7,9 +7,10 @@
 //!   cooldown after each repair; above 80% of the hourly budget only critical faults pass;
 //! - per target: exponential backoff after each repair that did not confirm the fault gone
 //!   (failed, or applied and awaiting evidence; doubling to a cap, forgotten after a quiet
-//!   period), and flap detection: a target repaired (successfully or awaiting evidence)
-//!   `flap_threshold` times within `flap_window` keeps coming back, so it is quarantined and
-//!   the caller escalates;
+//!   period), and flap detection: a target repaired successfully `flap_threshold` times within
+//!   `flap_window` keeps coming back, so it is quarantined and the caller escalates. A repair
+//!   awaiting evidence is not a flap: the engine's own budget contains a target restarted
+//!   again and again (the agent engine isolates the agent);
 //! - per action: a circuit breaker that opens after consecutive failed repairs and lets one
 //!   trial through after `breaker_open_for`. A repair awaiting evidence ran its actions
 //!   without error: for the breaker it is not a failure (it resets the count like a success).
@@ -327,9 +328,10 @@ impl Throttle {
             let delay = (p.backoff_initial_seconds * 2f64.powi(exp)).min(p.backoff_max_seconds);
             t.next_allowed = now + delay;
         }
-        // A target repaired again and again, whether or not each repair could be confirmed,
-        // keeps coming back: quarantine it and escalate.
-        if outcome != RepairOutcome::Failed {
+        // A target repaired successfully again and again keeps coming back: quarantine it and
+        // escalate. Repeated unconfirmed restarts are the repair engine's to contain (its
+        // budget isolates an agent that keeps needing one), which quarantine would pre-empt.
+        if outcome == RepairOutcome::Succeeded {
             while t
                 .recent_repairs
                 .front()
@@ -680,11 +682,11 @@ mod tests {
     }
 
     #[test]
-    fn a_target_restarted_again_and_again_backs_off_then_is_quarantined() {
+    fn a_target_restarted_again_and_again_backs_off_and_is_left_to_the_engine() {
         let mut t = throttle();
         let target = "agent_failure:crawler";
         assert!(t.record(target, "agent", AwaitingEvidence, 0.0).is_empty());
-        // Unconfirmed, so the next restart of the same agent waits: 5 s, then 10 s.
+        // Unconfirmed, so the next restart of the same agent waits: 5 s, then 10 s, 20 s.
         assert!(matches!(
             t.admit(BALANCED, HIGH, target, "agent", 4.0, false),
             Err(Denial::Backoff { .. })
@@ -699,23 +701,23 @@ mod tests {
             t.admit(BALANCED, HIGH, target, "agent", 15.0, false),
             Ok(())
         );
-        // The third repair within the flap window: quarantined and escalated.
-        assert_eq!(
-            t.record(target, "agent", AwaitingEvidence, 15.0),
-            vec![ThrottleEvent::Quarantined {
-                target: target.into(),
-                repairs_in_window: 3
-            }]
-        );
+        // Not a flap: the fourth restart within the window is admitted after its backoff, so
+        // the agent engine's budget gets to isolate the agent.
+        assert!(t.record(target, "agent", AwaitingEvidence, 15.0).is_empty());
         assert!(matches!(
-            t.admit(BALANCED, CRITICAL, target, "agent", 400.0, false),
-            Err(Denial::Quarantined { .. })
+            t.admit(BALANCED, HIGH, target, "agent", 34.0, false),
+            Err(Denial::Backoff { .. })
         ));
-        // Other agents are restarted meanwhile; the breaker never opened.
         assert_eq!(
-            t.admit(BALANCED, HIGH, "agent_failure:other", "agent", 16.0, false),
+            t.admit(BALANCED, HIGH, target, "agent", 35.0, false),
             Ok(())
         );
+        assert!(!t.is_quarantined(target, 35.0));
+        // Successful repairs that keep being needed are a flap, as before.
+        for now in [40.0, 41.0] {
+            assert!(t.record("graph:g", "graph", Succeeded, now).is_empty());
+        }
+        assert_eq!(t.record("graph:g", "graph", Succeeded, 42.0).len(), 1);
         assert_eq!(t.breaker_state("agent"), BreakerState::Closed);
     }
 
