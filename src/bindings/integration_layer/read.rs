@@ -6,15 +6,17 @@
 //! kept as an error; KeyboardInterrupt and similar stop the read.
 
 use super::pyutil::{
-    attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method,
-    Handle,
+    attr, close_if_awaitable, data_attr, error_text, field, field_named, is_fatal, key_text, label,
+    method, Handle,
 };
 use crate::bindings::convert::{datetime_from_py, to_value, type_name};
 use crate::engine::clock::iso;
 use crate::engine::detection_engine::Layer;
+use crate::engine::integration_layer::graph::{Graph, GraphBuilder};
 use crate::engine::integration_layer::reads::{self as r, LayerRead, ReadError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDateTime, PyDict, PyList, PyTuple};
+use pyo3::types::{PyDateTime, PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 /// Tasks scanned at most in `orchestrator.tasks` (a system of 100,000 tasks is read whole).
@@ -387,7 +389,7 @@ fn read_graph<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> 
     rd.call(g, "get_complexity", r::P_COMPLEXITY, raw)?;
     rd.call(g, "detect_cycles", r::P_DETECT_CYCLES, sized(true))?;
     match read_shape(g) {
-        Ok(Some(Ok(shape))) => rd.out.ok(r::R_EDGES, shape),
+        Ok(Some(Ok(graph))) => rd.out.set_graph(r::R_EDGES, graph),
         Ok(Some(Err(msg))) => rd.out.push(r::R_EDGES, Err(ReadError::Invalid(msg))),
         Ok(None) => rd.call(g, "get_stats", r::P_GRAPH_STATS, raw)?,
         Err(e) => rd.fail(r::R_EDGES, e)?,
@@ -403,19 +405,8 @@ pub fn edge_end<'py>(
     names: &[&str],
     position: usize,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    if let Ok(t) = edge.cast::<PyTuple>() {
-        return if position < t.len() {
-            Ok(Some(t.get_item(position)?))
-        } else {
-            Ok(None)
-        };
-    }
-    if let Ok(l) = edge.cast::<PyList>() {
-        return if position < l.len() {
-            Ok(Some(l.get_item(position)?))
-        } else {
-            Ok(None)
-        };
+    if let Some(found) = positional(edge, position)? {
+        return Ok(found);
     }
     for n in names {
         if let Some(v) = field(edge, n)? {
@@ -423,6 +414,75 @@ pub fn edge_end<'py>(
         }
     }
     Ok(None)
+}
+
+/// Item `position` of a tuple or list edge (`Some(None)` when it is too short); `None` for
+/// other edges.
+fn positional<'py>(
+    edge: &Bound<'py, PyAny>,
+    position: usize,
+) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
+    if let Ok(t) = edge.cast::<PyTuple>() {
+        return Ok(Some(if position < t.len() {
+            Some(t.get_item(position)?)
+        } else {
+            None
+        }));
+    }
+    if let Ok(l) = edge.cast::<PyList>() {
+        return Ok(Some(if position < l.len() {
+            Some(l.get_item(position)?)
+        } else {
+            None
+        }));
+    }
+    Ok(None)
+}
+
+/// An edge's source and target, each `None` when missing.
+pub type Ends<'py> = (Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>);
+
+/// Both ends of an edge, as [`edge_end`] reads them, with the attribute names made once.
+pub fn edge_ends<'py>(edge: &Bound<'py, PyAny>) -> PyResult<Ends<'py>> {
+    let py = edge.py();
+    let end = |position: usize,
+               names: [&Bound<'py, PyString>; 3]|
+     -> PyResult<Option<Bound<'py, PyAny>>> {
+        if let Some(found) = positional(edge, position)? {
+            return Ok(found);
+        }
+        for n in names {
+            if let Some(v) = field_named(edge, n)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let src = end(
+        0,
+        [
+            intern!(py, "source_id"),
+            intern!(py, "src"),
+            intern!(py, "source"),
+        ],
+    )?;
+    let dst = end(
+        1,
+        [
+            intern!(py, "target_id"),
+            intern!(py, "dst"),
+            intern!(py, "target"),
+        ],
+    )?;
+    Ok((src, dst))
+}
+
+/// The index of a node id (its text, as [`key_text`] gives it) in the graph being built.
+pub fn node_index(ids: &mut GraphBuilder, node: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if let Ok(s) = node.cast::<PyString>() {
+        return Ok(ids.node(&s.to_cow()?));
+    }
+    Ok(ids.node(&key_text(node)?))
 }
 
 /// The graph's edges as Python objects: the `edges` list (or dict values), else
@@ -484,8 +544,8 @@ pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py
     Ok(None)
 }
 
-/// `{"nodes": [...], "edges": [[src, dst], ...]}`, an error text, or `None` (no edges exposed).
-fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Converted>> {
+/// The graph's node ids and edges, interned; an error text, or `None` (no edges exposed).
+fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Result<Graph, String>>> {
     let (nodes, edges) = match graph_edges(g) {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
@@ -494,25 +554,22 @@ fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Converted>> {
         }
         Err(e) => return Err(e),
     };
-    let mut node_ids = Vec::with_capacity(nodes.len());
+    let mut ids = GraphBuilder::with_capacity(nodes.len(), edges.len());
     for n in &nodes {
-        node_ids.push(Value::String(key_text(n)?));
+        node_index(&mut ids, n)?;
     }
-    let mut pairs = Vec::with_capacity(edges.len());
     for e in &edges {
-        let src = edge_end(e, &["source_id", "src", "source"], 0)?;
-        let dst = edge_end(e, &["target_id", "dst", "target"], 1)?;
-        let (Some(src), Some(dst)) = (src, dst) else {
+        let (Some(src), Some(dst)) = edge_ends(e)? else {
             return Ok(Some(Err(format!(
                 "an edge ({}) has no source_id/src or target_id/dst",
                 type_name(e)
             ))));
         };
-        pairs.push(serde_json::json!([key_text(&src)?, key_text(&dst)?]));
+        let a = node_index(&mut ids, &src)?;
+        let b = node_index(&mut ids, &dst)?;
+        ids.edge(a, b);
     }
-    Ok(Some(Ok(
-        serde_json::json!({"nodes": node_ids, "edges": pairs}),
-    )))
+    Ok(Some(Ok(ids.finish())))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@
 //! agent); the first sample, and a sample after a counter went down (the layer reset or
 //! cleared it), only set the baseline and give no rate.
 
-use super::graph::{self, Shape};
+use super::graph::{self, Graph, Shape};
 use super::reads::{self as r, LayerRead, ReadError};
 use super::FaultKind;
 use crate::engine::clock::{parse_iso, seconds_between};
@@ -570,9 +570,10 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
     }
     // A graph whose edges were read is measured from them; `get_stats()` is merged only for
     // other objects (the reference merged it whole).
-    let shape = match out.value(r::R_EDGES) {
-        Some(v) => match shape_of(v) {
-            Some(s) => Some(s),
+    let parsed: Option<Graph> = match (read.graph(), out.value(r::R_EDGES)) {
+        (Some(_), _) | (None, None) => None,
+        (None, Some(v)) => match shape_of(v) {
+            Some(s) => Some(Graph::from_shape(&s)),
             None => {
                 out.invalid(
                     r::R_EDGES,
@@ -581,8 +582,8 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
                 None
             }
         },
-        None => None,
     };
+    let shape = read.graph().or(parsed.as_ref());
     if shape.is_none() && !read.has(r::R_EDGES) {
         out.merge(r::P_GRAPH_STATS);
     }
@@ -605,25 +606,27 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
             out.derive("bottleneck_node", Value::String(node));
         }
     }
-    if let Some(shape) = shape {
-        let (count, listed) = graph::cycles(&shape);
-        out.derive("cycle_count", Value::from(count));
+    if let Some(g) = shape {
+        let a = graph::analyse(g, graph::BOTTLENECK_THRESHOLD);
+        out.derive("cycle_count", Value::from(a.cycle_count));
         out.derive(
             "cycles",
             Value::Array(
-                listed
+                a.cycles
                     .into_iter()
                     .map(|c| Value::Array(c.into_iter().map(Value::String).collect()))
                     .collect(),
             ),
         );
-        let found = graph::bottlenecks(&shape, graph::BOTTLENECK_THRESHOLD);
-        out.derive("bottleneck_count", Value::from(found.len()));
-        out.derive("bottleneck_detected", Value::Bool(!found.is_empty()));
-        if let Some(top) = found.first() {
-            out.derive("bottleneck_node", Value::String(top.node.clone()));
+        out.derive("bottleneck_count", Value::from(a.bottlenecks.len()));
+        out.derive(
+            "bottleneck_detected",
+            Value::Bool(!a.bottlenecks.is_empty()),
+        );
+        if let Some(top) = a.bottlenecks.into_iter().next() {
+            out.derive("bottleneck_node", Value::String(top.node));
         }
-        out.derive("graph_complexity", Value::from(graph::complexity(&shape)));
+        out.derive("graph_complexity", Value::from(a.complexity));
     }
     out.finish()
 }

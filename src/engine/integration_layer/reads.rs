@@ -5,6 +5,7 @@
 //! from large results). The engine then decides what the answers mean. A call that raised, or
 //! whose answer could not be converted, is kept as an error so it is reported, not dropped.
 
+use super::graph::Graph;
 use serde_json::Value;
 
 /// Why a call gave no usable value.
@@ -20,6 +21,9 @@ pub enum ReadError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LayerRead {
     entries: Vec<(&'static str, Result<Value, ReadError>)>,
+    /// The task graph's nodes and edges, read straight into the engine's form (a JSON list
+    /// of a hundred thousand edges would cost more than the analysis that reads it).
+    graph: Option<Graph>,
 }
 
 impl LayerRead {
@@ -33,6 +37,18 @@ impl LayerRead {
 
     pub fn ok(&mut self, call: &'static str, value: Value) {
         self.push(call, Ok(value));
+    }
+
+    /// Records a graph read under `call`; its entry's value is null, the graph is
+    /// [`LayerRead::graph`].
+    pub fn set_graph(&mut self, call: &'static str, graph: Graph) {
+        self.entries.push((call, Ok(Value::Null)));
+        self.graph = Some(graph);
+    }
+
+    /// The graph recorded by [`LayerRead::set_graph`].
+    pub fn graph(&self) -> Option<&Graph> {
+        self.graph.as_ref()
     }
 
     pub fn get(&self, call: &str) -> Option<&Result<Value, ReadError>> {
@@ -83,6 +99,7 @@ pub const P_COMPLEXITY: &str = "get_complexity()";
 /// `{"len": n, "items": [...]}` (items that could not be converted are null)
 pub const P_DETECT_CYCLES: &str = "detect_cycles()";
 pub const P_GRAPH_STATS: &str = "get_stats()";
+/// The graph's nodes and edges: a typed [`Graph`] (`LayerRead::graph`), or as JSON
 /// `{"nodes": [id, ...], "edges": [[src, dst], ...]}`
 pub const R_EDGES: &str = "edges";
 /// `{"len": n, "items": [...]}`
