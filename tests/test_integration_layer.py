@@ -794,6 +794,32 @@ class TestRepairContext:
             "cycle_count": 0, "cycles": [], "bottleneck_count": 0, "bottleneck_detected": False, "graph_complexity": 5,
         }
 
+    def test_a_cut_is_verified_by_has_cycle_without_reading_the_graph_again(self):
+        g = d.TaskGraph()
+        g.connect("extract", "transform", weight=2.0)
+        g.connect("transform", "load", weight=0.5)
+        g.connect("load", "extract", d.EdgeType.WEAK, weight=1.5)
+        layer = IntegrationLayer(faza27_task_graph=g)
+        m = layer.get_all_metrics()
+        fault = next(f for f in DetectionEngine().detect_faults(*[m[k] for k in LAYERS]) if f.fault_type == "graph_cycle")
+        reads = layer.get_statistics()["faza27_queries"]
+        result = GraphRepairEngine().repair(fault, layer.get_repair_context())
+        assert result.status == RepairStatus.SUCCESS and result.verification_passed is True
+        # has_cycle() on the repaired graph decided; the layer's verify(fault) did not re-read it.
+        checks = result.metadata["verification"]["checks"]
+        assert [c["source"] for c in checks] == ["task_graph.has_cycle()"]
+        assert layer.get_statistics()["faza27_queries"] == reads
+
+        # A verify the caller supplies is still asked, after the cut.
+        g.connect("load", "extract", d.EdgeType.WEAK, weight=1.5)
+        asked = []
+        ctx = layer.get_repair_context()
+        ctx["verify"] = lambda f: asked.append(g.has_cycle()) or True
+        result = GraphRepairEngine().repair(fault, ctx)
+        assert asked == [False] and result.verification_passed is True
+        assert [c["source"] for c in result.metadata["verification"]["checks"]] == [
+            "task_graph.has_cycle()", "verify(fault)"]
+
     def test_verify_without_a_known_source_merges_every_layer(self):
         layer = IntegrationLayer(**d.probe_layers(True))
         merged = layer.get_repair_context()["verify"]({"source": "system"})

@@ -1370,6 +1370,7 @@ fn run_verify<'py>(
 fn measure<'py>(
     py: Python<'py>,
     ctx: &Ctx<'py>,
+    handler: Handler,
     probes: &[Probe],
     fault: &Bound<'py, PyAny>,
 ) -> Result<Vec<Evidence>, Fatal> {
@@ -1380,9 +1381,25 @@ fn measure<'py>(
         }
     }
     if let Some(verify) = &ctx.verify {
-        evidence.push(run_verify(py, verify, fault)?);
+        if !probe_settles(handler, &evidence, verify) {
+            evidence.push(run_verify(py, verify, fault)?);
+        }
     }
     Ok(evidence)
+}
+
+/// Whether the probes' evidence already settles a cycle fault, so that the integration
+/// layer's own `verify(fault)` is not called: `has_cycle()` on the task graph (or the cycle
+/// search over its re-read edges), measured after the cuts, is the authoritative check, and
+/// that verify would read and analyse the whole graph again for `cycle_count`, which is 0
+/// exactly when there is no cycle. A `verify` the caller supplied is always called.
+fn probe_settles(handler: Handler, evidence: &[Evidence], verify: &Bound<'_, PyAny>) -> bool {
+    handler == Handler::BreakCycle
+        && evidence.iter().any(|e| match e {
+            Evidence::Measured { metrics, .. } => metrics.contains_key("has_cycle"),
+            _ => false,
+        })
+        && super::integration_layer::BoundCall::is_layer_verify(verify)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1550,7 +1567,7 @@ impl RepairStrategy {
                 }
             }
             if fatal.is_none() && ready_to_verify(act, &outcomes) {
-                match measure(py, &ctx, &act.probes, fault) {
+                match measure(py, &ctx, act.handler, &act.probes, fault) {
                     Ok(ev) => evidence = ev,
                     Err(Fatal(e)) => {
                         evidence.push(Evidence::Error {
@@ -1689,7 +1706,8 @@ impl RepairStrategy {
         let Some(handler) = handler_for(kind, &info.fault_type) else {
             return Ok(recorded);
         };
-        let evidence = measure(py, &ctx, &recheck_probes(handler), fault).map_err(|Fatal(e)| e)?;
+        let evidence =
+            measure(py, &ctx, handler, &recheck_probes(handler), fault).map_err(|Fatal(e)| e)?;
         Ok(recheck(handler, &info, &evidence).unwrap_or(recorded))
     }
 
