@@ -37,7 +37,6 @@ use super::enums;
 use super::record::{self, Lazy};
 use crate::engine::clock::now;
 use crate::engine::enums::ValueEnum;
-use crate::engine::integration_layer::graph::GraphBuilder;
 use crate::engine::repair_strategies::budget::{
     BudgetPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TARGETS, DEFAULT_QUIET_PERIOD,
 };
@@ -63,7 +62,7 @@ use std::time::Instant;
 /// Longest fault id or fault type accepted.
 const MAX_NAME_LEN: usize = 4096;
 // The same bounds as the integration layer's reads of the task graph and the orchestrator.
-use super::integration_layer::read::{MAX_GRAPH_EDGES, MAX_TASK_SCAN};
+use super::integration_layer::read::{NodeIds, MAX_GRAPH_EDGES, MAX_TASK_SCAN};
 /// Longest error or repr text kept in a result.
 const MAX_TEXT: usize = 2000;
 /// Upper bounds for the constructor keywords.
@@ -559,25 +558,6 @@ struct GraphRead<'py> {
 }
 
 impl<'py> GraphRead<'py> {
-    fn new() -> Self {
-        GraphRead {
-            view: GraphView::default(),
-            edges: Vec::new(),
-            first: Vec::new(),
-        }
-    }
-
-    fn node(&mut self, ids: &mut GraphBuilder, obj: Bound<'py, PyAny>) -> PyResult<u32> {
-        let i = match obj.cast::<PyString>() {
-            Ok(s) => ids.node(&s.to_cow()?),
-            Err(_) => ids.node(&key_text(&obj)?),
-        };
-        if i as usize == self.first.len() {
-            self.first.push(obj);
-        }
-        Ok(i)
-    }
-
     /// Reads the ends of every edge. Weights and types are read by [`GraphRead::strengths`].
     fn read(graph: &Bound<'py, PyAny>) -> PyResult<Option<GraphRead<'py>>> {
         let py = graph.py();
@@ -591,10 +571,10 @@ impl<'py> GraphRead<'py> {
             intern!(py, "dst"),
             intern!(py, "target"),
         ];
-        let mut out = GraphRead::new();
-        let mut ids = GraphBuilder::new();
-        let mut push = |edge: Bound<'py, PyAny>, out: &mut GraphRead<'py>| -> PyResult<()> {
-            if out.edges.len() >= MAX_GRAPH_EDGES {
+        let mut edges: Vec<Bound<'py, PyAny>> = Vec::new();
+        let mut ids = NodeIds::keeping_objects();
+        let mut push = |edge: Bound<'py, PyAny>| -> PyResult<()> {
+            if edges.len() >= MAX_GRAPH_EDGES {
                 return Err(PyValueError::new_err(format!(
                     "the task graph has more than {MAX_GRAPH_EDGES} edges, too many to analyse in one repair"
                 )));
@@ -607,16 +587,16 @@ impl<'py> GraphRead<'py> {
                     type_name(&edge)
                 )));
             };
-            let a = out.node(&mut ids, src)?;
-            let b = out.node(&mut ids, dst)?;
+            let a = ids.index(&src)?;
+            let b = ids.index(&dst)?;
             ids.edge(a, b);
-            out.edges.push(edge);
+            edges.push(edge);
             Ok(())
         };
         let mut found = false;
-        if let Some(edges) = attr(graph, "edges", "task_graph")?.filter(|e| !e.is_callable()) {
-            for edge in iterate(&edges)? {
-                push(edge?, &mut out)?;
+        if let Some(list) = attr(graph, "edges", "task_graph")?.filter(|e| !e.is_callable()) {
+            for edge in iterate(&list)? {
+                push(edge?)?;
             }
             found = true;
         } else if has(graph, "get_edges_from") {
@@ -629,7 +609,7 @@ impl<'py> GraphRead<'py> {
                 };
                 for id in node_ids {
                     for edge in graph.call_method1("get_edges_from", (id,))?.try_iter()? {
-                        push(edge?, &mut out)?;
+                        push(edge?)?;
                     }
                 }
                 found = true;
@@ -638,8 +618,12 @@ impl<'py> GraphRead<'py> {
         if !found {
             return Ok(None);
         }
-        out.view = GraphView::new(ids.finish());
-        Ok(Some(out))
+        let (graph, first) = ids.finish();
+        Ok(Some(GraphRead {
+            view: GraphView::new(graph),
+            edges,
+            first,
+        }))
     }
 
     /// Reads the weight and type of the edges that lie on a cycle (the only ones a cut can

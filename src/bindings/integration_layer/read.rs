@@ -477,99 +477,227 @@ pub fn edge_ends<'py>(edge: &Bound<'py, PyAny>) -> PyResult<Ends<'py>> {
     Ok((src, dst))
 }
 
-/// The index of a node id (its text, as [`key_text`] gives it) in the graph being built.
-pub fn node_index(ids: &mut GraphBuilder, node: &Bound<'_, PyAny>) -> PyResult<u32> {
-    if let Ok(s) = node.cast::<PyString>() {
-        return Ok(ids.node(&s.to_cow()?));
-    }
-    Ok(ids.node(&key_text(node)?))
+/// Node ids interned as a graph is read: the index of each id's text (as [`key_text`] gives
+/// it), and, when asked for, the first Python object seen for each.
+pub struct NodeIds<'py> {
+    ids: GraphBuilder,
+    first: Option<Vec<Bound<'py, PyAny>>>,
 }
 
-/// The graph's edges as Python objects: the `edges` list (or dict values), else
-/// `get_edges_from(node)` for each node. `None` when the graph exposes neither.
+impl<'py> NodeIds<'py> {
+    pub fn new() -> Self {
+        NodeIds {
+            ids: GraphBuilder::new(),
+            first: None,
+        }
+    }
+
+    /// Also keeps the first object of each id (to hand a layer its own ids back).
+    pub fn keeping_objects() -> Self {
+        NodeIds {
+            ids: GraphBuilder::new(),
+            first: Some(Vec::new()),
+        }
+    }
+
+    /// The index of a node id, added if new.
+    pub fn index(&mut self, node: &Bound<'py, PyAny>) -> PyResult<u32> {
+        let i = match node.cast::<PyString>() {
+            Ok(text) => self.ids.node(&text.to_cow()?),
+            Err(_) => self.ids.node(&key_text(node)?),
+        };
+        if let Some(first) = &mut self.first {
+            if i as usize == first.len() {
+                first.push(node.clone());
+            }
+        }
+        Ok(i)
+    }
+
+    /// An edge between two indices.
+    pub fn edge(&mut self, source: u32, target: u32) {
+        self.ids.edge(source, target);
+    }
+
+    /// The graph, and the first object of each id if they were kept.
+    pub fn finish(self) -> (Graph, Vec<Bound<'py, PyAny>>) {
+        (self.ids.finish(), self.first.unwrap_or_default())
+    }
+}
+
+impl Default for NodeIds<'_> {
+    fn default() -> Self {
+        NodeIds::new()
+    }
+}
+
 /// Node ids and edge objects read from a graph.
 pub type GraphParts<'py> = (Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
+/// What a walk over a graph is handed, object by object.
+pub trait GraphVisitor<'py> {
+    fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()>;
+    fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()>;
+}
+
+impl<'py> GraphVisitor<'py> for GraphParts<'py> {
+    fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.0.push(id.clone());
+        Ok(())
+    }
+    fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.1.push(edge.clone());
+        Ok(())
+    }
+}
+
+/// The graph's node ids and edges as Python objects, collected (see [`visit_graph`]).
 pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py>>> {
+    let mut parts: GraphParts<'py> = (Vec::new(), Vec::new());
+    let found = visit_graph(g, &mut parts)?;
+    Ok(found.then_some(parts))
+}
+
+/// Walks the graph's node ids (the keys of `nodes`, or each node's `node_id`), then its
+/// edges: the `edges` list (or dict values), else `get_edges_from(node)` for each node.
+/// False when the graph exposes neither. Each object is handed over as it is read, so a
+/// large graph is walked once, while its objects are in the cache.
+pub fn visit_graph<'py>(
+    g: &Bound<'py, PyAny>,
+    visitor: &mut impl GraphVisitor<'py>,
+) -> PyResult<bool> {
     let too_many = || {
         pyo3::exceptions::PyValueError::new_err(format!(
             "the task graph has more than {MAX_GRAPH_EDGES} nodes or edges, too many to analyse"
         ))
     };
-    let nodes: Vec<Bound<'py, PyAny>> = match data_attr(g, "nodes")? {
-        Some(n) if n.len().is_ok_and(|l| l > MAX_GRAPH_EDGES) => return Err(too_many()),
-        Some(n) => {
-            if let Ok(d) = n.cast::<PyDict>() {
-                d.keys().iter().collect()
+    let nodes = data_attr(g, "nodes")?;
+    if nodes
+        .as_ref()
+        .is_some_and(|n| n.len().is_ok_and(|l| l > MAX_GRAPH_EDGES))
+    {
+        return Err(too_many());
+    }
+    let edge_list = data_attr(g, "edges")?;
+    let from = match (&edge_list, &nodes) {
+        (None, Some(_)) => method(g, "get_edges_from")?,
+        _ => None,
+    };
+    // The node ids are kept only when the edges must be asked for node by node.
+    let mut kept: Vec<Bound<'py, PyAny>> = Vec::new();
+    if let Some(n) = &nodes {
+        // A dict's ids are the keys it holds when the read begins (reading an id may run
+        // code that changes the dict).
+        let (ids, is_dict) = match n.cast::<PyDict>() {
+            Ok(d) => (d.keys().into_any(), true),
+            Err(_) => (n.clone(), false),
+        };
+        for node in ids.try_iter()? {
+            let node = node?;
+            let id = if is_dict {
+                node
             } else {
-                let mut ids = Vec::new();
-                for node in n.try_iter()? {
-                    let node = node?;
-                    ids.push(field(&node, "node_id")?.unwrap_or(node));
-                }
-                ids
+                field(&node, "node_id")?.unwrap_or(node)
+            };
+            visitor.node(&id)?;
+            if from.is_some() {
+                kept.push(id);
             }
         }
-        None => Vec::new(),
-    };
-    let mut edges = Vec::new();
-    let push = |e: Bound<'py, PyAny>, edges: &mut Vec<Bound<'py, PyAny>>| -> PyResult<()> {
-        if edges.len() >= MAX_GRAPH_EDGES {
+    }
+    let mut count = 0usize;
+    let mut edge = |e: Bound<'py, PyAny>| -> PyResult<()> {
+        count += 1;
+        if count > MAX_GRAPH_EDGES {
             return Err(too_many());
         }
-        edges.push(e);
-        Ok(())
+        visitor.edge(&e)
     };
-    if let Some(list) = data_attr(g, "edges")? {
+    if let Some(list) = edge_list {
         let it = if let Ok(d) = list.cast::<PyDict>() {
             d.values().try_iter()?
         } else {
             list.try_iter()?
         };
         for e in it {
-            push(e?, &mut edges)?;
+            edge(e?)?;
         }
-        return Ok(Some((nodes, edges)));
+        return Ok(true);
     }
-    if let Some(from) = method(g, "get_edges_from")? {
-        if data_attr(g, "nodes")?.is_some() {
-            for id in &nodes {
-                for e in from.call1((id,))?.try_iter()? {
-                    push(e?, &mut edges)?;
-                }
+    if let Some(from) = from {
+        for id in &kept {
+            for e in from.call1((id,))?.try_iter()? {
+                edge(e?)?;
             }
-            return Ok(Some((nodes, edges)));
         }
+        return Ok(true);
     }
-    Ok(None)
+    Ok(false)
+}
+
+/// Interns a graph as it is walked.
+struct Interning<'py> {
+    ids: NodeIds<'py>,
+    /// The first edge without two ends, described; the edges after it are not read.
+    missing_end: Option<String>,
+    /// An error raised while reading an id or an edge (not while walking the graph).
+    failed: bool,
+}
+
+impl Interning<'_> {
+    fn attempt<T>(&mut self, r: PyResult<T>) -> PyResult<T> {
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+impl<'py> GraphVisitor<'py> for Interning<'py> {
+    fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()> {
+        let r = self.ids.index(id);
+        self.attempt(r).map(drop)
+    }
+
+    fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.missing_end.is_some() {
+            return Ok(());
+        }
+        let ends = edge_ends(edge);
+        let (Some(src), Some(dst)) = self.attempt(ends)? else {
+            self.missing_end = Some(format!(
+                "an edge ({}) has no source_id/src or target_id/dst",
+                type_name(edge)
+            ));
+            return Ok(());
+        };
+        let a = self.ids.index(&src);
+        let a = self.attempt(a)?;
+        let b = self.ids.index(&dst);
+        let b = self.attempt(b)?;
+        self.ids.edge(a, b);
+        Ok(())
+    }
 }
 
 /// The graph's node ids and edges, interned; an error text, or `None` (no edges exposed).
+/// A ValueError from walking the graph (too many edges ...) is the error text; one from
+/// reading an id or an edge is raised, as any other error.
 fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Result<Graph, String>>> {
-    let (nodes, edges) = match graph_edges(g) {
-        Ok(Some(found)) => found,
-        Ok(None) => return Ok(None),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyValueError>(g.py()) => {
-            return Ok(Some(Err(error_text(g.py(), &e))))
-        }
-        Err(e) => return Err(e),
+    let mut walk = Interning {
+        ids: NodeIds::new(),
+        missing_end: None,
+        failed: false,
     };
-    let mut ids = GraphBuilder::with_capacity(nodes.len(), edges.len());
-    for n in &nodes {
-        node_index(&mut ids, n)?;
+    match visit_graph(g, &mut walk) {
+        Ok(false) => Ok(None),
+        Ok(true) => Ok(Some(match walk.missing_end {
+            Some(msg) => Err(msg),
+            None => Ok(walk.ids.finish().0),
+        })),
+        Err(e) if !walk.failed && e.is_instance_of::<pyo3::exceptions::PyValueError>(g.py()) => {
+            Ok(Some(Err(error_text(g.py(), &e))))
+        }
+        Err(e) => Err(e),
     }
-    for e in &edges {
-        let (Some(src), Some(dst)) = edge_ends(e)? else {
-            return Ok(Some(Err(format!(
-                "an edge ({}) has no source_id/src or target_id/dst",
-                type_name(e)
-            ))));
-        };
-        let a = node_index(&mut ids, &src)?;
-        let b = node_index(&mut ids, &dst)?;
-        ids.edge(a, b);
-    }
-    Ok(Some(Ok(ids.finish())))
 }
 
 // ------------------------------------------------------------------------------------------
