@@ -1093,6 +1093,9 @@ def test_graph_reads_take_every_edge_shape_and_report_what_they_cannot_read():
     m = IntegrationLayer(faza27_task_graph=Graph({"a": 1, "lone": 2}, edges)).get_faza27_metrics()
     assert (m["cycle_count"], m["graph_complexity"]) == (2, 5 + 5)
     assert m["cycles"] == [["a", "b", "c"], ["a", "b", "c", "4"]]
+    # An empty id is no node, and an edge with an empty end is left out with its other end.
+    m = IntegrationLayer(faza27_task_graph=Graph({"": 0, "a": 1}, [("", "z"), ("a", "b"), ("b", "")])).get_faza27_metrics()
+    assert (m["cycle_count"], m["graph_complexity"]) == (0, 2 + 1)
     # Edges asked node by node, from a list of node objects.
     nodes = [d.TaskNode("x"), d.TaskNode("y")]
     m = IntegrationLayer(faza27_task_graph=Graph(nodes, by_node={"x": [("x", "y")], "y": [("y", "x")]})).get_faza27_metrics()

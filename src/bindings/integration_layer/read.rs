@@ -502,16 +502,27 @@ impl<'py> NodeIds<'py> {
 
     /// The index of a node id, added if new.
     pub fn index(&mut self, node: &Bound<'py, PyAny>) -> PyResult<u32> {
-        let i = match node.cast::<PyString>() {
-            Ok(text) => self.ids.node(&text.to_cow()?),
-            Err(_) => self.ids.node(&key_text(node)?),
-        };
+        let text = Self::text(node)?;
+        Ok(self.index_text(&text, node))
+    }
+
+    /// A node id's text, as [`key_text`] gives it (without a copy for a str).
+    pub fn text<'a>(node: &'a Bound<'py, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
+        match node.cast::<PyString>() {
+            Ok(text) => text.to_cow(),
+            Err(_) => Ok(std::borrow::Cow::Owned(key_text(node)?)),
+        }
+    }
+
+    /// The index of the id `text` (read from `node`), added if new.
+    pub fn index_text(&mut self, text: &str, node: &Bound<'py, PyAny>) -> u32 {
+        let i = self.ids.node(text);
         if let Some(first) = &mut self.first {
             if i as usize == first.len() {
                 first.push(node.clone());
             }
         }
-        Ok(i)
+        i
     }
 
     /// An edge between two indices.
@@ -653,8 +664,13 @@ impl Interning<'_> {
 
 impl<'py> GraphVisitor<'py> for Interning<'py> {
     fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()> {
-        let r = self.ids.index(id);
-        self.attempt(r).map(drop)
+        let text = NodeIds::text(id);
+        let text = self.attempt(text)?;
+        // An empty id is not a node (as the analysis always read it).
+        if !text.is_empty() {
+            self.ids.index_text(&text, id);
+        }
+        Ok(())
     }
 
     fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()> {
@@ -669,11 +685,15 @@ impl<'py> GraphVisitor<'py> for Interning<'py> {
             ));
             return Ok(());
         };
-        let a = self.ids.index(&src);
+        let a = NodeIds::text(&src);
         let a = self.attempt(a)?;
-        let b = self.ids.index(&dst);
+        let b = NodeIds::text(&dst);
         let b = self.attempt(b)?;
-        self.ids.edge(a, b);
+        // An edge with an empty end is left out, its other end too.
+        if !a.is_empty() && !b.is_empty() {
+            let (a, b) = (self.ids.index_text(&a, &src), self.ids.index_text(&b, &dst));
+            self.ids.edge(a, b);
+        }
         Ok(())
     }
 }
