@@ -13,7 +13,9 @@ use crate::bindings::convert::{datetime_from_py, to_value, type_name};
 use crate::engine::clock::iso;
 use crate::engine::detection_engine::Layer;
 use crate::engine::integration_layer::graph::{Graph, GraphBuilder};
-use crate::engine::integration_layer::reads::{self as r, LayerRead, ReadError};
+use crate::engine::integration_layer::reads::{
+    self as r, AgentSample, AgentsRead, LayerRead, ReadError,
+};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDateTime, PyDict, PyList, PyString, PyTuple};
@@ -733,39 +735,48 @@ pub fn agent_manager<'py>(l: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, P
     Ok(looks_like_manager.then(|| l.clone()))
 }
 
-fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
-    let mut out = Map::new();
-    let Some(name) = field(a, "name")? else {
+fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<AgentSample>> {
+    let py = a.py();
+    let Some(name) = field_named(a, intern!(py, "name"))? else {
         return Ok(None);
     };
-    out.insert("name".into(), Value::String(key_text(&name)?));
-    if let Some(e) = field(a, "enabled")? {
-        out.insert("enabled".into(), Value::Bool(e.is_truthy()?));
-    }
-    for k in ["tick_count", "error_count"] {
-        if let Some(v) = field(a, k)?.and_then(|v| number_of(&v)) {
-            out.insert(k.into(), v);
-        }
-    }
-    Ok(Some(Value::Object(out)))
+    let name = Some(key_text(&name)?).filter(|n| !n.is_empty());
+    let enabled = match field_named(a, intern!(py, "enabled"))? {
+        Some(e) => Some(e.is_truthy()?),
+        None => None,
+    };
+    let count = |k: &Bound<'_, PyString>| -> PyResult<Option<f64>> {
+        Ok(field_named(a, k)?
+            .and_then(|v| number_of(&v))
+            .and_then(|v| v.as_f64()))
+    };
+    let tick_count = count(intern!(py, "tick_count"))?;
+    let error_count = count(intern!(py, "error_count"))?;
+    Ok(Some(AgentSample {
+        name,
+        enabled,
+        tick_count,
+        error_count,
+    }))
 }
 
-/// `{"total_agents", "enabled_agents", "agents": [...]}` from a manager's stats dict, or from
-/// its `agents` registry.
+/// The agents and their counts from a manager's stats dict, or from its `agents` registry.
 fn agents_value(
     stats: Option<&Bound<'_, PyAny>>,
     manager: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Converted> {
-    let mut out = Map::new();
+) -> PyResult<Result<AgentsRead, String>> {
+    let mut out = AgentsRead::default();
     let list: Vec<Bound<'_, PyAny>> = if let Some(s) = stats {
         let Ok(d) = s.cast::<PyDict>() else {
             return Ok(Err(format!("returned {}, expected a dict", type_name(s))));
         };
-        for k in ["total_agents", "enabled_agents"] {
-            if let Some(v) = d.get_item(k)?.and_then(|v| number_of(&v)) {
-                out.insert(k.into(), v);
-            }
-        }
+        let count = |k: &str| -> PyResult<Option<f64>> {
+            Ok(d.get_item(k)?
+                .and_then(|v| number_of(&v))
+                .and_then(|v| v.as_f64()))
+        };
+        out.total_agents = count("total_agents")?;
+        out.enabled_agents = count("enabled_agents")?;
         match d.get_item("agents")? {
             Some(a) => a.try_iter()?.take(MAX_AGENTS).collect::<PyResult<_>>()?,
             None => Vec::new(),
@@ -782,14 +793,13 @@ fn agents_value(
     } else {
         return Ok(Err("no agent statistics".into()));
     };
-    let mut agents = Vec::with_capacity(list.len());
+    out.agents.reserve(list.len());
     for a in &list {
         if let Some(v) = agent_entry(a)? {
-            agents.push(v);
+            out.agents.push(v);
         }
     }
-    out.insert("agents".into(), Value::Array(agents));
-    Ok(Ok(Value::Object(out)))
+    Ok(Ok(out))
 }
 
 fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult<()> {
@@ -848,8 +858,24 @@ fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult
             }
         }
     }
-    let answer = agents_value(manager_stats.as_ref(), Some(&manager));
-    rd.answer(r::R_AGENTS, Ok(manager.clone()), |_| answer)
+    let call = r::R_AGENTS;
+    if close_if_awaitable(&manager) {
+        rd.out.push(
+            call,
+            Err(ReadError::Invalid(format!(
+                "{call} returned a coroutine; layer reads must be synchronous"
+            ))),
+        );
+        return Ok(());
+    }
+    match agents_value(manager_stats.as_ref(), Some(&manager)) {
+        Ok(Ok(agents)) => rd.out.set_agents(call, agents),
+        Ok(Err(msg)) => rd
+            .out
+            .push(call, Err(ReadError::Invalid(format!("{call}: {msg}")))),
+        Err(e) => rd.fail(call, e)?,
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
