@@ -794,6 +794,32 @@ class TestRepairContext:
             "cycle_count": 0, "cycles": [], "bottleneck_count": 0, "bottleneck_detected": False, "graph_complexity": 5,
         }
 
+    def test_a_cut_is_verified_by_has_cycle_without_reading_the_graph_again(self):
+        g = d.TaskGraph()
+        g.connect("extract", "transform", weight=2.0)
+        g.connect("transform", "load", weight=0.5)
+        g.connect("load", "extract", d.EdgeType.WEAK, weight=1.5)
+        layer = IntegrationLayer(faza27_task_graph=g)
+        m = layer.get_all_metrics()
+        fault = next(f for f in DetectionEngine().detect_faults(*[m[k] for k in LAYERS]) if f.fault_type == "graph_cycle")
+        reads = layer.get_statistics()["faza27_queries"]
+        result = GraphRepairEngine().repair(fault, layer.get_repair_context())
+        assert result.status == RepairStatus.SUCCESS and result.verification_passed is True
+        # has_cycle() on the repaired graph decided; the layer's verify(fault) did not re-read it.
+        checks = result.metadata["verification"]["checks"]
+        assert [c["source"] for c in checks] == ["task_graph.has_cycle()"]
+        assert layer.get_statistics()["faza27_queries"] == reads
+
+        # A verify the caller supplies is still asked, after the cut.
+        g.connect("load", "extract", d.EdgeType.WEAK, weight=1.5)
+        asked = []
+        ctx = layer.get_repair_context()
+        ctx["verify"] = lambda f: asked.append(g.has_cycle()) or True
+        result = GraphRepairEngine().repair(fault, ctx)
+        assert asked == [False] and result.verification_passed is True
+        assert [c["source"] for c in result.metadata["verification"]["checks"]] == [
+            "task_graph.has_cycle()", "verify(fault)"]
+
     def test_verify_without_a_known_source_merges_every_layer(self):
         layer = IntegrationLayer(**d.probe_layers(True))
         merged = layer.get_repair_context()["verify"]({"source": "system"})
@@ -1047,6 +1073,61 @@ def test_a_registered_action_receives_object_params_untouched():
     assert got[0]["target"] is marker
     with pytest.raises(TypeError):
         layer.trigger_faza25_action("reschedule", {"task_id": object()})
+
+
+def test_graph_reads_take_every_edge_shape_and_report_what_they_cannot_read():
+    class Graph:
+        def __init__(self, nodes, edges=None, by_node=None):
+            self.nodes = nodes
+            if edges is not None:
+                self.edges = edges
+            if by_node is not None:
+                self.get_edges_from = lambda n: by_node.get(n, [])
+
+    class Edge:
+        def __init__(self, **ends):
+            self.__dict__.update(ends)
+
+    # Tuples, lists, dicts and objects with either naming; ids that are not str; a lone node.
+    edges = [("a", "b"), ["b", "c"], {"src": "c", "dst": "a"}, Edge(source="c", target=4), Edge(source_id=4, target_id="a")]
+    m = IntegrationLayer(faza27_task_graph=Graph({"a": 1, "lone": 2}, edges)).get_faza27_metrics()
+    assert (m["cycle_count"], m["graph_complexity"]) == (2, 5 + 5)
+    assert m["cycles"] == [["a", "b", "c"], ["a", "b", "c", "4"]]
+    # An empty id is no node, and an edge with an empty end is left out with its other end.
+    m = IntegrationLayer(faza27_task_graph=Graph({"": 0, "a": 1}, [("", "z"), ("a", "b"), ("b", "")])).get_faza27_metrics()
+    assert (m["cycle_count"], m["graph_complexity"]) == (0, 2 + 1)
+    # Edges asked node by node, from a list of node objects.
+    nodes = [d.TaskNode("x"), d.TaskNode("y")]
+    m = IntegrationLayer(faza27_task_graph=Graph(nodes, by_node={"x": [("x", "y")], "y": [("y", "x")]})).get_faza27_metrics()
+    assert (m["cycle_count"], m["cycles"], m["graph_complexity"]) == (1, [["x", "y"]], 4)
+
+    # An edge without ends: the graph is reported, nothing is measured from a part of it.
+    layer = IntegrationLayer(faza27_task_graph=Graph({}, [("a", "b"), Edge(weight=1.0), ("b", "a")]))
+    assert layer.get_faza27_metrics() == {}
+    assert faults_of(layer) == [("faza27.edges", "invalid")]
+
+    # An id whose text cannot be read raises (it is the id's fault, not the graph's size).
+    class BadId:
+        def __str__(self):
+            raise ValueError("no text")
+
+    layer = IntegrationLayer(faza27_task_graph=Graph({}, [("a", BadId())]))
+    assert layer.get_faza27_metrics() == {}
+    assert faults_of(layer) == [("faza27.edges", "raised")]
+
+    # A node dict changed while its ids are read: the ids it held when the read began count.
+    graph = Graph({})
+
+    class Growing:
+        def __str__(self):
+            graph.nodes[object()] = None
+            return "g"
+
+    graph.nodes = {Growing(): None, "b": None}
+    graph.edges = [("g", "b")]
+    layer = IntegrationLayer(faza27_task_graph=graph)
+    assert layer.get_faza27_metrics()["graph_complexity"] == 2 + 1
+    assert len(graph.nodes) == 3 and faults_of(layer) == []
 
 
 def test_huge_graphs_are_reported_not_half_read():

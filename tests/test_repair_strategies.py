@@ -250,6 +250,44 @@ def test_a_cycle_is_broken_by_removing_exactly_its_lowest_weight_edge():
     assert engine.get_statistics()["successful_repairs"] == 1
 
 
+def test_only_the_edges_on_a_cycle_have_their_weight_and_type_read():
+    class Watched:
+        """An edge that records which of its fields were read; `broken` ones raise."""
+
+        def __init__(self, src, dst, weight, edge_type=EdgeType.DEPENDENCY, broken=False):
+            self.source_id, self.target_id = src, dst
+            self._weight, self._type, self.broken, self.read = weight, edge_type, broken, []
+
+        @property
+        def weight(self):
+            self.read.append("weight")
+            if self.broken:
+                raise RuntimeError("weight unavailable")
+            return self._weight
+
+        @property
+        def edge_type(self):
+            self.read.append("edge_type")
+            return self._type
+
+    graph = EdgeListGraph([])
+    cycle = [Watched("a", "b", 1.0), Watched("b", "c", 0.4), Watched("c", "a", 0.9)]
+    tails = [Watched("c", "x", 0.01), Watched("x", "y", 0.01, broken=True), Watched("z", "a", 0.01)]
+    graph.edges = cycle + tails
+    result = GraphRepairEngine().repair(Fault("c", "graph_cycle", {"cycle_count": 1}), {"task_graph": graph})
+    assert result.status == RepairStatus.SUCCESS and graph.removed == [("b", "c")]
+    assert all(e.read == ["weight", "edge_type"] for e in cycle)
+    # Edges off every cycle can never be cut: not read, so a broken one does not matter.
+    assert all(e.read == [] for e in tails)
+
+    # A broken edge on the cycle still stops the repair before anything is removed.
+    graph = EdgeListGraph([])
+    graph.edges = [Watched("a", "b", 1.0), Watched("b", "a", 0.4, broken=True)]
+    result = GraphRepairEngine().repair(Fault("c", "graph_cycle", {"cycle_count": 1}), {"task_graph": graph})
+    assert result.status == RepairStatus.FAILED and graph.removed == []
+    assert "weight unavailable" in result.metadata["error"]
+
+
 def test_a_weak_edge_is_preferred_and_edges_can_come_from_get_edges_from():
     graph = EdgesOnlyGraph([("a", "b", EdgeType.DEPENDENCY, 0.1), ("b", "a", EdgeType.WEAK, 5.0)])
     result = GraphRepairEngine().repair(Fault("c", "graph_cycle", {"cycle_count": 1}), {"task_graph": graph})

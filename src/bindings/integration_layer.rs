@@ -589,6 +589,13 @@ pub struct BoundCall {
 }
 
 impl BoundCall {
+    /// Whether `obj` is an integration layer's own `verify(fault)` (it re-collects the fault's
+    /// layer).
+    pub fn is_layer_verify(obj: &Bound<'_, PyAny>) -> bool {
+        obj.cast::<BoundCall>()
+            .is_ok_and(|b| matches!(b.get().target, CallTarget::Verify))
+    }
+
     /// The same callable, its calls made through `caller` (the auto-repair loop hands repairs
     /// that run off the host loop a copy bound to `Caller::Host`).
     pub fn rebound(&self, caller: Caller) -> BoundCall {

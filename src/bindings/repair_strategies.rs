@@ -40,7 +40,7 @@ use crate::engine::enums::ValueEnum;
 use crate::engine::repair_strategies::budget::{
     BudgetPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TARGETS, DEFAULT_QUIET_PERIOD,
 };
-use crate::engine::repair_strategies::cycles::{self, Edge, GraphView};
+use crate::engine::repair_strategies::cycles::{self, GraphView};
 use crate::engine::repair_strategies::{
     claims, continues_after, handler_for, judge, judge_context_error, needs, ready_to_verify,
     recheck, recheck_probes, takeover_active, EngineKind, Evidence, FaultInfo, Handler, Offer,
@@ -51,6 +51,7 @@ use crate::engine::value::Metrics;
 use chrono::NaiveDateTime;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyNotImplementedError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyType};
 use serde_json::Value;
@@ -61,7 +62,7 @@ use std::time::Instant;
 /// Longest fault id or fault type accepted.
 const MAX_NAME_LEN: usize = 4096;
 // The same bounds as the integration layer's reads of the task graph and the orchestrator.
-use super::integration_layer::read::{MAX_GRAPH_EDGES, MAX_TASK_SCAN};
+use super::integration_layer::read::{NodeIds, MAX_GRAPH_EDGES, MAX_TASK_SCAN};
 /// Longest error or repr text kept in a result.
 const MAX_TEXT: usize = 2000;
 /// Upper bounds for the constructor keywords.
@@ -156,6 +157,15 @@ impl RepairDone {
 fn attr<'py>(
     obj: &Bound<'py, PyAny>,
     name: &str,
+    what: &str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    attr_named(obj, &PyString::new(obj.py(), name), what)
+}
+
+/// [`attr`] with the name as a Python string made once (`pyo3::intern!`), for per-edge reads.
+fn attr_named<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
     what: &str,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     match obj.getattr(name) {
@@ -498,7 +508,7 @@ fn number_of(obj: &Bound<'_, PyAny>) -> Option<f64> {
 /// A field of an edge given as an object, a dict, or a tuple `(src, dst[, weight])`.
 fn edge_field<'py>(
     edge: &Bound<'py, PyAny>,
-    names: &[&str],
+    names: &[&Bound<'py, PyString>],
     position: usize,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = edge.cast::<PyDict>() {
@@ -525,39 +535,11 @@ fn edge_field<'py>(
         };
     }
     for n in names {
-        if let Some(v) = attr(edge, n, "edge")? {
+        if let Some(v) = attr_named(edge, n, "edge")? {
             return Ok(Some(v));
         }
     }
     Ok(None)
-}
-
-fn read_edge<'py>(edge: &Bound<'py, PyAny>, originals: &mut Originals<'py>) -> PyResult<Edge> {
-    let src = edge_field(edge, &["source_id", "src", "source"], 0)?;
-    let dst = edge_field(edge, &["target_id", "dst", "target"], 1)?;
-    let (Some(src), Some(dst)) = (src, dst) else {
-        return Err(PyTypeError::new_err(format!(
-            "a task graph edge ({}) has no source_id/src or target_id/dst",
-            type_name(edge)
-        )));
-    };
-    let weight = edge_field(edge, &["weight"], 2)?.and_then(|w| number_of(&w));
-    let weak = edge_field(edge, &["edge_type", "type"], usize::MAX)?
-        .and_then(|t| label(&t))
-        .is_some_and(|t| t.eq_ignore_ascii_case("weak"));
-    let (s, d) = (key_text(&src)?, key_text(&dst)?);
-    if !originals.contains_key(&s) {
-        originals.insert(s.clone(), src);
-    }
-    if !originals.contains_key(&d) {
-        originals.insert(d.clone(), dst);
-    }
-    Ok(Edge {
-        src: s,
-        dst: d,
-        weight,
-        weak,
-    })
 }
 
 fn iterate<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
@@ -567,47 +549,124 @@ fn iterate<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyI
     obj.try_iter()
 }
 
-/// The task graph's edges, or None when the graph does not expose them.
+/// The edges of a task graph as read: the engine's view (node ids interned), the edge
+/// objects in read order, and the first Python object seen for each node id.
+struct GraphRead<'py> {
+    view: GraphView,
+    edges: Vec<Bound<'py, PyAny>>,
+    first: Vec<Bound<'py, PyAny>>,
+}
+
+impl<'py> GraphRead<'py> {
+    /// Reads the ends of every edge. Weights and types are read by [`GraphRead::strengths`].
+    fn read(graph: &Bound<'py, PyAny>) -> PyResult<Option<GraphRead<'py>>> {
+        let py = graph.py();
+        let source = [
+            intern!(py, "source_id"),
+            intern!(py, "src"),
+            intern!(py, "source"),
+        ];
+        let target = [
+            intern!(py, "target_id"),
+            intern!(py, "dst"),
+            intern!(py, "target"),
+        ];
+        let mut edges: Vec<Bound<'py, PyAny>> = Vec::new();
+        let mut ids = NodeIds::keeping_objects();
+        let mut push = |edge: Bound<'py, PyAny>| -> PyResult<()> {
+            if edges.len() >= MAX_GRAPH_EDGES {
+                return Err(PyValueError::new_err(format!(
+                    "the task graph has more than {MAX_GRAPH_EDGES} edges, too many to analyse in one repair"
+                )));
+            }
+            let src = edge_field(&edge, &source, 0)?;
+            let dst = edge_field(&edge, &target, 1)?;
+            let (Some(src), Some(dst)) = (src, dst) else {
+                return Err(PyTypeError::new_err(format!(
+                    "a task graph edge ({}) has no source_id/src or target_id/dst",
+                    type_name(&edge)
+                )));
+            };
+            let a = ids.index(&src)?;
+            let b = ids.index(&dst)?;
+            ids.edge(a, b);
+            edges.push(edge);
+            Ok(())
+        };
+        let mut found = false;
+        if let Some(list) = attr(graph, "edges", "task_graph")?.filter(|e| !e.is_callable()) {
+            for edge in iterate(&list)? {
+                push(edge?)?;
+            }
+            found = true;
+        } else if has(graph, "get_edges_from") {
+            if let Some(nodes) = attr(graph, "nodes", "task_graph")?.filter(|n| !n.is_callable()) {
+                // A dict of nodes iterates its ids; a list of nodes gives node objects or ids.
+                let node_ids: Vec<Bound<'py, PyAny>> = if let Ok(d) = nodes.cast::<PyDict>() {
+                    d.keys().iter().collect()
+                } else {
+                    nodes.try_iter()?.collect::<PyResult<_>>()?
+                };
+                for id in node_ids {
+                    for edge in graph.call_method1("get_edges_from", (id,))?.try_iter()? {
+                        push(edge?)?;
+                    }
+                }
+                found = true;
+            }
+        }
+        if !found {
+            return Ok(None);
+        }
+        let (graph, first) = ids.finish();
+        Ok(Some(GraphRead {
+            view: GraphView::new(graph),
+            edges,
+            first,
+        }))
+    }
+
+    /// Reads the weight and type of the edges that lie on a cycle (the only ones a cut can
+    /// choose) and records the Python objects of their ends in `originals`, so an action is
+    /// called with the graph's own ids.
+    fn strengths(mut self, originals: &mut Originals<'py>) -> PyResult<GraphView> {
+        let on_cycles = cycles::edges_on_cycles(self.view.graph());
+        let Some(first_edge) = self.edges.first() else {
+            return Ok(self.view);
+        };
+        let py = first_edge.py();
+        let weight_names = [intern!(py, "weight")];
+        let type_names = [intern!(py, "edge_type"), intern!(py, "type")];
+        for i in on_cycles {
+            let i = i as usize;
+            let edge = &self.edges[i];
+            let weight = edge_field(edge, &weight_names, 2)?.and_then(|w| number_of(&w));
+            let weak = edge_field(edge, &type_names, usize::MAX)?
+                .and_then(|t| label(&t))
+                .is_some_and(|t| t.eq_ignore_ascii_case("weak"));
+            self.view.set_strength(i, weight, weak);
+            let (a, b) = self.view.graph().edges()[i];
+            for node in [a, b] {
+                let name = self.view.graph().name(node);
+                if !originals.contains_key(name) {
+                    originals.insert(name.to_owned(), self.first[node as usize].clone());
+                }
+            }
+        }
+        Ok(self.view)
+    }
+}
+
+/// The task graph's edges, or None when the graph does not expose them. Only the edges on a
+/// cycle have their weight and type read (see [`GraphRead::strengths`]).
 fn read_graph<'py>(
     graph: &Bound<'py, PyAny>,
     originals: &mut Originals<'py>,
 ) -> PyResult<Option<GraphView>> {
-    let mut view = GraphView::default();
-    let push = |edge: Bound<'py, PyAny>,
-                view: &mut GraphView,
-                originals: &mut Originals<'py>|
-     -> PyResult<()> {
-        if view.edges.len() >= MAX_GRAPH_EDGES {
-            return Err(PyValueError::new_err(format!(
-                "the task graph has more than {MAX_GRAPH_EDGES} edges, too many to analyse in one repair"
-            )));
-        }
-        view.edges.push(read_edge(&edge, originals)?);
-        Ok(())
-    };
-    if let Some(edges) = attr(graph, "edges", "task_graph")?.filter(|e| !e.is_callable()) {
-        for edge in iterate(&edges)? {
-            push(edge?, &mut view, originals)?;
-        }
-        return Ok(Some(view));
+    match GraphRead::read(graph)? {
+        Some(read) => read.strengths(originals).map(Some),
+        None => Ok(None),
     }
-    if has(graph, "get_edges_from") {
-        if let Some(nodes) = attr(graph, "nodes", "task_graph")?.filter(|n| !n.is_callable()) {
-            // A dict of nodes iterates its ids; a list of nodes gives node objects or ids.
-            let ids: Vec<Bound<'py, PyAny>> = if let Ok(d) = nodes.cast::<PyDict>() {
-                d.keys().iter().collect()
-            } else {
-                nodes.try_iter()?.collect::<PyResult<_>>()?
-            };
-            for id in ids {
-                for edge in graph.call_method1("get_edges_from", (id,))?.try_iter()? {
-                    push(edge?, &mut view, originals)?;
-                }
-            }
-            return Ok(Some(view));
-        }
-    }
-    Ok(None)
 }
 
 fn task_status(task: &Bound<'_, PyAny>) -> Option<String> {
@@ -1107,12 +1166,11 @@ fn run_probe<'py>(
                 };
             }
             let source = "task_graph edges (cycle search)";
-            let mut originals = Originals::new();
-            match read_graph(&graph, &mut originals) {
-                Ok(Some(view)) => Ok(Some(measured(
+            match GraphRead::read(&graph) {
+                Ok(Some(read)) => Ok(Some(measured(
                     source,
                     "has_cycle",
-                    Value::Bool(cycles::has_cycle(&view)),
+                    Value::Bool(cycles::has_cycle(&read.view)),
                 ))),
                 Ok(None) => Ok(None),
                 Err(e) => probe_error(py, source, e),
@@ -1296,6 +1354,7 @@ fn run_verify<'py>(
 fn measure<'py>(
     py: Python<'py>,
     ctx: &Ctx<'py>,
+    handler: Handler,
     probes: &[Probe],
     fault: &Bound<'py, PyAny>,
 ) -> Result<Vec<Evidence>, Fatal> {
@@ -1306,9 +1365,25 @@ fn measure<'py>(
         }
     }
     if let Some(verify) = &ctx.verify {
-        evidence.push(run_verify(py, verify, fault)?);
+        if !probe_settles(handler, &evidence, verify) {
+            evidence.push(run_verify(py, verify, fault)?);
+        }
     }
     Ok(evidence)
+}
+
+/// Whether the probes' evidence already settles a cycle fault, so that the integration
+/// layer's own `verify(fault)` is not called: `has_cycle()` on the task graph (or the cycle
+/// search over its re-read edges), measured after the cuts, is the authoritative check, and
+/// that verify would read and analyse the whole graph again for `cycle_count`, which is 0
+/// exactly when there is no cycle. A `verify` the caller supplied is always called.
+fn probe_settles(handler: Handler, evidence: &[Evidence], verify: &Bound<'_, PyAny>) -> bool {
+    handler == Handler::BreakCycle
+        && evidence.iter().any(|e| match e {
+            Evidence::Measured { metrics, .. } => metrics.contains_key("has_cycle"),
+            _ => false,
+        })
+        && super::integration_layer::BoundCall::is_layer_verify(verify)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1476,7 +1551,7 @@ impl RepairStrategy {
                 }
             }
             if fatal.is_none() && ready_to_verify(act, &outcomes) {
-                match measure(py, &ctx, &act.probes, fault) {
+                match measure(py, &ctx, act.handler, &act.probes, fault) {
                     Ok(ev) => evidence = ev,
                     Err(Fatal(e)) => {
                         evidence.push(Evidence::Error {
@@ -1615,7 +1690,8 @@ impl RepairStrategy {
         let Some(handler) = handler_for(kind, &info.fault_type) else {
             return Ok(recorded);
         };
-        let evidence = measure(py, &ctx, &recheck_probes(handler), fault).map_err(|Fatal(e)| e)?;
+        let evidence =
+            measure(py, &ctx, handler, &recheck_probes(handler), fault).map_err(|Fatal(e)| e)?;
         Ok(recheck(handler, &info, &evidence).unwrap_or(recorded))
     }
 

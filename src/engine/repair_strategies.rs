@@ -707,7 +707,7 @@ fn plan_cycle_cuts(handler: Handler, fault: &FaultInfo, offer: &Offer) -> Result
                 reason: SkipReason::ConditionAbsent,
                 message: format!(
                     "nothing to repair: the task graph ({} edges) has no cycle",
-                    view.edges.len()
+                    view.edge_count()
                 ),
             });
         }

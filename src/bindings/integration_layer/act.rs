@@ -6,7 +6,7 @@
 
 use super::calls::{blocking_call, Failure};
 use super::pyutil::{attr, data_attr, field, is_fatal, key_text, label, method};
-use super::read::{agent_manager, edge_end, graph_edges, MAX_TASK_SCAN};
+use super::read::{agent_manager, edge_end, edge_ends, graph_edges, MAX_TASK_SCAN};
 use crate::bindings::errors::IntoPyResult;
 use crate::bindings::runtime::Caller;
 use crate::engine::integration_layer::actions::{self, QueuedTask, Route};
@@ -256,12 +256,9 @@ fn break_cycle<'py>(py: Python<'py>, g: &Bound<'py, PyAny>, values: &Metrics) ->
             return Ok(Done::NotRun);
         };
         let mut originals: HashMap<String, Bound<'py, PyAny>> = HashMap::new();
-        let mut view = GraphView::default();
+        let mut read = Vec::with_capacity(edges.len());
         for e in &edges {
-            let (Some(src), Some(dst)) = (
-                edge_end(e, &["source_id", "src", "source"], 0)?,
-                edge_end(e, &["target_id", "dst", "target"], 1)?,
-            ) else {
+            let (Some(src), Some(dst)) = edge_ends(e)? else {
                 continue;
             };
             let weight = edge_end(e, &["weight"], 2)?
@@ -273,13 +270,14 @@ fn break_cycle<'py>(py: Python<'py>, g: &Bound<'py, PyAny>, values: &Metrics) ->
             let (s, d) = (key_text(&src)?, key_text(&dst)?);
             originals.entry(s.clone()).or_insert(src);
             originals.entry(d.clone()).or_insert(dst);
-            view.edges.push(Edge {
+            read.push(Edge {
                 src: s,
                 dst: d,
                 weight,
                 weak,
             });
         }
+        let view = GraphView::from_edges(read);
         let Some((src, dst)) = actions::cycle_cut(&view, values) else {
             return Ok(Done::NotRun);
         };

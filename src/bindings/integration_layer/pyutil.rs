@@ -23,6 +23,16 @@ pub use crate::bindings::errors::is_fatal;
 /// `getattr(obj, name)`: `None` when missing (AttributeError) or None; an error when the
 /// lookup raised anything else.
 pub fn attr<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    attr_named(obj, &PyString::new(obj.py(), name))
+}
+
+/// [`attr`] with the name as a Python string: a name made once (`pyo3::intern!`) saves
+/// building and hashing it again on every call, which counts when reading every edge of a
+/// large graph.
+pub fn attr_named<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     // Most probes miss. Python's own three-argument getattr settles a miss without creating
     // an AttributeError (the C API that does so is not in the stable ABI before 3.13).
     static GETATTR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -84,10 +94,18 @@ pub fn key_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// A field of an object or of a dict.
 pub fn field<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    field_named(obj, &PyString::new(obj.py(), name))
+}
+
+/// [`field`] with the name as a Python string (see [`attr_named`]).
+pub fn field_named<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = obj.cast::<PyDict>() {
         return Ok(d.get_item(name)?.filter(|v| !v.is_none()));
     }
-    attr(obj, name)
+    attr_named(obj, name)
 }
 
 /// Whether a call answered with an awaitable; a coroutine is closed so Python does not warn

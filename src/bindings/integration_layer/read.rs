@@ -6,15 +6,19 @@
 //! kept as an error; KeyboardInterrupt and similar stop the read.
 
 use super::pyutil::{
-    attr, close_if_awaitable, data_attr, error_text, field, is_fatal, key_text, label, method,
-    Handle,
+    attr, close_if_awaitable, data_attr, error_text, field, field_named, is_fatal, key_text, label,
+    method, Handle,
 };
 use crate::bindings::convert::{datetime_from_py, to_value, type_name};
 use crate::engine::clock::iso;
 use crate::engine::detection_engine::Layer;
-use crate::engine::integration_layer::reads::{self as r, LayerRead, ReadError};
+use crate::engine::integration_layer::graph::{Graph, GraphBuilder};
+use crate::engine::integration_layer::reads::{
+    self as r, AgentSample, AgentsRead, LayerRead, ReadError,
+};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDateTime, PyDict, PyList, PyTuple};
+use pyo3::types::{PyDateTime, PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 /// Tasks scanned at most in `orchestrator.tasks` (a system of 100,000 tasks is read whole).
@@ -387,7 +391,7 @@ fn read_graph<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> 
     rd.call(g, "get_complexity", r::P_COMPLEXITY, raw)?;
     rd.call(g, "detect_cycles", r::P_DETECT_CYCLES, sized(true))?;
     match read_shape(g) {
-        Ok(Some(Ok(shape))) => rd.out.ok(r::R_EDGES, shape),
+        Ok(Some(Ok(graph))) => rd.out.set_graph(r::R_EDGES, graph),
         Ok(Some(Err(msg))) => rd.out.push(r::R_EDGES, Err(ReadError::Invalid(msg))),
         Ok(None) => rd.call(g, "get_stats", r::P_GRAPH_STATS, raw)?,
         Err(e) => rd.fail(r::R_EDGES, e)?,
@@ -403,19 +407,8 @@ pub fn edge_end<'py>(
     names: &[&str],
     position: usize,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    if let Ok(t) = edge.cast::<PyTuple>() {
-        return if position < t.len() {
-            Ok(Some(t.get_item(position)?))
-        } else {
-            Ok(None)
-        };
-    }
-    if let Ok(l) = edge.cast::<PyList>() {
-        return if position < l.len() {
-            Ok(Some(l.get_item(position)?))
-        } else {
-            Ok(None)
-        };
+    if let Some(found) = positional(edge, position)? {
+        return Ok(found);
     }
     for n in names {
         if let Some(v) = field(edge, n)? {
@@ -425,94 +418,308 @@ pub fn edge_end<'py>(
     Ok(None)
 }
 
-/// The graph's edges as Python objects: the `edges` list (or dict values), else
-/// `get_edges_from(node)` for each node. `None` when the graph exposes neither.
+/// Item `position` of a tuple or list edge (`Some(None)` when it is too short); `None` for
+/// other edges.
+fn positional<'py>(
+    edge: &Bound<'py, PyAny>,
+    position: usize,
+) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
+    if let Ok(t) = edge.cast::<PyTuple>() {
+        return Ok(Some(if position < t.len() {
+            Some(t.get_item(position)?)
+        } else {
+            None
+        }));
+    }
+    if let Ok(l) = edge.cast::<PyList>() {
+        return Ok(Some(if position < l.len() {
+            Some(l.get_item(position)?)
+        } else {
+            None
+        }));
+    }
+    Ok(None)
+}
+
+/// An edge's source and target, each `None` when missing.
+pub type Ends<'py> = (Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>);
+
+/// Both ends of an edge, as [`edge_end`] reads them, with the attribute names made once.
+pub fn edge_ends<'py>(edge: &Bound<'py, PyAny>) -> PyResult<Ends<'py>> {
+    let py = edge.py();
+    let end = |position: usize,
+               names: [&Bound<'py, PyString>; 3]|
+     -> PyResult<Option<Bound<'py, PyAny>>> {
+        if let Some(found) = positional(edge, position)? {
+            return Ok(found);
+        }
+        for n in names {
+            if let Some(v) = field_named(edge, n)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let src = end(
+        0,
+        [
+            intern!(py, "source_id"),
+            intern!(py, "src"),
+            intern!(py, "source"),
+        ],
+    )?;
+    let dst = end(
+        1,
+        [
+            intern!(py, "target_id"),
+            intern!(py, "dst"),
+            intern!(py, "target"),
+        ],
+    )?;
+    Ok((src, dst))
+}
+
+/// Node ids interned as a graph is read: the index of each id's text (as [`key_text`] gives
+/// it), and, when asked for, the first Python object seen for each.
+pub struct NodeIds<'py> {
+    ids: GraphBuilder,
+    first: Option<Vec<Bound<'py, PyAny>>>,
+}
+
+impl<'py> NodeIds<'py> {
+    pub fn new() -> Self {
+        NodeIds {
+            ids: GraphBuilder::new(),
+            first: None,
+        }
+    }
+
+    /// Also keeps the first object of each id (to hand a layer its own ids back).
+    pub fn keeping_objects() -> Self {
+        NodeIds {
+            ids: GraphBuilder::new(),
+            first: Some(Vec::new()),
+        }
+    }
+
+    /// The index of a node id, added if new.
+    pub fn index(&mut self, node: &Bound<'py, PyAny>) -> PyResult<u32> {
+        let text = Self::text(node)?;
+        Ok(self.index_text(&text, node))
+    }
+
+    /// A node id's text, as [`key_text`] gives it (without a copy for a str).
+    pub fn text<'a>(node: &'a Bound<'py, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
+        match node.cast::<PyString>() {
+            Ok(text) => text.to_cow(),
+            Err(_) => Ok(std::borrow::Cow::Owned(key_text(node)?)),
+        }
+    }
+
+    /// The index of the id `text` (read from `node`), added if new.
+    pub fn index_text(&mut self, text: &str, node: &Bound<'py, PyAny>) -> u32 {
+        let i = self.ids.node(text);
+        if let Some(first) = &mut self.first {
+            if i as usize == first.len() {
+                first.push(node.clone());
+            }
+        }
+        i
+    }
+
+    /// An edge between two indices.
+    pub fn edge(&mut self, source: u32, target: u32) {
+        self.ids.edge(source, target);
+    }
+
+    /// The graph, and the first object of each id if they were kept.
+    pub fn finish(self) -> (Graph, Vec<Bound<'py, PyAny>>) {
+        (self.ids.finish(), self.first.unwrap_or_default())
+    }
+}
+
+impl Default for NodeIds<'_> {
+    fn default() -> Self {
+        NodeIds::new()
+    }
+}
+
 /// Node ids and edge objects read from a graph.
 pub type GraphParts<'py> = (Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
+/// What a walk over a graph is handed, object by object.
+pub trait GraphVisitor<'py> {
+    fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()>;
+    fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()>;
+}
+
+impl<'py> GraphVisitor<'py> for GraphParts<'py> {
+    fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.0.push(id.clone());
+        Ok(())
+    }
+    fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.1.push(edge.clone());
+        Ok(())
+    }
+}
+
+/// The graph's node ids and edges as Python objects, collected (see [`visit_graph`]).
 pub fn graph_edges<'py>(g: &Bound<'py, PyAny>) -> PyResult<Option<GraphParts<'py>>> {
+    let mut parts: GraphParts<'py> = (Vec::new(), Vec::new());
+    let found = visit_graph(g, &mut parts)?;
+    Ok(found.then_some(parts))
+}
+
+/// Walks the graph's node ids (the keys of `nodes`, or each node's `node_id`), then its
+/// edges: the `edges` list (or dict values), else `get_edges_from(node)` for each node.
+/// False when the graph exposes neither. Each object is handed over as it is read, so a
+/// large graph is walked once, while its objects are in the cache.
+pub fn visit_graph<'py>(
+    g: &Bound<'py, PyAny>,
+    visitor: &mut impl GraphVisitor<'py>,
+) -> PyResult<bool> {
     let too_many = || {
         pyo3::exceptions::PyValueError::new_err(format!(
             "the task graph has more than {MAX_GRAPH_EDGES} nodes or edges, too many to analyse"
         ))
     };
-    let nodes: Vec<Bound<'py, PyAny>> = match data_attr(g, "nodes")? {
-        Some(n) if n.len().is_ok_and(|l| l > MAX_GRAPH_EDGES) => return Err(too_many()),
-        Some(n) => {
-            if let Ok(d) = n.cast::<PyDict>() {
-                d.keys().iter().collect()
+    let nodes = data_attr(g, "nodes")?;
+    if nodes
+        .as_ref()
+        .is_some_and(|n| n.len().is_ok_and(|l| l > MAX_GRAPH_EDGES))
+    {
+        return Err(too_many());
+    }
+    let edge_list = data_attr(g, "edges")?;
+    let from = match (&edge_list, &nodes) {
+        (None, Some(_)) => method(g, "get_edges_from")?,
+        _ => None,
+    };
+    // The node ids are kept only when the edges must be asked for node by node.
+    let mut kept: Vec<Bound<'py, PyAny>> = Vec::new();
+    if let Some(n) = &nodes {
+        // A dict's ids are the keys it holds when the read begins (reading an id may run
+        // code that changes the dict).
+        let (ids, is_dict) = match n.cast::<PyDict>() {
+            Ok(d) => (d.keys().into_any(), true),
+            Err(_) => (n.clone(), false),
+        };
+        for node in ids.try_iter()? {
+            let node = node?;
+            let id = if is_dict {
+                node
             } else {
-                let mut ids = Vec::new();
-                for node in n.try_iter()? {
-                    let node = node?;
-                    ids.push(field(&node, "node_id")?.unwrap_or(node));
-                }
-                ids
+                field(&node, "node_id")?.unwrap_or(node)
+            };
+            visitor.node(&id)?;
+            if from.is_some() {
+                kept.push(id);
             }
         }
-        None => Vec::new(),
-    };
-    let mut edges = Vec::new();
-    let push = |e: Bound<'py, PyAny>, edges: &mut Vec<Bound<'py, PyAny>>| -> PyResult<()> {
-        if edges.len() >= MAX_GRAPH_EDGES {
+    }
+    let mut count = 0usize;
+    let mut edge = |e: Bound<'py, PyAny>| -> PyResult<()> {
+        count += 1;
+        if count > MAX_GRAPH_EDGES {
             return Err(too_many());
         }
-        edges.push(e);
-        Ok(())
+        visitor.edge(&e)
     };
-    if let Some(list) = data_attr(g, "edges")? {
+    if let Some(list) = edge_list {
         let it = if let Ok(d) = list.cast::<PyDict>() {
             d.values().try_iter()?
         } else {
             list.try_iter()?
         };
         for e in it {
-            push(e?, &mut edges)?;
+            edge(e?)?;
         }
-        return Ok(Some((nodes, edges)));
+        return Ok(true);
     }
-    if let Some(from) = method(g, "get_edges_from")? {
-        if data_attr(g, "nodes")?.is_some() {
-            for id in &nodes {
-                for e in from.call1((id,))?.try_iter()? {
-                    push(e?, &mut edges)?;
-                }
+    if let Some(from) = from {
+        for id in &kept {
+            for e in from.call1((id,))?.try_iter()? {
+                edge(e?)?;
             }
-            return Ok(Some((nodes, edges)));
         }
+        return Ok(true);
     }
-    Ok(None)
+    Ok(false)
 }
 
-/// `{"nodes": [...], "edges": [[src, dst], ...]}`, an error text, or `None` (no edges exposed).
-fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Converted>> {
-    let (nodes, edges) = match graph_edges(g) {
-        Ok(Some(found)) => found,
-        Ok(None) => return Ok(None),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyValueError>(g.py()) => {
-            return Ok(Some(Err(error_text(g.py(), &e))))
+/// Interns a graph as it is walked.
+struct Interning<'py> {
+    ids: NodeIds<'py>,
+    /// The first edge without two ends, described; the edges after it are not read.
+    missing_end: Option<String>,
+    /// An error raised while reading an id or an edge (not while walking the graph).
+    failed: bool,
+}
+
+impl Interning<'_> {
+    fn attempt<T>(&mut self, r: PyResult<T>) -> PyResult<T> {
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+impl<'py> GraphVisitor<'py> for Interning<'py> {
+    fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()> {
+        let text = NodeIds::text(id);
+        let text = self.attempt(text)?;
+        // An empty id is not a node (as the analysis always read it).
+        if !text.is_empty() {
+            self.ids.index_text(&text, id);
         }
-        Err(e) => return Err(e),
-    };
-    let mut node_ids = Vec::with_capacity(nodes.len());
-    for n in &nodes {
-        node_ids.push(Value::String(key_text(n)?));
+        Ok(())
     }
-    let mut pairs = Vec::with_capacity(edges.len());
-    for e in &edges {
-        let src = edge_end(e, &["source_id", "src", "source"], 0)?;
-        let dst = edge_end(e, &["target_id", "dst", "target"], 1)?;
-        let (Some(src), Some(dst)) = (src, dst) else {
-            return Ok(Some(Err(format!(
+
+    fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.missing_end.is_some() {
+            return Ok(());
+        }
+        let ends = edge_ends(edge);
+        let (Some(src), Some(dst)) = self.attempt(ends)? else {
+            self.missing_end = Some(format!(
                 "an edge ({}) has no source_id/src or target_id/dst",
-                type_name(e)
-            ))));
+                type_name(edge)
+            ));
+            return Ok(());
         };
-        pairs.push(serde_json::json!([key_text(&src)?, key_text(&dst)?]));
+        let a = NodeIds::text(&src);
+        let a = self.attempt(a)?;
+        let b = NodeIds::text(&dst);
+        let b = self.attempt(b)?;
+        // An edge with an empty end is left out, its other end too.
+        if !a.is_empty() && !b.is_empty() {
+            let (a, b) = (self.ids.index_text(&a, &src), self.ids.index_text(&b, &dst));
+            self.ids.edge(a, b);
+        }
+        Ok(())
     }
-    Ok(Some(Ok(
-        serde_json::json!({"nodes": node_ids, "edges": pairs}),
-    )))
+}
+
+/// The graph's node ids and edges, interned; an error text, or `None` (no edges exposed).
+/// A ValueError from walking the graph (too many edges ...) is the error text; one from
+/// reading an id or an edge is raised, as any other error.
+fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Result<Graph, String>>> {
+    let mut walk = Interning {
+        ids: NodeIds::new(),
+        missing_end: None,
+        failed: false,
+    };
+    match visit_graph(g, &mut walk) {
+        Ok(false) => Ok(None),
+        Ok(true) => Ok(Some(match walk.missing_end {
+            Some(msg) => Err(msg),
+            None => Ok(walk.ids.finish().0),
+        })),
+        Err(e) if !walk.failed && e.is_instance_of::<pyo3::exceptions::PyValueError>(g.py()) => {
+            Ok(Some(Err(error_text(g.py(), &e))))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -528,39 +735,48 @@ pub fn agent_manager<'py>(l: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, P
     Ok(looks_like_manager.then(|| l.clone()))
 }
 
-fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
-    let mut out = Map::new();
-    let Some(name) = field(a, "name")? else {
+fn agent_entry(a: &Bound<'_, PyAny>) -> PyResult<Option<AgentSample>> {
+    let py = a.py();
+    let Some(name) = field_named(a, intern!(py, "name"))? else {
         return Ok(None);
     };
-    out.insert("name".into(), Value::String(key_text(&name)?));
-    if let Some(e) = field(a, "enabled")? {
-        out.insert("enabled".into(), Value::Bool(e.is_truthy()?));
-    }
-    for k in ["tick_count", "error_count"] {
-        if let Some(v) = field(a, k)?.and_then(|v| number_of(&v)) {
-            out.insert(k.into(), v);
-        }
-    }
-    Ok(Some(Value::Object(out)))
+    let name = Some(key_text(&name)?).filter(|n| !n.is_empty());
+    let enabled = match field_named(a, intern!(py, "enabled"))? {
+        Some(e) => Some(e.is_truthy()?),
+        None => None,
+    };
+    let count = |k: &Bound<'_, PyString>| -> PyResult<Option<f64>> {
+        Ok(field_named(a, k)?
+            .and_then(|v| number_of(&v))
+            .and_then(|v| v.as_f64()))
+    };
+    let tick_count = count(intern!(py, "tick_count"))?;
+    let error_count = count(intern!(py, "error_count"))?;
+    Ok(Some(AgentSample {
+        name,
+        enabled,
+        tick_count,
+        error_count,
+    }))
 }
 
-/// `{"total_agents", "enabled_agents", "agents": [...]}` from a manager's stats dict, or from
-/// its `agents` registry.
+/// The agents and their counts from a manager's stats dict, or from its `agents` registry.
 fn agents_value(
     stats: Option<&Bound<'_, PyAny>>,
     manager: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Converted> {
-    let mut out = Map::new();
+) -> PyResult<Result<AgentsRead, String>> {
+    let mut out = AgentsRead::default();
     let list: Vec<Bound<'_, PyAny>> = if let Some(s) = stats {
         let Ok(d) = s.cast::<PyDict>() else {
             return Ok(Err(format!("returned {}, expected a dict", type_name(s))));
         };
-        for k in ["total_agents", "enabled_agents"] {
-            if let Some(v) = d.get_item(k)?.and_then(|v| number_of(&v)) {
-                out.insert(k.into(), v);
-            }
-        }
+        let count = |k: &str| -> PyResult<Option<f64>> {
+            Ok(d.get_item(k)?
+                .and_then(|v| number_of(&v))
+                .and_then(|v| v.as_f64()))
+        };
+        out.total_agents = count("total_agents")?;
+        out.enabled_agents = count("enabled_agents")?;
         match d.get_item("agents")? {
             Some(a) => a.try_iter()?.take(MAX_AGENTS).collect::<PyResult<_>>()?,
             None => Vec::new(),
@@ -577,14 +793,13 @@ fn agents_value(
     } else {
         return Ok(Err("no agent statistics".into()));
     };
-    let mut agents = Vec::with_capacity(list.len());
+    out.agents.reserve(list.len());
     for a in &list {
         if let Some(v) = agent_entry(a)? {
-            agents.push(v);
+            out.agents.push(v);
         }
     }
-    out.insert("agents".into(), Value::Array(agents));
-    Ok(Ok(Value::Object(out)))
+    Ok(Ok(out))
 }
 
 fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult<()> {
@@ -643,8 +858,24 @@ fn read_agent_loop<'py>(rd: &mut Reader<'py>, l: &Bound<'py, PyAny>) -> PyResult
             }
         }
     }
-    let answer = agents_value(manager_stats.as_ref(), Some(&manager));
-    rd.answer(r::R_AGENTS, Ok(manager.clone()), |_| answer)
+    let call = r::R_AGENTS;
+    if close_if_awaitable(&manager) {
+        rd.out.push(
+            call,
+            Err(ReadError::Invalid(format!(
+                "{call} returned a coroutine; layer reads must be synchronous"
+            ))),
+        );
+        return Ok(());
+    }
+    match agents_value(manager_stats.as_ref(), Some(&manager)) {
+        Ok(Ok(agents)) => rd.out.set_agents(call, agents),
+        Ok(Err(msg)) => rd
+            .out
+            .push(call, Err(ReadError::Invalid(format!("{call}: {msg}")))),
+        Err(e) => rd.fail(call, e)?,
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------

@@ -215,14 +215,12 @@ mod tests {
 
     #[test]
     fn cycle_cut_prefers_explicit_then_listed_then_found() {
-        let view = GraphView {
-            edges: vec![
-                Edge::new("a", "b", Some(1.0), false),
-                Edge::new("b", "a", Some(0.3), false),
-                Edge::new("c", "d", Some(1.0), false),
-                Edge::new("d", "c", Some(2.0), true),
-            ],
-        };
+        let view = GraphView::from_edges(vec![
+            Edge::new("a", "b", Some(1.0), false),
+            Edge::new("b", "a", Some(0.3), false),
+            Edge::new("c", "d", Some(1.0), false),
+            Edge::new("d", "c", Some(2.0), true),
+        ]);
         assert_eq!(
             cycle_cut(&view, &p(json!({"src": "x", "dst": "y"}))),
             Some(("x".into(), "y".into()))

@@ -16,8 +16,8 @@
 //! agent); the first sample, and a sample after a counter went down (the layer reset or
 //! cleared it), only set the baseline and give no rate.
 
-use super::graph::{self, Shape};
-use super::reads::{self as r, LayerRead, ReadError};
+use super::graph::{self, Graph, Shape};
+use super::reads::{self as r, AgentSample, AgentsRead, LayerRead, ReadError};
 use super::FaultKind;
 use crate::engine::clock::{parse_iso, seconds_between};
 use crate::engine::detection_engine::Layer;
@@ -180,12 +180,15 @@ struct AgentCount {
     errors: f64,
 }
 
+/// Agent counters by name (foldhash, seeded per process: names come from the application).
+type AgentCounts = HashMap<String, AgentCount, foldhash::fast::RandomState>;
+
 /// The previous samples the rates are computed against.
 #[derive(Debug, Clone, Default)]
 pub struct Baselines {
     tasks: Option<TaskTotals>,
     failed_ids: Option<HashSet<String>>,
-    agents: Option<HashMap<String, AgentCount>>,
+    agents: Option<AgentCounts>,
     /// The agent loop's agent count, for the meta layer's `anomaly_rate`.
     agent_total: Option<f64>,
     block_count: Option<f64>,
@@ -570,9 +573,10 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
     }
     // A graph whose edges were read is measured from them; `get_stats()` is merged only for
     // other objects (the reference merged it whole).
-    let shape = match out.value(r::R_EDGES) {
-        Some(v) => match shape_of(v) {
-            Some(s) => Some(s),
+    let parsed: Option<Graph> = match (read.graph(), out.value(r::R_EDGES)) {
+        (Some(_), _) | (None, None) => None,
+        (None, Some(v)) => match shape_of(v) {
+            Some(s) => Some(Graph::from_shape(&s)),
             None => {
                 out.invalid(
                     r::R_EDGES,
@@ -581,8 +585,8 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
                 None
             }
         },
-        None => None,
     };
+    let shape = read.graph().or(parsed.as_ref());
     if shape.is_none() && !read.has(r::R_EDGES) {
         out.merge(r::P_GRAPH_STATS);
     }
@@ -605,31 +609,55 @@ pub fn faza27(read: &LayerRead) -> (Metrics, Vec<Issue>) {
             out.derive("bottleneck_node", Value::String(node));
         }
     }
-    if let Some(shape) = shape {
-        let (count, listed) = graph::cycles(&shape);
-        out.derive("cycle_count", Value::from(count));
+    if let Some(g) = shape {
+        let a = graph::analyse(g, graph::BOTTLENECK_THRESHOLD);
+        out.derive("cycle_count", Value::from(a.cycle_count));
         out.derive(
             "cycles",
             Value::Array(
-                listed
+                a.cycles
                     .into_iter()
                     .map(|c| Value::Array(c.into_iter().map(Value::String).collect()))
                     .collect(),
             ),
         );
-        let found = graph::bottlenecks(&shape, graph::BOTTLENECK_THRESHOLD);
-        out.derive("bottleneck_count", Value::from(found.len()));
-        out.derive("bottleneck_detected", Value::Bool(!found.is_empty()));
-        if let Some(top) = found.first() {
-            out.derive("bottleneck_node", Value::String(top.node.clone()));
+        out.derive("bottleneck_count", Value::from(a.bottlenecks.len()));
+        out.derive(
+            "bottleneck_detected",
+            Value::Bool(!a.bottlenecks.is_empty()),
+        );
+        if let Some(top) = a.bottlenecks.into_iter().next() {
+            out.derive("bottleneck_node", Value::String(top.node));
         }
-        out.derive("graph_complexity", Value::from(graph::complexity(&shape)));
+        out.derive("graph_complexity", Value::from(a.complexity));
     }
     out.finish()
 }
 
 // ------------------------------------------------------------------------------------------
 // FAZA 28
+
+/// The agents from their JSON form (a read recorded as JSON, as in tests).
+fn agents_of(stats: &Map<String, Value>) -> AgentsRead {
+    let agents = stats
+        .get("agents")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    AgentsRead {
+        total_agents: stats.get("total_agents").and_then(number),
+        enabled_agents: stats.get("enabled_agents").and_then(number),
+        agents: agents
+            .iter()
+            .map(|a| AgentSample {
+                name: a.get("name").and_then(text),
+                enabled: a.get("enabled").and_then(Value::as_bool),
+                tick_count: a.get("tick_count").and_then(number),
+                error_count: a.get("error_count").and_then(number),
+            })
+            .collect(),
+    }
+}
 
 pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Vec<Issue>) {
     let mut out = Builder::new(read);
@@ -648,45 +676,34 @@ pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
         out.set("active_agent_count", &Value::from(len), r::P_ACTIVE_AGENTS);
     }
 
-    if let Some(stats) = out.object(r::R_AGENTS) {
-        let agents = stats
-            .get("agents")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let enabled_count = agents
-            .iter()
-            .filter(|a| a.get("enabled").is_none_or(|e| e.as_bool() != Some(false)))
-            .count();
-        let enabled = stats
-            .get("enabled_agents")
-            .and_then(number)
-            .unwrap_or(enabled_count as f64);
+    let parsed = match read.agents() {
+        Some(_) => None,
+        None => out.object(r::R_AGENTS).map(agents_of),
+    };
+    if let Some(stats) = read.agents().or(parsed.as_ref()) {
+        let agents = &stats.agents;
+        let enabled_count = agents.iter().filter(|a| a.enabled != Some(false)).count();
+        let enabled = stats.enabled_agents.unwrap_or(enabled_count as f64);
         out.derive("active_agent_count", count_value(enabled.max(0.0)));
-        b.agent_total = Some(
-            stats
-                .get("total_agents")
-                .and_then(number)
-                .unwrap_or(agents.len() as f64),
-        );
+        b.agent_total = Some(stats.total_agents.unwrap_or(agents.len() as f64));
 
         let previous = b.agents.take();
-        let mut current: HashMap<String, AgentCount> = HashMap::new();
-        let mut rates: Vec<(String, f64)> = Vec::new();
+        let mut current: AgentCounts = AgentCounts::with_capacity_and_hasher(
+            agents.len().min(MAX_TRACKED_AGENTS),
+            Default::default(),
+        );
+        let mut rates: Vec<(&str, f64)> = Vec::new();
         for a in agents.iter().take(MAX_TRACKED_AGENTS) {
-            let Some(name) = a.get("name").and_then(text) else {
+            let Some(name) = a.name.as_deref() else {
                 continue;
             };
-            let (Some(ticks), Some(errors)) = (
-                a.get("tick_count").and_then(number),
-                a.get("error_count").and_then(number),
-            ) else {
+            let (Some(ticks), Some(errors)) = (a.tick_count, a.error_count) else {
                 continue;
             };
             let now = AgentCount { ticks, errors };
-            let prev = previous.as_ref().and_then(|p| p.get(&name)).copied();
-            current.insert(name.clone(), now);
-            let disabled = a.get("enabled").and_then(Value::as_bool) == Some(false);
+            let prev = previous.as_ref().and_then(|p| p.get(name)).copied();
+            current.insert(name.to_owned(), now);
+            let disabled = a.enabled == Some(false);
             let Some(prev) = prev.filter(|p| ticks >= p.ticks && errors >= p.errors) else {
                 continue;
             };
@@ -702,14 +719,14 @@ pub fn faza28(b: &mut Baselines, read: &LayerRead, cx: &Context) -> (Metrics, Ve
             if let Some(worst) = rates.iter().map(|(_, r)| *r).reduce(f64::max) {
                 out.derive("agent_failure_rate", float(worst));
             }
-            let mut failing: Vec<&(String, f64)> = rates
+            let mut failing: Vec<&(&str, f64)> = rates
                 .iter()
                 .filter(|(_, r)| *r > FAILING_AGENT_RATE)
                 .collect();
             failing.sort_by(|a, b| b.1.total_cmp(&a.1));
             out.derive(
                 "failing_agents",
-                names(failing.into_iter().map(|(n, _)| n.clone())),
+                names(failing.into_iter().map(|(n, _)| (*n).to_owned())),
             );
         }
         b.agents = Some(current);

@@ -5,6 +5,7 @@
 //! from large results). The engine then decides what the answers mean. A call that raised, or
 //! whose answer could not be converted, is kept as an error so it is reported, not dropped.
 
+use super::graph::Graph;
 use serde_json::Value;
 
 /// Why a call gave no usable value.
@@ -16,10 +17,33 @@ pub enum ReadError {
     Invalid(String),
 }
 
+/// One agent as the agent manager lists it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentSample {
+    /// `None` for an agent without a name (or an empty one): counted, not tracked.
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub tick_count: Option<f64>,
+    pub error_count: Option<f64>,
+}
+
+/// The agent manager's statistics: its counts, and every agent's counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentsRead {
+    pub total_agents: Option<f64>,
+    pub enabled_agents: Option<f64>,
+    pub agents: Vec<AgentSample>,
+}
+
 /// The answers of one layer read, in call order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LayerRead {
     entries: Vec<(&'static str, Result<Value, ReadError>)>,
+    /// The task graph's nodes and edges, read straight into the engine's form (a JSON list
+    /// of a hundred thousand edges would cost more than the analysis that reads it).
+    graph: Option<Graph>,
+    /// The agents, likewise (one JSON object per agent cost more than the rates).
+    agents: Option<AgentsRead>,
 }
 
 impl LayerRead {
@@ -33,6 +57,30 @@ impl LayerRead {
 
     pub fn ok(&mut self, call: &'static str, value: Value) {
         self.push(call, Ok(value));
+    }
+
+    /// Records a graph read under `call`; its entry's value is null, the graph is
+    /// [`LayerRead::graph`].
+    pub fn set_graph(&mut self, call: &'static str, graph: Graph) {
+        self.entries.push((call, Ok(Value::Null)));
+        self.graph = Some(graph);
+    }
+
+    /// The graph recorded by [`LayerRead::set_graph`].
+    pub fn graph(&self) -> Option<&Graph> {
+        self.graph.as_ref()
+    }
+
+    /// Records the agents read under `call`; its entry's value is null, the agents are
+    /// [`LayerRead::agents`].
+    pub fn set_agents(&mut self, call: &'static str, agents: AgentsRead) {
+        self.entries.push((call, Ok(Value::Null)));
+        self.agents = Some(agents);
+    }
+
+    /// The agents recorded by [`LayerRead::set_agents`].
+    pub fn agents(&self) -> Option<&AgentsRead> {
+        self.agents.as_ref()
     }
 
     pub fn get(&self, call: &str) -> Option<&Result<Value, ReadError>> {
@@ -83,6 +131,7 @@ pub const P_COMPLEXITY: &str = "get_complexity()";
 /// `{"len": n, "items": [...]}` (items that could not be converted are null)
 pub const P_DETECT_CYCLES: &str = "detect_cycles()";
 pub const P_GRAPH_STATS: &str = "get_stats()";
+/// The graph's nodes and edges: a typed [`Graph`] (`LayerRead::graph`), or as JSON
 /// `{"nodes": [id, ...], "edges": [[src, dst], ...]}`
 pub const R_EDGES: &str = "edges";
 /// `{"len": n, "items": [...]}`
@@ -100,6 +149,7 @@ pub const P_COMM_HEALTH: &str = "get_communication_health()";
 pub const P_ACTIVE_AGENTS: &str = "get_active_agents()";
 /// `{"running": bool, "iteration": n, "tick_rate": seconds}` from `AELController.get_stats()`
 pub const R_LOOP_STATS: &str = "get_stats()";
+/// The agents: typed ([`AgentsRead`], `LayerRead::agents`), or as JSON
 /// `{"total_agents": n, "enabled_agents": n, "agents": [{"name", "enabled", "tick_count", "error_count"}]}`
 pub const R_AGENTS: &str = "agent_manager.get_stats()";
 /// `state_context.get("ael_last_tick")`: an iso text or null

@@ -528,6 +528,151 @@ fn agent_counters_become_per_agent_rates() {
     assert_eq!(c.baselines().tracked_agents(), 2);
 }
 
+/// The agent rates computed the plain way, on the JSON form, as the adapter did before it
+/// read typed agents: (active count, worst rate, failing names) per sample.
+fn reference_agent_rates(samples: &[Value]) -> Vec<(Value, Option<Value>, Option<Value>)> {
+    let mut previous: Option<std::collections::HashMap<String, (f64, f64)>> = None;
+    let mut out = Vec::new();
+    for stats in samples {
+        let agents = stats["agents"].as_array().cloned().unwrap_or_default();
+        let enabled_count = agents
+            .iter()
+            .filter(|a| a.get("enabled").is_none_or(|e| e.as_bool() != Some(false)))
+            .count();
+        let enabled = stats["enabled_agents"]
+            .as_f64()
+            .unwrap_or(enabled_count as f64);
+        let mut current = std::collections::HashMap::new();
+        let mut rates: Vec<(String, f64)> = Vec::new();
+        for a in &agents {
+            let Some(name) = a["name"].as_str().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let (Some(t), Some(e)) = (a["tick_count"].as_f64(), a["error_count"].as_f64()) else {
+                continue;
+            };
+            let prev = previous.as_ref().and_then(|p| p.get(name)).copied();
+            current.insert(name.to_string(), (t, e));
+            let Some((pt, pe)) = prev.filter(|&(pt, pe)| t >= pt && e >= pe) else {
+                continue;
+            };
+            let attempts = (t - pt).max(e - pe);
+            if attempts > 0.0 && a["enabled"].as_bool() != Some(false) {
+                rates.push((name.to_string(), (e - pe) / attempts));
+            }
+        }
+        let (mut worst, mut failing) = (None, None);
+        if previous.is_some() && !current.is_empty() {
+            worst = rates.iter().map(|r| r.1).reduce(f64::max).map(|w| json!(w));
+            let mut f: Vec<&(String, f64)> = rates.iter().filter(|r| r.1 > 0.2).collect();
+            f.sort_by(|a, b| b.1.total_cmp(&a.1));
+            failing = Some(json!(f
+                .iter()
+                .take(50)
+                .map(|r| r.0.clone())
+                .collect::<Vec<_>>()));
+        }
+        out.push((json!(enabled as u64), worst, failing));
+        previous = Some(current);
+    }
+    out
+}
+
+#[test]
+fn typed_and_json_agent_reads_give_the_plain_rates() {
+    // xorshift: reproducible agent populations without a dependency
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut below = |n: u64| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 33) % n
+    };
+    let t = now();
+    for round in 0..200 {
+        let names = 1 + below(12);
+        let mut counters: Vec<(u64, u64)> = vec![(0, 0); names as usize];
+        let mut samples = Vec::new();
+        for _ in 0..4 {
+            let mut list = Vec::new();
+            for (i, c) in counters.iter_mut().enumerate() {
+                if below(5) == 0 {
+                    continue; // absent from this sample
+                }
+                // Counters mostly grow; sometimes they are reset.
+                if below(8) == 0 {
+                    *c = (0, 0);
+                }
+                c.0 += below(4);
+                c.1 += below(3);
+                let mut a = json!({"name": if i == 0 { String::new() } else { format!("a{i}") },
+                                   "tick_count": c.0, "error_count": c.1});
+                match below(4) {
+                    0 => a["enabled"] = json!(false),
+                    1 => {}
+                    _ => a["enabled"] = json!(true),
+                }
+                if below(10) == 0 {
+                    a.as_object_mut().unwrap().remove("error_count");
+                }
+                list.push(a);
+            }
+            let mut stats = agents(Value::Array(list));
+            for key in ["enabled_agents", "total_agents"] {
+                if below(3) == 0 {
+                    stats.as_object_mut().unwrap().remove(key);
+                }
+            }
+            samples.push(stats);
+        }
+        let expected = reference_agent_rates(&samples);
+        let (mut by_json, mut typed) = (core(), core());
+        for (i, stats) in samples.iter().enumerate() {
+            let from_json =
+                by_json.map_layer(Layer::Faza28, &read(&[(r::R_AGENTS, stats.clone())]), t);
+            let mut tr = LayerRead::new();
+            tr.set_agents(
+                r::R_AGENTS,
+                reads::AgentsRead {
+                    total_agents: stats["total_agents"].as_f64(),
+                    enabled_agents: stats["enabled_agents"].as_f64(),
+                    agents: stats["agents"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| reads::AgentSample {
+                            name: a["name"]
+                                .as_str()
+                                .filter(|n| !n.is_empty())
+                                .map(str::to_owned),
+                            enabled: a["enabled"].as_bool(),
+                            tick_count: a["tick_count"].as_f64(),
+                            error_count: a["error_count"].as_f64(),
+                        })
+                        .collect(),
+                },
+            );
+            let from_typed = typed.map_layer(Layer::Faza28, &tr, t);
+            assert_eq!(from_json, from_typed, "round {round} sample {i}");
+            let (active, worst, failing) = &expected[i];
+            assert_eq!(
+                &from_json["active_agent_count"], active,
+                "round {round} sample {i}"
+            );
+            assert_eq!(
+                from_json.get("agent_failure_rate"),
+                worst.as_ref(),
+                "round {round} sample {i}"
+            );
+            assert_eq!(
+                from_json.get("failing_agents"),
+                failing.as_ref(),
+                "round {round} sample {i}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_running_loop_with_an_old_tick_is_stuck() {
     let t = now();

@@ -120,13 +120,11 @@ fn task_failures_are_not_agent_restarts() {
 fn a_graph_cycle_is_cut_at_its_weakest_edge_and_checked_with_has_cycle() {
     let mut c = core(EngineKind::Graph);
     let offer = Offer {
-        graph: Some(GraphView {
-            edges: vec![
-                Edge::new("a", "b", Some(1.0), false),
-                Edge::new("b", "c", Some(0.3), false),
-                Edge::new("c", "a", Some(2.0), true),
-            ],
-        }),
+        graph: Some(GraphView::from_edges(vec![
+            Edge::new("a", "b", Some(1.0), false),
+            Edge::new("b", "c", Some(0.3), false),
+            Edge::new("c", "a", Some(2.0), true),
+        ])),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE]);
@@ -197,9 +195,9 @@ fn cycle_repairs_without_a_graph_use_listed_cycles_or_say_what_is_missing() {
     }
     // An acyclic graph means the fault is gone already.
     let acyclic = Offer {
-        graph: Some(GraphView {
-            edges: vec![Edge::new("a", "b", None, false)],
-        }),
+        graph: Some(GraphView::from_edges(vec![Edge::new(
+            "a", "b", None, false,
+        )])),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE]);
@@ -262,12 +260,10 @@ fn faults_whose_metrics_show_no_problem_are_skipped() {
 fn deadlock_breaks_graph_cycles_when_there_are_some_else_resets_the_scheduler() {
     let mut c = core(EngineKind::Scheduler);
     let cyclic = Offer {
-        graph: Some(GraphView {
-            edges: vec![
-                Edge::new("a", "b", None, false),
-                Edge::new("b", "a", Some(0.1), false),
-            ],
-        }),
+        graph: Some(GraphView::from_edges(vec![
+            Edge::new("a", "b", None, false),
+            Edge::new("b", "a", Some(0.1), false),
+        ])),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE, Verb::RESET_SCHEDULER]);
@@ -1015,12 +1011,10 @@ fn a_cycle_cut_verified_by_has_cycle_succeeds() {
     let mut c = core(EngineKind::Graph);
     let f = fault("graph_cycle", json!({"cycle_count": 1}));
     let offer = Offer {
-        graph: Some(GraphView {
-            edges: vec![
-                Edge::new("a", "b", Some(1.0), false),
-                Edge::new("b", "a", Some(0.5), false),
-            ],
-        }),
+        graph: Some(GraphView::from_edges(vec![
+            Edge::new("a", "b", Some(1.0), false),
+            Edge::new("b", "a", Some(0.5), false),
+        ])),
         ..Offer::default()
     }
     .with(&[Verb::BREAK_CYCLE]);
