@@ -17,6 +17,8 @@ use super::errors::IntoPyResult;
 use super::healing_pipeline::{
     run_cycle as run_pipeline_cycle, Admission, AdmissionRequest, CycleOptions, HealingPipeline,
 };
+use super::integration_layer::memo::MemoSlot;
+use super::integration_layer::IntegrationLayer;
 use super::runtime::{self, CallError, Caller, HostLoop};
 use crate::engine::audit_journal::EntryKind;
 use crate::engine::autorepair_engine::throttle::ThrottleEvent;
@@ -557,6 +559,34 @@ fn host_provider(
     is_ours.then(|| collect.clone_ref(py))
 }
 
+/// Keeps our integration layer's task graph read for the length of one cycle (see
+/// `integration_layer/memo.rs`), and drops it when the cycle ends, however it ends.
+struct GraphMemoScope(Option<Arc<MemoSlot>>);
+
+impl GraphMemoScope {
+    fn open(inner: &Inner) -> Result<Self, String> {
+        let slot = with_py(|py| {
+            let layer = inner.integration.as_ref()?.bind(py);
+            let layer = layer.cast::<IntegrationLayer>().ok()?;
+            let slot = layer.borrow().shared().graph_memo();
+            Some(slot)
+        })?;
+        if let Some(s) = &slot {
+            s.open();
+        }
+        Ok(GraphMemoScope(slot))
+    }
+}
+
+impl Drop for GraphMemoScope {
+    fn drop(&mut self) {
+        if let Some(memo) = self.0.as_ref().and_then(|s| s.close()) {
+            // Its references to the graph's objects go with the GIL held.
+            let _ = runtime::attach(move |_| drop(memo));
+        }
+    }
+}
+
 /// Runs one healing cycle: collect metrics, run the pipeline, feed the throttle, publish.
 async fn run_cycle(
     inner: &Arc<Inner>,
@@ -564,6 +594,7 @@ async fn run_cycle(
     forced: bool,
 ) -> Result<Option<Py<PyAny>>, String> {
     let started = Instant::now();
+    let _graph_memo = GraphMemoScope::open(inner)?;
     // Metrics from the integration layer, called where the caller runs Python.
     // On the host loop our integration layer collects in one step and awaits coroutine
     // providers there; elsewhere (and for other layers) `get_all_metrics` is called.

@@ -20,6 +20,7 @@
 
 mod act;
 mod calls;
+pub(crate) mod memo;
 mod pyutil;
 pub use self::pyutil::is_coroutine_function;
 pub(crate) mod read;
@@ -129,9 +130,16 @@ fn provider_answer(py: Python<'_>, v: &Bound<'_, PyAny>) -> ProviderAnswer {
 pub struct Shared {
     core: Mutex<IntegrationCore<Handle>>,
     slots: Mutex<Slots>,
+    /// The task graph read kept while a healing cycle runs (`memo.rs`).
+    graph_memo: Arc<memo::MemoSlot>,
 }
 
 impl Shared {
+    /// The graph memo: the controller opens it for the length of a healing cycle.
+    pub fn graph_memo(&self) -> Arc<memo::MemoSlot> {
+        self.graph_memo.clone()
+    }
+
     fn slots(&self) -> Slots {
         self.slots.lock().clone()
     }
@@ -152,7 +160,8 @@ impl Shared {
         } else {
             extra
         };
-        (read::Objects { main, extra }, present)
+        let memo = (layer == Layer::Faza27).then(|| self.graph_memo.clone());
+        (read::Objects { main, extra, memo }, present)
     }
 
     fn record(&self, source: &str, layer: Option<&str>, failure: &Failure) {
@@ -594,6 +603,13 @@ impl BoundCall {
     pub fn is_layer_verify(obj: &Bound<'_, PyAny>) -> bool {
         obj.cast::<BoundCall>()
             .is_ok_and(|b| matches!(b.get().target, CallTarget::Verify))
+    }
+
+    /// The graph memo of the integration layer `obj` belongs to, if it is one of its
+    /// callables and the layer still exists.
+    pub fn layer_memo(obj: &Bound<'_, PyAny>) -> Option<Arc<memo::MemoSlot>> {
+        let call = obj.cast::<BoundCall>().ok()?;
+        call.get().shared.upgrade().map(|s| s.graph_memo())
     }
 
     /// The same callable, its calls made through `caller` (the auto-repair loop hands repairs
@@ -1083,6 +1099,7 @@ impl IntegrationLayer {
             shared: Arc::new(Shared {
                 core: Mutex::new(core),
                 slots: Mutex::new(slots),
+                graph_memo: Arc::default(),
             }),
         })
     }

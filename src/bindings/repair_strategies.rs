@@ -62,7 +62,9 @@ use std::time::Instant;
 /// Longest fault id or fault type accepted.
 const MAX_NAME_LEN: usize = 4096;
 // The same bounds as the integration layer's reads of the task graph and the orchestrator.
+use super::integration_layer::memo::MemoSlot;
 use super::integration_layer::read::{NodeIds, MAX_GRAPH_EDGES, MAX_TASK_SCAN};
+use super::integration_layer::BoundCall;
 /// Longest error or repr text kept in a result.
 const MAX_TEXT: usize = 2000;
 /// Upper bounds for the constructor keywords.
@@ -630,20 +632,9 @@ impl<'py> GraphRead<'py> {
     /// choose) and records the Python objects of their ends in `originals`, so an action is
     /// called with the graph's own ids.
     fn strengths(mut self, originals: &mut Originals<'py>) -> PyResult<GraphView> {
-        let on_cycles = cycles::edges_on_cycles(self.view.graph());
-        let Some(first_edge) = self.edges.first() else {
-            return Ok(self.view);
-        };
-        let py = first_edge.py();
-        let weight_names = [intern!(py, "weight")];
-        let type_names = [intern!(py, "edge_type"), intern!(py, "type")];
-        for i in on_cycles {
+        for i in cycles::edges_on_cycles(self.view.graph()) {
             let i = i as usize;
-            let edge = &self.edges[i];
-            let weight = edge_field(edge, &weight_names, 2)?.and_then(|w| number_of(&w));
-            let weak = edge_field(edge, &type_names, usize::MAX)?
-                .and_then(|t| label(&t))
-                .is_some_and(|t| t.eq_ignore_ascii_case("weak"));
+            let (weight, weak) = strength_of(&self.edges[i])?;
             self.view.set_strength(i, weight, weak);
             let (a, b) = self.view.graph().edges()[i];
             for node in [a, b] {
@@ -657,16 +648,87 @@ impl<'py> GraphRead<'py> {
     }
 }
 
+/// An edge's weight, and whether it is WEAK.
+fn strength_of(edge: &Bound<'_, PyAny>) -> PyResult<(Option<f64>, bool)> {
+    let py = edge.py();
+    let weight = edge_field(edge, &[intern!(py, "weight")], 2)?.and_then(|w| number_of(&w));
+    let weak = edge_field(
+        edge,
+        &[intern!(py, "edge_type"), intern!(py, "type")],
+        usize::MAX,
+    )?
+    .and_then(|t| label(&t))
+    .is_some_and(|t| t.eq_ignore_ascii_case("weak"));
+    Ok((weight, weak))
+}
+
 /// The task graph's edges, or None when the graph does not expose them. Only the edges on a
-/// cycle have their weight and type read (see [`GraphRead::strengths`]).
+/// cycle have their weight and type read (see [`GraphRead::strengths`]). Within a healing
+/// cycle of the controller, a graph its integration layer read in the cycle is checked
+/// against that read instead of walked again (the rule is in `integration_layer/memo.rs`).
 fn read_graph<'py>(
     graph: &Bound<'py, PyAny>,
     originals: &mut Originals<'py>,
+    memo: Option<&MemoSlot>,
 ) -> PyResult<Option<GraphView>> {
+    if let Some(view) = memo
+        .and_then(|m| reuse_graph(graph, originals, m))
+        .transpose()?
+    {
+        return Ok(Some(view));
+    }
     match GraphRead::read(graph)? {
         Some(read) => read.strengths(originals).map(Some),
         None => Ok(None),
     }
+}
+
+/// The graph from the cycle's memo, when the reuse rule holds: the ends as read, the weights
+/// and types of the edges on a cycle read now, and the ends of those edges as `originals`
+/// (every id of a kept read is a `str`, so an equal one serves).
+fn reuse_graph<'py>(
+    graph: &Bound<'py, PyAny>,
+    originals: &mut Originals<'py>,
+    slot: &MemoSlot,
+) -> Option<PyResult<GraphView>> {
+    if !slot.is_open() {
+        return None;
+    }
+    let memo = slot.take()?;
+    let py = graph.py();
+    let result = (|| {
+        let edges = attr(graph, "edges", "task_graph")
+            .ok()?
+            .filter(|e| !e.is_callable());
+        let kept = memo.still_holds_edges(graph, edges.as_ref())?;
+        let mut view = GraphView::new(memo.edges_keeping(&kept));
+        let read = (|| -> PyResult<GraphView> {
+            let ends = [
+                intern!(py, "source_id"),
+                intern!(py, "src"),
+                intern!(py, "source"),
+            ];
+            let targets = [
+                intern!(py, "target_id"),
+                intern!(py, "dst"),
+                intern!(py, "target"),
+            ];
+            for i in cycles::edges_on_cycles(view.graph()) {
+                let edge = memo.edge(py, kept[i as usize]);
+                let (weight, weak) = strength_of(&edge)?;
+                view.set_strength(i as usize, weight, weak);
+                for (names, position) in [(&ends, 0), (&targets, 1)] {
+                    if let Some(id) = edge_field(&edge, names, position)? {
+                        originals.entry(key_text(&id)?).or_insert(id);
+                    }
+                }
+            }
+            Ok(view)
+        })();
+        Some(read)
+    })();
+    drop(slot.put(memo));
+    result
 }
 
 fn task_status(task: &Bound<'_, PyAny>) -> Option<String> {
@@ -729,7 +791,8 @@ fn gather<'py>(
     let want = needs(handler, fault);
     if want.graph {
         if let Some(graph) = ctx.task_graph() {
-            offer.graph = read_graph(&graph, originals)?;
+            let memo = ctx.verify.as_ref().and_then(BoundCall::layer_memo);
+            offer.graph = read_graph(&graph, originals, memo.as_deref())?;
         }
     }
     if let Some(orch) = ctx.orchestrator() {
@@ -1383,7 +1446,7 @@ fn probe_settles(handler: Handler, evidence: &[Evidence], verify: &Bound<'_, PyA
             Evidence::Measured { metrics, .. } => metrics.contains_key("has_cycle"),
             _ => false,
         })
-        && super::integration_layer::BoundCall::is_layer_verify(verify)
+        && BoundCall::is_layer_verify(verify)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //! `metadata` or a task's executor would not convert, and need not). A call that raises is
 //! kept as an error; KeyboardInterrupt and similar stop the read.
 
+use super::memo::{GraphMemo, MemoSlot};
 use super::pyutil::{
     attr, close_if_awaitable, data_attr, error_text, field, field_named, is_fatal, key_text, label,
     method, Handle,
@@ -20,6 +21,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDateTime, PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Tasks scanned at most in `orchestrator.tasks` (a system of 100,000 tasks is read whole).
 pub const MAX_TASK_SCAN: usize = 200_000;
@@ -37,6 +39,8 @@ pub struct Objects {
     pub main: Option<Handle>,
     /// The optimizer for FAZA 27, the governance controller for FAZA 28.5.
     pub extra: Option<Handle>,
+    /// FAZA 27: the integration layer's graph memo (see `memo.rs`).
+    pub memo: Option<Arc<MemoSlot>>,
 }
 
 impl Objects {
@@ -201,7 +205,7 @@ pub fn read_layer(py: Python<'_>, layer: Layer, objs: &Objects) -> PyResult<Laye
         }
         Layer::Faza27 => {
             if let Some(g) = &main {
-                read_graph(&mut rd, g)?;
+                read_graph(&mut rd, g, objs.memo.as_deref())?;
             }
             if let Some(opt) = &extra {
                 rd.call(opt, "get_optimization_score", r::P_OPT_SCORE, raw)?;
@@ -387,10 +391,14 @@ fn task_scan(tasks: &Bound<'_, PyAny>) -> PyResult<Converted> {
 // ------------------------------------------------------------------------------------------
 // FAZA 27
 
-fn read_graph<'py>(rd: &mut Reader<'py>, g: &Bound<'py, PyAny>) -> PyResult<()> {
+fn read_graph<'py>(
+    rd: &mut Reader<'py>,
+    g: &Bound<'py, PyAny>,
+    memo: Option<&MemoSlot>,
+) -> PyResult<()> {
     rd.call(g, "get_complexity", r::P_COMPLEXITY, raw)?;
     rd.call(g, "detect_cycles", r::P_DETECT_CYCLES, sized(true))?;
-    match read_shape(g) {
+    match read_shape(g, memo) {
         Ok(Some(Ok(graph))) => rd.out.set_graph(r::R_EDGES, graph),
         Ok(Some(Err(msg))) => rd.out.push(r::R_EDGES, Err(ReadError::Invalid(msg))),
         Ok(None) => rd.call(g, "get_stats", r::P_GRAPH_STATS, raw)?,
@@ -532,6 +540,11 @@ impl<'py> NodeIds<'py> {
         self.ids.edge(source, target);
     }
 
+    /// Ids read so far.
+    pub fn count(&self) -> usize {
+        self.ids.node_count()
+    }
+
     /// The graph, and the first object of each id if they were kept.
     pub fn finish(self) -> (Graph, Vec<Bound<'py, PyAny>>) {
         (self.ids.finish(), self.first.unwrap_or_default())
@@ -549,6 +562,13 @@ pub type GraphParts<'py> = (Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
 /// What a walk over a graph is handed, object by object.
 pub trait GraphVisitor<'py> {
+    /// The graph's `nodes` and `edges` (when it has them), before they are walked.
+    fn containers(
+        &mut self,
+        _nodes: Option<&Bound<'py, PyAny>>,
+        _edges: Option<&Bound<'py, PyAny>>,
+    ) {
+    }
     fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()>;
     fn edge(&mut self, edge: &Bound<'py, PyAny>) -> PyResult<()>;
 }
@@ -592,6 +612,7 @@ pub fn visit_graph<'py>(
         return Err(too_many());
     }
     let edge_list = data_attr(g, "edges")?;
+    visitor.containers(nodes.as_ref(), edge_list.as_ref());
     let from = match (&edge_list, &nodes) {
         (None, Some(_)) => method(g, "get_edges_from")?,
         _ => None,
@@ -655,6 +676,24 @@ struct Interning<'py> {
     missing_end: Option<String>,
     /// An error raised while reading an id or an edge (not while walking the graph).
     failed: bool,
+    /// What a graph memo needs, while the read can still be kept (see `memo.rs`).
+    record: Option<Recording<'py>>,
+}
+
+/// The objects a full read met, for a [`GraphMemo`].
+#[derive(Default)]
+struct Recording<'py> {
+    nodes: Option<Bound<'py, PyAny>>,
+    node_keys: Vec<Py<PyAny>>,
+    edges: Vec<Py<PyAny>>,
+    /// Names read from the node dict (counted at the first edge).
+    listed: Option<usize>,
+}
+
+/// A non-empty `str`: an id whose text cannot change while it is held.
+fn plain_id(id: &Bound<'_, PyAny>) -> bool {
+    id.cast_exact::<PyString>()
+        .is_ok_and(|s| s.to_cow().is_ok_and(|t| !t.is_empty()))
 }
 
 impl Interning<'_> {
@@ -665,7 +704,23 @@ impl Interning<'_> {
 }
 
 impl<'py> GraphVisitor<'py> for Interning<'py> {
+    fn containers(&mut self, nodes: Option<&Bound<'py, PyAny>>, edges: Option<&Bound<'py, PyAny>>) {
+        let keepable = nodes.is_none_or(|n| n.cast_exact::<PyDict>().is_ok())
+            && edges.is_some_and(|e| e.cast_exact::<PyList>().is_ok());
+        match (&mut self.record, keepable) {
+            (Some(r), true) => r.nodes = nodes.cloned(),
+            _ => self.record = None,
+        }
+    }
+
     fn node(&mut self, id: &Bound<'py, PyAny>) -> PyResult<()> {
+        if let Some(r) = &mut self.record {
+            if plain_id(id) {
+                r.node_keys.push(id.clone().unbind());
+            } else {
+                self.record = None;
+            }
+        }
         let text = NodeIds::text(id);
         let text = self.attempt(text)?;
         // An empty id is not a node (as the analysis always read it).
@@ -687,6 +742,14 @@ impl<'py> GraphVisitor<'py> for Interning<'py> {
             ));
             return Ok(());
         };
+        if let Some(r) = &mut self.record {
+            if edge.cast::<PyDict>().is_err() && plain_id(&src) && plain_id(&dst) {
+                r.listed.get_or_insert(self.ids.count());
+                r.edges.push(edge.clone().unbind());
+            } else {
+                self.record = None;
+            }
+        }
         let a = NodeIds::text(&src);
         let a = self.attempt(a)?;
         let b = NodeIds::text(&dst);
@@ -702,14 +765,38 @@ impl<'py> GraphVisitor<'py> for Interning<'py> {
 
 /// The graph's node ids and edges, interned; an error text, or `None` (no edges exposed).
 /// A ValueError from walking the graph (too many edges ...) is the error text; one from
-/// reading an id or an edge is raised, as any other error.
-fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Result<Graph, String>>> {
+/// reading an id or an edge is raised, as any other error. While a healing cycle runs, a
+/// graph read before in the cycle is checked against that read instead of walked again.
+fn read_shape(
+    g: &Bound<'_, PyAny>,
+    memo: Option<&MemoSlot>,
+) -> PyResult<Option<Result<Graph, String>>> {
+    let memo = memo.filter(|m| m.is_open());
+    if let Some(slot) = memo {
+        if let Some(reused) = reuse_shape(g, slot) {
+            return Ok(Some(Ok(reused)));
+        }
+    }
     let mut walk = Interning {
         ids: NodeIds::new(),
         missing_end: None,
         failed: false,
+        record: memo.map(|_| Recording::default()),
     };
-    match visit_graph(g, &mut walk) {
+    let found = visit_graph(g, &mut walk);
+    if let (Ok(true), None, Some(slot), Some(r)) =
+        (&found, &walk.missing_end, memo, walk.record.take())
+    {
+        let (graph, _) = std::mem::take(&mut walk.ids).finish();
+        let listed = r.listed.unwrap_or(graph.node_count());
+        let nodes = r.nodes.map(|n| (n.unbind(), r.node_keys));
+        let shape = graph.clone();
+        if let Some(m) = GraphMemo::new(g.clone().unbind(), nodes, r.edges, graph, listed) {
+            drop(slot.replace(m));
+        }
+        return Ok(Some(Ok(shape)));
+    }
+    match found {
         Ok(false) => Ok(None),
         Ok(true) => Ok(Some(match walk.missing_end {
             Some(msg) => Err(msg),
@@ -720,6 +807,20 @@ fn read_shape(g: &Bound<'_, PyAny>) -> PyResult<Option<Result<Graph, String>>> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// The graph from the cycle's memo, if the reuse rule holds (any error: `None`, and the full
+/// read that follows meets it again).
+fn reuse_shape(g: &Bound<'_, PyAny>, slot: &MemoSlot) -> Option<Graph> {
+    let memo = slot.take()?;
+    let shape = (|| {
+        let nodes = data_attr(g, "nodes").ok()?;
+        let edges = data_attr(g, "edges").ok()?;
+        let kept = memo.still_holds(g, nodes.as_ref(), edges.as_ref())?;
+        Some(memo.shape_keeping(&kept))
+    })();
+    drop(slot.put(memo));
+    shape
 }
 
 // ------------------------------------------------------------------------------------------

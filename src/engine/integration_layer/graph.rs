@@ -15,6 +15,7 @@
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// A node's fan-in or fan-out from this many distinct neighbours on makes it a bottleneck
 /// (the threshold the FAZA 27 graph health report uses).
@@ -38,7 +39,8 @@ pub struct Shape {
 /// graph has at most three million names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Graph {
-    names: Vec<String>,
+    /// Shared: a graph derived from another with the same names does not copy them.
+    names: Arc<Vec<String>>,
     edges: Vec<(u32, u32)>,
 }
 
@@ -71,6 +73,43 @@ impl Graph {
     /// `(source, target)` per edge, in read order.
     pub fn edges(&self) -> &[(u32, u32)] {
         &self.edges
+    }
+
+    /// The graph a read would give if only the edges `kept` (ascending indices into
+    /// [`Graph::edges`]) were left, the node list being the same: the first `listed` names
+    /// (those read from the node list) keep their indices, the names of edge ends beyond
+    /// them are numbered again in the order the kept edges reach them.
+    pub fn keeping_edges(&self, listed: usize, kept: &[u32]) -> Graph {
+        let listed = listed.min(self.names.len());
+        let mut remap = vec![u32::MAX; self.names.len()];
+        for (i, slot) in remap.iter_mut().enumerate().take(listed) {
+            *slot = i as u32;
+        }
+        let mut extra: Vec<u32> = Vec::new();
+        let mut edges = Vec::with_capacity(kept.len());
+        for &e in kept {
+            let (a, b) = self.edges[e as usize];
+            for x in [a, b] {
+                if remap[x as usize] == u32::MAX {
+                    remap[x as usize] = (listed + extra.len()) as u32;
+                    extra.push(x);
+                }
+            }
+            edges.push((remap[a as usize], remap[b as usize]));
+        }
+        let same_names = listed + extra.len() == self.names.len()
+            && extra
+                .iter()
+                .enumerate()
+                .all(|(k, &x)| x as usize == listed + k);
+        let names = if same_names {
+            self.names.clone()
+        } else {
+            let mut names: Vec<String> = self.names[..listed].to_vec();
+            names.extend(extra.iter().map(|&x| self.names[x as usize].clone()));
+            Arc::new(names)
+        };
+        Graph { names, edges }
     }
 
     /// The edges leaving each node, in read order.
@@ -112,10 +151,11 @@ impl Adjacency {
 /// Builds a [`Graph`], interning node ids.
 #[derive(Debug, Clone, Default)]
 pub struct GraphBuilder {
-    /// Indices into `graph.names`, hashed by name.
+    /// Indices into `names`, hashed by name.
     ids: HashTable<u32>,
     hasher: RandomState,
-    graph: Graph,
+    names: Vec<String>,
+    edges: Vec<(u32, u32)>,
 }
 
 impl GraphBuilder {
@@ -127,17 +167,15 @@ impl GraphBuilder {
         GraphBuilder {
             ids: HashTable::with_capacity(nodes),
             hasher: RandomState::default(),
-            graph: Graph {
-                names: Vec::with_capacity(nodes),
-                edges: Vec::with_capacity(edges),
-            },
+            names: Vec::with_capacity(nodes),
+            edges: Vec::with_capacity(edges),
         }
     }
 
     /// The index of a node id, added if new.
     pub fn node(&mut self, name: &str) -> u32 {
         let hash = self.hasher.hash_one(name);
-        let names = &mut self.graph.names;
+        let names = &mut self.names;
         let hasher = &self.hasher;
         let entry = self.ids.entry(
             hash,
@@ -156,15 +194,23 @@ impl GraphBuilder {
     }
 
     pub fn edge(&mut self, source: u32, target: u32) {
-        self.graph.edges.push((source, target));
+        self.edges.push((source, target));
     }
 
     pub fn edge_count(&self) -> usize {
-        self.graph.edges.len()
+        self.edges.len()
+    }
+
+    /// Names read so far.
+    pub fn node_count(&self) -> usize {
+        self.names.len()
     }
 
     pub fn finish(self) -> Graph {
-        self.graph
+        Graph {
+            names: Arc::new(self.names),
+            edges: self.edges,
+        }
     }
 }
 
@@ -420,6 +466,60 @@ mod tests {
         assert_eq!(adj.of(0), [1, 3]);
         assert_eq!(adj.of(1), [0, 2, 4]);
         assert!(adj.of(2).is_empty());
+    }
+
+    #[test]
+    fn a_graph_keeping_some_edges_is_the_graph_read_with_those_edges() {
+        let mut rng = Rng(0x51_7cc1_b727_220a);
+        let mut renumbered = 0;
+        for round in 0..2000 {
+            let pool = 1 + rng.below(10);
+            let name = |i: usize| format!("n{i}");
+            let mut nodes: Vec<String> = (0..rng.below(pool))
+                .map(|_| name(rng.below(pool)))
+                .collect();
+            nodes.dedup();
+            let edges: Vec<(String, String)> = (0..rng.below(3 * pool + 1))
+                .map(|_| (name(rng.below(pool)), name(rng.below(pool))))
+                .collect();
+            let full = Graph::from_shape(&Shape {
+                nodes: nodes.clone(),
+                edges: edges.clone(),
+            });
+            let kept: Vec<u32> = (0..edges.len() as u32)
+                .filter(|_| rng.below(3) != 0)
+                .collect();
+            let kept_edges: Vec<(String, String)> =
+                kept.iter().map(|&i| edges[i as usize].clone()).collect();
+            let listed = Graph::from_shape(&Shape {
+                nodes: nodes.clone(),
+                edges: vec![],
+            })
+            .node_count();
+            let expected = Graph::from_shape(&Shape {
+                nodes: nodes.clone(),
+                edges: kept_edges.clone(),
+            });
+            let derived = full.keeping_edges(listed, &kept);
+            assert_eq!(derived, expected, "round {round}");
+            renumbered += usize::from(derived.names() != full.names());
+            // Without the node list: names in the order the kept edges reach them.
+            let edges_only = Graph::from_shape(&Shape {
+                nodes: vec![],
+                edges: kept_edges,
+            });
+            assert_eq!(
+                full.keeping_edges(0, &kept).names(),
+                edges_only.names(),
+                "round {round}"
+            );
+            assert_eq!(
+                full.keeping_edges(0, &kept).edges(),
+                edges_only.edges(),
+                "round {round}"
+            );
+        }
+        assert!(renumbered > 300, "{renumbered}");
     }
 
     #[test]
