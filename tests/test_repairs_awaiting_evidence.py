@@ -204,3 +204,17 @@ def test_a_python_engine_reporting_awaiting_evidence_is_no_breaker_failure_eithe
     assert len(engine.restarted) == 7, "the breaker held a restart back"
     stats = auto.get_statistics()
     assert stats["repairs_awaiting_evidence"] == 7 and stats["repairs_successful"] == 0
+
+
+def test_a_restart_awaiting_evidence_does_not_announce_the_fault_resolved(tmp_path):
+    # The re-measurement right after a restart has no failure rate for the agent yet; that
+    # absence is not evidence that the fault is gone.
+    system = AgentSystem(tmp_path, crashers=1)
+    seen = []
+    hooks = system.ctl.get_event_hooks()
+    for kind in ("fault_resolved", "repair_verified", "repair_completed"):
+        hooks.subscribe(kind, lambda event: seen.append((str(event.event_type), event.data.get("fault_id"))))
+    _, repair = system.crash_and_heal(system.crashers[0])
+    assert repair.metadata["reason"] == "awaiting_evidence"
+    mine = [kind for kind, fault_id in seen if fault_id == repair.fault_id]
+    assert mine == ["repair_completed"], seen

@@ -2415,7 +2415,10 @@ impl Cycle {
             let Some(r) = &self.data.faults[i].repair else {
                 continue;
             };
-            let (verified, gone) = (r.verified(), r.still_present == Some(false));
+            // Fresh metrics that do not mention the fault yet (a restart nothing has ticked
+            // since) are not evidence that it is gone.
+            let gone = r.still_present == Some(false) && !r.awaiting_evidence;
+            let verified = r.verified();
             if verified {
                 self.emit(EventType::REPAIR_VERIFIED, |c, d| {
                     d.set_item("fault_id", &c.data.faults[i].fault_id)?;
