@@ -8,6 +8,9 @@ pub mod pyfmt;
 pub mod pynum;
 pub mod value;
 
+#[cfg(test)]
+pub mod test_rng;
+
 pub mod audit_journal;
 pub mod autorepair_engine;
 pub mod classification_engine;

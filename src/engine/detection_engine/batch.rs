@@ -523,21 +523,19 @@ fn ewma_run(series: &mut Series, w: usize, t: f64, values: &[f64], out: &mut Vec
 mod tests {
     use super::*;
 
-    /// xorshift64*: deterministic test data without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-        }
+    use crate::engine::test_rng::TestRng as Rng;
+
+    trait Series {
+        fn series(&mut self, n: usize, offset: f64, scale: f64) -> Vec<f64>;
+    }
+
+    impl Series for Rng {
         /// Roughly normal (sum of uniforms), with occasional outliers and repeats.
         fn series(&mut self, n: usize, offset: f64, scale: f64) -> Vec<f64> {
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
-                let g = (0..4).map(|_| self.next()).sum::<f64>() - 2.0;
-                let r = self.next();
+                let g = (0..4).map(|_| self.unit()).sum::<f64>() - 2.0;
+                let r = self.unit();
                 let x = if r < 0.02 {
                     offset + scale * 8.0 * g.signum()
                 } else if r < 0.05 {
@@ -766,7 +764,7 @@ mod tests {
     fn kth_deviation_matches_sorting() {
         let mut rng = Rng(7);
         for n in 1..40 {
-            let mut a: Vec<f64> = (0..n).map(|_| (rng.next() * 10.0).floor()).collect();
+            let mut a: Vec<f64> = (0..n).map(|_| (rng.unit() * 10.0).floor()).collect();
             a.sort_unstable_by(f64::total_cmp);
             let mut scratch = a.clone();
             let median = super::super::median_in_place(&mut scratch);

@@ -619,16 +619,7 @@ mod tests {
         }
     }
 
-    /// xorshift64*: reproducible random graphs without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n.max(1)
-        }
-    }
+    use crate::engine::test_rng::TestRng as Rng;
 
     #[test]
     fn the_shared_index_measures_what_the_plain_reference_measures() {

@@ -580,14 +580,8 @@ fn reference_agent_rates(samples: &[Value]) -> Vec<(Value, Option<Value>, Option
 
 #[test]
 fn typed_and_json_agent_reads_give_the_plain_rates() {
-    // xorshift: reproducible agent populations without a dependency
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut below = |n: u64| {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 33) % n
-    };
+    let mut rng = crate::engine::test_rng::TestRng(0x2545_f491_4f6c_dd1d);
+    let mut below = |n: u64| rng.below(n as usize) as u64;
     let t = now();
     for round in 0..200 {
         let names = 1 + below(12);

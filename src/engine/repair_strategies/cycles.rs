@@ -694,15 +694,7 @@ mod tests {
         false
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n.max(1)
-        }
-    }
+    use crate::engine::test_rng::TestRng as Rng;
 
     fn random_edges(rng: &mut Rng) -> Vec<Edge> {
         let pool = 1 + rng.below(10);
