@@ -22,32 +22,9 @@ import sys
 import tempfile
 import time
 
-HEALTHY = {
-    "faza25_metrics": {"error_rate": 0.01, "queue_size": 5},
-    "faza27_metrics": {"cycle_count": 0, "bottleneck_count": 1},
-    "faza28_metrics": {"agent_failure_rate": 0.01, "scheduler_stuck": False},
-    "faza28_5_metrics": {"stability_score": 0.95, "anomaly_rate": 0.01},
-    "faza29_metrics": {"violation_count": 0, "takeover_active": False},
-}
-FAULTS8 = {
-    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
-    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
-    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
-    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
-    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
-}
-HEALTH6 = {
-    "faza25_metrics": {"queue_size": 60, "task_success_rate": 0.97, "scheduler_efficiency": 0.9, "cpu_usage": 0.55},
-    "faza27_metrics": {"graph_complexity": 120, "cycle_count": 1, "bottleneck_detected": False,
-                       "optimization_score": 0.85},
-    "faza28_metrics": {"agent_failure_rate": 0.05, "cooperation_score": 0.9, "agent_performance": 0.92,
-                       "communication_health": 0.97},
-    "faza28_5_metrics": {"stability_score": 0.88, "policy_effectiveness": 0.9, "anomaly_count": 1,
-                         "feedback_health": 0.93},
-    "faza29_metrics": {"governance_violations": 1, "takeover_active": False, "override_count": 2, "risk_score": 20},
-    "faza30_metrics": {"active_faults": 2, "repair_success_rate": 0.8, "critical_faults": 0,
-                       "failed_healing_cycles": 1},
-}
+# The layer metrics the tests use (tests/doubles.py is plain Python, no engine import).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from doubles import FAULTS8, HEALTH6  # noqa: E402
 
 
 def state_of(size):

@@ -37,17 +37,12 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from doubles import FAULTS8  # noqa: E402  (per-layer metrics on which detection raises eight faults)
+
 SNAPSHOT_FILE = re.compile(r"^snap_[A-Za-z0-9_-]+\.json$")
 MIN_STATE, MAX_STATE = 1024, 2 * 1024 * 1024
 
-# Per-layer metrics on which detection raises eight faults (the shape of tests/doubles.py FAULTS8).
-FAULTS8 = {
-    "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},
-    "faza27_metrics": {"cycle_count": 2, "bottleneck_count": 2},
-    "faza28_metrics": {"agent_failure_rate": 0.5, "scheduler_stuck": True},
-    "faza28_5_metrics": {"stability_score": 0.2, "anomaly_rate": 0.9},
-    "faza29_metrics": {"violation_count": 3, "takeover_active": False},
-}
 
 
 # ---------------------------------------------------------------------------------------------

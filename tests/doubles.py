@@ -956,6 +956,29 @@ class GovernanceController:
 # Layer metrics
 
 
+# Per-layer metrics (the detector's keyword arguments) on which it raises no fault.
+HEALTHY = {
+    "faza25_metrics": {"error_rate": 0.01, "queue_size": 5},
+    "faza27_metrics": {"cycle_count": 0, "bottleneck_count": 1},
+    "faza28_metrics": {"agent_failure_rate": 0.01, "scheduler_stuck": False},
+    "faza28_5_metrics": {"stability_score": 0.95, "anomaly_rate": 0.01},
+    "faza29_metrics": {"violation_count": 0, "takeover_active": False},
+}
+
+# All four readings of each of the health engine's six components.
+HEALTH6 = {
+    "faza25_metrics": {"queue_size": 60, "task_success_rate": 0.97, "scheduler_efficiency": 0.9, "cpu_usage": 0.55},
+    "faza27_metrics": {"graph_complexity": 120, "cycle_count": 1, "bottleneck_detected": False,
+                       "optimization_score": 0.85},
+    "faza28_metrics": {"agent_failure_rate": 0.05, "cooperation_score": 0.9, "agent_performance": 0.92,
+                       "communication_health": 0.97},
+    "faza28_5_metrics": {"stability_score": 0.88, "policy_effectiveness": 0.9, "anomaly_count": 1,
+                         "feedback_health": 0.93},
+    "faza29_metrics": {"governance_violations": 1, "takeover_active": False, "override_count": 2, "risk_score": 20},
+    "faza30_metrics": {"active_faults": 2, "repair_success_rate": 0.8, "critical_faults": 0,
+                       "failed_healing_cycles": 1},
+}
+
 # Per-layer metrics (the detector's keyword arguments) on which it raises exactly eight faults.
 FAULTS8 = {
     "faza25_metrics": {"error_rate": 0.6, "queue_size": 500},

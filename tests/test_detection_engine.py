@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from doubles import HEALTHY
+
 from doubles import FAULTS8
 from senti_os.core.faza30 import enums
 from senti_os.core.faza30.detection_engine import (
@@ -20,14 +22,6 @@ from senti_os.core.faza30.detection_engine import (
     create_detection_engine,
 )
 
-
-HEALTHY = {
-    "faza25_metrics": {"error_rate": 0.01, "queue_size": 5},
-    "faza27_metrics": {"cycle_count": 0, "bottleneck_count": 1},
-    "faza28_metrics": {"agent_failure_rate": 0.01, "scheduler_stuck": False},
-    "faza28_5_metrics": {"stability_score": 0.95, "anomaly_rate": 0.01},
-    "faza29_metrics": {"violation_count": 0, "takeover_active": False},
-}
 
 ID_SHAPE = re.compile(r"^[a-z0-9_]+_\d+\.\d+$")
 

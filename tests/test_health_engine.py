@@ -6,6 +6,8 @@ import random
 
 import pytest
 
+from doubles import HEALTH6
+
 from senti_os.core.faza30 import enums
 from senti_os.core.faza30.health_engine import (
     HealthComponent,
@@ -22,14 +24,7 @@ NAMES = ["faza25_orchestrator", "faza27_taskgraph", "faza28_agent_loop", "faza28
 WEIGHTS = [0.20, 0.20, 0.20, 0.15, 0.15, 0.10]
 ARGS = ["faza25_metrics", "faza27_metrics", "faza28_metrics", "faza28_5_metrics", "faza29_metrics", "faza30_metrics"]
 
-FULL = {
-    "faza25_metrics": {"queue_size": 60, "task_success_rate": 0.97, "scheduler_efficiency": 0.9, "cpu_usage": 0.55},
-    "faza27_metrics": {"graph_complexity": 120, "cycle_count": 1, "bottleneck_detected": False, "optimization_score": 0.85},
-    "faza28_metrics": {"agent_failure_rate": 0.05, "cooperation_score": 0.9, "agent_performance": 0.92, "communication_health": 0.97},
-    "faza28_5_metrics": {"stability_score": 0.88, "policy_effectiveness": 0.9, "anomaly_count": 1, "feedback_health": 0.93},
-    "faza29_metrics": {"governance_violations": 1, "takeover_active": False, "override_count": 2, "risk_score": 20},
-    "faza30_metrics": {"active_faults": 2, "repair_success_rate": 0.8, "critical_faults": 0, "failed_healing_cycles": 1},
-}
+FULL = HEALTH6
 
 
 def spec_scores(kw):
