@@ -208,23 +208,8 @@ class ScaleTaskGraph:
         return {"graph_id": self.graph_id, "node_count": len(self.nodes), "edge_count": len(self.edges)}
 
 
-class ScaleAgent(D.AgentBase):
-    """An agent that crashes on tick while ``failing``; a restart (``on_start``) clears it,
-    as restarting a crashed worker would."""
-
-    def __init__(self, name):
-        super().__init__(name)
-        self.failing = False
-        self.restarts = 0
-
-    async def on_tick(self, context):
-        if self.failing:
-            raise RuntimeError(f"{self.name} crashed")
-        self.tick_count += 1
-
-    async def on_start(self, context):
-        self.failing = False
-        self.restarts += 1
+class ScaleAgent(D.CrashingAgent):
+    """A crashing agent whose lifecycle hooks are timed as the doubles' time."""
 
     async def on_shutdown(self, context):
         pass

@@ -425,6 +425,26 @@ class AgentBase:
         }
 
 
+
+class CrashingAgent(AgentBase):
+    """Crashes on tick while ``failing``; a restart (``on_start``) clears it, as restarting a
+    crashed worker would. Its first tick after the restart comes only with the next pass of
+    the agent loop."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.failing = False
+        self.restarts = 0
+
+    async def on_tick(self, context):
+        if self.failing:
+            raise RuntimeError(f"{self.name} crashed")
+        self.tick_count += 1
+
+    async def on_start(self, context):
+        self.failing = False
+        self.restarts += 1
+
 class FailingAgent(AgentBase):
     """An agent whose tick raises before the base class counts it (so only errors grow)."""
 
