@@ -1866,7 +1866,7 @@ impl Cycle {
         let native = gil(|py| -> Option<PyResult<String>> {
             let m = manager.bind(py).cast::<SnapshotManager>().ok()?;
             let m = m.try_borrow().ok()?;
-            if !(self.inline || m.provider_names().is_empty()) {
+            if !self.inline && m.has_providers() {
                 return None;
             }
             let mut meta = serde_json::Map::new();

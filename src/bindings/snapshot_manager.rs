@@ -342,6 +342,11 @@ fn describe_err(py: Python<'_>, err: &PyErr) -> String {
 }
 
 impl SnapshotManager {
+    /// Whether any state provider is registered (without listing their names).
+    pub fn has_providers(&self) -> bool {
+        !self.providers.lock().is_empty()
+    }
+
     /// Names of the registered state providers.
     pub fn provider_names(&self) -> Vec<String> {
         self.providers
